@@ -1,0 +1,51 @@
+# The two commands: `make run` and `make test`. `make ci` is what CI runs.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+CARGO ?= cargo
+DIESEL_CLI_VERSION := 2.3.4
+# A private cluster (deploy/postgres.sh) and anything else made at run time lives here.
+VIGIL_HOME := $(CURDIR)/.vigil
+
+.PHONY: help run test ci fmt-check clippy schema schema-check tools
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
+
+run: ## build, bring up Postgres, migrate, and serve (prints the URL)
+	@deploy/system-deps.sh
+	$(CARGO) build --release --locked --bin vigil
+	@mkdir -p $(VIGIL_HOME)
+	@url=$$(deploy/postgres.sh url); \
+	  DATABASE_URL="$$url" target/release/vigil migrate; \
+	  echo "Health: /healthz   Readiness: /readyz   Stop: Ctrl-C"; \
+	  DATABASE_URL="$$url" exec target/release/vigil serve
+
+test: tools ## the whole suite (needs a Postgres: found or started like make run's)
+	@url=$$(deploy/postgres.sh url); \
+	  export VIGIL_TEST_ADMIN_URL="$${VIGIL_TEST_ADMIN_URL:-$$url}"; \
+	  $(CARGO) test --workspace --locked --no-fail-fast; \
+	  $(MAKE) --no-print-directory schema-check
+
+ci: fmt-check clippy test ## what CI runs: format check, clippy with warnings as errors, the suite
+
+fmt-check:
+	$(CARGO) fmt --all --check
+
+clippy: tools
+	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+
+# diesel_cli renders schema.rs from the migrations; pinned so that its output is stable.
+tools:
+	@deploy/system-deps.sh
+	@if ! diesel --version 2>/dev/null | grep -q "$(DIESEL_CLI_VERSION)"; then \
+	  echo "installing diesel_cli $(DIESEL_CLI_VERSION)"; \
+	  $(CARGO) install diesel_cli --version $(DIESEL_CLI_VERSION) --locked --no-default-features --features postgres; \
+	fi
+
+schema: tools ## regenerate store/src/schema.rs from the migrations
+	@deploy/schema.sh write
+
+schema-check: tools ## fail when store/src/schema.rs and the migrations disagree
+	@deploy/schema.sh check

@@ -1,0 +1,1 @@
+//! Risk scoring: point-in-time features, labels, baselines, models, metrics, explanations.

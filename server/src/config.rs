@@ -1,0 +1,215 @@
+//! Typed configuration: defaults, then an optional TOML file, then the environment.
+//!
+//! Environment keys: `DATABASE_URL`, and `VIGIL_<SECTION>__<KEY>` for everything else
+//! (`VIGIL_SERVER__PORT=8081`, `VIGIL_DATABASE__POOL_SIZE=20`, `VIGIL_LOG__FORMAT=json`).
+//! The file is `--config FILE` or `VIGIL_CONFIG`, else `vigil.toml` in the working directory when
+//! it exists. A value of the wrong type stops start-up with a message naming the key, where it
+//! came from and what was expected.
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Deserializer, Serialize};
+use thiserror::Error;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub database: DatabaseSettings,
+    pub server: ServerSettings,
+    pub log: LogSettings,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSettings {
+    /// Absent until validated: see [`Settings::database_url`].
+    pub url: Option<DatabaseUrl>,
+    pub pool_size: u32,
+    pub connect_timeout_secs: u64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSettings {
+    pub host: IpAddr,
+    pub port: u16,
+    /// HTTP worker threads; 0 means one per core.
+    pub workers: usize,
+    /// How long in-flight requests may run after SIGTERM before the server stops anyway.
+    pub shutdown_timeout_secs: u64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    pub format: LogFormat,
+    /// A tracing filter such as `info` or `vigil=debug,actix_web=info`; `RUST_LOG` overrides it.
+    pub filter: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable on a terminal, JSON otherwise.
+    Auto,
+    Pretty,
+    Json,
+}
+
+/// The defaults, written as the TOML a user would write.
+const DEFAULTS: &str = r#"
+[database]
+pool_size = 10
+connect_timeout_secs = 5
+
+[server]
+host = "127.0.0.1"
+port = 8080
+workers = 0
+shutdown_timeout_secs = 30
+
+[log]
+format = "auto"
+filter = "info"
+"#;
+
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("configuration file {0} does not exist")]
+    MissingFile(PathBuf),
+    #[error("invalid configuration: {}", describe(.0))]
+    Invalid(Box<figment::Error>),
+    #[error("{key} is not set: {hint}")]
+    Missing { key: &'static str, hint: &'static str },
+}
+
+impl From<figment::Error> for ConfigError {
+    fn from(error: figment::Error) -> Self {
+        Self::Invalid(Box::new(error))
+    }
+}
+
+/// One line per invalid value: the dotted key, exactly where the value came from (the
+/// environment variable or the file), and what was expected.
+fn describe(error: &figment::Error) -> String {
+    let lines: Vec<String> = error
+        .clone()
+        .into_iter()
+        .map(|e| {
+            let key = e.path.join(".").to_lowercase();
+            let source = match &e.metadata {
+                Some(m) if m.name.contains("VIGIL_") => {
+                    format!("environment variable VIGIL_{}", e.path.join("__").to_uppercase())
+                }
+                Some(m) if m.name.contains("environment") => "environment variable DATABASE_URL".to_owned(),
+                Some(m) => match &m.source {
+                    Some(source) => format!("{} {source}", m.name),
+                    None => m.name.to_string(),
+                },
+                None => "the configuration".to_owned(),
+            };
+            if key.is_empty() {
+                format!("{} (in {source})", e.kind)
+            } else {
+                format!("{key} (from {source}): {}", e.kind)
+            }
+        })
+        .collect();
+    lines.join("; ")
+}
+
+impl Settings {
+    /// Loads the settings. `file` is the `--config` flag, which takes precedence over
+    /// `VIGIL_CONFIG`; `overrides` are command-line flags as (dotted key, value), which take
+    /// precedence over everything and are validated like any other source.
+    pub fn load(file: Option<&Path>, overrides: &[(&str, figment::value::Value)]) -> Result<Self, ConfigError> {
+        let mut figment = Self::figment(file)?;
+        for (key, value) in overrides {
+            figment = figment.merge(Serialized::default(key, value.clone()));
+        }
+        Ok(figment.extract()?)
+    }
+
+    fn figment(file: Option<&Path>) -> Result<Figment, ConfigError> {
+        let mut figment = Figment::from(Toml::string(DEFAULTS));
+        let explicit = file.map(Path::to_path_buf).or_else(|| std::env::var_os("VIGIL_CONFIG").map(PathBuf::from));
+        match explicit {
+            Some(path) if !path.is_file() => return Err(ConfigError::MissingFile(path)),
+            Some(path) => figment = figment.merge(Toml::file_exact(path)),
+            None if Path::new("vigil.toml").is_file() => figment = figment.merge(Toml::file_exact("vigil.toml")),
+            None => {}
+        }
+        let figment = figment
+            // Only section-qualified keys are settings: other VIGIL_ variables (VIGIL_CONFIG, the
+            // bootstrap's and tests' own) are not this file's business.
+            .merge(Env::prefixed("VIGIL_").filter(|key| key.as_str().contains("__")).split("__"))
+            .merge(Env::raw().only(&["DATABASE_URL"]).map(|_| "database.url".into()));
+        Ok(figment)
+    }
+
+    /// The database URL, which every command that touches the database needs.
+    pub fn database_url(&self) -> Result<&DatabaseUrl, ConfigError> {
+        self.database.url.as_ref().ok_or(ConfigError::Missing {
+            key: "DATABASE_URL",
+            hint: "set it to postgres://USER@HOST:PORT/DATABASE, or set database.url in the configuration file \
+                   (`make run` finds or starts a local Postgres and sets it for you)",
+        })
+    }
+}
+
+impl DatabaseSettings {
+    pub fn connect_timeout(&self) -> Duration {
+        Duration::from_secs(self.connect_timeout_secs)
+    }
+}
+
+/// A Postgres connection URL. It may carry a password, so it is held as a secret: `Debug` and
+/// `Display` show it without its credentials.
+#[derive(Clone)]
+pub struct DatabaseUrl(SecretString);
+
+impl DatabaseUrl {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let url = url::Url::parse(raw).map_err(|e| format!("not a URL ({e})"))?;
+        if !matches!(url.scheme(), "postgres" | "postgresql") {
+            return Err(format!("expected a postgres:// or postgresql:// URL, found scheme {:?}", url.scheme()));
+        }
+        Ok(Self(SecretString::from(raw)))
+    }
+
+    pub fn expose(&self) -> &str {
+        self.0.expose_secret()
+    }
+
+    /// Host, port and database name, with no credentials: safe to print and log.
+    pub fn redacted(&self) -> String {
+        match url::Url::parse(self.expose()) {
+            Ok(url) => format!(
+                "{}://{}{}{}",
+                url.scheme(),
+                url.host_str().unwrap_or("localhost"),
+                url.port().map(|p| format!(":{p}")).unwrap_or_default(),
+                url.path()
+            ),
+            Err(_) => "postgres://[unparseable]".to_owned(),
+        }
+    }
+}
+
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "DatabaseUrl({})", self.redacted())
+    }
+}
+
+impl<'de> Deserialize<'de> for DatabaseUrl {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(deserializer)?;
+        Self::parse(&raw).map_err(serde::de::Error::custom)
+    }
+}

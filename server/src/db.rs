@@ -1,0 +1,96 @@
+//! The server's handle on Postgres: the pool, whether migrations are known to be applied, and
+//! the background task that applies them.
+//!
+//! A server starts whether or not the database is reachable. Until it is reachable and migrated,
+//! `/readyz` says 503 and why; the migrator keeps trying with backoff, and the pool reconnects
+//! by itself, so the server recovers without a restart.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use vigil_store::{PgPool, PoolOptions, StoreError, migrate, pool};
+
+use crate::config::{DatabaseSettings, DatabaseUrl};
+
+/// How long a readiness probe waits for a connection: below the 1 s probe timeout that
+/// orchestrators use by default.
+const READINESS_CONNECT_TIMEOUT: Duration = Duration::from_millis(800);
+const MIGRATOR_MAX_BACKOFF: Duration = Duration::from_secs(10);
+
+#[derive(Debug)]
+pub struct Database {
+    pool: PgPool,
+    migrated: AtomicBool,
+}
+
+/// What `/readyz` reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Readiness {
+    Ready,
+    DatabaseUnreachable,
+    MigrationsPending(usize),
+    MigrationStateUnknown,
+}
+
+impl Database {
+    pub fn new(url: &DatabaseUrl, settings: &DatabaseSettings) -> Arc<Self> {
+        let options = PoolOptions { max_size: settings.pool_size, connect_timeout: settings.connect_timeout() };
+        Arc::new(Self { pool: pool::build_pool(url.expose(), &options), migrated: AtomicBool::new(false) })
+    }
+
+    /// Checks the database the way a readiness probe needs: reachable, and every migration this
+    /// binary knows applied. Blocking: call it from a blocking-capable thread.
+    pub fn readiness(&self) -> Readiness {
+        let mut conn = match self.pool.get_timeout(READINESS_CONNECT_TIMEOUT) {
+            Ok(conn) => conn,
+            Err(error) => {
+                tracing::warn!(%error, "readiness: database unreachable");
+                return Readiness::DatabaseUnreachable;
+            }
+        };
+        if self.migrated.load(Ordering::Acquire) {
+            return Readiness::Ready;
+        }
+        match migrate::pending(&mut conn) {
+            Ok(pending) if pending.is_empty() => {
+                self.migrated.store(true, Ordering::Release);
+                Readiness::Ready
+            }
+            Ok(pending) => Readiness::MigrationsPending(pending.len()),
+            Err(error) => {
+                tracing::warn!(%error, "readiness: could not read the migration state");
+                Readiness::MigrationStateUnknown
+            }
+        }
+    }
+
+    /// Applies pending migrations on a background thread, retrying with backoff until it
+    /// succeeds once.
+    pub fn spawn_migrator(self: &Arc<Self>) -> std::io::Result<()> {
+        let db = Arc::clone(self);
+        std::thread::Builder::new().name("migrator".into()).spawn(move || {
+            let mut backoff = Duration::from_millis(250);
+            loop {
+                match db.migrate_once() {
+                    Ok(applied) => {
+                        tracing::info!(applied = applied.len(), "database migrations are current");
+                        db.migrated.store(true, Ordering::Release);
+                        return;
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, retry_in_ms = backoff.as_millis() as u64, "could not apply migrations yet");
+                        std::thread::sleep(backoff);
+                        backoff = (backoff * 2).min(MIGRATOR_MAX_BACKOFF);
+                    }
+                }
+            }
+        })?;
+        Ok(())
+    }
+
+    fn migrate_once(&self) -> Result<Vec<String>, StoreError> {
+        let mut conn = self.pool.get()?;
+        migrate::run_pending(&mut conn)
+    }
+}

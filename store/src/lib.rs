@@ -1,0 +1,14 @@
+//! Vigil's Postgres store: the diesel schema, row types, the connection pool and the embedded
+//! migrations. This crate depends on no other crate of the workspace; every other crate reaches
+//! the database through it.
+
+pub mod error;
+pub mod migrate;
+pub mod models;
+pub mod pool;
+pub mod schema;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
+
+pub use error::StoreError;
+pub use pool::{PgPool, PoolOptions, PooledConn};

@@ -1,0 +1,200 @@
+//! Row types of the store's tables. Each derives `Selectable` with `check_for_backend`, so a
+//! field whose Rust type does not match its column's SQL type fails to compile.
+//!
+//! Mapped rows hold the current version of one FHIR resource of one source system; see the
+//! clinical-core migration for the meaning of the shared version columns.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use diesel::prelude::*;
+use serde_json::Value as Json;
+
+use crate::schema::{conditions, encounters, medication_requests, observations, patients, procedures, raw_resources};
+
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Identifiable)]
+#[diesel(table_name = patients, check_for_backend(diesel::pg::Pg))]
+pub struct Patient {
+    pub id: i64,
+    pub source_system: String,
+    pub fhir_id: String,
+    /// 0 while the patient is only known from references to it.
+    pub version: i32,
+    pub source_version_id: Option<String>,
+    pub source_last_updated: Option<DateTime<Utc>>,
+    pub content_hash: Option<Vec<u8>>,
+    pub mrn: Option<String>,
+    pub identifiers: Json,
+    pub family_name: Option<String>,
+    pub given_names: Option<String>,
+    pub birth_date: Option<NaiveDate>,
+    pub sex: Option<String>,
+    pub race_code: Option<String>,
+    pub race_display: Option<String>,
+    pub ethnicity_code: Option<String>,
+    pub ethnicity_display: Option<String>,
+    pub deceased: bool,
+    pub deceased_at: Option<DateTime<Utc>>,
+    pub postal_code: Option<String>,
+    pub stored_at: DateTime<Utc>,
+}
+
+/// A patient as received, before it has a row id.
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = patients, check_for_backend(diesel::pg::Pg))]
+pub struct NewPatient {
+    pub source_system: String,
+    pub fhir_id: String,
+    pub version: i32,
+    pub source_version_id: Option<String>,
+    pub source_last_updated: Option<DateTime<Utc>>,
+    pub content_hash: Option<Vec<u8>>,
+    pub mrn: Option<String>,
+    pub identifiers: Json,
+    pub family_name: Option<String>,
+    pub given_names: Option<String>,
+    pub birth_date: Option<NaiveDate>,
+    pub sex: Option<String>,
+    pub race_code: Option<String>,
+    pub race_display: Option<String>,
+    pub ethnicity_code: Option<String>,
+    pub ethnicity_display: Option<String>,
+    pub deceased: bool,
+    pub deceased_at: Option<DateTime<Utc>>,
+    pub postal_code: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Identifiable, Associations)]
+#[diesel(table_name = encounters, belongs_to(Patient), check_for_backend(diesel::pg::Pg))]
+pub struct Encounter {
+    pub id: i64,
+    pub source_system: String,
+    pub fhir_id: String,
+    pub version: i32,
+    pub source_version_id: Option<String>,
+    pub source_last_updated: Option<DateTime<Utc>>,
+    pub content_hash: Vec<u8>,
+    pub patient_id: i64,
+    pub status: String,
+    /// v3 ActCode: AMB, EMER, IMP, ...
+    pub class_code: Option<String>,
+    pub period_start: Option<DateTime<Utc>>,
+    pub period_end: Option<DateTime<Utc>>,
+    pub priority_code: Option<String>,
+    pub admit_source_code: Option<String>,
+    pub discharge_disposition_code: Option<String>,
+    pub service_type_code: Option<String>,
+    pub location_fhir_id: Option<String>,
+    pub unit: Option<String>,
+    pub reason_codes: Json,
+    pub diagnoses: Json,
+    pub part_of_fhir_id: Option<String>,
+    pub stored_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Identifiable, Associations)]
+#[diesel(table_name = conditions, belongs_to(Patient), check_for_backend(diesel::pg::Pg))]
+pub struct Condition {
+    pub id: i64,
+    pub source_system: String,
+    pub fhir_id: String,
+    pub version: i32,
+    pub source_version_id: Option<String>,
+    pub source_last_updated: Option<DateTime<Utc>>,
+    pub content_hash: Vec<u8>,
+    pub patient_id: i64,
+    pub encounter_fhir_id: Option<String>,
+    /// Postgres arrays may hold NULLs, so diesel reads their elements as options.
+    pub icd10_codes: Vec<Option<String>>,
+    pub snomed_codes: Vec<Option<String>>,
+    pub code_display: Option<String>,
+    pub clinical_status: Option<String>,
+    pub verification_status: Option<String>,
+    pub category_code: Option<String>,
+    pub onset_at: Option<DateTime<Utc>>,
+    pub abatement_at: Option<DateTime<Utc>>,
+    pub recorded_at: Option<DateTime<Utc>>,
+    pub stored_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Identifiable, Associations)]
+#[diesel(table_name = observations, belongs_to(Patient), check_for_backend(diesel::pg::Pg))]
+pub struct Observation {
+    pub id: i64,
+    pub source_system: String,
+    pub fhir_id: String,
+    pub version: i32,
+    pub source_version_id: Option<String>,
+    pub source_last_updated: Option<DateTime<Utc>>,
+    pub content_hash: Vec<u8>,
+    pub patient_id: i64,
+    pub encounter_fhir_id: Option<String>,
+    pub status: String,
+    pub category_code: Option<String>,
+    pub loinc_code: Option<String>,
+    pub code_display: Option<String>,
+    pub effective_at: Option<DateTime<Utc>>,
+    pub value_quantity: Option<f64>,
+    pub value_unit: Option<String>,
+    pub value_code: Option<String>,
+    pub value_text: Option<String>,
+    pub components: Json,
+    pub stored_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Identifiable, Associations)]
+#[diesel(table_name = medication_requests, belongs_to(Patient), check_for_backend(diesel::pg::Pg))]
+pub struct MedicationRequest {
+    pub id: i64,
+    pub source_system: String,
+    pub fhir_id: String,
+    pub version: i32,
+    pub source_version_id: Option<String>,
+    pub source_last_updated: Option<DateTime<Utc>>,
+    pub content_hash: Vec<u8>,
+    pub patient_id: i64,
+    pub encounter_fhir_id: Option<String>,
+    pub status: String,
+    pub intent: Option<String>,
+    pub rxnorm_code: Option<String>,
+    pub code_display: Option<String>,
+    pub authored_at: Option<DateTime<Utc>>,
+    pub stored_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Identifiable, Associations)]
+#[diesel(table_name = procedures, belongs_to(Patient), check_for_backend(diesel::pg::Pg))]
+pub struct Procedure {
+    pub id: i64,
+    pub source_system: String,
+    pub fhir_id: String,
+    pub version: i32,
+    pub source_version_id: Option<String>,
+    pub source_last_updated: Option<DateTime<Utc>>,
+    pub content_hash: Vec<u8>,
+    pub patient_id: i64,
+    pub encounter_fhir_id: Option<String>,
+    pub status: String,
+    pub code_system: Option<String>,
+    pub code: Option<String>,
+    pub code_display: Option<String>,
+    pub performed_start: Option<DateTime<Utc>>,
+    pub performed_end: Option<DateTime<Utc>>,
+    pub stored_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Identifiable)]
+#[diesel(table_name = raw_resources, check_for_backend(diesel::pg::Pg))]
+pub struct RawResource {
+    pub id: i64,
+    pub source_system: String,
+    pub resource_type: String,
+    pub fhir_id: String,
+    pub version: i32,
+    pub source_version_id: Option<String>,
+    pub source_last_updated: Option<DateTime<Utc>>,
+    /// SHA-256 of the canonical JSON.
+    pub content_hash: Vec<u8>,
+    pub content: Json,
+    pub received_at: DateTime<Utc>,
+    /// NULL for the current version of the resource.
+    pub superseded_at: Option<DateTime<Utc>>,
+}

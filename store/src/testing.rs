@@ -1,0 +1,184 @@
+//! Throwaway databases for tests: each test gets its own database, created from a migrated
+//! template and dropped when the [`TestDb`] is dropped, which also happens when the test panics.
+//!
+//! The server to use comes from `VIGIL_TEST_ADMIN_URL`, else `DATABASE_URL`, else the local
+//! server on 127.0.0.1:5432; the URL must name a role allowed to create databases.
+//! Databases are named `vigil_test_<pid>_<n>`; those left behind by a killed test process (whose
+//! pid is gone) are dropped by the next run.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use diesel::sql_types::Text;
+
+use crate::migrate;
+
+const DEFAULT_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+/// Serialises template creation and database creation across concurrent test processes.
+const CREATE_LOCK: i64 = 0x0056_4947_494C_7465;
+
+static NEXT: AtomicU32 = AtomicU32::new(0);
+
+/// A database of its own for one test.
+#[derive(Debug)]
+pub struct TestDb {
+    name: String,
+    url: String,
+    admin_url: String,
+}
+
+impl TestDb {
+    /// A new database with every migration applied.
+    pub fn migrated() -> Self {
+        Self::create(true)
+    }
+
+    /// A new, empty database (no migrations applied).
+    pub fn empty() -> Self {
+        Self::create(false)
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn connect(&self) -> PgConnection {
+        PgConnection::establish(&self.url).expect("connect to test database")
+    }
+
+    fn create(migrated: bool) -> Self {
+        let admin_url = admin_url();
+        let mut admin = PgConnection::establish(&admin_url).unwrap_or_else(|e| {
+            panic!("tests need a Postgres server they may create databases on ({e}); set VIGIL_TEST_ADMIN_URL")
+        });
+        let name = format!("vigil_test_{}_{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
+        admin.batch_execute(&format!("SELECT pg_advisory_lock({CREATE_LOCK})")).expect("lock");
+        drop_orphans(&mut admin);
+        let template = if migrated { Some(ensure_template(&mut admin, &admin_url)) } else { None };
+        let create = match &template {
+            Some(t) => format!("CREATE DATABASE \"{name}\" TEMPLATE \"{t}\""),
+            None => format!("CREATE DATABASE \"{name}\""),
+        };
+        let created = admin.batch_execute(&create);
+        admin.batch_execute(&format!("SELECT pg_advisory_unlock({CREATE_LOCK})")).expect("unlock");
+        created.expect("create test database");
+        let url = with_database(&admin_url, &name);
+        Self { name, url, admin_url }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Ok(mut admin) = PgConnection::establish(&self.admin_url) {
+            let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name));
+        }
+    }
+}
+
+/// The URL of the server tests create databases on.
+pub fn admin_url() -> String {
+    std::env::var("VIGIL_TEST_ADMIN_URL")
+        .or_else(|_| std::env::var("DATABASE_URL"))
+        .unwrap_or_else(|_| DEFAULT_ADMIN_URL.to_owned())
+}
+
+/// `url` with its database name replaced by `database`.
+pub fn with_database(url: &str, database: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let authority_start = base.find("://").map_or(0, |i| i + 3);
+    let base = match base[authority_start..].find('/') {
+        Some(slash) => &base[..authority_start + slash],
+        None => base,
+    };
+    match query {
+        Some(q) => format!("{base}/{database}?{q}"),
+        None => format!("{base}/{database}"),
+    }
+}
+
+/// The migrated template for the current migrations, created on first use. Its name carries a
+/// hash of the migration files so that an edited migration gets a fresh template.
+fn ensure_template(admin: &mut PgConnection, admin_url: &str) -> String {
+    let name = format!("vigil_template_{:016x}", migrations_fingerprint());
+    if !database_exists(admin, &name) {
+        let building = format!("{name}_building");
+        admin.batch_execute(&format!("DROP DATABASE IF EXISTS \"{building}\" WITH (FORCE)")).expect("drop");
+        admin.batch_execute(&format!("CREATE DATABASE \"{building}\"")).expect("create template");
+        {
+            let mut conn = PgConnection::establish(&with_database(admin_url, &building)).expect("connect template");
+            migrate::run_pending(&mut conn).expect("migrate template");
+        }
+        admin.batch_execute(&format!("ALTER DATABASE \"{building}\" RENAME TO \"{name}\"")).expect("rename");
+    }
+    name
+}
+
+#[derive(QueryableByName)]
+struct Name {
+    #[diesel(sql_type = Text)]
+    datname: String,
+}
+
+fn database_exists(admin: &mut PgConnection, name: &str) -> bool {
+    diesel::sql_query("SELECT datname FROM pg_database WHERE datname = $1")
+        .bind::<Text, _>(name)
+        .load::<Name>(admin)
+        .map(|rows| !rows.is_empty())
+        .unwrap_or(false)
+}
+
+fn drop_orphans(admin: &mut PgConnection) {
+    let Ok(rows) =
+        diesel::sql_query("SELECT datname FROM pg_database WHERE datname LIKE 'vigil\\_test\\_%'").load::<Name>(admin)
+    else {
+        return;
+    };
+    for Name { datname } in rows {
+        let pid = datname.split('_').nth(2).and_then(|p| p.parse::<u32>().ok());
+        let alive = pid.is_some_and(|pid| std::path::Path::new(&format!("/proc/{pid}")).exists());
+        if !alive {
+            let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS \"{datname}\" WITH (FORCE)"));
+        }
+    }
+}
+
+fn migrations_fingerprint() -> u64 {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../migrations");
+    let mut files: Vec<_> = walk(&dir);
+    files.sort();
+    let mut bytes = Vec::new();
+    for file in files {
+        bytes.extend(file.to_string_lossy().as_bytes());
+        bytes.extend(std::fs::read(&file).expect("read migration"));
+    }
+    fnv1a(&bytes)
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let entries = std::fs::read_dir(dir).expect("read migrations folder");
+    entries.flatten().flat_map(|e| if e.path().is_dir() { walk(&e.path()) } else { vec![e.path()] }).collect()
+}
+
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_database;
+
+    #[test]
+    fn replaces_the_database_name() {
+        assert_eq!(with_database("postgres://u@h:5432/postgres", "x"), "postgres://u@h:5432/x");
+        assert_eq!(with_database("postgres://u@h/db?sslmode=disable", "x"), "postgres://u@h/x?sslmode=disable");
+        assert_eq!(with_database("postgresql://h", "x"), "postgresql://h/x");
+    }
+}

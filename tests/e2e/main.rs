@@ -1,0 +1,8 @@
+//! Black-box tests of the `vigil` binary: each starts the real binary as a child process against
+//! its own throwaway database and talks to it over HTTP or reads what it prints.
+
+mod bootstrap;
+mod cli;
+mod invariants;
+mod serve;
+mod support;
