@@ -8,19 +8,25 @@ DIESEL_CLI_VERSION := 2.3.4
 # A private cluster (deploy/postgres.sh) and anything else made at run time lives here.
 VIGIL_HOME := $(CURDIR)/.vigil
 
-.PHONY: help run test ci fmt-check clippy schema schema-check tools
+.PHONY: help run test ci bench fmt-check clippy schema schema-check tools
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
 
-run: ## build, bring up Postgres, migrate, and serve (prints the URL)
+run: ## build, bring up Postgres, migrate, and serve over HTTPS (prints the URL and a sign-in)
 	@deploy/system-deps.sh
 	$(CARGO) build --release --locked --bin vigil
 	@mkdir -p $(VIGIL_HOME)
+	@target/release/vigil init --dir $(VIGIL_HOME)
 	@url=$$(deploy/postgres.sh url); \
-	  DATABASE_URL="$$url" target/release/vigil migrate; \
+	  export DATABASE_URL="$$url"; \
+	  vigil="target/release/vigil --config $(VIGIL_HOME)/vigil.toml"; \
+	  $$vigil migrate; \
+	  deploy/first-user.sh "$$vigil" $(VIGIL_HOME)/admin-password; \
+	  echo "Sign in as admin with the password in $(VIGIL_HOME)/admin-password: $$(cat $(VIGIL_HOME)/admin-password)"; \
+	  echo "The certificate is self-signed ($(VIGIL_HOME)/tls/cert.pem): your browser will ask you to trust it."; \
 	  echo "Health: /healthz   Readiness: /readyz   Stop: Ctrl-C"; \
-	  DATABASE_URL="$$url" exec target/release/vigil serve
+	  exec $$vigil serve
 
 test: tools ## the whole suite (needs a Postgres: found or started like make run's)
 	@url=$$(deploy/postgres.sh url); \
@@ -29,6 +35,9 @@ test: tools ## the whole suite (needs a Postgres: found or started like make run
 	  $(MAKE) --no-print-directory schema-check
 
 ci: fmt-check clippy test ## what CI runs: format check, clippy with warnings as errors, the suite
+
+bench: ## performance figures, each beside a limit measured in the same run
+	$(CARGO) bench --locked -p vigil --bench auth
 
 fmt-check:
 	$(CARGO) fmt --all --check

@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::auth::Role;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "vigil",
@@ -41,6 +43,135 @@ pub enum Command {
     /// With --status, list every migration this binary knows and whether it is applied; the exit
     /// status is then 1 when any is pending.
     Migrate(MigrateArgs),
+    /// Prepare a local installation: TLS certificate, token-signing key, configuration file
+    ///
+    /// Writes DIR/vigil.toml (use it with --config), a self-signed certificate for localhost in
+    /// DIR/tls/, and an Ed25519 signing key in DIR/keys/, all readable by their owner only. Leaves an
+    /// existing DIR/vigil.toml alone unless --force is given. Needs no database.
+    Init {
+        #[arg(long, default_value = ".vigil")]
+        dir: PathBuf,
+        #[arg(long)]
+        force: bool,
+    },
+    /// Manage users: add, list, disable, set a password
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage care units (wards) that users and patients belong to
+    #[command(subcommand)]
+    Unit(UnitCommand),
+    /// Manage systems that use the API through SMART Backend Services
+    #[command(subcommand)]
+    Client(ClientCommand),
+    /// Check and export the audit trail
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Add a user with a role and, for clinicians, the care units whose patients they see
+    ///
+    /// The password is read from standard input with --password-stdin, else asked for on the terminal.
+    /// It must have 12 to 128 characters and not be one of the most common passwords.
+    Add {
+        /// Sign-in name: lowercase letters, digits and . _ @ -
+        username: String,
+        /// Name shown in the portal (default: the username)
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long, value_enum)]
+        role: Role,
+        /// A care unit code the user works on; repeat for several
+        #[arg(long = "unit", value_name = "CODE")]
+        units: Vec<String>,
+        /// Read the password from the first line of standard input
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List users with their role, units and status
+    List,
+    /// Disable a user: they cannot sign in, and their sessions end at once
+    Disable { username: String },
+    /// Set a user's password; unlocks the account and ends its sessions
+    SetPassword {
+        username: String,
+        /// Read the password from the first line of standard input
+        #[arg(long)]
+        password_stdin: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UnitCommand {
+    /// Add a care unit; CODE is what encounters name as their unit
+    Add {
+        code: String,
+        #[arg(long)]
+        name: String,
+    },
+    /// List care units
+    List,
+    /// Assign a patient to a care unit explicitly, besides the unit of their current or last encounter
+    Assign {
+        code: String,
+        /// The patient's FHIR logical id
+        #[arg(long)]
+        patient: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClientCommand {
+    /// Register a system: its public keys (JWKS) and the scopes it may ask for; prints its client id
+    ///
+    /// The system then gets access tokens from POST /auth/token with grant_type=client_credentials and
+    /// a client assertion (a JWT signed RS384 or ES384 with one of these keys, iss = sub = the client id,
+    /// aud = the token URL). Scopes look like system/Patient.read, system/*.read or system/*.*.
+    Add {
+        #[arg(long)]
+        name: String,
+        /// A JSON Web Key Set file with the system's public keys (each with a kid)
+        #[arg(long, value_name = "FILE")]
+        jwks: PathBuf,
+        /// Space-separated scopes, for example "system/Patient.read system/Observation.read"
+        #[arg(long)]
+        scopes: String,
+    },
+    /// List registered systems
+    List,
+    /// Disable a system: its tokens stop working at once
+    Disable { client_id: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Walk the hash chain and name the first row that was altered or removed
+    ///
+    /// Exit status 0 when the chain is intact, 1 when it is broken.
+    Verify,
+    /// Write the audit rows of a period as CSV, for privacy officers
+    Export {
+        /// Start of the period, inclusive (YYYY-MM-DD or RFC 3339)
+        #[arg(long, value_parser = parse_time)]
+        from: chrono::DateTime<chrono::Utc>,
+        /// End of the period, exclusive (YYYY-MM-DD or RFC 3339)
+        #[arg(long, value_parser = parse_time)]
+        to: chrono::DateTime<chrono::Utc>,
+        /// Write to this file instead of standard output
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+}
+
+/// A date (midnight UTC) or an RFC 3339 timestamp.
+pub fn parse_time(raw: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(raw) {
+        return Ok(t.with_timezone(&chrono::Utc));
+    }
+    chrono::NaiveDate::parse_from_str(raw, "%Y-%m-%d")
+        .map(|d| d.and_time(chrono::NaiveTime::MIN).and_utc())
+        .map_err(|_| format!("expected YYYY-MM-DD or an RFC 3339 time, found {raw:?}"))
 }
 
 #[derive(Debug, Args)]

@@ -21,6 +21,7 @@ use thiserror::Error;
 pub struct Settings {
     pub database: DatabaseSettings,
     pub server: ServerSettings,
+    pub auth: AuthSettings,
     pub log: LogSettings,
 }
 
@@ -42,6 +43,30 @@ pub struct ServerSettings {
     pub workers: usize,
     /// How long in-flight requests may run after SIGTERM before the server stops anyway.
     pub shutdown_timeout_secs: u64,
+    /// PEM certificate chain and private key; with both, the server speaks HTTPS only.
+    pub tls_cert_file: Option<PathBuf>,
+    pub tls_key_file: Option<PathBuf>,
+    /// The URL clients reach this server at (SMART assertions name `<public_url>/auth/token` as
+    /// their audience). When unset, it is taken from each request's Host header.
+    pub public_url: Option<String>,
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthSettings {
+    /// `iss` of the tokens Vigil signs.
+    pub issuer: String,
+    /// `aud` of the tokens Vigil signs and accepts.
+    pub audience: String,
+    /// Lifetime of API access tokens (at most 900).
+    pub token_ttl_secs: u64,
+    pub session_idle_timeout_secs: u64,
+    pub session_absolute_timeout_secs: u64,
+    /// How long a break-glass grant lasts.
+    pub break_glass_secs: u64,
+    pub signing_keys: Vec<crate::auth::keys::SigningKeySetting>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -72,6 +97,16 @@ host = "127.0.0.1"
 port = 8080
 workers = 0
 shutdown_timeout_secs = 30
+max_body_bytes = 1048576
+
+[auth]
+issuer = "vigil"
+audience = "vigil-api"
+token_ttl_secs = 900
+session_idle_timeout_secs = 900
+session_absolute_timeout_secs = 43200
+break_glass_secs = 14400
+signing_keys = []
 
 [log]
 format = "auto"
@@ -86,6 +121,10 @@ pub enum ConfigError {
     Invalid(Box<figment::Error>),
     #[error("{key} is not set: {hint}")]
     Missing { key: &'static str, hint: &'static str },
+    #[error("{key} is out of range: expected {expected}")]
+    OutOfRange { key: &'static str, expected: &'static str },
+    #[error("server.tls_cert_file and server.tls_key_file go together: set both or neither")]
+    HalfTls,
 }
 
 impl From<figment::Error> for ConfigError {
@@ -132,7 +171,12 @@ impl Settings {
         for (key, value) in overrides {
             figment = figment.merge(Serialized::default(key, value.clone()));
         }
-        Ok(figment.extract()?)
+        let settings: Self = figment.extract()?;
+        settings.auth.validate()?;
+        if settings.server.tls_cert_file.is_some() != settings.server.tls_key_file.is_some() {
+            return Err(ConfigError::HalfTls);
+        }
+        Ok(settings)
     }
 
     fn figment(file: Option<&Path>) -> Result<Figment, ConfigError> {
@@ -159,6 +203,24 @@ impl Settings {
             hint: "set it to postgres://USER@HOST:PORT/DATABASE, or set database.url in the configuration file \
                    (`make run` finds or starts a local Postgres and sets it for you)",
         })
+    }
+}
+
+impl AuthSettings {
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.token_ttl_secs == 0 || self.token_ttl_secs > crate::auth::tokens::MAX_TTL_SECS {
+            return Err(ConfigError::OutOfRange { key: "auth.token_ttl_secs", expected: "1 to 900 seconds" });
+        }
+        if self.session_idle_timeout_secs == 0 || self.session_idle_timeout_secs > self.session_absolute_timeout_secs {
+            return Err(ConfigError::OutOfRange {
+                key: "auth.session_idle_timeout_secs",
+                expected: "more than 0 and at most auth.session_absolute_timeout_secs",
+            });
+        }
+        if self.break_glass_secs == 0 {
+            return Err(ConfigError::OutOfRange { key: "auth.break_glass_secs", expected: "more than 0" });
+        }
+        Ok(())
     }
 }
 

@@ -2,6 +2,7 @@
 //! migrations. This crate depends on no other crate of the workspace; every other crate reaches
 //! the database through it.
 
+pub mod audit;
 pub mod error;
 pub mod migrate;
 pub mod models;

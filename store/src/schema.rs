@@ -1,6 +1,70 @@
 // @generated automatically by Diesel CLI.
 
 diesel::table! {
+    api_clients (id) {
+        id -> Int8,
+        client_id -> Text,
+        name -> Text,
+        jwks -> Jsonb,
+        scopes -> Text,
+        disabled_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    audit_log (seq) {
+        seq -> Int8,
+        at -> Timestamptz,
+        actor -> Text,
+        actor_role -> Text,
+        action -> Text,
+        resource_type -> Nullable<Text>,
+        resource_id -> Nullable<Text>,
+        patient_id -> Nullable<Int8>,
+        data_category -> Nullable<Text>,
+        outcome -> Text,
+        source_address -> Nullable<Text>,
+        request_id -> Nullable<Text>,
+        break_glass -> Bool,
+        detail -> Nullable<Text>,
+        prev_hash -> Bytea,
+        hash -> Bytea,
+    }
+}
+
+diesel::table! {
+    break_glass_grants (id) {
+        id -> Int8,
+        user_id -> Int8,
+        patient_id -> Int8,
+        reason -> Text,
+        granted_at -> Timestamptz,
+        expires_at -> Timestamptz,
+        reviewed_at -> Nullable<Timestamptz>,
+        reviewed_by -> Nullable<Int8>,
+        review_note -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    care_units (id) {
+        id -> Int8,
+        code -> Text,
+        name -> Text,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    client_assertion_jtis (client_id, jti) {
+        client_id -> Text,
+        jti -> Text,
+        expires_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     conditions (id) {
         id -> Int8,
         source_system -> Text,
@@ -97,6 +161,14 @@ diesel::table! {
 }
 
 diesel::table! {
+    patient_unit_assignments (patient_id, unit_id) {
+        patient_id -> Int8,
+        unit_id -> Int8,
+        assigned_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     patients (id) {
         id -> Int8,
         source_system -> Text,
@@ -159,18 +231,76 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    sessions (id) {
+        id -> Int8,
+        secret_hash -> Bytea,
+        user_id -> Int8,
+        csrf_token -> Text,
+        created_at -> Timestamptz,
+        last_seen_at -> Timestamptz,
+        expires_at -> Timestamptz,
+        ended_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    sign_in_failures (key) {
+        key -> Text,
+        failures -> Int4,
+        last_failure_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    user_units (user_id, unit_id) {
+        user_id -> Int8,
+        unit_id -> Int8,
+    }
+}
+
+diesel::table! {
+    users (id) {
+        id -> Int8,
+        username -> Text,
+        display_name -> Text,
+        role -> Text,
+        password_hash -> Text,
+        disabled_at -> Nullable<Timestamptz>,
+        locked_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+        password_changed_at -> Timestamptz,
+    }
+}
+
+diesel::joinable!(break_glass_grants -> patients (patient_id));
 diesel::joinable!(conditions -> patients (patient_id));
 diesel::joinable!(encounters -> patients (patient_id));
 diesel::joinable!(medication_requests -> patients (patient_id));
 diesel::joinable!(observations -> patients (patient_id));
+diesel::joinable!(patient_unit_assignments -> care_units (unit_id));
+diesel::joinable!(patient_unit_assignments -> patients (patient_id));
 diesel::joinable!(procedures -> patients (patient_id));
+diesel::joinable!(sessions -> users (user_id));
+diesel::joinable!(user_units -> care_units (unit_id));
+diesel::joinable!(user_units -> users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
+    api_clients,
+    audit_log,
+    break_glass_grants,
+    care_units,
+    client_assertion_jtis,
     conditions,
     encounters,
     medication_requests,
     observations,
+    patient_unit_assignments,
     patients,
     procedures,
     raw_resources,
+    sessions,
+    sign_in_failures,
+    user_units,
+    users,
 );

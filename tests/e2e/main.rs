@@ -1,6 +1,7 @@
 //! Black-box tests of the `vigil` binary: each starts the real binary as a child process against
 //! its own throwaway database and talks to it over HTTP or reads what it prints.
 
+mod access;
 mod bootstrap;
 mod cli;
 mod invariants;

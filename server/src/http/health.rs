@@ -5,7 +5,7 @@
 use actix_web::{HttpResponse, get, web};
 use serde_json::json;
 
-use crate::db::{Database, Readiness};
+use crate::http::access::database::{Database, Readiness};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(healthz).service(readyz);

@@ -1,6 +1,7 @@
 //! The harness: start `vigil`, wait for things with a deadline, talk HTTP.
 
 pub mod proxy;
+pub mod seed;
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -38,12 +39,13 @@ pub fn poll<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
     }
 }
 
-/// A running `vigil serve`, killed when dropped.
+/// A running `vigil serve` over HTTPS with its own `vigil init` directory, killed when dropped.
 pub struct App {
     child: Child,
     pub base: String,
+    pub dir: tempfile::TempDir,
     log_path: PathBuf,
-    _dir: tempfile::TempDir,
+    agent: ureq::Agent,
 }
 
 impl App {
@@ -53,11 +55,30 @@ impl App {
     }
 
     pub fn spawn_with(database_url: &str, env: &[(&str, &str)]) -> Self {
+        Self::spawn_configured(database_url, env, |_| String::new())
+    }
+
+    /// Starts `vigil serve` with TOML that `extra` writes (given the init folder) appended to the
+    /// configuration `vigil init` wrote.
+    pub fn spawn_configured(
+        database_url: &str,
+        env: &[(&str, &str)],
+        extra: impl FnOnce(&std::path::Path) -> String,
+    ) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
+        let (status, _, err) = run(vigil().args(["init", "--dir"]).arg(dir.path()));
+        assert!(status.success(), "vigil init: {err}");
+        let config = dir.path().join("vigil.toml");
+        let appended = extra(dir.path());
+        let mut toml = std::fs::read_to_string(&config).expect("config");
+        toml.push_str(&appended);
+        std::fs::write(&config, toml).expect("write config");
         let log_path = dir.path().join("vigil.log");
         let log = std::fs::File::create(&log_path).expect("log file");
         let mut cmd = vigil();
-        cmd.args(["serve", "--port", "0"])
+        cmd.arg("--config")
+            .arg(dir.path().join("vigil.toml"))
+            .args(["serve", "--port", "0"])
             .env("DATABASE_URL", database_url)
             .envs(env.iter().copied())
             .stdout(Stdio::piped())
@@ -79,16 +100,52 @@ impl App {
             )
         });
         let base = line.rsplit(' ').next().expect("address").to_owned();
-        assert!(base.starts_with("http://"), "unexpected first line: {line}");
-        Self { child, base, log_path, _dir: dir }
+        assert!(base.starts_with("https://"), "unexpected first line: {line}");
+        let agent = agent_trusting(&dir.path().join("tls/cert.pem"));
+        Self { child, base, dir, log_path, agent }
     }
 
     pub fn get(&self, path: &str) -> Response {
-        get(&format!("{}{path}", self.base), &[])
+        self.request("GET", path, &[], None)
     }
 
     pub fn get_with(&self, path: &str, headers: &[(&str, &str)]) -> Response {
-        get(&format!("{}{path}", self.base), headers)
+        self.request("GET", path, headers, None)
+    }
+
+    pub fn post_json(&self, path: &str, headers: &[(&str, &str)], body: &serde_json::Value) -> Response {
+        let mut all = headers.to_vec();
+        all.push(("content-type", "application/json"));
+        self.request("POST", path, &all, Some(body.to_string()))
+    }
+
+    pub fn post_form(&self, path: &str, headers: &[(&str, &str)], fields: &[(&str, &str)]) -> Response {
+        let body: Vec<String> = fields.iter().map(|(k, v)| format!("{}={}", encode(k), encode(v))).collect();
+        let mut all = headers.to_vec();
+        all.push(("content-type", "application/x-www-form-urlencoded"));
+        self.request("POST", path, &all, Some(body.join("&")))
+    }
+
+    /// Any request, answered whatever its status (redirects are not followed).
+    pub fn request(&self, method: &str, path: &str, headers: &[(&str, &str)], body: Option<String>) -> Response {
+        let url = format!("{}{path}", self.base);
+        let mut builder = ureq::http::Request::builder().method(method).uri(&url);
+        for (name, value) in headers {
+            builder = builder.header(*name, *value);
+        }
+        let result = match body {
+            Some(body) => self.agent.run(builder.body(body).expect("request")),
+            None => self.agent.run(builder.body(()).expect("request")),
+        };
+        let mut response = result.unwrap_or_else(|e| panic!("{method} {url}: {e}"));
+        let status = response.status().as_u16();
+        let headers = response
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or_default().to_owned()))
+            .collect();
+        let body = response.body_mut().read_to_string().unwrap_or_default();
+        Response { status, headers, body }
     }
 
     /// Everything the server logged so far.
@@ -114,6 +171,30 @@ impl Drop for App {
     }
 }
 
+fn agent_trusting(cert: &std::path::Path) -> ureq::Agent {
+    let pem = std::fs::read(cert).expect("certificate");
+    let cert = ureq::tls::Certificate::from_pem(&pem).expect("PEM certificate").to_owned();
+    let tls = ureq::tls::TlsConfig::builder()
+        .root_certs(ureq::tls::RootCerts::Specific(std::sync::Arc::new(vec![cert])))
+        .build();
+    ureq::Agent::config_builder()
+        .tls_config(tls)
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .timeout_global(Some(Duration::from_secs(20)))
+        .build()
+        .into()
+}
+
+fn encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 #[derive(Debug)]
 pub struct Response {
     pub status: u16,
@@ -126,30 +207,23 @@ impl Response {
         self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 
+    /// The Set-Cookie header of this response for `name`, with its attributes.
+    pub fn set_cookie(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .filter(|(k, _)| k.eq_ignore_ascii_case("set-cookie"))
+            .map(|(_, v)| v.as_str())
+            .find(|v| v.starts_with(&format!("{name}=")))
+    }
+
+    /// Just `name=value` of a Set-Cookie, as a Cookie request header wants it.
+    pub fn cookie_pair(&self, name: &str) -> Option<String> {
+        self.set_cookie(name).and_then(|v| v.split(';').next()).map(str::to_owned)
+    }
+
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
     }
-}
-
-pub fn get(url: &str, headers: &[(&str, &str)]) -> Response {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(10)))
-        .build()
-        .into();
-    let mut request = agent.get(url);
-    for (name, value) in headers {
-        request = request.header(*name, *value);
-    }
-    let mut response = request.call().unwrap_or_else(|e| panic!("GET {url}: {e}"));
-    let status = response.status().as_u16();
-    let headers = response
-        .headers()
-        .iter()
-        .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or_default().to_owned()))
-        .collect();
-    let body = response.body_mut().read_to_string().unwrap_or_default();
-    Response { status, headers, body }
 }
 
 /// Runs a command to completion and returns (exit status, stdout, stderr).

@@ -39,6 +39,12 @@ impl Database {
         Arc::new(Self { pool: pool::build_pool(url.expose(), &options), migrated: AtomicBool::new(false) })
     }
 
+    /// A connection from the pool. Only the access layer may take one: every other route reaches
+    /// the database through its guard, which authorizes and audits first.
+    pub(in crate::http::access) fn conn(&self) -> Result<vigil_store::PooledConn, StoreError> {
+        Ok(self.pool.get()?)
+    }
+
     /// Checks the database the way a readiness probe needs: reachable, and every migration this
     /// binary knows applied. Blocking: call it from a blocking-capable thread.
     pub fn readiness(&self) -> Readiness {

@@ -1,0 +1,9 @@
+DROP TABLE break_glass_grants;
+DROP TABLE client_assertion_jtis;
+DROP TABLE api_clients;
+DROP TABLE sign_in_failures;
+DROP TABLE sessions;
+DROP TABLE patient_unit_assignments;
+DROP TABLE user_units;
+DROP TABLE users;
+DROP TABLE care_units;

@@ -1,0 +1,142 @@
+//! SMART Backend Services clients and their signed assertions.
+//!
+//! A client proves itself with a JWT it signs (RS384 or ES384) with a key from the JWKS
+//! registered for it: `iss` = `sub` = its client id, `aud` = Vigil's token URL, `exp` at most five
+//! minutes ahead, and a `jti` never used before (kept until the assertion expires).
+
+use diesel::prelude::*;
+use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde::Deserialize;
+use vigil_store::schema::{api_clients, client_assertion_jtis};
+
+use super::principal::Scopes;
+
+/// Longest an assertion may live, per the SMART Backend Services specification.
+pub const MAX_ASSERTION_SECS: u64 = 5 * 60;
+const LEEWAY_SECS: u64 = 30;
+pub const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("the JWKS is not valid: {0}")]
+    InvalidJwks(String),
+    #[error("the client assertion is not valid: {0}")]
+    InvalidAssertion(String),
+    #[error("the client is unknown or disabled")]
+    UnknownClient,
+    #[error("the assertion's jti was used before")]
+    Replay,
+    #[error("scopes: {0}")]
+    InvalidScope(String),
+    #[error(transparent)]
+    Database(#[from] diesel::result::Error),
+}
+
+/// Checks that a JWKS holds only keys a client may sign assertions with.
+pub fn validate_jwks(raw: &str) -> Result<serde_json::Value, ClientError> {
+    let set: JwkSet = serde_json::from_str(raw).map_err(|e| ClientError::InvalidJwks(e.to_string()))?;
+    if set.keys.is_empty() {
+        return Err(ClientError::InvalidJwks("it holds no key".into()));
+    }
+    for key in &set.keys {
+        if key.common.key_id.is_none() {
+            return Err(ClientError::InvalidJwks("every key needs a kid".into()));
+        }
+        DecodingKey::from_jwk(key).map_err(|e| ClientError::InvalidJwks(e.to_string()))?;
+    }
+    serde_json::from_str(raw).map_err(|e| ClientError::InvalidJwks(e.to_string()))
+}
+
+pub fn register(
+    conn: &mut PgConnection,
+    name: &str,
+    jwks: &serde_json::Value,
+    scopes: &Scopes,
+) -> Result<String, ClientError> {
+    let client_id = uuid::Uuid::new_v4().to_string();
+    diesel::insert_into(api_clients::table)
+        .values((
+            api_clients::client_id.eq(&client_id),
+            api_clients::name.eq(name),
+            api_clients::jwks.eq(jwks),
+            api_clients::scopes.eq(scopes.to_string()),
+        ))
+        .execute(conn)?;
+    Ok(client_id)
+}
+
+#[derive(Debug, Deserialize)]
+struct AssertionClaims {
+    iss: String,
+    sub: String,
+    exp: u64,
+    jti: String,
+}
+
+/// A verified client: its id and the scopes it is registered for.
+#[derive(Debug)]
+pub struct VerifiedClient {
+    pub client_id: String,
+    pub registered: Scopes,
+}
+
+/// Verifies a client assertion addressed to `token_url` and records its jti.
+pub fn verify_assertion(
+    conn: &mut PgConnection,
+    assertion: &str,
+    token_url: &str,
+) -> Result<VerifiedClient, ClientError> {
+    let invalid = |m: &str| ClientError::InvalidAssertion(m.to_owned());
+    let header = jsonwebtoken::decode_header(assertion).map_err(|e| invalid(&e.to_string()))?;
+    if !matches!(header.alg, Algorithm::RS384 | Algorithm::ES384) {
+        return Err(invalid("the algorithm must be RS384 or ES384"));
+    }
+    let kid = header.kid.ok_or_else(|| invalid("no kid in the header"))?;
+    // The issuer names the client whose keys verify the signature; nothing else is trusted yet.
+    let unverified: AssertionClaims =
+        jsonwebtoken::dangerous::insecure_decode_claims(assertion).map_err(|e| invalid(&e.to_string()))?;
+    let row: Option<(serde_json::Value, String)> = api_clients::table
+        .filter(api_clients::client_id.eq(&unverified.iss).and(api_clients::disabled_at.is_null()))
+        .select((api_clients::jwks, api_clients::scopes))
+        .first(conn)
+        .optional()?;
+    let (jwks, scopes) = row.ok_or(ClientError::UnknownClient)?;
+    let set: JwkSet = serde_json::from_value(jwks).map_err(|_| ClientError::UnknownClient)?;
+    let jwk = set.find(&kid).ok_or_else(|| invalid("no registered key has this kid"))?;
+    let key = DecodingKey::from_jwk(jwk).map_err(|e| invalid(&e.to_string()))?;
+    let mut validation = Validation::new(header.alg);
+    validation.set_audience(&[token_url]);
+    validation.set_issuer(&[&unverified.iss]);
+    validation.sub = Some(unverified.iss.clone());
+    validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+    validation.leeway = LEEWAY_SECS;
+    let claims = jsonwebtoken::decode::<AssertionClaims>(assertion, &key, &validation)
+        .map_err(|e| invalid(&e.to_string()))?
+        .claims;
+    if claims.sub != claims.iss {
+        return Err(invalid("sub must equal iss"));
+    }
+    let now = jsonwebtoken::get_current_timestamp();
+    if claims.exp > now + MAX_ASSERTION_SECS + LEEWAY_SECS {
+        return Err(invalid("exp is more than five minutes ahead"));
+    }
+    let expires = chrono::DateTime::from_timestamp(i64::try_from(claims.exp).unwrap_or(i64::MAX), 0)
+        .ok_or_else(|| invalid("exp out of range"))?;
+    let fresh = diesel::insert_into(client_assertion_jtis::table)
+        .values((
+            client_assertion_jtis::client_id.eq(&claims.iss),
+            client_assertion_jtis::jti.eq(&claims.jti),
+            client_assertion_jtis::expires_at.eq(expires),
+        ))
+        .on_conflict_do_nothing()
+        .execute(conn)?;
+    if fresh == 0 {
+        return Err(ClientError::Replay);
+    }
+    // Expired jtis can never be replayed (their assertions fail the exp check): forget them.
+    diesel::delete(client_assertion_jtis::table.filter(client_assertion_jtis::expires_at.lt(diesel::dsl::now)))
+        .execute(conn)?;
+    let registered = Scopes::parse(&scopes).map_err(ClientError::InvalidScope)?;
+    Ok(VerifiedClient { client_id: claims.iss, registered })
+}

@@ -1,0 +1,159 @@
+//! The one authorization function. Pure: the caller gathers the facts (who, what, the
+//! patient's units, whether a break-glass grant is active) and acts on the decision.
+
+use super::Role;
+use super::principal::Principal;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Read a patient's records of the given FHIR resource type (or a view built from them).
+    Read,
+    /// Create or change patient records of the given resource type.
+    Write,
+    /// Open a patient outside one's units, giving a reason.
+    BreakGlass,
+    /// Review break-glass grants and the audit trail.
+    ReviewAccess,
+}
+
+/// What the action is on.
+#[derive(Debug, Clone, Copy)]
+pub enum Target<'a> {
+    Patient {
+        /// The FHIR resource type being read or written (Patient, Encounter, RiskAssessment...).
+        resource_type: &'a str,
+        /// The care units the patient belongs to.
+        units: &'a [String],
+        /// The principal holds an unexpired break-glass grant for this patient.
+        break_glass: bool,
+    },
+    System,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    Allow,
+    /// Allowed only because of a break-glass grant: the access is flagged in the audit.
+    AllowUnderBreakGlass,
+    Deny(DenyReason),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DenyReason {
+    OutsideUnits,
+    Role,
+    Scope,
+}
+
+impl DenyReason {
+    pub fn message(self) -> &'static str {
+        match self {
+            Self::OutsideUnits => {
+                "this patient is not on your units; open the record with break-glass access and a reason if you must"
+            }
+            Self::Role => "your role does not allow this",
+            Self::Scope => "the token's scopes do not allow this",
+        }
+    }
+}
+
+pub fn may(principal: &Principal, action: Action, target: Target<'_>) -> Decision {
+    match principal {
+        Principal::User(user) => may_user(user.role, &user.units, action, target),
+        Principal::Client { scopes, .. } => match (action, target) {
+            (Action::Read | Action::Write, Target::Patient { resource_type, .. }) => {
+                if scopes.allow(resource_type, action == Action::Write) {
+                    Decision::Allow
+                } else {
+                    Decision::Deny(DenyReason::Scope)
+                }
+            }
+            _ => Decision::Deny(DenyReason::Scope),
+        },
+    }
+}
+
+fn may_user(role: Role, user_units: &[String], action: Action, target: Target<'_>) -> Decision {
+    use Decision::*;
+    match (role, action, target) {
+        (Role::Clinician, Action::Read, Target::Patient { units, break_glass, .. }) => {
+            if units.iter().any(|u| user_units.contains(u)) {
+                Allow
+            } else if break_glass {
+                AllowUnderBreakGlass
+            } else {
+                Deny(DenyReason::OutsideUnits)
+            }
+        }
+        (Role::Clinician, Action::BreakGlass, Target::Patient { .. }) => Allow,
+        (Role::Informatics, Action::Read, Target::Patient { .. }) => Allow,
+        (Role::Integration, Action::Read | Action::Write, Target::Patient { .. }) => Allow,
+        (Role::Admin, Action::ReviewAccess, Target::System) => Allow,
+        _ => Deny(DenyReason::Role),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::principal::Scopes;
+    use crate::auth::users::User;
+
+    fn user(role: Role, units: &[&str]) -> Principal {
+        Principal::User(User {
+            id: 1,
+            username: "u".into(),
+            display_name: "U".into(),
+            role,
+            units: units.iter().map(|u| u.to_string()).collect(),
+            disabled: false,
+            locked: false,
+        })
+    }
+
+    fn patient<'a>(units: &'a [String], break_glass: bool) -> Target<'a> {
+        Target::Patient { resource_type: "Patient", units, break_glass }
+    }
+
+    #[test]
+    fn clinicians_see_their_units_and_others_only_under_break_glass() {
+        let icu = vec!["ICU".to_string()];
+        let ward = vec!["WARD-4".to_string()];
+        let nurse = user(Role::Clinician, &["ICU"]);
+        assert_eq!(may(&nurse, Action::Read, patient(&icu, false)), Decision::Allow);
+        assert_eq!(may(&nurse, Action::Read, patient(&ward, false)), Decision::Deny(DenyReason::OutsideUnits));
+        assert_eq!(may(&nurse, Action::Read, patient(&ward, true)), Decision::AllowUnderBreakGlass);
+        assert_eq!(may(&nurse, Action::Read, patient(&[], false)), Decision::Deny(DenyReason::OutsideUnits));
+        assert_eq!(may(&nurse, Action::Write, patient(&icu, false)), Decision::Deny(DenyReason::Role));
+        assert_eq!(may(&nurse, Action::ReviewAccess, Target::System), Decision::Deny(DenyReason::Role));
+    }
+
+    #[test]
+    fn admins_review_but_do_not_read_records() {
+        let admin = user(Role::Admin, &[]);
+        assert_eq!(may(&admin, Action::ReviewAccess, Target::System), Decision::Allow);
+        assert_eq!(may(&admin, Action::Read, patient(&[], true)), Decision::Deny(DenyReason::Role));
+        assert_eq!(may(&admin, Action::BreakGlass, patient(&[], false)), Decision::Deny(DenyReason::Role));
+    }
+
+    #[test]
+    fn clients_are_bound_by_their_scopes() {
+        let client = |s: &str| Principal::Client { client_id: "c".into(), scopes: Scopes::parse(s).expect("scopes") };
+        let target = |t| Target::Patient { resource_type: t, units: &[], break_glass: false };
+        assert_eq!(may(&client("system/Patient.read"), Action::Read, target("Patient")), Decision::Allow);
+        assert_eq!(
+            may(&client("system/Patient.read"), Action::Read, target("Observation")),
+            Decision::Deny(DenyReason::Scope)
+        );
+        assert_eq!(
+            may(&client("system/Patient.read"), Action::Write, target("Patient")),
+            Decision::Deny(DenyReason::Scope)
+        );
+        assert_eq!(may(&client("system/*.read"), Action::Read, target("Observation")), Decision::Allow);
+        assert_eq!(may(&client("system/*.*"), Action::Write, target("Encounter")), Decision::Allow);
+        assert_eq!(
+            may(&client("system/*.read"), Action::ReviewAccess, Target::System),
+            Decision::Deny(DenyReason::Scope)
+        );
+    }
+}

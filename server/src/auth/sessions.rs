@@ -1,0 +1,85 @@
+//! Portal sessions, server-side: the cookie carries a random secret, the database its SHA-256,
+//! the user, a CSRF token, and the idle and absolute limits.
+
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use sha2::{Digest, Sha256};
+use vigil_store::schema::sessions;
+
+pub const COOKIE: &str = "__Host-vigil-session";
+
+#[derive(Debug, Clone)]
+pub struct SessionLimits {
+    pub idle: Duration,
+    pub absolute: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    pub id: i64,
+    pub user_id: i64,
+    pub csrf_token: String,
+}
+
+/// A fresh random token: 32 bytes from the OS, URL-safe base64.
+pub fn random_token() -> Result<String, getrandom::Error> {
+    let mut bytes = [0_u8; 32];
+    getrandom::fill(&mut bytes)?;
+    Ok(URL_SAFE_NO_PAD.encode(bytes))
+}
+
+fn digest(secret: &str) -> Vec<u8> {
+    Sha256::digest(secret.as_bytes()).to_vec()
+}
+
+/// Starts a session; returns the cookie secret and the session.
+pub fn start(
+    conn: &mut PgConnection,
+    user_id: i64,
+    limits: &SessionLimits,
+) -> Result<(String, Session), Box<dyn std::error::Error + Send + Sync>> {
+    let secret = random_token()?;
+    let csrf_token = random_token()?;
+    let expires = Utc::now() + chrono::Duration::from_std(limits.absolute)?;
+    let id = diesel::insert_into(sessions::table)
+        .values((
+            sessions::secret_hash.eq(digest(&secret)),
+            sessions::user_id.eq(user_id),
+            sessions::csrf_token.eq(&csrf_token),
+            sessions::expires_at.eq(expires),
+        ))
+        .returning(sessions::id)
+        .get_result(conn)?;
+    Ok((secret, Session { id, user_id, csrf_token }))
+}
+
+/// id, user id, CSRF token, last seen, absolute expiry.
+type SessionRow = (i64, i64, String, DateTime<Utc>, DateTime<Utc>);
+
+/// The live session for a cookie secret, touched; None when unknown, ended, idle too long or
+/// past its absolute limit.
+pub fn resume(conn: &mut PgConnection, secret: &str, limits: &SessionLimits) -> QueryResult<Option<Session>> {
+    let now = Utc::now();
+    let idle_since = now - chrono::Duration::from_std(limits.idle).unwrap_or(chrono::Duration::MAX);
+    let row: Option<SessionRow> = sessions::table
+        .filter(sessions::secret_hash.eq(digest(secret)).and(sessions::ended_at.is_null()))
+        .select((sessions::id, sessions::user_id, sessions::csrf_token, sessions::last_seen_at, sessions::expires_at))
+        .first(conn)
+        .optional()?;
+    let Some((id, user_id, csrf_token, last_seen, expires)) = row else { return Ok(None) };
+    if last_seen < idle_since || expires <= now {
+        diesel::update(sessions::table.find(id)).set(sessions::ended_at.eq(now)).execute(conn)?;
+        return Ok(None);
+    }
+    diesel::update(sessions::table.find(id)).set(sessions::last_seen_at.eq(now)).execute(conn)?;
+    Ok(Some(Session { id, user_id, csrf_token }))
+}
+
+pub fn end(conn: &mut PgConnection, id: i64) -> QueryResult<()> {
+    diesel::update(sessions::table.find(id)).set(sessions::ended_at.eq(diesel::dsl::now)).execute(conn)?;
+    Ok(())
+}

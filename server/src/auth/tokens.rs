@@ -1,0 +1,90 @@
+//! Vigil's own access tokens: JWTs signed with the current Ed25519 key.
+//!
+//! Verification pins the algorithm to EdDSA (so `alg: none` and HMAC tokens made with a public
+//! key fail), requires a known, still-accepted `kid`, requires `exp`, `iat`, `iss`, `aud` and `sub`
+//! with the right types, and checks `nbf` when present.
+
+use jsonwebtoken::{Algorithm, Header, Validation};
+use serde::{Deserialize, Serialize};
+
+use super::keys::SigningKeys;
+
+/// Longest lifetime of any token Vigil issues.
+pub const MAX_TTL_SECS: u64 = 15 * 60;
+const LEEWAY_SECS: u64 = 30;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claims {
+    pub iss: String,
+    pub sub: String,
+    pub aud: String,
+    pub exp: u64,
+    pub iat: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<u64>,
+    pub jti: String,
+    /// Space-separated SMART scopes, for system clients.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum TokenError {
+    #[error("the token has no key id")]
+    NoKeyId,
+    #[error("the token's key id is unknown or retired")]
+    UnknownKey,
+    #[error("the token is invalid: {0}")]
+    Invalid(String),
+    #[error("could not sign the token")]
+    Signing,
+}
+
+#[derive(Debug, Clone)]
+pub struct TokenSettings {
+    pub issuer: String,
+    pub audience: String,
+}
+
+pub fn issue(
+    keys: &SigningKeys,
+    settings: &TokenSettings,
+    subject: &str,
+    ttl_secs: u64,
+    scope: Option<String>,
+) -> Result<(String, Claims), TokenError> {
+    let now = jsonwebtoken::get_current_timestamp();
+    let claims = Claims {
+        iss: settings.issuer.clone(),
+        sub: subject.to_owned(),
+        aud: settings.audience.clone(),
+        exp: now + ttl_secs.min(MAX_TTL_SECS),
+        iat: now,
+        nbf: None,
+        jti: uuid::Uuid::new_v4().to_string(),
+        scope,
+    };
+    let (kid, key) = keys.current();
+    let mut header = Header::new(Algorithm::EdDSA);
+    header.kid = Some(kid.to_owned());
+    let token = jsonwebtoken::encode(&header, &claims, key).map_err(|_| TokenError::Signing)?;
+    Ok((token, claims))
+}
+
+pub fn verify(keys: &SigningKeys, settings: &TokenSettings, token: &str) -> Result<Claims, TokenError> {
+    let header = jsonwebtoken::decode_header(token).map_err(|e| TokenError::Invalid(e.to_string()))?;
+    let kid = header.kid.ok_or(TokenError::NoKeyId)?;
+    let key = keys.accepted(&kid).ok_or(TokenError::UnknownKey)?;
+    let mut validation = Validation::new(Algorithm::EdDSA);
+    validation.set_issuer(&[&settings.issuer]);
+    validation.set_audience(&[&settings.audience]);
+    validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+    validation.validate_nbf = true;
+    validation.leeway = LEEWAY_SECS;
+    let data =
+        jsonwebtoken::decode::<Claims>(token, key, &validation).map_err(|e| TokenError::Invalid(e.to_string()))?;
+    if data.claims.iat > jsonwebtoken::get_current_timestamp() + LEEWAY_SECS {
+        return Err(TokenError::Invalid("issued in the future".into()));
+    }
+    Ok(data.claims)
+}

@@ -1,0 +1,64 @@
+//! The subcommands that run to completion (everything but `serve`): each opens a database
+//! connection, does its work, prints for its user, and returns an exit code.
+
+mod audit;
+mod client;
+pub mod init;
+mod migrate;
+mod unit;
+mod user;
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use diesel::{Connection, PgConnection};
+use vigil_store::audit::{AuditEvent, Outcome};
+
+use crate::cli::Command;
+use crate::config::Settings;
+
+pub fn run(settings: &Settings, command: Command) -> anyhow::Result<ExitCode> {
+    let conn = &mut connect(settings)?;
+    match command {
+        Command::Serve(_) | Command::Init { .. } => unreachable_serve(),
+        Command::Migrate(args) => migrate::run(conn, settings, &args),
+        Command::User(cmd) => user::run(conn, cmd),
+        Command::Unit(cmd) => unit::run(conn, cmd),
+        Command::Audit(cmd) => audit::run(conn, cmd),
+        Command::Client(cmd) => client::run(conn, cmd),
+    }
+}
+
+fn unreachable_serve() -> anyhow::Result<ExitCode> {
+    anyhow::bail!("this command does not use the database")
+}
+
+fn connect(settings: &Settings) -> anyhow::Result<PgConnection> {
+    let url = settings.database_url()?;
+    PgConnection::establish(url.expose()).with_context(|| format!("connecting to {}", url.redacted()))
+}
+
+/// Who is acting when a person runs the CLI: the operating-system user.
+fn cli_actor() -> String {
+    format!("cli:{}", std::env::var("USER").unwrap_or_else(|_| "unknown".into()))
+}
+
+/// Records an administrative action taken from the command line; `patient_id` when it changes a
+/// patient's record.
+fn audit_cli(
+    conn: &mut PgConnection,
+    action: &str,
+    resource_type: &str,
+    resource_id: Option<&str>,
+    patient_id: Option<i64>,
+) -> anyhow::Result<()> {
+    let event = AuditEvent {
+        resource_type: Some(resource_type.into()),
+        resource_id: resource_id.map(str::to_owned),
+        patient_id,
+        data_category: patient_id.map(|_| "care-unit".to_owned()),
+        ..AuditEvent::new(cli_actor(), "operator", action, Outcome::Success)
+    };
+    vigil_store::audit::append(conn, &event).context("writing the audit row")?;
+    Ok(())
+}

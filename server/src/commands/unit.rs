@@ -1,0 +1,31 @@
+use std::process::ExitCode;
+
+use diesel::PgConnection;
+
+use super::audit_cli;
+use crate::auth::users::{self, UnitCode};
+use crate::cli::UnitCommand;
+
+#[allow(clippy::print_stdout)] // the command's output for its user
+pub fn run(conn: &mut PgConnection, command: UnitCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        UnitCommand::Add { code, name } => {
+            let code = UnitCode::parse(&code)?;
+            users::add_unit(conn, &code, name.trim())?;
+            audit_cli(conn, "unit-add", "CareUnit", Some(code.as_str()), None)?;
+            println!("added unit {}", code.as_str());
+        }
+        UnitCommand::Assign { code, patient } => {
+            let code = UnitCode::parse(&code)?;
+            let patient_id = users::assign_patient(conn, &code, &patient)?;
+            audit_cli(conn, "unit-assign", "Patient", None, Some(patient_id))?;
+            println!("assigned the patient to {}", code.as_str());
+        }
+        UnitCommand::List => {
+            for (code, name) in users::list_units(conn)? {
+                println!("{code:<16} {name}");
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

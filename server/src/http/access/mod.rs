@@ -1,0 +1,400 @@
+//! The only road from a request to patient data.
+//!
+//! [`Authenticated`] establishes who is asking (an API token, a SMART access token, or a portal
+//! session). [`Guard`] is the one way a handler reaches the database for patient data: it
+//! resolves the patient, asks [`may`] whether the principal may do the declared action, writes
+//! the audit row (denials too), and only then lends a connection to the handler's query. A
+//! handler that declares nothing gets no connection, so a route that forgets fails closed. If
+//! the audit row cannot be written, the handler's result is dropped and the client gets 503.
+
+pub mod break_glass;
+pub mod context;
+pub mod database;
+pub mod sign_in;
+pub mod smart;
+
+use std::future::Future;
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use actix_web::http::Method;
+use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
+use diesel::PgConnection;
+use diesel::prelude::*;
+use vigil_store::audit::{self, AuditEvent, Outcome};
+use vigil_store::schema::{
+    api_clients, break_glass_grants, care_units, encounters, patient_unit_assignments, patients,
+};
+
+pub use self::context::RequestContext;
+use crate::auth::keys::SigningKeys;
+use crate::auth::policy::{Action, Decision, Target, may};
+use crate::auth::principal::{Principal, Scopes};
+use crate::auth::sessions::{self, Session, SessionLimits};
+use crate::auth::tokens::{self, TokenSettings};
+use crate::auth::users;
+use crate::http::access::database::Database;
+use crate::http::surface::{Rejection, Surface};
+
+/// What authentication needs, shared by all workers.
+#[derive(Debug)]
+pub struct AuthState {
+    pub keys: SigningKeys,
+    pub tokens: TokenSettings,
+    pub token_ttl_secs: u64,
+    pub sessions: SessionLimits,
+    pub break_glass: std::time::Duration,
+    pub public_url: Option<String>,
+}
+
+/// The authenticated principal of a request, and the portal session it came through, if any.
+#[derive(Debug)]
+pub struct Authenticated<S> {
+    pub principal: Principal,
+    pub session: Option<Session>,
+    pub context: RequestContext,
+    _surface: PhantomData<fn() -> S>,
+}
+
+impl<S: Surface> FromRequest for Authenticated<S> {
+    type Error = Rejection<S>;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let (Some(db), Some(state)) =
+                (req.app_data::<web::Data<Database>>(), req.app_data::<web::Data<AuthState>>())
+            else {
+                return Err(Rejection::internal(&"authentication is not configured for this route"));
+            };
+            let context = RequestContext::of(&req);
+            let bearer = req
+                .headers()
+                .get(actix_web::http::header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .map(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")).map(str::to_owned));
+            let cookie = req.cookie(sessions::COOKIE).map(|c| c.value().to_owned());
+            let csrf_header = req.headers().get("x-csrf-token").and_then(|v| v.to_str().ok()).map(str::to_owned);
+            let unsafe_method = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+            let (db, state) = (db.clone().into_inner(), state.clone().into_inner());
+            let found = web::block(move || authenticate(&db, &state, bearer, cookie)).await;
+            let (principal, session) = match found {
+                Ok(Ok(Some(found))) => found,
+                Ok(Ok(None)) => return Err(Rejection::unauthenticated("sign in, or send a valid bearer token")),
+                Ok(Err(AuthFailure::Token(e))) => {
+                    tracing::info!(reason = %e, "bearer token rejected");
+                    return Err(Rejection::unauthenticated("the bearer token is not valid"));
+                }
+                Ok(Err(AuthFailure::Unavailable(e))) => return Err(Rejection::unavailable(&e)),
+                Err(e) => return Err(Rejection::internal(&e)),
+            };
+            // A cookie-authenticated API call that changes something must prove it comes from our
+            // own pages (forms carry the token in a field and are checked by their handlers).
+            if let Some(session) = &session
+                && unsafe_method
+                && req.content_type() != "application/x-www-form-urlencoded"
+                && csrf_header.as_deref() != Some(session.csrf_token.as_str())
+            {
+                return Err(Rejection::forbidden("missing or wrong CSRF token"));
+            }
+            req.extensions_mut().insert(principal.actor());
+            Ok(Self { principal, session, context, _surface: PhantomData })
+        })
+    }
+}
+
+#[derive(Debug)]
+enum AuthFailure {
+    Token(String),
+    Unavailable(String),
+}
+
+impl From<diesel::result::Error> for AuthFailure {
+    fn from(e: diesel::result::Error) -> Self {
+        Self::Unavailable(e.to_string())
+    }
+}
+
+fn authenticate(
+    db: &Arc<Database>,
+    state: &AuthState,
+    bearer: Option<Option<String>>,
+    cookie: Option<String>,
+) -> Result<Option<(Principal, Option<Session>)>, AuthFailure> {
+    if let Some(header) = bearer {
+        let token = header.ok_or_else(|| AuthFailure::Token("not a bearer authorization".into()))?;
+        let claims =
+            tokens::verify(&state.keys, &state.tokens, &token).map_err(|e| AuthFailure::Token(e.to_string()))?;
+        let mut conn = db.conn().map_err(|e| AuthFailure::Unavailable(e.to_string()))?;
+        if let Some(id) = claims.sub.strip_prefix("user:").and_then(|id| id.parse().ok()) {
+            let user = users::by_id(&mut conn, id).map_err(|e| AuthFailure::Unavailable(e.to_string()))?;
+            return match user {
+                Some(user) if !user.disabled && !user.locked => Ok(Some((Principal::User(user), None))),
+                _ => Err(AuthFailure::Token("the account is disabled or locked".into())),
+            };
+        }
+        if let Some(client_id) = claims.sub.strip_prefix("client:") {
+            let active: Option<String> = api_clients::table
+                .filter(api_clients::client_id.eq(client_id).and(api_clients::disabled_at.is_null()))
+                .select(api_clients::client_id)
+                .first(&mut conn)
+                .optional()?;
+            let scopes = claims.scope.as_deref().map(Scopes::parse);
+            return match (active, scopes) {
+                (Some(client_id), Some(Ok(scopes))) => Ok(Some((Principal::Client { client_id, scopes }, None))),
+                _ => Err(AuthFailure::Token("the client is disabled or the token has no scopes".into())),
+            };
+        }
+        return Err(AuthFailure::Token("unknown subject".into()));
+    }
+    let Some(secret) = cookie else { return Ok(None) };
+    let mut conn = db.conn().map_err(|e| AuthFailure::Unavailable(e.to_string()))?;
+    let Some(session) = sessions::resume(&mut conn, &secret, &state.sessions)? else { return Ok(None) };
+    match users::by_id(&mut conn, session.user_id).map_err(|e| AuthFailure::Unavailable(e.to_string()))? {
+        Some(user) if !user.disabled && !user.locked => Ok(Some((Principal::User(user), Some(session)))),
+        _ => {
+            sessions::end(&mut conn, session.id)?;
+            Ok(None)
+        }
+    }
+}
+
+/// A patient as access control sees them.
+#[derive(Debug, Clone)]
+pub struct PatientRef {
+    pub id: i64,
+    pub units: Vec<String>,
+}
+
+/// What a guarded read is about, for the decision and the audit row.
+#[derive(Debug, Clone, Copy)]
+pub struct Access {
+    pub action: Action,
+    pub resource_type: &'static str,
+    pub data_category: &'static str,
+}
+
+/// The extractor every patient-data route takes: authentication plus the only database access.
+#[derive(Debug)]
+pub struct Guard<S> {
+    pub auth: Authenticated<S>,
+    db: Arc<Database>,
+}
+
+impl<S: Surface> FromRequest for Guard<S> {
+    type Error = Rejection<S>;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut actix_web::dev::Payload) -> Self::Future {
+        let auth = Authenticated::<S>::from_request(req, payload);
+        let db = req.app_data::<web::Data<Database>>().map(|d| d.clone().into_inner());
+        Box::pin(async move {
+            let auth = auth.await?;
+            let db = db.ok_or_else(|| Rejection::internal(&"no database for this route"))?;
+            Ok(Self { auth, db })
+        })
+    }
+}
+
+impl<S: Surface> Guard<S> {
+    pub fn principal(&self) -> &Principal {
+        &self.auth.principal
+    }
+
+    /// Runs `work` on the patient with FHIR id `fhir_id` if `may` allows `access`; audits the
+    /// attempt whatever its outcome. `work` returning None means the requested record does not
+    /// exist (404, audited as a failure).
+    pub async fn patient<T: Send + 'static>(
+        &self,
+        access: Access,
+        fhir_id: String,
+        work: impl FnOnce(&mut PgConnection, &PatientRef) -> QueryResult<Option<T>> + Send + 'static,
+    ) -> Result<T, Rejection<S>> {
+        let (db, principal, context) = (self.db.clone(), self.auth.principal.clone(), self.auth.context.clone());
+        web::block(move || guarded(&db, &principal, &context, access, &fhir_id, work))
+            .await
+            .map_err(|e| Rejection::internal(&e))?
+    }
+}
+
+impl<S: Surface> Guard<S> {
+    /// Runs `work` if `may` allows `access` on the system as a whole (administration, review);
+    /// audits the attempt whatever its outcome.
+    pub async fn system<T: Send + 'static>(
+        &self,
+        access: Access,
+        resource_id: Option<String>,
+        work: impl FnOnce(&mut PgConnection) -> QueryResult<Option<T>> + Send + 'static,
+    ) -> Result<T, Rejection<S>> {
+        let (db, principal, context) = (self.db.clone(), self.auth.principal.clone(), self.auth.context.clone());
+        web::block(move || {
+            let mut conn = db.conn().map_err(|e| Rejection::unavailable(&e))?;
+            let conn = &mut *conn;
+            let record = |conn: &mut PgConnection, outcome: Outcome| {
+                let event =
+                    audit_event(&principal, &context, access, resource_id.as_deref(), None, outcome, false, None);
+                audit::append(conn, &event).map(|_| ()).map_err(|e| Rejection::unavailable(&e))
+            };
+            if let Decision::Deny(reason) = may(&principal, access.action, Target::System) {
+                record(conn, Outcome::Denied)?;
+                return Err(Rejection::forbidden(reason.message()));
+            }
+            match work(conn) {
+                Ok(Some(value)) => record(conn, Outcome::Success).map(|()| value),
+                Ok(None) => {
+                    record(conn, Outcome::Failure)?;
+                    Err(Rejection::not_found(format!("no such {}", access.resource_type)))
+                }
+                Err(e) => {
+                    let _ = record(conn, Outcome::Failure);
+                    Err(Rejection::unavailable(&e))
+                }
+            }
+        })
+        .await
+        .map_err(|e| Rejection::internal(&e))?
+    }
+}
+
+#[allow(clippy::too_many_arguments)] // one audit row has this many facts
+fn audit_event(
+    principal: &Principal,
+    context: &RequestContext,
+    access: Access,
+    resource_id: Option<&str>,
+    patient: Option<i64>,
+    outcome: Outcome,
+    break_glass: bool,
+    detail: Option<&str>,
+) -> AuditEvent {
+    let action = match access.action {
+        Action::Read => "read",
+        Action::Write => "write",
+        Action::BreakGlass => "break-glass",
+        Action::ReviewAccess => "review",
+    };
+    AuditEvent {
+        resource_type: Some(access.resource_type.into()),
+        resource_id: resource_id.map(str::to_owned),
+        patient_id: patient,
+        data_category: Some(access.data_category.into()),
+        break_glass,
+        detail: detail.map(str::to_owned),
+        ..context.event(principal.actor(), principal.role(), action, outcome)
+    }
+}
+
+fn guarded<S, T>(
+    db: &Database,
+    principal: &Principal,
+    context: &RequestContext,
+    access: Access,
+    fhir_id: &str,
+    work: impl FnOnce(&mut PgConnection, &PatientRef) -> QueryResult<Option<T>>,
+) -> Result<T, Rejection<S>> {
+    let mut conn = db.conn().map_err(|e| Rejection::unavailable(&e))?;
+    let conn = &mut *conn;
+    let event = |patient: Option<i64>, outcome: Outcome, break_glass: bool, detail: Option<&str>| {
+        audit_event(principal, context, access, Some(fhir_id), patient, outcome, break_glass, detail)
+    };
+    let record =
+        |conn: &mut PgConnection, e: AuditEvent| audit::append(conn, &e).map_err(|e| Rejection::unavailable(&e));
+
+    let Some(patient) = resolve_patient(conn, fhir_id).map_err(|e| Rejection::unavailable(&e))? else {
+        record(conn, event(None, Outcome::Failure, false, Some("no such patient")))?;
+        return Err(Rejection::not_found(format!("no Patient with id {fhir_id}")));
+    };
+    let break_glass = match principal.user_id() {
+        Some(user_id) => active_break_glass(conn, user_id, patient.id).map_err(|e| Rejection::unavailable(&e))?,
+        None => false,
+    };
+    let target = Target::Patient { resource_type: access.resource_type, units: &patient.units, break_glass };
+    let flagged = match may(principal, access.action, target) {
+        Decision::Allow => false,
+        Decision::AllowUnderBreakGlass => true,
+        Decision::Deny(reason) => {
+            record(conn, event(Some(patient.id), Outcome::Denied, false, None))?;
+            return Err(Rejection::forbidden(reason.message()));
+        }
+    };
+    match work(conn, &patient) {
+        Ok(Some(value)) => {
+            record(conn, event(Some(patient.id), Outcome::Success, flagged, None))?;
+            Ok(value)
+        }
+        Ok(None) => {
+            record(conn, event(Some(patient.id), Outcome::Failure, flagged, Some("not found")))?;
+            Err(Rejection::not_found(format!("no {} with id {fhir_id}", access.resource_type)))
+        }
+        Err(e) => {
+            let _ = record(conn, event(Some(patient.id), Outcome::Failure, flagged, Some("error")));
+            Err(Rejection::unavailable(&e))
+        }
+    }
+}
+
+/// The patient with this FHIR id (received, not only referenced) and their care units: explicit
+/// assignments, and the unit of their current or most recent encounter.
+fn resolve_patient(conn: &mut PgConnection, fhir_id: &str) -> QueryResult<Option<PatientRef>> {
+    let id: Option<i64> = patients::table
+        .filter(patients::fhir_id.eq(fhir_id).and(patients::version.gt(0)))
+        .select(patients::id)
+        .order(patients::id)
+        .first(conn)
+        .optional()?;
+    let Some(id) = id else { return Ok(None) };
+    let mut units: Vec<String> = patient_unit_assignments::table
+        .inner_join(care_units::table)
+        .filter(patient_unit_assignments::patient_id.eq(id))
+        .select(care_units::code)
+        .load(conn)?;
+    let last_unit: Option<Option<String>> = encounters::table
+        .filter(encounters::patient_id.eq(id).and(encounters::unit.is_not_null()))
+        .order(encounters::period_start.desc().nulls_last())
+        .select(encounters::unit)
+        .first(conn)
+        .optional()?;
+    units.extend(last_unit.flatten());
+    units.sort();
+    units.dedup();
+    Ok(Some(PatientRef { id, units }))
+}
+
+fn active_break_glass(conn: &mut PgConnection, user_id: i64, patient_id: i64) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(
+        break_glass_grants::table.filter(
+            break_glass_grants::user_id
+                .eq(user_id)
+                .and(break_glass_grants::patient_id.eq(patient_id))
+                .and(break_glass_grants::expires_at.gt(diesel::dsl::now)),
+        ),
+    ))
+    .get_result(conn)
+}
+
+/// Starts a portal session for a user who just proved their password; returns the cookie secret.
+pub async fn start_session<S: Surface>(
+    db: &web::Data<Database>,
+    state: &AuthState,
+    user_id: i64,
+) -> Result<String, Rejection<S>> {
+    let (db, limits) = (db.clone().into_inner(), state.sessions.clone());
+    web::block(move || {
+        let mut conn = db.conn().map_err(|e| Rejection::unavailable(&e))?;
+        sessions::start(&mut conn, user_id, &limits).map(|(secret, _)| secret).map_err(|e| Rejection::internal(&e))
+    })
+    .await
+    .map_err(|e| Rejection::internal(&e))?
+}
+
+pub async fn end_session<S: Surface>(db: &web::Data<Database>, session_id: i64) -> Result<(), Rejection<S>> {
+    let db = db.clone().into_inner();
+    web::block(move || {
+        let mut conn = db.conn().map_err(|e| Rejection::unavailable(&e))?;
+        sessions::end(&mut conn, session_id).map_err(|e| Rejection::unavailable(&e))
+    })
+    .await
+    .map_err(|e| Rejection::internal(&e))?
+}

@@ -1,0 +1,178 @@
+//! The clinician portal: server-rendered pages that work without JavaScript.
+//!
+//! Sign-in: the form carries a CSRF token that must match a short-lived `__Host-vigil-csrf`
+//! cookie (double submit, since there is no session yet). A successful sign-in starts a
+//! server-side session whose secret travels in a `__Host-vigil-session` cookie (Secure, HttpOnly,
+//! SameSite=Strict). Every form after that carries the session's CSRF token.
+
+use actix_web::cookie::{Cookie, SameSite, time::Duration as CookieDuration};
+use actix_web::http::StatusCode;
+use actix_web::http::header::{ContentType, LOCATION};
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use askama::Template;
+use secrecy::SecretString;
+use serde::Deserialize;
+
+use crate::auth::sessions;
+use crate::http::access::database::Database;
+use crate::http::access::sign_in::{Credentials, check_credentials};
+use crate::http::access::{AuthState, Authenticated, RequestContext, start_session};
+use crate::http::surface::{Portal, Rejection};
+
+const CSRF_COOKIE: &str = "__Host-vigil-csrf";
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(home).service(sign_in_page).service(sign_in).service(sign_out).service(stylesheet);
+}
+
+#[derive(Template)]
+#[template(path = "sign_in.html")]
+struct SignInPage<'a> {
+    csrf_token: &'a str,
+    username: &'a str,
+    problem: Option<&'a str>,
+}
+
+#[derive(Template)]
+#[template(path = "home.html")]
+struct HomePage<'a> {
+    display_name: &'a str,
+    role: &'a str,
+    units: &'a [String],
+    csrf_token: &'a str,
+}
+
+#[derive(Debug, Template)]
+#[template(path = "error.html")]
+pub struct ErrorPage<'a> {
+    pub status: u16,
+    pub code: &'a str,
+    pub message: &'a str,
+}
+
+impl ErrorPage<'_> {
+    pub fn render_or_plain(&self) -> String {
+        self.render().unwrap_or_else(|_| self.message.to_owned())
+    }
+}
+
+fn html(status: StatusCode, page: &impl Template) -> Result<HttpResponse, Rejection<Portal>> {
+    let body = page.render().map_err(|e| Rejection::internal(&e))?;
+    Ok(HttpResponse::build(status).insert_header(ContentType::html()).body(body))
+}
+
+fn host_cookie(name: &'static str, value: String) -> Cookie<'static> {
+    Cookie::build(name, value).path("/").secure(true).http_only(true).same_site(SameSite::Strict).finish()
+}
+
+fn removal(name: &'static str) -> Cookie<'static> {
+    let mut cookie = host_cookie(name, String::new());
+    cookie.make_removal();
+    cookie
+}
+
+/// Constant-time comparison, so a CSRF token cannot be guessed byte by byte from timings.
+fn same_token(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0_u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[get("/")]
+async fn home(auth: Authenticated<Portal>) -> Result<HttpResponse, Rejection<Portal>> {
+    let crate::auth::principal::Principal::User(user) = &auth.principal else {
+        return Err(Rejection::forbidden("the portal is for people; systems use the API"));
+    };
+    let csrf = auth.session.as_ref().map(|s| s.csrf_token.as_str()).unwrap_or_default();
+    html(
+        StatusCode::OK,
+        &HomePage { display_name: &user.display_name, role: user.role.as_str(), units: &user.units, csrf_token: csrf },
+    )
+}
+
+fn sign_in_form(status: StatusCode, username: &str, problem: Option<&str>) -> Result<HttpResponse, Rejection<Portal>> {
+    let token = sessions::random_token().map_err(|e| Rejection::internal(&e))?;
+    let mut response = html(status, &SignInPage { csrf_token: &token, username, problem })?;
+    let mut cookie = host_cookie(CSRF_COOKIE, token);
+    cookie.set_max_age(CookieDuration::minutes(30));
+    response.add_cookie(&cookie).map_err(|e| Rejection::internal(&e))?;
+    Ok(response)
+}
+
+#[get("/sign-in")]
+async fn sign_in_page() -> Result<HttpResponse, Rejection<Portal>> {
+    sign_in_form(StatusCode::OK, "", None)
+}
+
+#[derive(Deserialize)]
+struct SignInForm {
+    username: String,
+    password: SecretString,
+    /// Absent in a cross-site post: refused like a wrong one, with 403.
+    #[serde(default)]
+    csrf_token: String,
+}
+
+#[post("/sign-in")]
+async fn sign_in(
+    req: HttpRequest,
+    form: web::Form<SignInForm>,
+    db: web::Data<Database>,
+    state: web::Data<AuthState>,
+) -> Result<HttpResponse, Rejection<Portal>> {
+    let form = form.into_inner();
+    let expected = req.cookie(CSRF_COOKIE).map(|c| c.value().to_owned()).unwrap_or_default();
+    if expected.is_empty() || !same_token(&expected, &form.csrf_token) {
+        return Err(Rejection::forbidden("the form expired or did not come from this site; reload the page"));
+    }
+    let context = RequestContext::of(&req);
+    let username = form.username.clone();
+    let user = match check_credentials::<Portal>(
+        &db,
+        &context,
+        Credentials { username: form.username, password: form.password },
+    )
+    .await
+    {
+        Ok(user) => user,
+        Err(rejection) if rejection.status == StatusCode::UNAUTHORIZED => {
+            return sign_in_form(StatusCode::UNAUTHORIZED, &username, Some("Wrong username or password."));
+        }
+        Err(rejection) => return Err(rejection),
+    };
+    let secret = start_session(&db, &state, user.id).await?;
+    let mut response = HttpResponse::SeeOther().insert_header((LOCATION, "/")).finish();
+    response.add_cookie(&host_cookie(sessions::COOKIE, secret)).map_err(|e| Rejection::internal(&e))?;
+    response.add_removal_cookie(&removal(CSRF_COOKIE)).map_err(|e| Rejection::internal(&e))?;
+    Ok(response)
+}
+
+#[derive(Deserialize)]
+struct CsrfForm {
+    #[serde(default)]
+    csrf_token: String,
+}
+
+#[post("/sign-out")]
+async fn sign_out(
+    auth: Authenticated<Portal>,
+    form: web::Form<CsrfForm>,
+    db: web::Data<Database>,
+) -> Result<HttpResponse, Rejection<Portal>> {
+    let Some(session) = auth.session else {
+        return Err(Rejection::bad_request("not signed in through the portal"));
+    };
+    if !same_token(&session.csrf_token, &form.csrf_token) {
+        return Err(Rejection::forbidden("the form expired or did not come from this site; reload the page"));
+    }
+    crate::http::access::end_session(&db, session.id).await?;
+    let mut response = HttpResponse::SeeOther().insert_header((LOCATION, "/sign-in")).finish();
+    response.add_removal_cookie(&removal(sessions::COOKIE)).map_err(|e| Rejection::internal(&e))?;
+    Ok(response)
+}
+
+#[get("/static/portal.css")]
+async fn stylesheet() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/css; charset=utf-8")
+        .insert_header(("Cache-Control", "public, max-age=3600"))
+        .body(include_str!("../../../templates/portal.css"))
+}

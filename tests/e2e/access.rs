@@ -1,0 +1,522 @@
+//! Identity, access and audit, black-box: tokens, SMART Backend Services, portal sessions and
+//! CSRF, unit-scoped access with break-glass, throttling, the audit chain, and no patient data in
+//! the logs.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use serde_json::{Value, json};
+use vigil_store::testing::TestDb;
+
+use crate::support::seed::{self, PASSWORD, bearer};
+use crate::support::{App, Response, run, vigil};
+
+fn now() -> u64 {
+    jsonwebtoken::get_current_timestamp()
+}
+
+/// Units ICU and WARD-4, clinician `nurse` on ICU, patient `p-icu` on ICU and `p-ward` on WARD-4.
+fn ward(db: &TestDb) {
+    seed::unit(db.url(), "ICU");
+    seed::unit(db.url(), "WARD-4");
+    seed::user(db.url(), "nurse", "clinician", &["ICU"]);
+    seed::user(db.url(), "chief", "admin", &[]);
+    seed::patient(db.url(), "p-icu", "Icupatient", "MRN-1", Some("ICU"));
+    seed::patient(db.url(), "p-ward", "Wardpatient", "MRN-2", Some("WARD-4"));
+}
+
+fn audit_rows(db: &TestDb, filter: &str) -> Vec<(String, String, bool)> {
+    #[derive(QueryableByName)]
+    struct Row {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        actor: String,
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        outcome: String,
+        #[diesel(sql_type = diesel::sql_types::Bool)]
+        break_glass: bool,
+    }
+    let mut conn = db.connect();
+    diesel::sql_query(format!("SELECT actor, outcome, break_glass FROM audit_log WHERE {filter} ORDER BY seq"))
+        .load::<Row>(&mut conn)
+        .expect("audit rows")
+        .into_iter()
+        .map(|r| (r.actor, r.outcome, r.break_glass))
+        .collect()
+}
+
+#[test]
+fn clinicians_see_their_units_and_others_only_through_break_glass() {
+    let db = TestDb::migrated();
+    ward(&db);
+    let app = App::spawn(db.url());
+    let nurse = bearer(&seed::token(&app, "nurse"));
+
+    let own = app.get_with("/api/patients/p-icu", &[("authorization", &nurse)]);
+    assert_eq!(own.status, 200, "{}", own.body);
+    assert_eq!(own.json()["units"], json!(["ICU"]));
+    let fhir = app.get_with("/fhir/Patient/p-icu", &[("authorization", &nurse)]);
+    assert_eq!(fhir.status, 200);
+    assert_eq!(fhir.json()["resourceType"], "Patient");
+    assert_eq!(fhir.json()["name"][0]["family"], "Icupatient");
+    assert_eq!(fhir.header("etag"), Some("W/\"1\""));
+
+    let other = app.get_with("/api/patients/p-ward", &[("authorization", &nurse)]);
+    assert_eq!(other.status, 403);
+    assert_eq!(other.json()["error"]["code"], "forbidden");
+    let other_fhir = app.get_with("/fhir/Patient/p-ward", &[("authorization", &nurse)]);
+    assert_eq!(other_fhir.status, 403);
+    assert_eq!(other_fhir.json()["resourceType"], "OperationOutcome");
+    assert_eq!(other_fhir.json()["issue"][0]["code"], "forbidden");
+    assert_eq!(app.get_with("/api/patients/nobody", &[("authorization", &nurse)]).status, 404);
+
+    // Break-glass needs a reason, then opens the record, flagged in the audit.
+    let no_reason =
+        app.post_json("/api/patients/p-ward/break-glass", &[("authorization", &nurse)], &json!({ "reason": "x" }));
+    assert_eq!(no_reason.status, 422);
+    let granted = app.post_json(
+        "/api/patients/p-ward/break-glass",
+        &[("authorization", &nurse)],
+        &json!({ "reason": "covering the ward overnight, rapid response call" }),
+    );
+    assert_eq!(granted.status, 201, "{}", granted.body);
+    assert_eq!(app.get_with("/api/patients/p-ward", &[("authorization", &nurse)]).status, 200);
+    let flagged = audit_rows(&db, "action = 'read' AND resource_id = 'p-ward'");
+    assert_eq!(
+        flagged,
+        vec![
+            ("user:nurse".to_string(), "denied".to_string(), false),
+            ("user:nurse".to_string(), "denied".to_string(), false),
+            ("user:nurse".to_string(), "success".to_string(), true),
+        ]
+    );
+
+    // Admins review grants, but do not read records; clinicians cannot review.
+    let admin = bearer(&seed::token(&app, "chief"));
+    assert_eq!(app.get_with("/api/patients/p-icu", &[("authorization", &admin)]).status, 403);
+    assert_eq!(app.get_with("/api/admin/break-glass", &[("authorization", &nurse)]).status, 403);
+    let list = app.get_with("/api/admin/break-glass", &[("authorization", &admin)]);
+    assert_eq!(list.status, 200);
+    let grants = list.json()["grants"].as_array().expect("grants").clone();
+    assert_eq!(grants.len(), 1);
+    assert_eq!(grants[0]["user"], "nurse");
+    assert_eq!(grants[0]["patient"], "p-ward");
+    let grant = grants[0]["grant"].as_i64().expect("grant id");
+    let reviewed = app.post_json(
+        &format!("/api/admin/break-glass/{grant}/review"),
+        &[("authorization", &admin)],
+        &json!({ "note": "ok" }),
+    );
+    assert_eq!(reviewed.status, 204);
+    assert_eq!(app.get_with("/api/admin/break-glass", &[("authorization", &admin)]).json()["grants"], json!([]));
+
+    // An explicit assignment adds a unit to the one from encounters.
+    seed::patient(db.url(), "p-none", "Nounitpatient", "MRN-3", None);
+    assert_eq!(app.get_with("/api/patients/p-none", &[("authorization", &nurse)]).status, 403);
+    seed::cli(db.url(), &["unit", "assign", "ICU", "--patient", "p-none"], "");
+    assert_eq!(app.get_with("/api/patients/p-none", &[("authorization", &nurse)]).json()["units"], json!(["ICU"]));
+
+    // No token at all.
+    let anonymous = app.get("/fhir/Patient/p-icu");
+    assert_eq!(anonymous.status, 401);
+    assert_eq!(anonymous.json()["issue"][0]["code"], "login");
+    assert_eq!(anonymous.header("www-authenticate"), Some("Bearer"));
+}
+
+/// The server's current signing key, as `vigil init` wrote it.
+fn current_key(app: &App) -> (String, String) {
+    let config = std::fs::read_to_string(app.dir.path().join("vigil.toml")).expect("config");
+    let kid = config.lines().find_map(|l| l.strip_prefix("kid = ")).expect("kid").trim_matches('"').to_owned();
+    let pem = std::fs::read_to_string(app.dir.path().join(format!("keys/{kid}.pem"))).expect("key");
+    (kid, pem)
+}
+
+fn sign(kid: &str, pem: &str, claims: &Value) -> String {
+    let mut header = Header::new(Algorithm::EdDSA);
+    header.kid = Some(kid.to_owned());
+    jsonwebtoken::encode(&header, claims, &EncodingKey::from_ed_pem(pem.as_bytes()).expect("key")).expect("sign")
+}
+
+fn subject_of(token: &str) -> String {
+    let payload = token.split('.').nth(1).expect("payload");
+    let claims: Value = serde_json::from_slice(&B64.decode(payload).expect("base64")).expect("claims");
+    claims["sub"].as_str().expect("sub").to_owned()
+}
+
+fn valid_claims(sub: &str) -> Value {
+    json!({ "iss": "vigil", "aud": "vigil-api", "sub": sub, "exp": now() + 600, "iat": now(), "jti": "t" })
+}
+
+#[test]
+fn forged_and_broken_tokens_are_rejected() {
+    let db = TestDb::migrated();
+    ward(&db);
+    let old = rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519).expect("key").serialize_pem();
+    let retired = rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519).expect("key").serialize_pem();
+    let app = App::spawn_configured(db.url(), &[], |dir| {
+        std::fs::write(dir.join("old.pem"), &old).expect("write");
+        std::fs::write(dir.join("retired.pem"), &retired).expect("write");
+        format!(
+            "\n[[auth.signing_keys]]\nkid = \"old\"\nfile = {:?}\nstate = \"previous\"\n\
+             \n[[auth.signing_keys]]\nkid = \"gone\"\nfile = {:?}\nstate = \"retired\"\n",
+            dir.join("old.pem"),
+            dir.join("retired.pem")
+        )
+    });
+    let jwks = app.get("/.well-known/jwks.json").json();
+    let kids: Vec<&str> = jwks["keys"].as_array().expect("keys").iter().filter_map(|k| k["kid"].as_str()).collect();
+    assert_eq!(kids.len(), 2, "current and previous are published, the retired key is not: {jwks}");
+    assert!(!kids.contains(&"gone"));
+
+    let sub = subject_of(&seed::token(&app, "nurse"));
+    let (kid, pem) = current_key(&app);
+    let status = |token: &str| app.get_with("/api/patients/p-icu", &[("authorization", &bearer(token))]).status;
+    assert_eq!(status(&sign(&kid, &pem, &valid_claims(&sub))), 200, "a well-formed token works");
+    assert_eq!(status(&sign("old", &old, &valid_claims(&sub))), 200, "a previous key still verifies");
+
+    let with = |change: &dyn Fn(&mut Value)| {
+        let mut claims = valid_claims(&sub);
+        change(&mut claims);
+        sign(&kid, &pem, &claims)
+    };
+    let alg_none = format!(
+        "{}.{}.",
+        B64.encode(json!({ "alg": "none", "typ": "JWT", "kid": kid }).to_string()),
+        B64.encode(valid_claims(&sub).to_string())
+    );
+    let public_pem = rcgen::KeyPair::from_pem(&pem).expect("key").public_key_pem();
+    let mut hs_header = Header::new(Algorithm::HS256);
+    hs_header.kid = Some(kid.clone());
+    let hs256 = jsonwebtoken::encode(&hs_header, &valid_claims(&sub), &EncodingKey::from_secret(public_pem.as_bytes()))
+        .expect("hs256");
+    let cases: Vec<(&str, String)> = vec![
+        ("alg none", alg_none),
+        ("HS256 signed with the public key", hs256),
+        ("unknown kid", sign("nobody", &pem, &valid_claims(&sub))),
+        ("retired key", sign("gone", &retired, &valid_claims(&sub))),
+        ("wrong aud", with(&|c| c["aud"] = json!("someone-else"))),
+        ("wrong iss", with(&|c| c["iss"] = json!("evil"))),
+        ("no exp", with(&|c| drop(c.as_object_mut().expect("object").remove("exp")))),
+        ("exp as a string", with(&|c| c["exp"] = json!((now() + 600).to_string()))),
+        ("expired", with(&|c| c["exp"] = json!(now() - 3600))),
+        ("nbf in the future", with(&|c| c["nbf"] = json!(now() + 3600))),
+        ("no iat", with(&|c| drop(c.as_object_mut().expect("object").remove("iat")))),
+        ("no sub", with(&|c| drop(c.as_object_mut().expect("object").remove("sub")))),
+        ("not a JWT", "garbage".into()),
+    ];
+    for (name, token) in cases {
+        assert_eq!(status(&token), 401, "{name} must be rejected");
+    }
+}
+
+fn es384_client(db: &TestDb, scopes: &str) -> (String, String) {
+    let pair = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P384_SHA384).expect("key");
+    let raw = pair.public_key_raw();
+    let jwks = json!({ "keys": [{
+        "kty": "EC", "crv": "P-384", "kid": "lab-1", "alg": "ES384", "use": "sig",
+        "x": B64.encode(&raw[1..49]), "y": B64.encode(&raw[49..97]),
+    }]});
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("jwks.json");
+    std::fs::write(&file, jwks.to_string()).expect("write");
+    let id = seed::cli(
+        db.url(),
+        &["client", "add", "--name", "Lab system", "--jwks", file.to_str().expect("path"), "--scopes", scopes],
+        "",
+    );
+    (id.trim().to_owned(), pair.serialize_pem())
+}
+
+fn assertion(client: &str, pem: &str, aud: &str, exp: u64, jti: &str) -> String {
+    let mut header = Header::new(Algorithm::ES384);
+    header.kid = Some("lab-1".into());
+    let claims = json!({ "iss": client, "sub": client, "aud": aud, "exp": exp, "jti": jti });
+    jsonwebtoken::encode(&header, &claims, &EncodingKey::from_ec_pem(pem.as_bytes()).expect("key")).expect("sign")
+}
+
+fn token_request(app: &App, scope: &str, assertion: &str) -> Response {
+    app.post_form(
+        "/auth/token",
+        &[],
+        &[
+            ("grant_type", "client_credentials"),
+            ("scope", scope),
+            ("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
+            ("client_assertion", assertion),
+        ],
+    )
+}
+
+#[test]
+fn smart_backend_services_issue_scoped_tokens_once_per_assertion() {
+    let db = TestDb::migrated();
+    ward(&db);
+    let app = App::spawn(db.url());
+    let config = app.get("/.well-known/smart-configuration").json();
+    let token_url = format!("{}/auth/token", app.base);
+    assert_eq!(config["token_endpoint"], token_url);
+    assert_eq!(config["token_endpoint_auth_signing_alg_values_supported"], json!(["RS384", "ES384"]));
+
+    let (client, pem) = es384_client(&db, "system/Patient.read");
+    let good = assertion(&client, &pem, &token_url, now() + 240, "jti-1");
+    let issued = token_request(&app, "system/Patient.read", &good);
+    assert_eq!(issued.status, 200, "{}", issued.body);
+    assert_eq!(issued.json()["scope"], "system/Patient.read");
+    assert!(issued.json()["expires_in"].as_u64().expect("expires_in") <= 300);
+    let access = bearer(issued.json()["access_token"].as_str().expect("token"));
+    assert_eq!(app.get_with("/fhir/Patient/p-ward", &[("authorization", &access)]).status, 200);
+
+    let replay = token_request(&app, "system/Patient.read", &good);
+    assert_eq!(replay.status, 401, "a jti is accepted once");
+    assert_eq!(replay.json()["error"], "invalid_client");
+    let wrong_aud = assertion(&client, &pem, "https://elsewhere.example/token", now() + 240, "jti-2");
+    assert_eq!(token_request(&app, "system/Patient.read", &wrong_aud).status, 401);
+    let expired = assertion(&client, &pem, &token_url, now() - 120, "jti-3");
+    assert_eq!(token_request(&app, "system/Patient.read", &expired).status, 401);
+    let too_long = assertion(&client, &pem, &token_url, now() + 3600, "jti-4");
+    assert_eq!(token_request(&app, "system/Patient.read", &too_long).status, 401);
+    let unregistered = assertion(&client, &pem, &token_url, now() + 240, "jti-5");
+    let refused = token_request(&app, "system/Observation.read", &unregistered);
+    assert_eq!(refused.status, 400);
+    assert_eq!(refused.json()["error"], "invalid_scope");
+
+    // A token whose scopes do not cover the resource: 403.
+    let (narrow, narrow_pem) = es384_client(&db, "system/Observation.read");
+    let narrow_token = token_request(
+        &app,
+        "system/Observation.read",
+        &assertion(&narrow, &narrow_pem, &token_url, now() + 240, "n-1"),
+    );
+    assert_eq!(narrow_token.status, 200);
+    let narrow_access = bearer(narrow_token.json()["access_token"].as_str().expect("token"));
+    let denied = app.get_with("/fhir/Patient/p-icu", &[("authorization", &narrow_access)]);
+    assert_eq!(denied.status, 403);
+    assert_eq!(denied.json()["resourceType"], "OperationOutcome");
+}
+
+fn form_token(body: &str) -> String {
+    let marker = "name=\"csrf_token\" value=\"";
+    let start = body.find(marker).expect("a csrf_token field") + marker.len();
+    body[start..].split('"').next().expect("value").to_owned()
+}
+
+/// Signs in through the portal form; returns the session cookie pair.
+fn portal_sign_in(app: &App, username: &str) -> String {
+    let page = app.get("/sign-in");
+    assert_eq!(page.status, 200);
+    let csrf_cookie = page.cookie_pair("__Host-vigil-csrf").expect("csrf cookie");
+    let signed_in = app.post_form(
+        "/sign-in",
+        &[("cookie", &csrf_cookie)],
+        &[("username", username), ("password", PASSWORD), ("csrf_token", &form_token(&page.body))],
+    );
+    assert_eq!(signed_in.status, 303, "{}", signed_in.body);
+    let set = signed_in.set_cookie("__Host-vigil-session").expect("session cookie");
+    for attribute in ["Path=/", "Secure", "HttpOnly", "SameSite=Strict"] {
+        assert!(set.contains(attribute), "{attribute} missing from {set}");
+    }
+    assert!(!set.contains("Domain="), "a __Host- cookie has no Domain: {set}");
+    signed_in.cookie_pair("__Host-vigil-session").expect("session")
+}
+
+#[test]
+fn portal_sessions_need_csrf_tokens_and_end_on_sign_out() {
+    let db = TestDb::migrated();
+    ward(&db);
+    let app = App::spawn(db.url());
+
+    // Signing in without the form's own CSRF cookie is refused.
+    let page = app.get("/sign-in");
+    let forged = app.post_form(
+        "/sign-in",
+        &[],
+        &[("username", "nurse"), ("password", PASSWORD), ("csrf_token", &form_token(&page.body))],
+    );
+    assert_eq!(forged.status, 403);
+
+    let session = portal_sign_in(&app, "nurse");
+    let home = app.get_with("/", &[("cookie", &session)]);
+    assert_eq!(home.status, 200);
+    assert!(home.body.contains("Welcome, nurse"), "{}", home.body);
+    assert!(home.body.contains("ICU"));
+
+    // Cross-site posts carry the cookie but not the token.
+    let cross_site = app.post_form("/sign-out", &[("cookie", &session)], &[]);
+    assert_eq!(cross_site.status, 403);
+    let wrong_token = app.post_form("/sign-out", &[("cookie", &session)], &[("csrf_token", "guess")]);
+    assert_eq!(wrong_token.status, 403);
+    let cookie_json = app.post_json(
+        "/api/patients/p-ward/break-glass",
+        &[("cookie", &session)],
+        &json!({ "reason": "a reason long enough" }),
+    );
+    assert_eq!(cookie_json.status, 403, "cookie-authenticated API writes need the CSRF header");
+    assert_eq!(app.get_with("/", &[("cookie", &session)]).status, 200, "still signed in");
+
+    let signed_out = app.post_form("/sign-out", &[("cookie", &session)], &[("csrf_token", &form_token(&home.body))]);
+    assert_eq!(signed_out.status, 303);
+    let after = app.get_with("/", &[("cookie", &session)]);
+    assert_eq!(after.status, 401);
+    assert!(after.body.contains("Please sign in"));
+}
+
+#[test]
+fn idle_sessions_and_disabled_users_are_signed_out() {
+    let db = TestDb::migrated();
+    ward(&db);
+    let app = App::spawn_with(db.url(), &[("VIGIL_AUTH__SESSION_IDLE_TIMEOUT_SECS", "5")]);
+    let session = portal_sign_in(&app, "nurse");
+    assert_eq!(app.get_with("/", &[("cookie", &session)]).status, 200);
+    // Age the session past the five-second idle limit instead of waiting for it.
+    db.connect().batch_execute("UPDATE sessions SET last_seen_at = now() - interval '6 seconds'").expect("age");
+    assert_eq!(app.get_with("/", &[("cookie", &session)]).status, 401, "idle session ended");
+
+    // A session in use still ends at its absolute limit.
+    let session = portal_sign_in(&app, "nurse");
+    db.connect()
+        .batch_execute("UPDATE sessions SET expires_at = now() - interval '1 second' WHERE ended_at IS NULL")
+        .expect("age");
+    assert_eq!(app.get_with("/", &[("cookie", &session)]).status, 401, "absolute limit reached");
+
+    let session = portal_sign_in(&app, "nurse");
+    let token = bearer(&seed::token(&app, "nurse"));
+    assert_eq!(app.get_with("/", &[("cookie", &session)]).status, 200);
+    seed::cli(db.url(), &["user", "disable", "nurse"], "");
+    assert_eq!(app.get_with("/", &[("cookie", &session)]).status, 401, "disabling ends sessions at once");
+    assert_eq!(app.get_with("/api/patients/p-icu", &[("authorization", &token)]).status, 401, "and tokens");
+    let again = app.post_json("/auth/login", &[], &json!({ "username": "nurse", "password": PASSWORD }));
+    assert_eq!(again.status, 401);
+}
+
+#[test]
+fn sign_in_is_throttled_alike_for_known_and_unknown_accounts() {
+    let db = TestDb::migrated();
+    ward(&db);
+    let app = App::spawn(db.url());
+    let attempt = |username: &str, password: &str| {
+        app.post_json("/auth/login", &[], &json!({ "username": username, "password": password }))
+    };
+    let known: Vec<u16> = (0..6).map(|_| attempt("nurse", "not the password at all").status).collect();
+    let unknown: Vec<u16> = (0..6).map(|_| attempt("nobody-here", "not the password at all").status).collect();
+    assert_eq!(known, vec![401, 401, 401, 401, 401, 429], "five free failures, then a wait");
+    assert_eq!(unknown, known, "an unknown account looks the same");
+    let wrong = attempt("chief", "not the password at all");
+    assert_eq!(wrong.body, attempt("nobody-else", "not the password at all").body, "the same message");
+    let throttled = attempt("nurse", PASSWORD);
+    assert_eq!(throttled.status, 429, "even the right password waits");
+    assert!(throttled.header("retry-after").is_some());
+
+    // Oversized bodies are refused before anything else, in the API's error shape.
+    let huge = json!({ "username": "x".repeat(2 * 1024 * 1024), "password": "y" });
+    let refused = app.post_json("/auth/login", &[], &huge);
+    assert_eq!(refused.status, 413);
+    assert_eq!(refused.json()["error"]["code"], "invalid_body");
+}
+
+#[test]
+fn the_audit_chain_is_verified_and_names_an_altered_row() {
+    let db = TestDb::migrated();
+    ward(&db);
+    let app = App::spawn(db.url());
+    let nurse = bearer(&seed::token(&app, "nurse"));
+    for path in ["/api/patients/p-icu", "/api/patients/p-ward", "/fhir/Patient/p-icu"] {
+        app.get_with(path, &[("authorization", &nurse)]);
+    }
+    let verify = || run(vigil().args(["audit", "verify"]).env("DATABASE_URL", db.url()));
+    let (status, out, _) = verify();
+    assert!(status.success(), "{out}");
+    assert!(out.contains("intact"), "{out}");
+
+    let mut conn = db.connect();
+    let denied = conn.batch_execute("UPDATE audit_log SET outcome = 'success' WHERE outcome = 'denied'");
+    assert!(denied.expect_err("the application cannot edit the trail").to_string().contains("permission denied"));
+    #[derive(QueryableByName)]
+    struct Seq {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        seq: i64,
+    }
+    let target = diesel::sql_query("SELECT seq FROM audit_log WHERE outcome = 'denied' ORDER BY seq LIMIT 1")
+        .get_result::<Seq>(&mut conn)
+        .expect("a denied row")
+        .seq;
+    conn.batch_execute(&format!(
+        "SET session_replication_role = replica; UPDATE audit_log SET outcome = 'success' WHERE seq = {target}; \
+         SET session_replication_role = DEFAULT"
+    ))
+    .expect("a superuser edits a row");
+    let (status, out, _) = verify();
+    assert_eq!(status.code(), Some(1));
+    assert!(out.contains(&format!("broken at row {target}")), "{out}");
+
+    let export = tempfile::NamedTempFile::new().expect("file");
+    let (status, _, err) = run(vigil()
+        .args(["audit", "export", "--from", "2000-01-01", "--to", "2100-01-01", "--out"])
+        .arg(export.path())
+        .env("DATABASE_URL", db.url()));
+    assert!(status.success(), "{err}");
+    let csv = std::fs::read_to_string(export.path()).expect("csv");
+    assert!(csv.starts_with("seq,time_utc,actor,role,action"));
+    assert!(csv.lines().count() > 5);
+}
+
+#[test]
+fn security_headers_are_on_every_response() {
+    let db = TestDb::migrated();
+    let app = App::spawn(db.url());
+    for path in ["/healthz", "/sign-in", "/no/such/page", "/fhir/Patient/x"] {
+        let response = app.get(path);
+        let csp = response.header("content-security-policy").unwrap_or_default();
+        assert!(csp.contains("frame-ancestors 'none'") && !csp.contains("unsafe-inline"), "{path}: {csp}");
+        assert!(response.header("strict-transport-security").is_some_and(|v| v.contains("max-age=")), "{path}");
+        assert_eq!(response.header("x-content-type-options"), Some("nosniff"), "{path}");
+        assert_eq!(response.header("referrer-policy"), Some("no-referrer"), "{path}");
+    }
+}
+
+#[test]
+fn patient_names_and_record_numbers_never_reach_the_logs() {
+    let db = TestDb::migrated();
+    ward(&db);
+    let (name, mrn) = ("Quillfeatherzz", "MRN-QZ-7740113");
+    seed::patient(db.url(), "p-secret", name, mrn, Some("WARD-4"));
+    let app = App::spawn_with(db.url(), &[("VIGIL_LOG__FILTER", "debug")]);
+    let nurse = bearer(&seed::token(&app, "nurse"));
+    let session = portal_sign_in(&app, "nurse");
+    let mut seen = String::new();
+    for path in ["/api/patients/p-secret", "/fhir/Patient/p-secret", "/api/patients/nobody", "/"] {
+        seen.push_str(&app.get_with(path, &[("authorization", &nurse)]).body);
+        app.get_with(path, &[("cookie", &session)]);
+    }
+    app.post_json(
+        "/api/patients/p-secret/break-glass",
+        &[("authorization", &nurse)],
+        &json!({ "reason": "rapid response call on ward" }),
+    );
+    let opened = app.get_with("/fhir/Patient/p-secret", &[("authorization", &nurse)]);
+    assert!(opened.body.contains(name), "the test really read the patient");
+    app.get_with(&format!("/api/patients/{mrn}"), &[("authorization", &nurse)]);
+    let logs = app.logs();
+    assert!(logs.lines().count() > 10, "the server logged its requests");
+    for needle in [name, mrn] {
+        assert!(!logs.contains(needle), "{needle} appears in the server log");
+    }
+}
+
+#[test]
+fn without_an_audit_row_no_data_is_returned() {
+    let db = TestDb::migrated();
+    ward(&db);
+    let app = App::spawn(db.url());
+    let nurse = bearer(&seed::token(&app, "nurse"));
+    db.connect()
+        .batch_execute(
+            "CREATE FUNCTION refuse_audit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'audit store full'; END $$;
+             CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_log FOR EACH ROW EXECUTE FUNCTION refuse_audit();",
+        )
+        .expect("break the audit trail");
+    let response = app.get_with("/api/patients/p-icu", &[("authorization", &nurse)]);
+    assert_eq!(response.status, 503);
+    assert!(!response.body.contains("Icupatient"), "no patient data without its audit row: {}", response.body);
+    assert!(!response.body.contains("audit store full"), "a 5xx says nothing internal");
+}
