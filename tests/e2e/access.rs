@@ -520,3 +520,35 @@ fn without_an_audit_row_no_data_is_returned() {
     assert!(!response.body.contains("Icupatient"), "no patient data without its audit row: {}", response.body);
     assert!(!response.body.contains("audit store full"), "a 5xx says nothing internal");
 }
+
+#[test]
+fn admins_review_break_glass_access_in_the_portal() {
+    let db = TestDb::migrated();
+    ward(&db);
+    let app = App::spawn(db.url());
+    let nurse = bearer(&seed::token(&app, "nurse"));
+    let reason = "called to a cardiac arrest on the ward";
+    let granted =
+        app.post_json("/api/patients/p-ward/break-glass", &[("authorization", &nurse)], &json!({ "reason": reason }));
+    assert_eq!(granted.status, 201);
+
+    let nurse_session = portal_sign_in(&app, "nurse");
+    assert_eq!(app.get_with("/admin/break-glass", &[("cookie", &nurse_session)]).status, 403);
+
+    let admin = portal_sign_in(&app, "chief");
+    let home = app.get_with("/", &[("cookie", &admin)]);
+    assert!(home.body.contains("href=\"/admin/break-glass\""), "admins find the review page from home");
+    let page = app.get_with("/admin/break-glass", &[("cookie", &admin)]);
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains(reason) && page.body.contains("p-ward"), "{}", page.body);
+    let grant = granted.json()["grant"].as_i64().expect("grant");
+    let action = format!("/admin/break-glass/{grant}/review");
+    assert_eq!(app.post_form(&action, &[("cookie", &admin)], &[("note", "ok")]).status, 403, "no CSRF token");
+    let reviewed = app.post_form(
+        &action,
+        &[("cookie", &admin)],
+        &[("csrf_token", &form_token(&page.body)), ("note", "confirmed with the ward")],
+    );
+    assert_eq!(reviewed.status, 303);
+    assert!(app.get_with("/admin/break-glass", &[("cookie", &admin)]).body.contains("Nothing to review"));
+}

@@ -36,10 +36,14 @@ fn every_response_carries_a_request_id() {
     let echoed = app.get_with("/readyz", &[("X-Request-Id", "ehr-trace-42")]);
     assert_eq!(echoed.header("x-request-id"), Some("ehr-trace-42"), "a caller's id is kept");
 
-    let not_found = app.get("/no/such/route");
+    let not_found = app.get("/api/no/such/route");
     assert_eq!(not_found.status, 404);
     assert_eq!(not_found.json()["error"]["code"], "not_found");
     assert!(not_found.header("x-request-id").is_some(), "errors carry the id too");
+    assert_eq!(app.get("/fhir/NoSuchType/1").json()["resourceType"], "OperationOutcome");
+    let page = app.get("/no/such/page");
+    assert_eq!(page.status, 404);
+    assert!(page.header("content-type").is_some_and(|t| t.starts_with("text/html")));
 
     let logs = poll("the request to be logged", || Some(app.logs()).filter(|l| l.contains("ehr-trace-42")));
     let line = logs.lines().find(|l| l.contains("ehr-trace-42")).expect("log line");

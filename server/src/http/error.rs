@@ -1,49 +1,19 @@
-//! The JSON API's one error shape: `{"error": {"code": "...", "message": "..."}}`, with the
-//! request id in the `X-Request-Id` header. A 5xx message never says anything internal.
+//! The answer for a path no route matches, in the error shape of the surface the path belongs to:
+//! an OperationOutcome under `/fhir`, the JSON envelope under `/api` and `/auth`, a page elsewhere.
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpResponse, ResponseError};
-use serde::Serialize;
+use actix_web::{HttpRequest, HttpResponse};
 
-#[derive(Debug, thiserror::Error)]
-pub enum ApiError {
-    #[error("no such resource")]
-    NotFound,
-}
+use crate::http::surface::{Api, Fhir, Portal, Surface};
 
-#[derive(Serialize)]
-struct Envelope<'a> {
-    error: Body<'a>,
-}
-
-#[derive(Serialize)]
-struct Body<'a> {
-    code: &'a str,
-    message: String,
-}
-
-impl ApiError {
-    fn code(&self) -> &'static str {
-        match self {
-            Self::NotFound => "not_found",
-        }
+pub async fn not_found(req: HttpRequest) -> HttpResponse {
+    let path = req.path();
+    let (status, code, message) = (StatusCode::NOT_FOUND, "not_found", "no such resource");
+    if path == "/fhir" || path.starts_with("/fhir/") {
+        Fhir::render(status, code, message)
+    } else if path.starts_with("/api/") || path.starts_with("/auth/") || path.starts_with("/.well-known/") {
+        Api::render(status, code, message)
+    } else {
+        Portal::render(status, code, "There is no page at this address.")
     }
-}
-
-impl ResponseError for ApiError {
-    fn status_code(&self) -> StatusCode {
-        match self {
-            Self::NotFound => StatusCode::NOT_FOUND,
-        }
-    }
-
-    fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.status_code())
-            .json(Envelope { error: Body { code: self.code(), message: self.to_string() } })
-    }
-}
-
-/// The answer for any path no route matches.
-pub async fn not_found() -> HttpResponse {
-    ApiError::NotFound.error_response()
 }

@@ -56,7 +56,7 @@ impl ErrorPage<'_> {
     }
 }
 
-fn html(status: StatusCode, page: &impl Template) -> Result<HttpResponse, Rejection<Portal>> {
+pub(crate) fn html(status: StatusCode, page: &impl Template) -> Result<HttpResponse, Rejection<Portal>> {
     let body = page.render().map_err(|e| Rejection::internal(&e))?;
     Ok(HttpResponse::build(status).insert_header(ContentType::html()).body(body))
 }
@@ -72,7 +72,7 @@ fn removal(name: &'static str) -> Cookie<'static> {
 }
 
 /// Constant-time comparison, so a CSRF token cannot be guessed byte by byte from timings.
-fn same_token(a: &str, b: &str) -> bool {
+pub(crate) fn same_token(a: &str, b: &str) -> bool {
     a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0_u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 

@@ -4,7 +4,7 @@
 //!
 //! `POST /api/patients/{id}/break-glass` `{"reason": "..."}` grants; `GET /api/admin/break-glass`
 //! lists grants not yet reviewed; `POST /api/admin/break-glass/{grant}/review` `{"note": "..."}`
-//! records the review.
+//! records the review. The portal's `/admin/break-glass` page does the same for admins in a browser.
 
 use actix_web::{HttpResponse, get, post, web};
 use chrono::{DateTime, Utc};
@@ -15,10 +15,13 @@ use vigil_store::schema::{break_glass_grants, patients, users};
 
 use super::{Access, AuthState, Guard};
 use crate::auth::policy::Action;
-use crate::http::surface::{Api, Rejection};
+use actix_web::http::StatusCode;
+
+use crate::http::portal::{html, same_token};
+use crate::http::surface::{Api, Portal, Rejection};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(grant_break_glass).service(unreviewed).service(review);
+    cfg.service(grant_break_glass).service(unreviewed).service(review).service(review_page).service(review_form);
 }
 
 #[derive(Deserialize)]
@@ -66,33 +69,63 @@ async fn grant_break_glass(
 const REVIEW: Access =
     Access { action: Action::ReviewAccess, resource_type: "BreakGlassGrant", data_category: "access" };
 
-#[get("/api/admin/break-glass")]
-async fn unreviewed(guard: Guard<Api>) -> Result<HttpResponse, Rejection<Api>> {
-    let rows = guard
-        .system(REVIEW, None, |conn| {
-            break_glass_grants::table
-                .inner_join(users::table.on(users::id.eq(break_glass_grants::user_id)))
-                .inner_join(patients::table)
-                .filter(break_glass_grants::reviewed_at.is_null())
-                .order(break_glass_grants::granted_at)
-                .select((
-                    break_glass_grants::id,
-                    users::username,
-                    patients::fhir_id,
-                    break_glass_grants::reason,
-                    break_glass_grants::granted_at,
-                    break_glass_grants::expires_at,
-                ))
-                .load::<(i64, String, String, String, DateTime<Utc>, DateTime<Utc>)>(conn)
-                .map(Some)
-        })
-        .await?;
-    let grants: Vec<_> = rows
+/// A grant awaiting review, as the API and the portal show it.
+#[derive(Debug, serde::Serialize)]
+struct Unreviewed {
+    #[serde(rename = "grant")]
+    id: i64,
+    user: String,
+    patient: String,
+    reason: String,
+    granted_at: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+}
+
+fn unreviewed_grants(conn: &mut PgConnection) -> QueryResult<Option<Vec<Unreviewed>>> {
+    let rows = break_glass_grants::table
+        .inner_join(users::table.on(users::id.eq(break_glass_grants::user_id)))
+        .inner_join(patients::table)
+        .filter(break_glass_grants::reviewed_at.is_null())
+        .order(break_glass_grants::granted_at)
+        .select((
+            break_glass_grants::id,
+            users::username,
+            patients::fhir_id,
+            break_glass_grants::reason,
+            break_glass_grants::granted_at,
+            break_glass_grants::expires_at,
+        ))
+        .load::<(i64, String, String, String, DateTime<Utc>, DateTime<Utc>)>(conn)?;
+    let grants = rows
         .into_iter()
-        .map(|(id, user, patient, reason, granted, expires)| {
-            json!({ "grant": id, "user": user, "patient": patient, "reason": reason, "granted_at": granted, "expires_at": expires })
+        .map(|(id, user, patient, reason, granted_at, expires_at)| Unreviewed {
+            id,
+            user,
+            patient,
+            reason,
+            granted_at,
+            expires_at,
         })
         .collect();
+    Ok(Some(grants))
+}
+
+/// Marks a grant reviewed; None when there is no unreviewed grant with this id.
+fn mark_reviewed(conn: &mut PgConnection, grant: i64, reviewer: i64, note: Option<String>) -> QueryResult<Option<()>> {
+    let updated =
+        diesel::update(break_glass_grants::table.find(grant).filter(break_glass_grants::reviewed_at.is_null()))
+            .set((
+                break_glass_grants::reviewed_at.eq(diesel::dsl::now),
+                break_glass_grants::reviewed_by.eq(reviewer),
+                break_glass_grants::review_note.eq(note.filter(|n| !n.trim().is_empty())),
+            ))
+            .execute(conn)?;
+    Ok((updated == 1).then_some(()))
+}
+
+#[get("/api/admin/break-glass")]
+async fn unreviewed(guard: Guard<Api>) -> Result<HttpResponse, Rejection<Api>> {
+    let grants = guard.system(REVIEW, None, unreviewed_grants).await?;
     Ok(HttpResponse::Ok().json(json!({ "grants": grants })))
 }
 
@@ -108,21 +141,47 @@ async fn review(
     body: web::Json<ReviewRequest>,
 ) -> Result<HttpResponse, Rejection<Api>> {
     let reviewer = guard.principal().user_id().ok_or_else(|| Rejection::forbidden("only people review grants"))?;
-    let grant_id = grant_id.into_inner();
-    let note = body.into_inner().note;
-    guard
-        .system(REVIEW, Some(grant_id.to_string()), move |conn| {
-            let updated = diesel::update(
-                break_glass_grants::table.find(grant_id).filter(break_glass_grants::reviewed_at.is_null()),
-            )
-            .set((
-                break_glass_grants::reviewed_at.eq(diesel::dsl::now),
-                break_glass_grants::reviewed_by.eq(reviewer),
-                break_glass_grants::review_note.eq(note),
-            ))
-            .execute(conn)?;
-            Ok((updated == 1).then_some(()))
-        })
-        .await?;
+    let (grant_id, note) = (grant_id.into_inner(), body.into_inner().note);
+    guard.system(REVIEW, Some(grant_id.to_string()), move |conn| mark_reviewed(conn, grant_id, reviewer, note)).await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(askama::Template)]
+#[template(path = "break_glass_review.html")]
+struct ReviewPage<'a> {
+    grants: &'a [Unreviewed],
+    csrf_token: &'a str,
+}
+
+#[get("/admin/break-glass")]
+async fn review_page(guard: Guard<Portal>) -> Result<HttpResponse, Rejection<Portal>> {
+    let grants = guard.system(REVIEW, None, unreviewed_grants).await?;
+    let csrf = guard.auth.session.as_ref().map(|s| s.csrf_token.clone()).unwrap_or_default();
+    html(StatusCode::OK, &ReviewPage { grants: &grants, csrf_token: &csrf })
+}
+
+#[derive(Deserialize)]
+struct ReviewForm {
+    #[serde(default)]
+    csrf_token: String,
+    note: Option<String>,
+}
+
+#[post("/admin/break-glass/{grant}/review")]
+async fn review_form(
+    guard: Guard<Portal>,
+    grant_id: web::Path<i64>,
+    form: web::Form<ReviewForm>,
+) -> Result<HttpResponse, Rejection<Portal>> {
+    let Some(session) = &guard.auth.session else { return Err(Rejection::forbidden("sign in through the portal")) };
+    let form = form.into_inner();
+    if !same_token(&session.csrf_token, &form.csrf_token) {
+        return Err(Rejection::forbidden("the form expired or did not come from this site; reload the page"));
+    }
+    let reviewer = guard.principal().user_id().ok_or_else(|| Rejection::forbidden("only people review grants"))?;
+    let grant_id = grant_id.into_inner();
+    guard
+        .system(REVIEW, Some(grant_id.to_string()), move |conn| mark_reviewed(conn, grant_id, reviewer, form.note))
+        .await?;
+    Ok(HttpResponse::SeeOther().insert_header((actix_web::http::header::LOCATION, "/admin/break-glass")).finish())
 }
