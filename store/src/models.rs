@@ -38,7 +38,7 @@ pub struct Patient {
 }
 
 /// A patient as received, before it has a row id.
-#[derive(Debug, Clone, Insertable)]
+#[derive(Debug, Clone, PartialEq, Insertable)]
 #[diesel(table_name = patients, check_for_backend(diesel::pg::Pg))]
 pub struct NewPatient {
     pub source_system: String,
@@ -196,5 +196,127 @@ pub struct RawResource {
     pub content: Json,
     pub received_at: DateTime<Utc>,
     /// NULL for the current version of the resource.
+    pub superseded_at: Option<DateTime<Utc>>,
+}
+
+/// A mapped Encounter ready to store (the ingester fills the version columns and `patient_id`).
+#[derive(Debug, Clone, PartialEq, Insertable)]
+#[diesel(table_name = encounters, check_for_backend(diesel::pg::Pg))]
+pub struct NewEncounter {
+    pub source_system: String,
+    pub fhir_id: String,
+    pub version: i32,
+    pub source_version_id: Option<String>,
+    pub source_last_updated: Option<DateTime<Utc>>,
+    pub content_hash: Vec<u8>,
+    pub patient_id: i64,
+    pub status: String,
+    pub class_code: Option<String>,
+    pub period_start: Option<DateTime<Utc>>,
+    pub period_end: Option<DateTime<Utc>>,
+    pub priority_code: Option<String>,
+    pub admit_source_code: Option<String>,
+    pub discharge_disposition_code: Option<String>,
+    pub service_type_code: Option<String>,
+    pub location_fhir_id: Option<String>,
+    pub unit: Option<String>,
+    pub reason_codes: Json,
+    pub diagnoses: Json,
+    pub part_of_fhir_id: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Insertable)]
+#[diesel(table_name = conditions, check_for_backend(diesel::pg::Pg))]
+pub struct NewCondition {
+    pub source_system: String,
+    pub fhir_id: String,
+    pub version: i32,
+    pub source_version_id: Option<String>,
+    pub source_last_updated: Option<DateTime<Utc>>,
+    pub content_hash: Vec<u8>,
+    pub patient_id: i64,
+    pub encounter_fhir_id: Option<String>,
+    pub icd10_codes: Vec<Option<String>>,
+    pub snomed_codes: Vec<Option<String>>,
+    pub code_display: Option<String>,
+    pub clinical_status: Option<String>,
+    pub verification_status: Option<String>,
+    pub category_code: Option<String>,
+    pub onset_at: Option<DateTime<Utc>>,
+    pub abatement_at: Option<DateTime<Utc>>,
+    pub recorded_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Insertable)]
+#[diesel(table_name = observations, check_for_backend(diesel::pg::Pg))]
+pub struct NewObservation {
+    pub source_system: String,
+    pub fhir_id: String,
+    pub version: i32,
+    pub source_version_id: Option<String>,
+    pub source_last_updated: Option<DateTime<Utc>>,
+    pub content_hash: Vec<u8>,
+    pub patient_id: i64,
+    pub encounter_fhir_id: Option<String>,
+    pub status: String,
+    pub category_code: Option<String>,
+    pub loinc_code: Option<String>,
+    pub code_display: Option<String>,
+    pub effective_at: Option<DateTime<Utc>>,
+    pub value_quantity: Option<f64>,
+    pub value_unit: Option<String>,
+    pub value_code: Option<String>,
+    pub value_text: Option<String>,
+    pub components: Json,
+}
+
+#[derive(Debug, Clone, PartialEq, Insertable)]
+#[diesel(table_name = medication_requests, check_for_backend(diesel::pg::Pg))]
+pub struct NewMedicationRequest {
+    pub source_system: String,
+    pub fhir_id: String,
+    pub version: i32,
+    pub source_version_id: Option<String>,
+    pub source_last_updated: Option<DateTime<Utc>>,
+    pub content_hash: Vec<u8>,
+    pub patient_id: i64,
+    pub encounter_fhir_id: Option<String>,
+    pub status: String,
+    pub intent: Option<String>,
+    pub rxnorm_code: Option<String>,
+    pub code_display: Option<String>,
+    pub authored_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Insertable)]
+#[diesel(table_name = procedures, check_for_backend(diesel::pg::Pg))]
+pub struct NewProcedure {
+    pub source_system: String,
+    pub fhir_id: String,
+    pub version: i32,
+    pub source_version_id: Option<String>,
+    pub source_last_updated: Option<DateTime<Utc>>,
+    pub content_hash: Vec<u8>,
+    pub patient_id: i64,
+    pub encounter_fhir_id: Option<String>,
+    pub status: String,
+    pub code_system: Option<String>,
+    pub code: Option<String>,
+    pub code_display: Option<String>,
+    pub performed_start: Option<DateTime<Utc>>,
+    pub performed_end: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Insertable)]
+#[diesel(table_name = raw_resources, check_for_backend(diesel::pg::Pg))]
+pub struct NewRawResource {
+    pub source_system: String,
+    pub resource_type: String,
+    pub fhir_id: String,
+    pub version: i32,
+    pub source_version_id: Option<String>,
+    pub source_last_updated: Option<DateTime<Utc>>,
+    pub content_hash: Vec<u8>,
+    pub content: Json,
     pub superseded_at: Option<DateTime<Utc>>,
 }

@@ -116,6 +116,21 @@ diesel::table! {
 }
 
 diesel::table! {
+    ingest_rejects (id) {
+        id -> Int8,
+        source_system -> Text,
+        origin -> Text,
+        location -> Text,
+        resource_type -> Nullable<Text>,
+        fhir_id -> Nullable<Text>,
+        outcome -> Jsonb,
+        content -> Text,
+        rejected_at -> Timestamptz,
+        resolved_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
     medication_requests (id) {
         id -> Int8,
         source_system -> Text,
@@ -157,6 +172,14 @@ diesel::table! {
         value_text -> Nullable<Text>,
         components -> Jsonb,
         stored_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    patient_changes (seq) {
+        seq -> Int8,
+        patient_id -> Int8,
+        changed_at -> Timestamptz,
     }
 }
 
@@ -278,6 +301,7 @@ diesel::joinable!(conditions -> patients (patient_id));
 diesel::joinable!(encounters -> patients (patient_id));
 diesel::joinable!(medication_requests -> patients (patient_id));
 diesel::joinable!(observations -> patients (patient_id));
+diesel::joinable!(patient_changes -> patients (patient_id));
 diesel::joinable!(patient_unit_assignments -> care_units (unit_id));
 diesel::joinable!(patient_unit_assignments -> patients (patient_id));
 diesel::joinable!(procedures -> patients (patient_id));
@@ -293,8 +317,10 @@ diesel::allow_tables_to_appear_in_same_query!(
     client_assertion_jtis,
     conditions,
     encounters,
+    ingest_rejects,
     medication_requests,
     observations,
+    patient_changes,
     patient_unit_assignments,
     patients,
     procedures,

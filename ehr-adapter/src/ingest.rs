@@ -1,0 +1,592 @@
+//! Storing what was read: every resource kept raw (all its versions), the clinical types mapped
+//! to their tables, rejects kept with their OperationOutcome, and the changed patients recorded.
+//!
+//! A batch is one transaction. Its keys are locked first (transaction-scoped advisory locks,
+//! taken in sorted order so that concurrent loaders cannot deadlock), then the stored versions of
+//! those keys are read once and each incoming resource is classified:
+//! - new: never seen; stored as version 1;
+//! - unchanged: its content (hash) is already stored, as the current or an older version;
+//! - updated: newer than the current version (by `meta.lastUpdated`, else `meta.versionId`, else
+//!   arrival); the current version is superseded and the mapped row replaced;
+//! - outdated: older than the current version; kept in history, the mapped row untouched.
+//!
+//! The database's unique keys back all of this up, so a bug here could fail a batch but never
+//! duplicate a row.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel::sql_types::{Array, BigInt};
+use diesel::upsert::excluded;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use vigil_store::models::NewRawResource;
+use vigil_store::schema::{
+    conditions, encounters, ingest_rejects, medication_requests, observations, patient_changes, patients, procedures,
+    raw_resources,
+};
+
+use crate::content;
+use crate::issue::{Issue, operation_outcome};
+use crate::map::{Header, Mapped, map};
+use crate::read::Incoming;
+
+/// Counts per resource type.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub stored: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+    pub outdated: u64,
+    pub rejected: u64,
+}
+
+impl Counts {
+    pub fn total(&self) -> u64 {
+        self.stored + self.updated + self.unchanged + self.outdated + self.rejected
+    }
+
+    fn add(&mut self, other: &Counts) {
+        self.stored += other.stored;
+        self.updated += other.updated;
+        self.unchanged += other.unchanged;
+        self.outdated += other.outdated;
+        self.rejected += other.rejected;
+    }
+}
+
+/// What a load did, per resource type (`(unreadable)` for input that was not a resource).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Summary {
+    pub by_type: BTreeMap<String, Counts>,
+}
+
+impl Summary {
+    pub fn merge(&mut self, other: &Summary) {
+        for (ty, counts) in &other.by_type {
+            self.by_type.entry(ty.clone()).or_default().add(counts);
+        }
+    }
+
+    pub fn totals(&self) -> Counts {
+        let mut all = Counts::default();
+        self.by_type.values().for_each(|c| all.add(c));
+        all
+    }
+
+    fn count(&mut self, resource_type: &str) -> &mut Counts {
+        self.by_type.entry(resource_type.to_owned()).or_default()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error("database error while storing a batch: {0}")]
+    Database(#[from] diesel::result::Error),
+}
+
+/// A valid resource on its way to the store.
+struct Valid {
+    header: Header,
+    mapped: Mapped,
+    resource: Value,
+    hash: Vec<u8>,
+}
+
+/// Outcome of comparing an incoming resource with what is stored.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Class {
+    New,
+    Updated,
+    Unchanged,
+    Outdated,
+}
+
+/// The current version of a key: its row id (None while only pending in this batch), and the
+/// sender's version id and lastUpdated.
+#[derive(Clone)]
+struct Current {
+    row: Option<i64>,
+    version_id: Option<String>,
+    last_updated: Option<DateTime<Utc>>,
+}
+
+/// What the store holds for one key.
+#[derive(Default)]
+struct Known {
+    hashes: HashSet<Vec<u8>>,
+    max_version: i32,
+    current: Option<Current>,
+}
+
+/// A stored version of a resource, as `load_known` reads it.
+#[derive(Queryable)]
+struct StoredVersion {
+    row: i64,
+    fhir_id: String,
+    version: i32,
+    hash: Vec<u8>,
+    version_id: Option<String>,
+    last_updated: Option<DateTime<Utc>>,
+    superseded_at: Option<DateTime<Utc>>,
+}
+
+type Key = (String, String);
+
+/// Stores one batch of incoming resources from `source_system` in one transaction.
+pub fn store_batch(conn: &mut PgConnection, source_system: &str, batch: Vec<Incoming>) -> Result<Summary, IngestError> {
+    let mut summary = Summary::default();
+    let mut valid = Vec::with_capacity(batch.len());
+    let mut rejects = Vec::new();
+    for item in batch {
+        let resource = match &item.resource {
+            Ok(resource) => resource,
+            Err(message) => {
+                let issue = Issue::structure("Resource", message.clone());
+                rejects.push((item, None, None, vec![issue]));
+                continue;
+            }
+        };
+        match map(resource) {
+            Ok((header, mapped)) => {
+                let hash = content::hash(resource).to_vec();
+                let resource = item.resource.unwrap_or(Value::Null);
+                valid.push(Valid { header, mapped, resource, hash });
+            }
+            Err(issues) => {
+                let ty = resource.get("resourceType").and_then(Value::as_str).map(str::to_owned);
+                let id = resource.get("id").and_then(Value::as_str).map(str::to_owned);
+                rejects.push((item, ty, id, issues));
+            }
+        }
+    }
+    conn.transaction(|conn| {
+        lock_keys(conn, source_system, &valid)?;
+        let mut known = load_known(conn, source_system, &valid)?;
+        let now = Utc::now();
+        let mut raw_rows: Vec<NewRawResource> = Vec::new();
+        let mut superseded: Vec<i64> = Vec::new();
+        // Index into raw_rows of the pending current version of a key, superseded if a later
+        // item of the same batch replaces it.
+        let mut pending: HashMap<Key, usize> = HashMap::new();
+        let mut to_map: Vec<&Valid> = Vec::new();
+        for item in &valid {
+            let key = (item.header.resource_type.clone(), item.header.id.clone());
+            let state = known.entry(key.clone()).or_default();
+            let class = classify(state, item);
+            let counts = summary.count(&item.header.resource_type);
+            match class {
+                Class::Unchanged => {
+                    counts.unchanged += 1;
+                    continue;
+                }
+                Class::New => counts.stored += 1,
+                Class::Updated => counts.updated += 1,
+                Class::Outdated => counts.outdated += 1,
+            }
+            state.max_version += 1;
+            state.hashes.insert(item.hash.clone());
+            let current = class != Class::Outdated;
+            if current {
+                if let Some(Current { row: Some(row), .. }) = state.current {
+                    superseded.push(row);
+                }
+                if let Some(index) = pending.insert(key.clone(), raw_rows.len())
+                    && let Some(row) = raw_rows.get_mut(index)
+                {
+                    row.superseded_at = Some(now);
+                }
+                state.current = Some(Current {
+                    row: None,
+                    version_id: item.header.version_id.clone(),
+                    last_updated: item.header.last_updated,
+                });
+                to_map.push(item);
+            }
+            raw_rows.push(NewRawResource {
+                source_system: source_system.to_owned(),
+                resource_type: item.header.resource_type.clone(),
+                fhir_id: item.header.id.clone(),
+                version: state.max_version,
+                source_version_id: item.header.version_id.clone(),
+                source_last_updated: item.header.last_updated,
+                content_hash: item.hash.clone(),
+                content: item.resource.clone(),
+                superseded_at: (!current).then_some(now),
+            });
+        }
+        if !superseded.is_empty() {
+            diesel::update(raw_resources::table.filter(raw_resources::id.eq_any(&superseded)))
+                .set(raw_resources::superseded_at.eq(now))
+                .execute(conn)?;
+        }
+        for chunk in raw_rows.chunks(2000) {
+            diesel::insert_into(raw_resources::table).values(chunk).execute(conn)?;
+        }
+        let versions: HashMap<Key, i32> = known.iter().map(|(k, v)| (k.clone(), v.max_version)).collect();
+        let changed = store_mapped(conn, source_system, &to_map, &versions)?;
+        if !changed.is_empty() {
+            let rows: Vec<_> = changed.iter().map(|p| patient_changes::patient_id.eq(*p)).collect();
+            diesel::insert_into(patient_changes::table).values(rows).execute(conn)?;
+        }
+        resolve_rejects(conn, source_system, &to_map)?;
+        for (item, ty, id, issues) in &rejects {
+            summary.count(ty.as_deref().unwrap_or("(unreadable)")).rejected += 1;
+            diesel::insert_into(ingest_rejects::table)
+                .values((
+                    ingest_rejects::source_system.eq(source_system),
+                    ingest_rejects::origin.eq(&item.origin),
+                    ingest_rejects::location.eq(&item.location),
+                    ingest_rejects::resource_type.eq(ty),
+                    ingest_rejects::fhir_id.eq(id),
+                    ingest_rejects::outcome.eq(operation_outcome(issues, &item.origin, &item.location)),
+                    ingest_rejects::content.eq(&item.raw),
+                ))
+                .execute(conn)?;
+        }
+        Ok::<_, diesel::result::Error>(())
+    })?;
+    Ok(summary)
+}
+
+fn classify(state: &Known, item: &Valid) -> Class {
+    if state.hashes.contains(&item.hash) {
+        return Class::Unchanged;
+    }
+    let Some(current) = &state.current else { return Class::New };
+    let newer = match (item.header.last_updated, current.last_updated) {
+        (Some(incoming), Some(stored)) => incoming > stored,
+        _ => match (
+            item.header.version_id.as_deref().map(str::parse::<u64>),
+            current.version_id.as_deref().map(str::parse::<u64>),
+        ) {
+            (Some(Ok(incoming)), Some(Ok(stored))) => incoming > stored,
+            // Nothing to compare: the later arrival is the newer version.
+            _ => true,
+        },
+    };
+    if newer { Class::Updated } else { Class::Outdated }
+}
+
+/// One advisory lock per key, taken in a fixed order.
+fn lock_keys(conn: &mut PgConnection, source_system: &str, valid: &[Valid]) -> QueryResult<()> {
+    let mut keys: Vec<i64> = valid
+        .iter()
+        .map(|v| {
+            let digest = Sha256::new()
+                .chain_update(source_system)
+                .chain_update([0])
+                .chain_update(&v.header.resource_type)
+                .chain_update([0])
+                .chain_update(&v.header.id)
+                .finalize();
+            let mut first = [0_u8; 8];
+            first.copy_from_slice(&digest[..8]);
+            i64::from_be_bytes(first)
+        })
+        .collect();
+    keys.sort_unstable();
+    keys.dedup();
+    if keys.is_empty() {
+        return Ok(());
+    }
+    diesel::sql_query("SELECT pg_advisory_xact_lock(k) FROM unnest($1) AS k")
+        .bind::<Array<BigInt>, _>(keys)
+        .execute(conn)?;
+    Ok(())
+}
+
+fn load_known(conn: &mut PgConnection, source_system: &str, valid: &[Valid]) -> QueryResult<HashMap<Key, Known>> {
+    let mut known: HashMap<Key, Known> = HashMap::new();
+    let types: HashSet<&str> = valid.iter().map(|v| v.header.resource_type.as_str()).collect();
+    for ty in types {
+        let ids: Vec<&str> =
+            valid.iter().filter(|v| v.header.resource_type == ty).map(|v| v.header.id.as_str()).collect();
+        let rows: Vec<StoredVersion> = raw_resources::table
+            .filter(raw_resources::source_system.eq(source_system))
+            .filter(raw_resources::resource_type.eq(ty))
+            .filter(raw_resources::fhir_id.eq_any(&ids))
+            .select((
+                raw_resources::id,
+                raw_resources::fhir_id,
+                raw_resources::version,
+                raw_resources::content_hash,
+                raw_resources::source_version_id,
+                raw_resources::source_last_updated,
+                raw_resources::superseded_at,
+            ))
+            .load(conn)?;
+        for stored in rows {
+            let state = known.entry((ty.to_owned(), stored.fhir_id)).or_default();
+            state.hashes.insert(stored.hash);
+            state.max_version = state.max_version.max(stored.version);
+            if stored.superseded_at.is_none() {
+                state.current = Some(Current {
+                    row: Some(stored.row),
+                    version_id: stored.version_id,
+                    last_updated: stored.last_updated,
+                });
+            }
+        }
+    }
+    Ok(known)
+}
+
+/// Upserts the mapped rows of the resources that became current; returns the patients whose data
+/// changed.
+fn store_mapped(
+    conn: &mut PgConnection,
+    source_system: &str,
+    items: &[&Valid],
+    versions: &HashMap<Key, i32>,
+) -> QueryResult<Vec<i64>> {
+    // Only the last version of a key in this batch is the current one.
+    let mut last: HashMap<Key, &Valid> = HashMap::new();
+    for item in items {
+        if !matches!(item.mapped, Mapped::Unmapped) {
+            last.insert((item.header.resource_type.clone(), item.header.id.clone()), item);
+        }
+    }
+    if last.is_empty() {
+        return Ok(Vec::new());
+    }
+    let patient_ids = resolve_patients(conn, source_system, last.values().filter_map(|v| v.mapped.patient(&v.header)))?;
+    let version_of =
+        |v: &Valid| versions.get(&(v.header.resource_type.clone(), v.header.id.clone())).copied().unwrap_or(1);
+    let mut changed: HashSet<i64> = HashSet::new();
+    let (mut pats, mut encs, mut conds, mut obs, mut meds, mut procs) =
+        (vec![], vec![], vec![], vec![], vec![], vec![]);
+    for item in last.values() {
+        let Some(patient_fhir_id) = item.mapped.patient(&item.header) else { continue };
+        let Some(&patient_id) = patient_ids.get(&patient_fhir_id) else { continue };
+        changed.insert(patient_id);
+        let (h, version) = (&item.header, version_of(item));
+        macro_rules! fill {
+            ($row:expr) => {{
+                let mut row = (**$row).clone();
+                row.source_system = source_system.to_owned();
+                row.fhir_id = h.id.clone();
+                row.version = version;
+                row.source_version_id = h.version_id.clone();
+                row.source_last_updated = h.last_updated;
+                row
+            }};
+        }
+        match &item.mapped {
+            Mapped::Patient(row) => {
+                let mut row = fill!(row);
+                row.content_hash = Some(item.hash.clone());
+                pats.push(row);
+            }
+            Mapped::Encounter { row, .. } => {
+                let mut row = fill!(row);
+                (row.content_hash, row.patient_id) = (item.hash.clone(), patient_id);
+                encs.push(row);
+            }
+            Mapped::Condition { row, .. } => {
+                let mut row = fill!(row);
+                (row.content_hash, row.patient_id) = (item.hash.clone(), patient_id);
+                conds.push(row);
+            }
+            Mapped::Observation { row, .. } => {
+                let mut row = fill!(row);
+                (row.content_hash, row.patient_id) = (item.hash.clone(), patient_id);
+                obs.push(row);
+            }
+            Mapped::MedicationRequest { row, .. } => {
+                let mut row = fill!(row);
+                (row.content_hash, row.patient_id) = (item.hash.clone(), patient_id);
+                meds.push(row);
+            }
+            Mapped::Procedure { row, .. } => {
+                let mut row = fill!(row);
+                (row.content_hash, row.patient_id) = (item.hash.clone(), patient_id);
+                procs.push(row);
+            }
+            Mapped::Unmapped => {}
+        }
+    }
+    macro_rules! upsert {
+        ($table:ident, $rows:expr, [$($col:ident),* $(,)?]) => {
+            for chunk in $rows.chunks(1000) {
+                diesel::insert_into($table::table)
+                    .values(chunk)
+                    .on_conflict(($table::source_system, $table::fhir_id))
+                    .do_update()
+                    .set(($($table::$col.eq(excluded($table::$col)),)* $table::stored_at.eq(diesel::dsl::now)))
+                    .execute(conn)?;
+            }
+        };
+    }
+    upsert!(
+        patients,
+        pats,
+        [
+            version,
+            source_version_id,
+            source_last_updated,
+            content_hash,
+            mrn,
+            identifiers,
+            family_name,
+            given_names,
+            birth_date,
+            sex,
+            race_code,
+            race_display,
+            ethnicity_code,
+            ethnicity_display,
+            deceased,
+            deceased_at,
+            postal_code,
+        ]
+    );
+    upsert!(
+        encounters,
+        encs,
+        [
+            version,
+            source_version_id,
+            source_last_updated,
+            content_hash,
+            patient_id,
+            status,
+            class_code,
+            period_start,
+            period_end,
+            priority_code,
+            admit_source_code,
+            discharge_disposition_code,
+            service_type_code,
+            location_fhir_id,
+            unit,
+            reason_codes,
+            diagnoses,
+            part_of_fhir_id,
+        ]
+    );
+    upsert!(
+        conditions,
+        conds,
+        [
+            version,
+            source_version_id,
+            source_last_updated,
+            content_hash,
+            patient_id,
+            encounter_fhir_id,
+            icd10_codes,
+            snomed_codes,
+            code_display,
+            clinical_status,
+            verification_status,
+            category_code,
+            onset_at,
+            abatement_at,
+            recorded_at,
+        ]
+    );
+    upsert!(
+        observations,
+        obs,
+        [
+            version,
+            source_version_id,
+            source_last_updated,
+            content_hash,
+            patient_id,
+            encounter_fhir_id,
+            status,
+            category_code,
+            loinc_code,
+            code_display,
+            effective_at,
+            value_quantity,
+            value_unit,
+            value_code,
+            value_text,
+            components,
+        ]
+    );
+    upsert!(
+        medication_requests,
+        meds,
+        [
+            version,
+            source_version_id,
+            source_last_updated,
+            content_hash,
+            patient_id,
+            encounter_fhir_id,
+            status,
+            intent,
+            rxnorm_code,
+            code_display,
+            authored_at,
+        ]
+    );
+    upsert!(
+        procedures,
+        procs,
+        [
+            version,
+            source_version_id,
+            source_last_updated,
+            content_hash,
+            patient_id,
+            encounter_fhir_id,
+            status,
+            code_system,
+            code,
+            code_display,
+            performed_start,
+            performed_end,
+        ]
+    );
+    let mut changed: Vec<i64> = changed.into_iter().collect();
+    changed.sort_unstable();
+    Ok(changed)
+}
+
+/// Row ids of the patients with these FHIR ids, creating a placeholder row (version 0, no
+/// content) for each not seen yet, so that resources may arrive before their patient.
+fn resolve_patients(
+    conn: &mut PgConnection,
+    source_system: &str,
+    fhir_ids: impl Iterator<Item = String>,
+) -> QueryResult<HashMap<String, i64>> {
+    let mut ids: Vec<String> = fhir_ids.collect();
+    ids.sort();
+    ids.dedup();
+    let placeholders: Vec<_> =
+        ids.iter().map(|id| (patients::source_system.eq(source_system), patients::fhir_id.eq(id))).collect();
+    for chunk in placeholders.chunks(5000) {
+        diesel::insert_into(patients::table).values(chunk).on_conflict_do_nothing().execute(conn)?;
+    }
+    let rows: Vec<(String, i64)> = patients::table
+        .filter(patients::source_system.eq(source_system).and(patients::fhir_id.eq_any(&ids)))
+        .select((patients::fhir_id, patients::id))
+        .load(conn)?;
+    Ok(rows.into_iter().collect())
+}
+
+/// A valid version of a resource resolves its earlier rejects.
+fn resolve_rejects(conn: &mut PgConnection, source_system: &str, stored: &[&Valid]) -> QueryResult<()> {
+    let mut by_type: HashMap<&str, Vec<&str>> = HashMap::new();
+    for v in stored {
+        by_type.entry(v.header.resource_type.as_str()).or_default().push(v.header.id.as_str());
+    }
+    for (ty, ids) in by_type {
+        diesel::update(
+            ingest_rejects::table
+                .filter(ingest_rejects::source_system.eq(source_system))
+                .filter(ingest_rejects::resource_type.eq(ty))
+                .filter(ingest_rejects::fhir_id.eq_any(ids))
+                .filter(ingest_rejects::resolved_at.is_null()),
+        )
+        .set(ingest_rejects::resolved_at.eq(diesel::dsl::now))
+        .execute(conn)?;
+    }
+    Ok(())
+}

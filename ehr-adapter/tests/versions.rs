@@ -1,0 +1,113 @@
+//! Versions: the same content is a no-op, a newer version replaces the current row and keeps the
+//! old one in history, an older one arriving late never overwrites, and concurrent loads of the
+//! same data store it once.
+
+use diesel::prelude::*;
+use serde_json::{Value, json};
+use vigil_ehr_adapter::ingest::store_batch;
+use vigil_ehr_adapter::read::Incoming;
+use vigil_store::models::{Patient, RawResource};
+use vigil_store::schema::{patients, raw_resources};
+use vigil_store::testing::TestDb;
+
+const SOURCE: &str = "urn:test:ehr";
+
+fn patient(gender: &str, last_updated: &str) -> Value {
+    json!({ "resourceType": "Patient", "id": "p1", "gender": gender, "birthDate": "1950-01-02", "meta": { "lastUpdated": last_updated } })
+}
+
+fn send(conn: &mut PgConnection, resources: Vec<Value>) -> vigil_ehr_adapter::ingest::Counts {
+    let batch = resources
+        .into_iter()
+        .enumerate()
+        .map(|(i, r)| Incoming {
+            origin: "test".into(),
+            location: format!("item {i}"),
+            raw: r.to_string(),
+            resource: Ok(r),
+        })
+        .collect();
+    store_batch(conn, SOURCE, batch).expect("store").totals()
+}
+
+fn current(conn: &mut PgConnection) -> Patient {
+    patients::table.filter(patients::fhir_id.eq("p1")).select(Patient::as_select()).first(conn).expect("patient")
+}
+
+#[test]
+fn newer_replaces_older_never_does_and_the_same_content_is_a_no_op() {
+    let db = TestDb::migrated();
+    let mut conn = db.connect();
+    assert_eq!(send(&mut conn, vec![patient("female", "2025-01-01T00:00:00Z")]).stored, 1);
+    let mut same = patient("female", "2025-03-01T00:00:00Z");
+    same["meta"]["versionId"] = json!("9");
+    assert_eq!(send(&mut conn, vec![same]).unchanged, 1, "new metadata alone is not a new version");
+
+    assert_eq!(send(&mut conn, vec![patient("other", "2025-02-01T00:00:00Z")]).updated, 1);
+    let now = current(&mut conn);
+    assert_eq!((now.version, now.sex.as_deref()), (2, Some("other")));
+
+    assert_eq!(send(&mut conn, vec![patient("male", "2024-06-01T00:00:00Z")]).outdated, 1, "late and older");
+    assert_eq!(current(&mut conn).sex.as_deref(), Some("other"), "an older version never overwrites");
+
+    let versions: Vec<RawResource> = raw_resources::table
+        .order(raw_resources::version)
+        .select(RawResource::as_select())
+        .load(&mut conn)
+        .expect("raw");
+    let summary: Vec<(i32, bool, &str)> = versions
+        .iter()
+        .map(|v| (v.version, v.superseded_at.is_none(), v.content["gender"].as_str().unwrap_or("")))
+        .collect();
+    assert_eq!(
+        summary,
+        vec![(1, false, "female"), (2, true, "other"), (3, false, "male")],
+        "all versions kept, one current"
+    );
+}
+
+#[test]
+fn a_resource_may_arrive_before_its_patient() {
+    let db = TestDb::migrated();
+    let mut conn = db.connect();
+    let encounter = json!({ "resourceType": "Encounter", "id": "e1", "status": "finished", "subject": { "reference": "Patient/p1" },
+        "class": { "code": "IMP" }, "period": { "start": "2025-01-01T08:00:00Z", "end": "2025-01-04T10:00:00Z" } });
+    assert_eq!(send(&mut conn, vec![encounter]).stored, 1);
+    let waiting = current(&mut conn);
+    assert_eq!((waiting.version, waiting.content_hash.is_none()), (0, true), "a placeholder until the patient arrives");
+    send(&mut conn, vec![patient("female", "2025-01-01T00:00:00Z")]);
+    let arrived = current(&mut conn);
+    assert_eq!(
+        (arrived.id, arrived.version, arrived.sex.as_deref()),
+        (waiting.id, 1, Some("female")),
+        "the same row, filled in"
+    );
+}
+
+#[test]
+fn three_concurrent_loads_of_one_bundle_store_one_version() {
+    let db = TestDb::migrated();
+    let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/fixtures/synthea-bundles/patient-01.json.gz");
+    let loads: Vec<_> = (0..3)
+        .map(|_| {
+            let (url, path) = (db.url().to_owned(), path.clone());
+            std::thread::spawn(move || {
+                let mut conn = PgConnection::establish(&url).expect("connect");
+                vigil_ehr_adapter::load::load(&mut conn, SOURCE, &[path], 500, |_| {}).expect("load").totals()
+            })
+        })
+        .collect();
+    let totals: Vec<_> = loads.into_iter().map(|l| l.join().expect("load")).collect();
+    let stored: u64 = totals.iter().map(|t| t.stored).sum();
+    let mut conn = db.connect();
+    let raw: i64 = raw_resources::table.count().get_result(&mut conn).expect("count");
+    assert_eq!(stored, raw as u64, "each resource stored by exactly one of the loads");
+    let current: i64 = raw_resources::table
+        .filter(raw_resources::superseded_at.is_null())
+        .count()
+        .get_result(&mut conn)
+        .expect("count");
+    assert_eq!(current, raw, "one version each");
+    assert!(totals.iter().all(|t| t.rejected == 0 && t.updated == 0));
+}

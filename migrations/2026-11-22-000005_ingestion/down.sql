@@ -1,0 +1,2 @@
+DROP TABLE patient_changes;
+DROP TABLE ingest_rejects;
