@@ -54,6 +54,14 @@ pub enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Load FHIR R4 data: Bundles (*.json) and Bulk NDJSON (*.ndjson), plain or .gz, files or folders
+    ///
+    /// Every resource is stored (all versions kept, the clinical types mapped to tables) or rejected
+    /// with its file, line or entry and an OperationOutcome; loading the same data again changes
+    /// nothing. Prints a summary per resource type; the exit status is 1 when anything was rejected
+    /// (see `vigil ingest rejects`).
+    #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+    Ingest(IngestArgs),
     /// Manage users: add, list, disable, set a password
     #[command(subcommand)]
     User(UserCommand),
@@ -66,6 +74,33 @@ pub enum Command {
     /// Check and export the audit trail
     #[command(subcommand)]
     Audit(AuditCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct IngestArgs {
+    #[command(subcommand)]
+    pub command: Option<IngestCommand>,
+    /// Files or folders to load
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+    /// The system the data comes from; the same resource id from two sources is two resources
+    #[arg(long, default_value = "local")]
+    pub source: String,
+    /// Resources stored per transaction
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub batch: u32,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum IngestCommand {
+    /// List rejected resources not yet corrected, newest first
+    Rejects {
+        /// Also list rejects that a corrected version has resolved
+        #[arg(long)]
+        all: bool,
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -4,6 +4,7 @@
 mod access;
 mod bootstrap;
 mod cli;
+mod ingest;
 mod invariants;
 mod serve;
 mod support;

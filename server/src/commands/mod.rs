@@ -3,6 +3,7 @@
 
 mod audit;
 mod client;
+mod ingest;
 pub mod init;
 mod migrate;
 mod unit;
@@ -26,6 +27,7 @@ pub fn run(settings: &Settings, command: Command) -> anyhow::Result<ExitCode> {
         Command::Unit(cmd) => unit::run(conn, cmd),
         Command::Audit(cmd) => audit::run(conn, cmd),
         Command::Client(cmd) => client::run(conn, cmd),
+        Command::Ingest(args) => ingest::run(conn, args),
     }
 }
 

@@ -1,0 +1,68 @@
+//! `vigil ingest`: loads fixture files, reports per type, exits 1 on rejects, lists them; what was
+//! loaded is readable through the FHIR API.
+
+use std::path::PathBuf;
+
+use vigil_store::testing::TestDb;
+
+use crate::support::seed::{self, bearer};
+use crate::support::{App, run, vigil};
+
+fn fixture(path: &str) -> PathBuf {
+    std::env::var_os("VIGIL_FIXTURES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures"))
+        .join(path)
+}
+
+#[test]
+fn ingest_loads_reports_and_lists_rejects() {
+    let db = TestDb::migrated();
+    let patients = fixture("hospital-ndjson/Patient.ndjson.gz");
+    let encounters = fixture("hospital-ndjson/Encounter.ndjson.gz");
+    let ingest = |paths: &[&std::path::Path]| run(vigil().arg("ingest").args(paths).env("DATABASE_URL", db.url()));
+
+    let (status, out, err) = ingest(&[&patients, &encounters]);
+    assert!(status.success(), "{out}{err}");
+    let line = |name: &str| {
+        out.lines().find(|l| l.starts_with(name)).map(|l| l.split_whitespace().collect::<Vec<_>>()).unwrap_or_default()
+    };
+    assert_eq!(line("Patient"), ["Patient", "217", "0", "0", "0", "0"], "{out}");
+    assert_eq!(line("Encounter"), ["Encounter", "1281", "0", "0", "0", "0"], "{out}");
+
+    let (status, out, _) = ingest(&[&patients]);
+    assert!(status.success());
+    assert_eq!(
+        line_of(&out, "Patient"),
+        ["Patient", "0", "0", "217", "0", "0"],
+        "a second load changes nothing: {out}"
+    );
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bad = dir.path().join("Observation.ndjson");
+    std::fs::write(&bad, "{\"resourceType\":\"Observation\",\"id\":\"o1\",\"status\":\"final\",\"code\":{},\"subject\":{\"reference\":\"Patient/x\"},\"effectiveDateTime\":\"last week\"}\n{\n").expect("write");
+    let (status, out, _) = ingest(&[&bad]);
+    assert_eq!(status.code(), Some(1), "rejects make the exit status 1: {out}");
+    assert!(out.contains("2 resources were rejected"), "{out}");
+    let (status, listed, _) = run(vigil().args(["ingest", "rejects"]).env("DATABASE_URL", db.url()));
+    assert!(status.success());
+    assert!(listed.contains(&format!("{}, line 1: Observation/o1", bad.display())), "{listed}");
+    assert!(listed.contains("Observation.effectiveDateTime"), "{listed}");
+    assert!(listed.contains("line 2"), "{listed}");
+
+    // What was loaded is what a FHIR client reads.
+    seed::user(db.url(), "feed", "integration", &[]);
+    let app = App::spawn(db.url());
+    let token = bearer(&seed::token(&app, "feed"));
+    let read = app.get_with("/fhir/Patient/pt-00ddd5bb1c41", &[("authorization", &token)]);
+    assert_eq!(read.status, 200, "{}", read.body);
+    assert_eq!(read.json()["birthDate"], "1940-10-10");
+    assert_eq!(read.json()["gender"], "female");
+}
+
+fn line_of(out: &str, name: &str) -> Vec<String> {
+    out.lines()
+        .find(|l| l.starts_with(name))
+        .map(|l| l.split_whitespace().map(str::to_owned).collect())
+        .unwrap_or_default()
+}
