@@ -14,3 +14,4 @@ pub mod load;
 pub mod map;
 pub mod read;
 pub mod reference;
+pub mod synth;

@@ -62,6 +62,14 @@ pub enum Command {
     /// (see `vigil ingest rejects`).
     #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
     Ingest(IngestArgs),
+    /// Write a synthetic population: NDJSON per resource type, or a transaction Bundle per patient
+    ///
+    /// Demographics, chronic conditions (ICD-10-CM and SNOMED CT), outpatient, emergency and inpatient
+    /// encounters with lengths of stay, priority and discharge disposition, vitals and labs, medications and
+    /// procedures. Admissions and readmissions follow a hidden risk process (documented in
+    /// ehr-adapter/src/synth/mod.rs) driven by age, comorbidity, prior use of care and labs. The same seed
+    /// gives the same files.
+    Synth(SynthArgs),
     /// Manage users: add, list, disable, set a password
     #[command(subcommand)]
     User(UserCommand),
@@ -74,6 +82,31 @@ pub enum Command {
     /// Check and export the audit trail
     #[command(subcommand)]
     Audit(AuditCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct SynthArgs {
+    #[arg(long)]
+    pub patients: u64,
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Folder to write into (created if missing)
+    #[arg(long)]
+    pub out: PathBuf,
+    #[arg(long, value_enum, default_value = "ndjson")]
+    pub format: SynthFormat,
+    /// Years of history per patient
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=30))]
+    pub years: u32,
+    /// Last day of the history (YYYY-MM-DD)
+    #[arg(long, default_value = "2026-10-31")]
+    pub end: chrono::NaiveDate,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum SynthFormat {
+    Ndjson,
+    Bundle,
 }
 
 #[derive(Debug, Args)]

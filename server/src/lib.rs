@@ -39,6 +39,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     if let Command::Init { dir, force } = &cli.command {
         return commands::init::run(dir, *force);
     }
+    if let Command::Synth(args) = &cli.command {
+        return commands::synth::run(args);
+    }
     let settings = Settings::load(cli.config.as_deref(), &overrides)?;
     telemetry::init(&settings.log);
     match cli.command {

@@ -6,6 +6,7 @@ mod client;
 mod ingest;
 pub mod init;
 mod migrate;
+pub mod synth;
 mod unit;
 mod user;
 
@@ -21,7 +22,7 @@ use crate::config::Settings;
 pub fn run(settings: &Settings, command: Command) -> anyhow::Result<ExitCode> {
     let conn = &mut connect(settings)?;
     match command {
-        Command::Serve(_) | Command::Init { .. } => unreachable_serve(),
+        Command::Serve(_) | Command::Init { .. } | Command::Synth(_) => unreachable_serve(),
         Command::Migrate(args) => migrate::run(conn, settings, &args),
         Command::User(cmd) => user::run(conn, cmd),
         Command::Unit(cmd) => unit::run(conn, cmd),

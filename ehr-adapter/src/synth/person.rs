@@ -1,0 +1,533 @@
+//! One synthetic patient's history, from the hidden process described in the parent module.
+
+use chrono::{DateTime, Duration, Utc};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rand_distr::StandardNormal;
+use serde_json::{Value, json};
+
+use super::Options;
+use super::codes::{self, ChronicCondition, Lab};
+
+const FAMILY: &[&str] = &[
+    "Garcia", "Smith", "Nguyen", "Johnson", "Okafor", "Kowalski", "Haddad", "Lee", "Brown", "Rossi", "Patel", "Moreau",
+];
+const GIVEN_F: &[&str] = &["Maria", "Linda", "Aisha", "Mei", "Grace", "Olga", "Fatima", "Ruth", "Elena", "June"];
+const GIVEN_M: &[&str] = &["James", "Ahmed", "Wei", "Carlos", "Peter", "Kwame", "Ivan", "Samuel", "Luis", "Tom"];
+/// (OMB code, display, share) for race and for ethnicity.
+const RACE: &[(&str, &str, f64)] = &[
+    ("2106-3", "White", 0.60),
+    ("2054-5", "Black or African American", 0.14),
+    ("2028-9", "Asian", 0.07),
+    ("1002-5", "American Indian or Alaska Native", 0.02),
+    ("2131-1", "Other Race", 0.17),
+];
+const ETHNICITY: &[(&str, &str, f64)] =
+    &[("2135-2", "Hispanic or Latino", 0.18), ("2186-5", "Not Hispanic or Latino", 0.82)];
+
+struct Labs {
+    hb: f64,
+    na: f64,
+    cr: f64,
+    a1c: f64,
+    sbp: f64,
+    hr: f64,
+    bmi: f64,
+}
+
+struct Discharge {
+    day: f64,
+    los: f64,
+    to_facility: bool,
+    hb: f64,
+    na: f64,
+}
+
+struct Sim<'a> {
+    rng: ChaCha8Rng,
+    id: String,
+    out: Vec<Value>,
+    counter: u32,
+    icd_first: bool,
+    both_codes: bool,
+    conditions: Vec<&'a ChronicCondition>,
+}
+
+fn pick<'a, T>(rng: &mut ChaCha8Rng, items: &'a [T]) -> &'a T {
+    &items[rng.random_range(0..items.len())]
+}
+
+fn weighted<'a>(rng: &mut ChaCha8Rng, items: &'a [(&'a str, &'a str, f64)]) -> (&'a str, &'a str) {
+    let mut roll: f64 = rng.random();
+    for (code, display, share) in items {
+        if roll < *share {
+            return (code, display);
+        }
+        roll -= share;
+    }
+    let (code, display, _) = items[items.len() - 1];
+    (code, display)
+}
+
+fn normal(rng: &mut ChaCha8Rng) -> f64 {
+    rng.sample(StandardNormal)
+}
+
+fn at(start: DateTime<Utc>, day: f64) -> DateTime<Utc> {
+    start + Duration::seconds((day * 86_400.0) as i64)
+}
+
+fn time(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+fn round1(x: f64) -> f64 {
+    (x * 10.0).round() / 10.0
+}
+
+impl Sim<'_> {
+    fn next_id(&mut self, kind: &str) -> String {
+        self.counter += 1;
+        format!("{}-{kind}{}", self.id, self.counter)
+    }
+
+    fn subject(&self) -> Value {
+        json!({ "reference": format!("Patient/{}", self.id) })
+    }
+
+    fn coding(&mut self, icd10: &str, snomed: &str, display: &str) -> Value {
+        let icd = json!({ "system": crate::map::ICD10_CM, "code": icd10, "display": display });
+        let sct = json!({ "system": crate::map::SNOMED, "code": snomed, "display": display });
+        let codings = match (self.both_codes, self.icd_first) {
+            (true, _) => vec![icd, sct],
+            (false, true) => vec![icd],
+            (false, false) => vec![sct],
+        };
+        json!({ "coding": codings, "text": display })
+    }
+
+    fn condition(
+        &mut self,
+        icd10: &str,
+        snomed: &str,
+        display: &str,
+        onset: DateTime<Utc>,
+        category: &str,
+        encounter: Option<&str>,
+    ) {
+        let id = self.next_id("c");
+        let mut c = json!({
+            "resourceType": "Condition", "id": id,
+            "clinicalStatus": { "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "active" }] },
+            "verificationStatus": { "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/condition-ver-status", "code": "confirmed" }] },
+            "category": [{ "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/condition-category", "code": category }] }],
+            "code": self.coding(icd10, snomed, display),
+            "subject": self.subject(),
+            "onsetDateTime": time(onset),
+            "recordedDate": time(onset),
+        });
+        if let Some(e) = encounter {
+            c["encounter"] = json!({ "reference": format!("Encounter/{e}") });
+        }
+        self.out.push(c);
+    }
+
+    fn observation(&mut self, lab: &Lab, value: f64, t: DateTime<Utc>, encounter: &str, category: &str) {
+        let id = self.next_id("o");
+        self.out.push(json!({
+            "resourceType": "Observation", "id": id, "status": "final",
+            "category": [{ "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": category }] }],
+            "code": { "coding": [{ "system": crate::map::LOINC, "code": lab.loinc, "display": lab.display }] },
+            "subject": self.subject(),
+            "encounter": { "reference": format!("Encounter/{encounter}") },
+            "effectiveDateTime": time(t),
+            "valueQuantity": { "value": round1(value), "unit": lab.unit, "system": "http://unitsofmeasure.org", "code": lab.unit },
+        }));
+    }
+
+    fn vitals(&mut self, labs: &Labs, t: DateTime<Utc>, encounter: &str, acute: f64) {
+        let sbp = labs.sbp + 8.0 * normal(&mut self.rng) - 6.0 * acute;
+        let dbp = sbp * 0.62 + 4.0 * normal(&mut self.rng);
+        let id = self.next_id("o");
+        self.out.push(json!({
+            "resourceType": "Observation", "id": id, "status": "final",
+            "category": [{ "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "vital-signs" }] }],
+            "code": { "coding": [{ "system": crate::map::LOINC, "code": codes::BP_PANEL, "display": "Blood pressure panel" }] },
+            "subject": self.subject(),
+            "encounter": { "reference": format!("Encounter/{encounter}") },
+            "effectiveDateTime": time(t),
+            "component": [
+                { "code": { "coding": [{ "system": crate::map::LOINC, "code": codes::SYSTOLIC }] }, "valueQuantity": { "value": sbp.round(), "unit": "mm[Hg]" } },
+                { "code": { "coding": [{ "system": crate::map::LOINC, "code": codes::DIASTOLIC }] }, "valueQuantity": { "value": dbp.round(), "unit": "mm[Hg]" } },
+            ],
+        }));
+        let hr = labs.hr + 6.0 * normal(&mut self.rng) + 14.0 * acute;
+        self.observation(&codes::HEART_RATE, hr.round(), t, encounter, "vital-signs");
+        let bmi = labs.bmi + 0.5 * normal(&mut self.rng);
+        self.observation(&codes::BMI, bmi, t, encounter, "vital-signs");
+    }
+
+    /// Blood tests; `shift` moves hemoglobin and sodium down in acute illness.
+    fn labs(&mut self, labs: &Labs, t: DateTime<Utc>, encounter: &str, shift: f64, a1c: bool) {
+        let hb = labs.hb - 0.9 * shift + 0.5 * normal(&mut self.rng);
+        let na = labs.na - 2.5 * shift + 1.5 * normal(&mut self.rng);
+        let cr = (labs.cr * (1.0 + 0.3 * shift) + 0.08 * normal(&mut self.rng)).max(0.3);
+        self.observation(&codes::HEMOGLOBIN, hb, t, encounter, "laboratory");
+        self.observation(&codes::SODIUM, na.round(), t, encounter, "laboratory");
+        self.observation(&codes::CREATININE, cr, t, encounter, "laboratory");
+        if a1c {
+            let value = labs.a1c + 0.3 * normal(&mut self.rng);
+            self.observation(&codes::HBA1C, value, t, encounter, "laboratory");
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn encounter(
+        &mut self,
+        class: &str,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+        priority: &str,
+        unit: &str,
+        service: &str,
+        part_of: Option<&str>,
+        hospitalization: Option<(&str, &str)>,
+    ) -> String {
+        let id = self.next_id("e");
+        let display = match class {
+            "IMP" => "inpatient encounter",
+            "EMER" => "emergency",
+            _ => "ambulatory",
+        };
+        let mut e = json!({
+            "resourceType": "Encounter", "id": id, "status": "finished",
+            "class": { "system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": class, "display": display },
+            "priority": { "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/v3-ActPriority", "code": priority }] },
+            "subject": self.subject(),
+            "period": { "start": time(start), "end": time(end) },
+            "serviceType": { "coding": [{ "system": "urn:vigil:synth:service", "code": service }], "text": service },
+            "location": [{ "location": { "reference": format!("Location/{unit}") },
+                "physicalType": { "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/location-physical-type", "code": if unit.starts_with("ward") { "wa" } else { "area" } }] } }],
+        });
+        if let Some(parent) = part_of {
+            e["partOf"] = json!({ "reference": format!("Encounter/{parent}") });
+        }
+        if let Some((source, disposition)) = hospitalization {
+            e["hospitalization"] = json!({
+                "admitSource": { "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/admit-source", "code": source }] },
+                "dischargeDisposition": { "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/discharge-disposition", "code": disposition }] },
+            });
+        }
+        self.out.push(e);
+        id
+    }
+
+    fn medication(&mut self, rxnorm: &str, display: &str, authored: DateTime<Utc>, encounter: Option<&str>) {
+        let id = self.next_id("m");
+        let mut m = json!({
+            "resourceType": "MedicationRequest", "id": id, "status": "active", "intent": "order",
+            "medicationCodeableConcept": { "coding": [{ "system": crate::map::RXNORM, "code": rxnorm, "display": display }], "text": display },
+            "subject": self.subject(),
+            "authoredOn": time(authored),
+        });
+        if let Some(e) = encounter {
+            m["encounter"] = json!({ "reference": format!("Encounter/{e}") });
+        }
+        self.out.push(m);
+    }
+
+    fn procedure(&mut self, code: &str, display: &str, t: DateTime<Utc>, encounter: &str) {
+        let id = self.next_id("p");
+        self.out.push(json!({
+            "resourceType": "Procedure", "id": id, "status": "completed",
+            "code": { "coding": [{ "system": crate::map::SNOMED, "code": code, "display": display }], "text": display },
+            "subject": self.subject(),
+            "encounter": { "reference": format!("Encounter/{encounter}") },
+            "performedDateTime": time(t),
+        }));
+    }
+
+    fn has(&self, key: &str) -> bool {
+        self.conditions.iter().any(|c| c.key == key)
+    }
+}
+
+/// One patient's resources: the Patient first, then everything else in time order of creation.
+pub fn simulate(options: &Options, index: u64) -> Vec<Value> {
+    let mut rng = ChaCha8Rng::seed_from_u64(options.seed);
+    rng.set_stream(index);
+    let end = options.end.and_time(chrono::NaiveTime::MIN).and_utc();
+    let days = f64::from(options.years) * 365.0;
+    let start = end - Duration::days(days as i64);
+    let age0: f64 = if rng.random_bool(0.7) { rng.random_range(45.0..92.0) } else { rng.random_range(18.0..45.0) };
+    let birth = (start - Duration::days((age0 * 365.25) as i64)).date_naive();
+    let female = rng.random_bool(0.52);
+    let z = normal(&mut rng);
+    let conditions: Vec<&ChronicCondition> = codes::CONDITIONS
+        .iter()
+        .filter(|c| {
+            let logit = c.logit_at_60 + c.per_decade * (age0 - 60.0) / 10.0 + 0.5 * z;
+            rng.random_bool(1.0 / (1.0 + (-logit).exp()))
+        })
+        .collect();
+    let charlson: u32 = {
+        let mut w: u32 = conditions.iter().map(|c| c.weight).sum();
+        // Only the severe form counts when both are present.
+        for (mild, severe) in
+            [("diabetes", "diabetes_complicated"), ("liver_mild", "liver_severe"), ("cancer", "metastatic")]
+        {
+            let has = |k: &str| conditions.iter().any(|c| c.key == k);
+            if has(mild) && has(severe) {
+                w -= conditions.iter().find(|c| c.key == mild).map_or(0, |c| c.weight);
+            }
+        }
+        w
+    };
+    let c = f64::from(charlson);
+    let has = |k: &str| if conditions.iter().any(|c| c.key == k) { 1.0 } else { 0.0 };
+    let labs = Labs {
+        hb: if female { 13.4 } else { 14.6 }
+            - 1.6 * has("renal")
+            - 1.3 * has("cancer")
+            - 1.0 * has("metastatic")
+            - 0.35 * z
+            + 0.7 * normal(&mut rng),
+        na: 140.0 - 3.0 * has("chf") - 4.0 * has("liver_mild").max(has("liver_severe")) - 0.5 * z
+            + 1.8 * normal(&mut rng),
+        cr: (0.9 + 1.6 * has("renal") + 0.6 * has("diabetes_complicated") + 0.15 * normal(&mut rng)).max(0.4),
+        a1c: 5.4 + 2.0 * has("diabetes").max(has("diabetes_complicated")) + 0.5 * normal(&mut rng),
+        sbp: 122.0 + 12.0 * has("hypertension") + 0.3 * (age0 - 50.0).max(0.0) + 8.0 * normal(&mut rng),
+        hr: 74.0 + 6.0 * has("chf") + 5.0 * has("copd") + 6.0 * normal(&mut rng),
+        bmi: 27.5 + 3.0 * has("diabetes") + 4.5 * normal(&mut rng),
+    };
+    let id = format!("s{}p{index}", options.seed);
+    let mut sim = Sim {
+        icd_first: rng.random_bool(0.6),
+        both_codes: rng.random_bool(0.2),
+        rng,
+        id: id.clone(),
+        out: Vec::new(),
+        counter: 0,
+        conditions: conditions.clone(),
+    };
+
+    // Chronic conditions began before the simulated period, with their treatment.
+    for cond in &conditions {
+        let years_before: f64 = sim.rng.random_range(0.2..10.0_f64.min((age0 - 18.0).max(0.5)));
+        let onset = start - Duration::days((years_before * 365.0) as i64);
+        sim.condition(cond.icd10, cond.snomed, cond.display, onset, "problem-list-item", None);
+        if let Some((rx, display, _)) = codes::DRUGS.iter().find(|(_, _, k)| *k == cond.key) {
+            let authored = onset + Duration::days(sim.rng.random_range(0..60));
+            sim.medication(rx, display, authored, None);
+        }
+    }
+
+    let mut ed_days: Vec<f64> = Vec::new();
+    let mut admit_days: Vec<f64> = Vec::new();
+    let mut last: Option<Discharge> = None;
+    let mut busy_until = 0.0_f64;
+    let mut died: Option<DateTime<Utc>> = None;
+    let mut week = 0.0;
+    while week < days && died.is_none() {
+        let day = week + sim.rng.random_range(0.0..7.0);
+        week += 7.0;
+        if day < busy_until || day >= days {
+            continue;
+        }
+        let age = age0 + day / 365.25;
+        let ed_6m = ed_days.iter().filter(|d| **d > day - 182.0).count().min(4) as f64;
+        let adm_12m = admit_days.iter().filter(|d| **d > day - 365.0).count().min(3) as f64;
+        let flag = |b: bool| if b { 1.0 } else { 0.0 };
+        let mut lp = -9.7
+            + 0.03 * (age - 60.0)
+            + 0.25 * c
+            + 0.45 * ed_6m
+            + 0.55 * adm_12m
+            + 0.5 * flag(labs.hb < 10.0)
+            + 0.45 * flag(labs.na < 133.0)
+            + 0.4 * flag(labs.cr > 2.0)
+            + 0.45 * z;
+        if let Some(d) = &last
+            && day - d.day <= 30.0
+        {
+            lp += 1.1
+                + 0.05 * d.los.min(14.0)
+                + 0.5 * flag(d.to_facility)
+                + 0.5 * flag(d.hb < 10.0)
+                + 0.4 * flag(d.na < 135.0);
+        }
+        let weekly = |h: f64| 1.0 - (-7.0 * h).exp();
+        let t = at(start, day);
+        if sim.rng.random_bool(weekly((-11.8 + 0.08 * (age - 60.0) + 0.3 * c + 0.5 * z).exp()).min(1.0)) {
+            died = Some(t);
+        } else if sim.rng.random_bool(weekly(lp.exp()).min(1.0)) {
+            let (discharge, dead) = admission(&mut sim, &labs, t, z, c, age, false);
+            admit_days.push(day);
+            busy_until = day + discharge.los + 0.2;
+            if dead {
+                died = Some(at(start, busy_until));
+            }
+            last = Some(Discharge { day: busy_until, ..discharge });
+        } else if sim.rng.random_bool(weekly((-7.7 + 0.25 * c + 0.35 * z + 0.25 * ed_6m).exp()).min(1.0)) {
+            ed_days.push(day);
+            let hours = sim.rng.random_range(2.0..7.0);
+            let e = sim.encounter(
+                "EMER",
+                t,
+                t + Duration::minutes((hours * 60.0) as i64),
+                "EM",
+                "ed",
+                "emergency",
+                None,
+                None,
+            );
+            sim.vitals(&labs, t, &e, 0.5);
+            if sim.rng.random_bool(0.7) {
+                sim.labs(&labs, t, &e, 0.3, false);
+            }
+        } else if sim.rng.random_bool(weekly((1.5 + 0.6 * conditions.len() as f64) / 365.0 * (0.2 * z).exp()).min(1.0))
+        {
+            let minutes = sim.rng.random_range(15..45);
+            let e = sim.encounter("AMB", t, t + Duration::minutes(minutes), "R", "clinic", "primary-care", None, None);
+            sim.vitals(&labs, t, &e, 0.0);
+            if sim.rng.random_bool(0.35) {
+                let a1c = sim.has("diabetes") || sim.has("diabetes_complicated");
+                sim.labs(&labs, t, &e, 0.0, a1c);
+            }
+        } else if sim.rng.random_bool(weekly((0.03 + 0.1 * has("cancer")) / 365.0)) {
+            let (discharge, _) = admission(&mut sim, &labs, t, z, c, age, true);
+            busy_until = day + discharge.los + 0.2;
+        }
+    }
+
+    let (race, race_display) = weighted(&mut sim.rng, RACE);
+    let (ethnicity, ethnicity_display) = weighted(&mut sim.rng, ETHNICITY);
+    let given = if female { *pick(&mut sim.rng, GIVEN_F) } else { *pick(&mut sim.rng, GIVEN_M) };
+    let family = *pick(&mut sim.rng, FAMILY);
+    let mut patient = json!({
+        "resourceType": "Patient", "id": id,
+        "identifier": [{
+            "type": { "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": "MR" }], "text": "MRN" },
+            "system": "urn:vigil:synth:mrn", "value": format!("SYN{:02}{index:08}", options.seed % 100),
+        }],
+        "name": [{ "use": "official", "family": family, "given": [given] }],
+        "gender": if female { "female" } else { "male" },
+        "birthDate": birth.to_string(),
+        "address": [{ "postalCode": format!("{:05}", 10_000 + (index * 7919) % 89_999) }],
+        "extension": [
+            { "url": "http://hl7.org/fhir/us/core/StructureDefinition/us-core-race", "extension": [
+                { "url": "ombCategory", "valueCoding": { "system": "urn:oid:2.16.840.1.113883.6.238", "code": race, "display": race_display } },
+                { "url": "text", "valueString": race_display } ] },
+            { "url": "http://hl7.org/fhir/us/core/StructureDefinition/us-core-ethnicity", "extension": [
+                { "url": "ombCategory", "valueCoding": { "system": "urn:oid:2.16.840.1.113883.6.238", "code": ethnicity, "display": ethnicity_display } },
+                { "url": "text", "valueString": ethnicity_display } ] },
+        ],
+    });
+    match died {
+        Some(t) => patient["deceasedDateTime"] = json!(time(t)),
+        None => patient["deceasedBoolean"] = json!(false),
+    }
+    let mut out = vec![patient];
+    out.append(&mut sim.out);
+    out
+}
+
+/// An inpatient stay starting at `t` (through the ED unless elective). Returns the discharge facts
+/// (with `day` relative to the stay's start) and whether the patient died in hospital.
+fn admission(
+    sim: &mut Sim<'_>,
+    labs: &Labs,
+    t: DateTime<Utc>,
+    z: f64,
+    c: f64,
+    age: f64,
+    elective: bool,
+) -> (Discharge, bool) {
+    let mut start = t;
+    let mut parent = None;
+    if !elective && sim.rng.random_bool(0.7) {
+        let hours = sim.rng.random_range(2.0..8.0);
+        let ed_end = t + Duration::minutes((hours * 60.0) as i64);
+        let e = sim.encounter("EMER", t, ed_end, "EM", "ed", "emergency", None, None);
+        sim.vitals(labs, t, &e, 1.0);
+        parent = Some(e);
+        start = ed_end;
+    }
+    let los = if elective {
+        f64::from(sim.rng.random_range(0_u8..4))
+    } else {
+        (1.0 + 0.08 * c + 0.15 * z + 0.45 * normal(&mut sim.rng)).exp().round().clamp(0.0, 40.0)
+    };
+    let end = start + Duration::hours((los * 24.0) as i64 + sim.rng.random_range(2..10));
+    let (unit, _, service) = if elective {
+        codes::UNITS[3]
+    } else if sim.has("cancer") && sim.rng.random_bool(0.5) {
+        codes::UNITS[2]
+    } else if (sim.has("chf") || sim.has("mi")) && sim.rng.random_bool(0.5) {
+        codes::UNITS[1]
+    } else if sim.has("copd") && sim.rng.random_bool(0.4) {
+        codes::UNITS[4]
+    } else {
+        codes::UNITS[0]
+    };
+    let p_death = (0.012 * (0.25 * c + 0.3 * z + 0.03 * (age - 60.0)).exp()).min(0.3);
+    let dead = !elective && sim.rng.random_bool(p_death);
+    let roll: f64 = sim.rng.random();
+    let disposition = if dead {
+        "exp"
+    } else if roll < 0.05 + if age > 80.0 { 0.15 } else { 0.0 } {
+        "snf"
+    } else if roll < 0.25 {
+        "rehab"
+    } else if roll < 0.28 {
+        "other-hcf"
+    } else {
+        "home"
+    };
+    let (priority, source) = if elective {
+        ("EL", "gp")
+    } else if parent.is_some() {
+        ("EM", "emd")
+    } else {
+        ("UR", "gp")
+    };
+    let e = sim.encounter("IMP", start, end, priority, unit, service, parent.as_deref(), Some((source, disposition)));
+    if !elective {
+        let (icd, sct, display) = if sim.has("chf") && sim.rng.random_bool(0.4) {
+            codes::ACUTE[2]
+        } else if sim.has("copd") && sim.rng.random_bool(0.4) {
+            codes::ACUTE[4]
+        } else {
+            *pick(&mut sim.rng, codes::ACUTE)
+        };
+        sim.condition(icd, sct, display, start, "encounter-diagnosis", Some(&e));
+    }
+    let acute = if elective { 0.2 } else { 1.0 };
+    sim.vitals(labs, start, &e, acute);
+    sim.labs(labs, start, &e, acute, false);
+    let hb_discharge = labs.hb - 0.6 * acute + 0.5 * normal(&mut sim.rng);
+    let na_discharge = labs.na - 1.5 * acute + 1.5 * normal(&mut sim.rng);
+    let discharge_time = end - Duration::hours(3);
+    sim.observation(&codes::HEMOGLOBIN, hb_discharge, discharge_time, &e, "laboratory");
+    sim.observation(&codes::SODIUM, na_discharge.round(), discharge_time, &e, "laboratory");
+    if elective || sim.rng.random_bool(0.45) {
+        let (code, display) =
+            if hb_discharge < 9.0 { codes::PROCEDURES[0] } else { *pick(&mut sim.rng, codes::PROCEDURES) };
+        let when = start + Duration::hours(sim.rng.random_range(4..24));
+        sim.procedure(code, display, when, &e);
+    }
+    if !dead && sim.rng.random_bool(0.4) {
+        let (rx, display, _) = *pick(&mut sim.rng, codes::DRUGS);
+        sim.medication(rx, display, discharge_time, Some(&e));
+    }
+    (
+        Discharge {
+            day: 0.0,
+            los,
+            to_facility: matches!(disposition, "snf" | "rehab"),
+            hb: hb_discharge,
+            na: na_discharge,
+        },
+        dead,
+    )
+}
