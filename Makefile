@@ -7,6 +7,8 @@ CARGO ?= cargo
 DIESEL_CLI_VERSION := 2.3.4
 # A private cluster (deploy/postgres.sh) and anything else made at run time lives here.
 VIGIL_HOME := $(CURDIR)/.vigil
+# Synthetic patients `make run` loads into a database that has none from it yet.
+PATIENTS ?= 5000
 
 .PHONY: help run test ci bench fmt-check clippy schema schema-check tools
 
@@ -22,6 +24,7 @@ run: ## build, bring up Postgres, migrate, and serve over HTTPS (prints the URL 
 	  export DATABASE_URL="$$url"; \
 	  vigil="target/release/vigil --config $(VIGIL_HOME)/vigil.toml"; \
 	  $$vigil migrate; \
+	  deploy/first-load.sh "$$vigil" $(VIGIL_HOME) $(PATIENTS); \
 	  deploy/first-user.sh "$$vigil" $(VIGIL_HOME)/admin-password; \
 	  echo "Sign in as admin with the password in $(VIGIL_HOME)/admin-password: $$(cat $(VIGIL_HOME)/admin-password)"; \
 	  echo "The certificate is self-signed ($(VIGIL_HOME)/tls/cert.pem): your browser will ask you to trust it."; \

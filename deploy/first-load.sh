@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Loads a synthetic population into the database the first time `make run` uses it, and creates
+# the care units its encounters name. Usage: first-load.sh "VIGIL COMMAND" HOME PATIENTS
+# The marker HOME/loaded holds the database URLs already loaded, so another database loads again.
+set -euo pipefail
+vigil=$1
+home=$2
+patients=$3
+marker="$home/loaded"
+if [ -f "$marker" ] && grep -qxF "$DATABASE_URL" "$marker"; then
+  exit 0
+fi
+echo "Loading a synthetic population of $patients patients (first run only)..."
+rm -rf "$home/synth"
+$vigil synth --patients "$patients" --seed 1 --out "$home/synth" >/dev/null
+$vigil ingest --source urn:vigil:synth "$home/synth" | tail -n 2
+for unit in "ward-4W:Ward 4 West (Medicine)" "ward-5E:Ward 5 East (Cardiology)" "ward-6N:Ward 6 North (Oncology)" \
+            "ward-3S:Ward 3 South (Surgery)" "ward-2P:Ward 2 Pulmonary"; do
+  $vigil unit add "${unit%%:*}" --name "${unit#*:}" >/dev/null 2>&1 || true
+done
+rm -rf "$home/synth"
+echo "$DATABASE_URL" >> "$marker"
