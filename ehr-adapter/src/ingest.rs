@@ -21,6 +21,7 @@ use diesel::sql_types::{Array, BigInt};
 use diesel::upsert::excluded;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
+use vigil_store::audit::AuditEvent;
 use vigil_store::models::NewRawResource;
 use vigil_store::schema::{
     conditions, encounters, ingest_rejects, medication_requests, observations, patient_changes, patients, procedures,
@@ -134,8 +135,15 @@ struct StoredVersion {
 
 type Key = (String, String);
 
-/// Stores one batch of incoming resources from `source_system` in one transaction.
-pub fn store_batch(conn: &mut PgConnection, source_system: &str, batch: Vec<Incoming>) -> Result<Summary, IngestError> {
+/// Stores one batch of incoming resources from `source_system` in one transaction. Every patient
+/// whose data the batch changed gets an audit row in the same transaction, made from `audit` (who
+/// is loading, from where) with the patient filled in.
+pub fn store_batch(
+    conn: &mut PgConnection,
+    source_system: &str,
+    audit: &AuditEvent,
+    batch: Vec<Incoming>,
+) -> Result<Summary, IngestError> {
     let mut summary = Summary::default();
     let mut valid = Vec::with_capacity(batch.len());
     let mut rejects = Vec::new();
@@ -229,6 +237,10 @@ pub fn store_batch(conn: &mut PgConnection, source_system: &str, batch: Vec<Inco
         if !changed.is_empty() {
             let rows: Vec<_> = changed.iter().map(|p| patient_changes::patient_id.eq(*p)).collect();
             diesel::insert_into(patient_changes::table).values(rows).execute(conn)?;
+            let events: Vec<AuditEvent> =
+                changed.iter().map(|p| AuditEvent { patient_id: Some(*p), ..audit.clone() }).collect();
+            vigil_store::audit::append_many(conn, &events)
+                .map_err(|e| diesel::result::Error::QueryBuilderError(e.to_string().into()))?;
         }
         resolve_rejects(conn, source_system, &to_map)?;
         for (item, ty, id, issues) in &rejects {

@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use diesel::PgConnection;
 use diesel::connection::SimpleConnection;
 
+use vigil_store::audit::AuditEvent;
+
 use crate::ingest::{IngestError, Summary, store_batch};
 use crate::read::{self, ReadError};
 
@@ -26,10 +28,12 @@ pub struct Progress<'a> {
     pub summary: &'a Summary,
 }
 
-/// Loads every FHIR file under `paths` into the store as `source_system`.
+/// Loads every FHIR file under `paths` into the store as `source_system`; `audit` says who loads
+/// (see [`store_batch`]).
 pub fn load(
     conn: &mut PgConnection,
     source_system: &str,
+    audit: &AuditEvent,
     paths: &[PathBuf],
     batch_size: usize,
     mut progress: impl FnMut(Progress<'_>),
@@ -41,7 +45,7 @@ pub fn load(
     let mut summary = Summary::default();
     let mut batches = 0_u64;
     let mut store = |conn: &mut PgConnection, batch, summary: &mut Summary| -> Result<(), LoadError> {
-        summary.merge(&store_batch(conn, source_system, batch)?);
+        summary.merge(&store_batch(conn, source_system, audit, batch)?);
         batches += 1;
         // A bulk load outruns autovacuum: with statistics from an empty table the planner scans
         // whole tables to find a batch's stored versions. Refreshing them as the tables grow

@@ -30,7 +30,7 @@ fn sent(path: &std::path::Path) -> BTreeMap<String, u64> {
 }
 
 fn load_all(conn: &mut PgConnection, paths: &[PathBuf]) -> Summary {
-    load(conn, "urn:test:hospital", paths, DEFAULT_BATCH, |_| {}).expect("load")
+    load(conn, "urn:test:hospital", &loader(), paths, DEFAULT_BATCH, |_| {}).expect("load")
 }
 
 #[test]
@@ -71,6 +71,17 @@ fn every_fixture_loads_once_and_a_second_load_changes_nothing() {
     assert!(inpatient > 20, "inpatient stays are mapped ({inpatient})");
     let changes: i64 = patient_changes::table.count().get_result(&mut conn).expect("count");
     assert!(changes > 0, "the change feed records changed patients");
+    let audited: Vec<Option<i64>> = vigil_store::schema::audit_log::table
+        .filter(vigil_store::schema::audit_log::action.eq("ingest"))
+        .select(vigil_store::schema::audit_log::patient_id)
+        .distinct()
+        .load(&mut conn)
+        .expect("audited patients");
+    assert_eq!(audited.len(), 217 + 8, "every patient written is audited");
+    assert!(matches!(
+        vigil_store::audit::verify(&mut conn).expect("verify"),
+        vigil_store::audit::Verification::Intact { .. }
+    ));
 
     let second = load_all(&mut conn, &paths);
     let totals = second.totals();
@@ -150,4 +161,13 @@ fn broken_input_is_rejected_with_its_location_and_the_rest_is_stored() {
         .get_result(&mut conn)
         .expect("count");
     assert_eq!(open, 1, "the encounter's reject is resolved; the truncated line's is not");
+}
+
+fn loader() -> vigil_store::audit::AuditEvent {
+    vigil_store::audit::AuditEvent::new(
+        "service:test-loader",
+        "service",
+        "ingest",
+        vigil_store::audit::Outcome::Success,
+    )
 }

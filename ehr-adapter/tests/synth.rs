@@ -41,7 +41,8 @@ fn generated_data_loads_without_rejects_in_both_formats() {
         assert_eq!(written.get("Patient"), Some(&60));
         let db = TestDb::migrated();
         let mut conn = db.connect();
-        let summary = load(&mut conn, "urn:test:synth", &[dir.path().to_owned()], 1000, |_| {}).expect("load");
+        let summary =
+            load(&mut conn, "urn:test:synth", &loader(), &[dir.path().to_owned()], 1000, |_| {}).expect("load");
         let totals = summary.totals();
         assert_eq!(totals.rejected, 0, "{format:?}: {summary:?}");
         assert_eq!(totals.stored, written.values().sum::<u64>(), "{format:?}: every resource stored");
@@ -54,4 +55,13 @@ fn generated_data_loads_without_rejects_in_both_formats() {
             .expect("count");
         assert!(inpatient > 0, "{format:?}: inpatient stays with dispositions");
     }
+}
+
+fn loader() -> vigil_store::audit::AuditEvent {
+    vigil_store::audit::AuditEvent::new(
+        "service:test-loader",
+        "service",
+        "ingest",
+        vigil_store::audit::Outcome::Success,
+    )
 }

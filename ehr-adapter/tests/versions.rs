@@ -27,7 +27,7 @@ fn send(conn: &mut PgConnection, resources: Vec<Value>) -> vigil_ehr_adapter::in
             resource: Ok(r),
         })
         .collect();
-    store_batch(conn, SOURCE, batch).expect("store").totals()
+    store_batch(conn, SOURCE, &loader(), batch).expect("store").totals()
 }
 
 fn current(conn: &mut PgConnection) -> Patient {
@@ -94,7 +94,9 @@ fn three_concurrent_loads_of_one_bundle_store_one_version() {
             let (url, path) = (db.url().to_owned(), path.clone());
             std::thread::spawn(move || {
                 let mut conn = PgConnection::establish(&url).expect("connect");
-                vigil_ehr_adapter::load::load(&mut conn, SOURCE, &[path], 500, |_| {}).expect("load").totals()
+                vigil_ehr_adapter::load::load(&mut conn, SOURCE, &loader(), &[path], 500, |_| {})
+                    .expect("load")
+                    .totals()
             })
         })
         .collect();
@@ -110,4 +112,13 @@ fn three_concurrent_loads_of_one_bundle_store_one_version() {
         .expect("count");
     assert_eq!(current, raw, "one version each");
     assert!(totals.iter().all(|t| t.rejected == 0 && t.updated == 0));
+}
+
+fn loader() -> vigil_store::audit::AuditEvent {
+    vigil_store::audit::AuditEvent::new(
+        "service:test-loader",
+        "service",
+        "ingest",
+        vigil_store::audit::Outcome::Success,
+    )
 }

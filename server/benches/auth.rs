@@ -51,7 +51,7 @@ fn main() {
     let keys =
         SigningKeys::load(&[SigningKeySetting { kid: "k".into(), file, state: KeyState::Current }]).expect("keys");
     let settings = TokenSettings { issuer: "vigil".into(), audience: "vigil-api".into() };
-    let (token, _) = tokens::issue(&keys, &settings, "user:1", 900, None).expect("token");
+    let (token, _) = tokens::issue(&keys, &settings, "user:1", 900, None, Some(0)).expect("token");
     let ours = per_op(Duration::from_secs(3), || {
         tokens::verify(&keys, &settings, &token).expect("valid");
     });

@@ -216,8 +216,14 @@ pub enum ClientCommand {
 pub enum AuditCommand {
     /// Walk the hash chain and name the first row that was altered or removed
     ///
-    /// Exit status 0 when the chain is intact, 1 when it is broken.
-    Verify,
+    /// Prints the chain's head (sequence number and hash): keep it outside the database (a ticket, a
+    /// log shipped elsewhere) and pass it back with --anchor to prove the chain was not rewritten or
+    /// cut short since. Exit status 0 when the chain is intact, 1 when it is broken.
+    Verify {
+        /// A head printed earlier, SEQ:HASH, that must still be in the chain
+        #[arg(long, value_name = "SEQ:HASH")]
+        anchor: Vec<String>,
+    },
     /// Write the audit rows of a period as CSV, for privacy officers
     Export {
         /// Start of the period, inclusive (YYYY-MM-DD or RFC 3339)

@@ -83,6 +83,12 @@ fn serve(settings: &Settings) -> anyhow::Result<ExitCode> {
     let db = Database::new(url, &settings.database);
     db.spawn_migrator().context("starting the migrator thread")?;
     tracing::info!(database = %url.redacted(), "starting server");
+    if settings.server.public_url.is_none() {
+        tracing::warn!(
+            "server.public_url is not set: SMART client assertions are checked against the Host header; \
+             set it when the server is reached through a proxy or under another name"
+        );
+    }
     actix_web::rt::System::new()
         .block_on(http::serve(&settings.server, db, auth))
         .with_context(|| format!("serving on {}:{}", settings.server.host, settings.server.port))?;

@@ -142,17 +142,56 @@ pub fn append(conn: &mut PgConnection, event: &AuditEvent) -> Result<i64, StoreE
     })
 }
 
+/// Appends several events in order, under one lock and in one statement (for bulk writers such as
+/// ingestion, which audit every patient a batch changed in the batch's own transaction).
+pub fn append_many(conn: &mut PgConnection, events: &[AuditEvent]) -> Result<(), StoreError> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let at = Utc::now().trunc_subsecs(6);
+    conn.transaction(|conn| {
+        conn.batch_execute(&format!("SELECT pg_advisory_xact_lock({APPEND_LOCK})"))?;
+        let prev: Option<Vec<u8>> =
+            audit_log::table.select(audit_log::hash).order(audit_log::seq.desc()).first(conn).optional()?;
+        let mut prev = prev.unwrap_or_else(|| GENESIS.to_vec());
+        let mut rows = Vec::with_capacity(events.len());
+        for event in events {
+            let hash = chain_hash(&prev, &event.hashed(at)).to_vec();
+            rows.push((
+                audit_log::at.eq(at),
+                audit_log::actor.eq(&event.actor),
+                audit_log::actor_role.eq(&event.actor_role),
+                audit_log::action.eq(&event.action),
+                audit_log::resource_type.eq(&event.resource_type),
+                audit_log::resource_id.eq(&event.resource_id),
+                audit_log::patient_id.eq(event.patient_id),
+                audit_log::data_category.eq(&event.data_category),
+                audit_log::outcome.eq(event.outcome.as_str()),
+                audit_log::source_address.eq(&event.source_address),
+                audit_log::request_id.eq(&event.request_id),
+                audit_log::break_glass.eq(event.break_glass),
+                audit_log::detail.eq(&event.detail),
+                audit_log::prev_hash.eq(prev.clone()),
+                audit_log::hash.eq(hash.clone()),
+            ));
+            prev = hash;
+        }
+        // Inserted in order, so identity values follow the chain.
+        for chunk in rows.chunks(1000) {
+            diesel::insert_into(audit_log::table).values(chunk).execute(conn)?;
+        }
+        Ok(())
+    })
+}
+
 /// What `verify` found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verification {
-    Intact {
-        rows: u64,
-    },
+    /// Every row follows from the one before; `head` is the newest row's sequence number and hash
+    /// (record it outside the database to detect later rewrites of the whole chain).
+    Intact { rows: u64, head: Option<(i64, Vec<u8>)> },
     /// The first row whose content or link does not match the chain.
-    Broken {
-        seq: i64,
-        problem: Break,
-    },
+    Broken { seq: i64, problem: Break },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -177,6 +216,7 @@ pub fn verify(conn: &mut PgConnection) -> Result<Verification, StoreError> {
     let mut prev = GENESIS.to_vec();
     let mut after = 0_i64;
     let mut rows = 0_u64;
+    let mut head = None;
     loop {
         let page: Vec<AuditRow> = audit_log::table
             .filter(audit_log::seq.gt(after))
@@ -184,7 +224,7 @@ pub fn verify(conn: &mut PgConnection) -> Result<Verification, StoreError> {
             .limit(VERIFY_PAGE)
             .select(AuditRow::as_select())
             .load(conn)?;
-        let Some(last) = page.last() else { return Ok(Verification::Intact { rows }) };
+        let Some(last) = page.last() else { return Ok(Verification::Intact { rows, head }) };
         after = last.seq;
         for row in page {
             if row.prev_hash != prev {
@@ -193,10 +233,16 @@ pub fn verify(conn: &mut PgConnection) -> Result<Verification, StoreError> {
             if row.hash != chain_hash(&row.prev_hash, &row.hashed()).as_slice() {
                 return Ok(Verification::Broken { seq: row.seq, problem: Break::ContentAltered });
             }
+            head = Some((row.seq, row.hash.clone()));
             prev = row.hash;
             rows += 1;
         }
     }
+}
+
+/// The hash stored for row `seq`, if the row exists (to check an anchor recorded earlier).
+pub fn hash_of(conn: &mut PgConnection, seq: i64) -> Result<Option<Vec<u8>>, StoreError> {
+    Ok(audit_log::table.find(seq).select(audit_log::hash).first(conn).optional()?)
 }
 
 /// Rows with `from <= at < to`, oldest first, in pages of `page` rows after `after_seq`.

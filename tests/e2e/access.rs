@@ -70,6 +70,11 @@ fn clinicians_see_their_units_and_others_only_through_break_glass() {
     assert_eq!(other_fhir.json()["resourceType"], "OperationOutcome");
     assert_eq!(other_fhir.json()["issue"][0]["code"], "forbidden");
     assert_eq!(app.get_with("/api/patients/nobody", &[("authorization", &nurse)]).status, 404);
+    assert_eq!(
+        app.get_with("/fhir/Patient/a%00b", &[("authorization", &nurse)]).status,
+        404,
+        "not an id: a client error"
+    );
 
     // Break-glass needs a reason, then opens the record, flagged in the audit.
     let no_reason =
@@ -95,6 +100,7 @@ fn clinicians_see_their_units_and_others_only_through_break_glass() {
     // Admins review grants, but do not read records; clinicians cannot review.
     let admin = bearer(&seed::token(&app, "chief"));
     assert_eq!(app.get_with("/api/patients/p-icu", &[("authorization", &admin)]).status, 403);
+    assert_eq!(app.get_with("/api/patients/nobody", &[("authorization", &admin)]).status, 403, "no existence oracle");
     assert_eq!(app.get_with("/api/admin/break-glass", &[("authorization", &nurse)]).status, 403);
     let list = app.get_with("/api/admin/break-glass", &[("authorization", &admin)]);
     assert_eq!(list.status, 200);
@@ -138,14 +144,15 @@ fn sign(kid: &str, pem: &str, claims: &Value) -> String {
     jsonwebtoken::encode(&header, claims, &EncodingKey::from_ed_pem(pem.as_bytes()).expect("key")).expect("sign")
 }
 
-fn subject_of(token: &str) -> String {
+/// The subject of a real token, and the password stamp a forged one needs to pass as current.
+fn subject_of(token: &str) -> (String, Value) {
     let payload = token.split('.').nth(1).expect("payload");
     let claims: Value = serde_json::from_slice(&B64.decode(payload).expect("base64")).expect("claims");
-    claims["sub"].as_str().expect("sub").to_owned()
+    (claims["sub"].as_str().expect("sub").to_owned(), claims["pwd"].clone())
 }
 
-fn valid_claims(sub: &str) -> Value {
-    json!({ "iss": "vigil", "aud": "vigil-api", "sub": sub, "exp": now() + 600, "iat": now(), "jti": "t" })
+fn valid_claims(sub: &(String, Value)) -> Value {
+    json!({ "iss": "vigil", "aud": "vigil-api", "sub": sub.0, "exp": now() + 600, "iat": now(), "jti": "t", "pwd": sub.1 })
 }
 
 #[test]
@@ -203,6 +210,7 @@ fn forged_and_broken_tokens_are_rejected() {
         ("nbf in the future", with(&|c| c["nbf"] = json!(now() + 3600))),
         ("no iat", with(&|c| drop(c.as_object_mut().expect("object").remove("iat")))),
         ("no sub", with(&|c| drop(c.as_object_mut().expect("object").remove("sub")))),
+        ("a password stamp from before", with(&|c| c["pwd"] = json!(0))),
         ("not a JWT", "garbage".into()),
     ];
     for (name, token) in cases {
@@ -379,8 +387,20 @@ fn idle_sessions_and_disabled_users_are_signed_out() {
         .expect("age");
     assert_eq!(app.get_with("/", &[("cookie", &session)]).status, 401, "absolute limit reached");
 
+    // A new password ends the sessions and the tokens issued before it.
     let session = portal_sign_in(&app, "nurse");
     let token = bearer(&seed::token(&app, "nurse"));
+    seed::cli(db.url(), &["user", "set-password", "nurse", "--password-stdin"], &format!("{PASSWORD}\n"));
+    assert_eq!(app.get_with("/", &[("cookie", &session)]).status, 401);
+    assert_eq!(
+        app.get_with("/api/patients/p-icu", &[("authorization", &token)]).status,
+        401,
+        "tokens issued before the change"
+    );
+
+    let session = portal_sign_in(&app, "nurse");
+    let token = bearer(&seed::token(&app, "nurse"));
+    assert_eq!(app.get_with("/api/patients/p-icu", &[("authorization", &token)]).status, 200);
     assert_eq!(app.get_with("/", &[("cookie", &session)]).status, 200);
     seed::cli(db.url(), &["user", "disable", "nurse"], "");
     assert_eq!(app.get_with("/", &[("cookie", &session)]).status, 401, "disabling ends sessions at once");
@@ -407,6 +427,10 @@ fn sign_in_is_throttled_alike_for_known_and_unknown_accounts() {
     assert_eq!(throttled.status, 429, "even the right password waits");
     assert!(throttled.header("retry-after").is_some());
 
+    // A name no account can have is a wrong credential, not a server error, and is not stored.
+    assert_eq!(attempt(&"n".repeat(10_000), "whatever it is").status, 401);
+    assert_eq!(attempt("nul\u{0}name", "whatever it is").status, 401);
+
     // Oversized bodies are refused before anything else, in the API's error shape.
     let huge = json!({ "username": "x".repeat(2 * 1024 * 1024), "password": "y" });
     let refused = app.post_json("/auth/login", &[], &huge);
@@ -427,6 +451,13 @@ fn the_audit_chain_is_verified_and_names_an_altered_row() {
     let (status, out, _) = verify();
     assert!(status.success(), "{out}");
     assert!(out.contains("intact"), "{out}");
+    let head = out.lines().find_map(|l| l.strip_prefix("head ")).expect("the head is printed").to_owned();
+    let anchored = run(vigil().args(["audit", "verify", "--anchor", &head]).env("DATABASE_URL", db.url()));
+    assert!(anchored.0.success(), "{}", anchored.1);
+    let (seq, _) = head.split_once(':').expect("seq:hash");
+    let forged = format!("{seq}:{}", "0".repeat(64));
+    let rewritten = run(vigil().args(["audit", "verify", "--anchor", &forged]).env("DATABASE_URL", db.url()));
+    assert_eq!(rewritten.0.code(), Some(1), "a head that is no longer in the chain is reported: {}", rewritten.1);
 
     let mut conn = db.connect();
     let denied = conn.batch_execute("UPDATE audit_log SET outcome = 'success' WHERE outcome = 'denied'");

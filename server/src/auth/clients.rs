@@ -27,8 +27,9 @@ pub enum ClientError {
     UnknownClient,
     #[error("the assertion's jti was used before")]
     Replay,
-    #[error("scopes: {0}")]
-    InvalidScope(String),
+    /// What is stored for the client is unusable: a server-side fault, not the client's.
+    #[error("stored client data is invalid: {0}")]
+    Stored(String),
     #[error(transparent)]
     Database(#[from] diesel::result::Error),
 }
@@ -96,13 +97,18 @@ pub fn verify_assertion(
     // The issuer names the client whose keys verify the signature; nothing else is trusted yet.
     let unverified: AssertionClaims =
         jsonwebtoken::dangerous::insecure_decode_claims(assertion).map_err(|e| invalid(&e.to_string()))?;
+    // Never let a client's text reach the database unless it is a plausible identifier.
+    let plausible = |s: &str| (1..=255).contains(&s.len()) && !s.contains('\0');
+    if !plausible(&unverified.iss) || !plausible(&unverified.jti) {
+        return Err(invalid("iss and jti must be 1 to 255 characters"));
+    }
     let row: Option<(serde_json::Value, String)> = api_clients::table
         .filter(api_clients::client_id.eq(&unverified.iss).and(api_clients::disabled_at.is_null()))
         .select((api_clients::jwks, api_clients::scopes))
         .first(conn)
         .optional()?;
     let (jwks, scopes) = row.ok_or(ClientError::UnknownClient)?;
-    let set: JwkSet = serde_json::from_value(jwks).map_err(|_| ClientError::UnknownClient)?;
+    let set: JwkSet = serde_json::from_value(jwks).map_err(|e| ClientError::Stored(format!("registered JWKS: {e}")))?;
     let jwk = set.find(&kid).ok_or_else(|| invalid("no registered key has this kid"))?;
     let key = DecodingKey::from_jwk(jwk).map_err(|e| invalid(&e.to_string()))?;
     let mut validation = Validation::new(header.alg);
@@ -121,7 +127,9 @@ pub fn verify_assertion(
     if claims.exp > now + MAX_ASSERTION_SECS + LEEWAY_SECS {
         return Err(invalid("exp is more than five minutes ahead"));
     }
-    let expires = chrono::DateTime::from_timestamp(i64::try_from(claims.exp).unwrap_or(i64::MAX), 0)
+    // Kept until no clock within the leeway can accept the assertion any more.
+    let kept_until = claims.exp.saturating_add(2 * LEEWAY_SECS);
+    let expires = chrono::DateTime::from_timestamp(i64::try_from(kept_until).unwrap_or(i64::MAX), 0)
         .ok_or_else(|| invalid("exp out of range"))?;
     let fresh = diesel::insert_into(client_assertion_jtis::table)
         .values((
@@ -137,6 +145,6 @@ pub fn verify_assertion(
     // Expired jtis can never be replayed (their assertions fail the exp check): forget them.
     diesel::delete(client_assertion_jtis::table.filter(client_assertion_jtis::expires_at.lt(diesel::dsl::now)))
         .execute(conn)?;
-    let registered = Scopes::parse(&scopes).map_err(ClientError::InvalidScope)?;
+    let registered = Scopes::parse(&scopes).map_err(|e| ClientError::Stored(format!("registered scopes: {e}")))?;
     Ok(VerifiedClient { client_id: claims.iss, registered })
 }

@@ -108,6 +108,7 @@ mod tests {
             units: units.iter().map(|u| u.to_string()).collect(),
             disabled: false,
             locked: false,
+            password_changed_at: chrono::DateTime::UNIX_EPOCH,
         })
     }
 

@@ -52,9 +52,12 @@ pub fn wait_needed(conn: &mut PgConnection, account: &str, address: &str) -> Que
     Ok((!wait.is_zero()).then_some(wait))
 }
 
-/// Counts a failure; locks an existing account at the limit.
-pub fn failed(conn: &mut PgConnection, account: &str, address: &str) -> QueryResult<()> {
+/// Counts an attempt as a failure before the password is checked, so that parallel guesses are
+/// counted as they are made; `succeeded` takes it back. Locks an existing account at the limit and
+/// returns whether this attempt locked it.
+pub fn failed(conn: &mut PgConnection, account: &str, address: &str) -> QueryResult<bool> {
     conn.transaction(|conn| {
+        let mut locked = false;
         for (key, _) in keys(account, address) {
             let failures: i32 = diesel::insert_into(sign_in_failures::table)
                 .values((
@@ -71,21 +74,27 @@ pub fn failed(conn: &mut PgConnection, account: &str, address: &str) -> QueryRes
                 .returning(sign_in_failures::failures)
                 .get_result(conn)?;
             if key.starts_with("account:") && failures >= LOCK_AFTER {
-                diesel::update(
+                locked = diesel::update(
                     users::table.filter(users::username.eq(account.to_lowercase()).and(users::locked_at.is_null())),
                 )
                 .set(users::locked_at.eq(diesel::dsl::now))
-                .execute(conn)?;
+                .execute(conn)?
+                    == 1;
             }
         }
-        Ok(())
+        Ok(locked)
     })
 }
 
-/// A success clears the account's count and the address's.
+/// A success clears the account's count and takes back the attempt counted against the address
+/// (one account's success must not wipe the failures others made from the same address).
 pub fn succeeded(conn: &mut PgConnection, account: &str, address: &str) -> QueryResult<()> {
     let [(account_key, _), (address_key, _)] = keys(account, address);
-    diesel::delete(sign_in_failures::table.filter(sign_in_failures::key.eq_any([account_key, address_key])))
+    diesel::delete(sign_in_failures::table.find(account_key)).execute(conn)?;
+    diesel::update(sign_in_failures::table.find(&address_key).filter(sign_in_failures::failures.gt(1)))
+        .set(sign_in_failures::failures.eq(sign_in_failures::failures - 1))
+        .execute(conn)?;
+    diesel::delete(sign_in_failures::table.find(&address_key).filter(sign_in_failures::failures.le(1)))
         .execute(conn)?;
     Ok(())
 }
@@ -115,10 +124,10 @@ mod tests {
         let locked =
             |conn: &mut PgConnection| crate::auth::users::find(conn, "nurse").expect("find").expect("user").0.locked;
         for _ in 0..LOCK_AFTER - 1 {
-            failed(&mut conn, "NURSE", "10.0.0.1").expect("count");
+            assert!(!failed(&mut conn, "NURSE", "10.0.0.1").expect("count"));
         }
         assert!(!locked(&mut conn), "99 failures do not lock");
-        failed(&mut conn, "nurse", "10.0.0.2").expect("count");
+        assert!(failed(&mut conn, "nurse", "10.0.0.2").expect("count"), "the hundredth locks");
         assert!(locked(&mut conn), "the hundredth does");
         crate::auth::users::set_password(&mut conn, &username, &hash).expect("set password");
         assert!(!locked(&mut conn));

@@ -26,6 +26,10 @@ pub struct Claims {
     /// Space-separated SMART scopes, for system clients.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
+    /// For a user's token: when their password was last set (microseconds since the epoch). A new
+    /// password makes every token carrying an older value invalid.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pwd: Option<i64>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -52,6 +56,7 @@ pub fn issue(
     subject: &str,
     ttl_secs: u64,
     scope: Option<String>,
+    pwd: Option<i64>,
 ) -> Result<(String, Claims), TokenError> {
     let now = jsonwebtoken::get_current_timestamp();
     let claims = Claims {
@@ -63,6 +68,7 @@ pub fn issue(
         nbf: None,
         jti: uuid::Uuid::new_v4().to_string(),
         scope,
+        pwd,
     };
     let (kid, key) = keys.current();
     let mut header = Header::new(Algorithm::EdDSA);

@@ -72,6 +72,8 @@ pub struct User {
     pub units: Vec<String>,
     pub disabled: bool,
     pub locked: bool,
+    /// Tokens issued before this are no longer accepted.
+    pub password_changed_at: chrono::DateTime<chrono::Utc>,
 }
 
 #[derive(Debug, Queryable)]
@@ -82,11 +84,27 @@ struct UserRow {
     role: String,
     disabled_at: Option<chrono::DateTime<chrono::Utc>>,
     locked_at: Option<chrono::DateTime<chrono::Utc>>,
+    password_changed_at: chrono::DateTime<chrono::Utc>,
 }
 
-type UserColumns = (users::id, users::username, users::display_name, users::role, users::disabled_at, users::locked_at);
-const USER_COLUMNS: UserColumns =
-    (users::id, users::username, users::display_name, users::role, users::disabled_at, users::locked_at);
+type UserColumns = (
+    users::id,
+    users::username,
+    users::display_name,
+    users::role,
+    users::disabled_at,
+    users::locked_at,
+    users::password_changed_at,
+);
+const USER_COLUMNS: UserColumns = (
+    users::id,
+    users::username,
+    users::display_name,
+    users::role,
+    users::disabled_at,
+    users::locked_at,
+    users::password_changed_at,
+);
 
 impl std::fmt::Debug for NewUser<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -174,6 +192,7 @@ fn with_units(conn: &mut PgConnection, row: UserRow) -> Result<User, UserError> 
         units,
         disabled: row.disabled_at.is_some(),
         locked: row.locked_at.is_some(),
+        password_changed_at: row.password_changed_at,
     })
 }
 

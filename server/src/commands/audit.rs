@@ -13,9 +13,24 @@ const EXPORT_PAGE: i64 = 5_000;
 #[allow(clippy::print_stdout)] // the command's output for its user
 pub fn run(conn: &mut PgConnection, command: AuditCommand) -> anyhow::Result<ExitCode> {
     match command {
-        AuditCommand::Verify => match audit::verify(conn)? {
-            Verification::Intact { rows } => {
+        AuditCommand::Verify { anchor } => match audit::verify(conn)? {
+            Verification::Intact { rows, head } => {
+                for a in &anchor {
+                    let (seq, hash) =
+                        a.split_once(':').ok_or_else(|| anyhow::anyhow!("--anchor takes SEQ:HASH, not {a}"))?;
+                    let seq: i64 =
+                        seq.parse().map_err(|_| anyhow::anyhow!("--anchor: {seq} is not a sequence number"))?;
+                    if audit::hash_of(conn, seq)?.map(hex::encode).as_deref() != Some(hash) {
+                        println!(
+                            "audit trail broken: row {seq} no longer has the hash recorded for it (the chain was rewritten or cut short)"
+                        );
+                        return Ok(ExitCode::from(1));
+                    }
+                }
                 println!("audit trail intact: {rows} rows");
+                if let Some((seq, hash)) = head {
+                    println!("head {seq}:{}", hex::encode(hash));
+                }
                 Ok(ExitCode::SUCCESS)
             }
             Verification::Broken { seq, problem } => {

@@ -25,13 +25,18 @@ pub fn run(conn: &mut PgConnection, args: IngestArgs) -> anyhow::Result<ExitCode
             .unwrap_or_else(|_| ProgressStyle::default_spinner()),
     );
     bar.enable_steady_tick(Duration::from_millis(200));
-    let summary = load(conn, &args.source, &args.paths, args.batch as usize, |progress| {
+    let loader = AuditEvent {
+        data_category: Some("clinical-import".into()),
+        detail: Some(format!("source {}", args.source)),
+        ..AuditEvent::new(cli_actor(), "operator", "ingest", Outcome::Success)
+    };
+    let summary = load(conn, &args.source, &loader, &args.paths, args.batch as usize, |progress| {
         bar.set_position(progress.summary.totals().total());
         bar.set_message(progress.file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
     })?;
     bar.finish_and_clear();
     let totals = summary.totals();
-    // One audit row for the load: who loaded what, from where, with what result.
+    // Besides a row per changed patient (written with the data), one for the load as a whole.
     let event = AuditEvent {
         resource_type: Some("Bundle".into()),
         data_category: Some("clinical-import".into()),

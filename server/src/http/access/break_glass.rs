@@ -39,7 +39,7 @@ async fn grant_break_glass(
     state: web::Data<AuthState>,
 ) -> Result<HttpResponse, Rejection<Api>> {
     let reason = body.into_inner().reason.trim().to_owned();
-    if reason.chars().count() < MIN_REASON_CHARS {
+    if reason.chars().count() < MIN_REASON_CHARS || reason.chars().any(|c| c.is_control() && c != '\n') {
         return Err(Rejection::new(
             actix_web::http::StatusCode::UNPROCESSABLE_ENTITY,
             "reason_required",

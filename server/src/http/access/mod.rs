@@ -29,7 +29,7 @@ use vigil_store::schema::{
 
 pub use self::context::RequestContext;
 use crate::auth::keys::SigningKeys;
-use crate::auth::policy::{Action, Decision, Target, may};
+use crate::auth::policy::{Action, Decision, DenyReason, Target, may};
 use crate::auth::principal::{Principal, Scopes};
 use crate::auth::sessions::{self, Session, SessionLimits};
 use crate::auth::tokens::{self, TokenSettings};
@@ -131,8 +131,12 @@ fn authenticate(
         if let Some(id) = claims.sub.strip_prefix("user:").and_then(|id| id.parse().ok()) {
             let user = users::by_id(&mut conn, id).map_err(|e| AuthFailure::Unavailable(e.to_string()))?;
             return match user {
-                Some(user) if !user.disabled && !user.locked => Ok(Some((Principal::User(user), None))),
-                _ => Err(AuthFailure::Token("the account is disabled or locked".into())),
+                Some(user) if user.disabled => Err(AuthFailure::Token("the account is disabled".into())),
+                Some(user) if claims.pwd != Some(user.password_changed_at.timestamp_micros()) => {
+                    Err(AuthFailure::Token("issued before the last password change".into()))
+                }
+                Some(user) => Ok(Some((Principal::User(user), None))),
+                None => Err(AuthFailure::Token("no such user".into())),
             };
         }
         if let Some(client_id) = claims.sub.strip_prefix("client:") {
@@ -153,7 +157,8 @@ fn authenticate(
     let mut conn = db.conn().map_err(|e| AuthFailure::Unavailable(e.to_string()))?;
     let Some(session) = sessions::resume(&mut conn, &secret, &state.sessions)? else { return Ok(None) };
     match users::by_id(&mut conn, session.user_id).map_err(|e| AuthFailure::Unavailable(e.to_string()))? {
-        Some(user) if !user.disabled && !user.locked => Ok(Some((Principal::User(user), Some(session)))),
+        // A lock stops new sign-ins, not the sessions its owner already has.
+        Some(user) if !user.disabled => Ok(Some((Principal::User(user), Some(session)))),
         _ => {
             sessions::end(&mut conn, session.id)?;
             Ok(None)
@@ -241,8 +246,26 @@ impl<S: Surface> Guard<S> {
                 record(conn, Outcome::Denied)?;
                 return Err(Rejection::forbidden(reason.message()));
             }
-            match work(conn) {
-                Ok(Some(value)) => record(conn, Outcome::Success).map(|()| value),
+            let outcome = conn.transaction::<_, diesel::result::Error, _>(|conn| match work(conn)? {
+                Some(value) => {
+                    let event = audit_event(
+                        &principal,
+                        &context,
+                        access,
+                        resource_id.as_deref(),
+                        None,
+                        Outcome::Success,
+                        false,
+                        None,
+                    );
+                    audit::append(conn, &event)
+                        .map_err(|e| diesel::result::Error::QueryBuilderError(e.to_string().into()))?;
+                    Ok(Some(value))
+                }
+                None => Ok(None),
+            });
+            match outcome {
+                Ok(Some(value)) => Ok(value),
                 Ok(None) => {
                     record(conn, Outcome::Failure)?;
                     Err(Rejection::not_found(format!("no such {}", access.resource_type)))
@@ -296,12 +319,25 @@ fn guarded<S, T>(
 ) -> Result<T, Rejection<S>> {
     let mut conn = db.conn().map_err(|e| Rejection::unavailable(&e))?;
     let conn = &mut *conn;
+    // The id as the client sent it, escaped and bounded: it may hold anything, and the audit row
+    // must still be written.
+    let shown: String = fhir_id.escape_debug().take(128).collect();
     let event = |patient: Option<i64>, outcome: Outcome, break_glass: bool, detail: Option<&str>| {
-        audit_event(principal, context, access, Some(fhir_id), patient, outcome, break_glass, detail)
+        audit_event(principal, context, access, Some(&shown), patient, outcome, break_glass, detail)
     };
     let record =
         |conn: &mut PgConnection, e: AuditEvent| audit::append(conn, &e).map_err(|e| Rejection::unavailable(&e));
 
+    // Whoever could never be allowed learns nothing about which patients exist.
+    let probe = Target::Patient { resource_type: access.resource_type, units: &[], break_glass: true };
+    if let Decision::Deny(reason @ (DenyReason::Role | DenyReason::Scope)) = may(principal, access.action, probe) {
+        record(conn, event(None, Outcome::Denied, false, None))?;
+        return Err(Rejection::forbidden(reason.message()));
+    }
+    if !vigil_ehr_adapter::reference::is_valid_id(fhir_id) {
+        record(conn, event(None, Outcome::Failure, false, Some("not a FHIR id")))?;
+        return Err(Rejection::not_found(format!("no Patient with id {shown}")));
+    }
     let Some(patient) = resolve_patient(conn, fhir_id).map_err(|e| Rejection::unavailable(&e))? else {
         record(conn, event(None, Outcome::Failure, false, Some("no such patient")))?;
         return Err(Rejection::not_found(format!("no Patient with id {fhir_id}")));
@@ -319,11 +355,17 @@ fn guarded<S, T>(
             return Err(Rejection::forbidden(reason.message()));
         }
     };
-    match work(conn, &patient) {
-        Ok(Some(value)) => {
-            record(conn, event(Some(patient.id), Outcome::Success, flagged, None))?;
-            Ok(value)
+    // The work and its audit row commit together: a write whose audit row fails is undone.
+    let outcome = conn.transaction::<_, diesel::result::Error, _>(|conn| match work(conn, &patient)? {
+        Some(value) => {
+            audit::append(conn, &event(Some(patient.id), Outcome::Success, flagged, None))
+                .map_err(|e| diesel::result::Error::QueryBuilderError(e.to_string().into()))?;
+            Ok(Some(value))
         }
+        None => Ok(None),
+    });
+    match outcome {
+        Ok(Some(value)) => Ok(value),
         Ok(None) => {
             record(conn, event(Some(patient.id), Outcome::Failure, flagged, Some("not found")))?;
             Err(Rejection::not_found(format!("no {} with id {fhir_id}", access.resource_type)))
@@ -383,7 +425,7 @@ pub async fn start_session<S: Surface>(
     let (db, limits) = (db.clone().into_inner(), state.sessions.clone());
     web::block(move || {
         let mut conn = db.conn().map_err(|e| Rejection::unavailable(&e))?;
-        sessions::start(&mut conn, user_id, &limits).map(|(secret, _)| secret).map_err(|e| Rejection::internal(&e))
+        sessions::start(&mut conn, user_id, &limits).map(|(secret, _)| secret).map_err(|e| Rejection::unavailable(&e))
     })
     .await
     .map_err(|e| Rejection::internal(&e))?

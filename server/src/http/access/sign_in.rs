@@ -16,7 +16,7 @@ use vigil_store::audit::{self, AuditEvent, Outcome};
 
 use super::{AuthState, RequestContext};
 use crate::auth::password::{self, NewPassword, Verified};
-use crate::auth::users::{self, User};
+use crate::auth::users::{self, User, Username};
 use crate::auth::{throttle, tokens};
 use crate::http::access::database::Database;
 use crate::http::surface::{Api, Rejection, Surface};
@@ -46,9 +46,10 @@ async fn login(
 ) -> Result<HttpResponse, Rejection<Api>> {
     let context = RequestContext::of(&req);
     let user = check_credentials::<Api>(&db, &context, body.into_inner()).await?;
-    let (token, claims) =
-        tokens::issue(&state.keys, &state.tokens, &format!("user:{}", user.id), state.token_ttl_secs, None)
-            .map_err(|e| Rejection::internal(&e))?;
+    let pwd = Some(user.password_changed_at.timestamp_micros());
+    let subject = format!("user:{}", user.id);
+    let (token, claims) = tokens::issue(&state.keys, &state.tokens, &subject, state.token_ttl_secs, None, pwd)
+        .map_err(|e| Rejection::internal(&e))?;
     Ok(HttpResponse::Ok().insert_header(("Cache-Control", "no-store")).json(json!({
         "access_token": token,
         "token_type": "Bearer",
@@ -62,7 +63,8 @@ async fn jwks(state: web::Data<AuthState>) -> HttpResponse {
 }
 
 /// Checks a username and password with throttling, and audits the attempt. Returns the user on
-/// success; every failure looks the same to the caller.
+/// success; every failure looks the same to the caller. The attempt is counted before the password
+/// is checked, and no database connection is held while argon2 runs.
 pub async fn check_credentials<S: Surface>(
     db: &web::Data<Database>,
     context: &RequestContext,
@@ -70,43 +72,46 @@ pub async fn check_credentials<S: Surface>(
 ) -> Result<User, Rejection<S>> {
     let db = db.clone().into_inner();
     let context = context.clone();
-    web::block(move || {
-        let mut conn = db.conn().map_err(|e| Rejection::unavailable(&e))?;
-        sign_in(&mut conn, &context, &credentials)
-    })
-    .await
-    .map_err(|e| Rejection::internal(&e))?
+    web::block(move || sign_in(&db, &context, &credentials)).await.map_err(|e| Rejection::internal(&e))?
 }
 
-fn sign_in<S>(
-    conn: &mut PgConnection,
-    context: &RequestContext,
-    credentials: &Credentials,
-) -> Result<User, Rejection<S>> {
+fn sign_in<S>(db: &Database, context: &RequestContext, credentials: &Credentials) -> Result<User, Rejection<S>> {
     let address = context.source_address.clone().unwrap_or_else(|| "unknown".into());
-    let account = credentials.username.trim().to_lowercase();
     let unavailable = |e: &dyn std::fmt::Display| Rejection::unavailable(e);
-    if let Some(wait) = throttle::wait_needed(conn, &account, &address).map_err(|e| unavailable(&e))? {
-        record(conn, context, None, Outcome::Denied, "throttled")?;
-        return Err(Rejection::throttled(wait.as_secs()));
-    }
-    let found = users::find(conn, &account).map_err(|e| unavailable(&e))?;
+    let wrong = || Rejection::new(StatusCode::UNAUTHORIZED, "invalid_credentials", "wrong username or password");
+    // A name that cannot be a username is counted against the address only and never stored.
+    let account = Username::parse(&credentials.username).ok().map(|u| u.as_str().to_owned());
+    let throttle_key = account.clone().unwrap_or_else(|| "(invalid)".into());
+    let found = {
+        let mut conn = db.conn().map_err(|e| unavailable(&e))?;
+        if let Some(wait) = throttle::wait_needed(&mut conn, &throttle_key, &address).map_err(|e| unavailable(&e))? {
+            record(&mut conn, context, None, Outcome::Denied, "throttled")?;
+            return Err(Rejection::throttled(wait.as_secs()));
+        }
+        if throttle::failed(&mut conn, &throttle_key, &address).map_err(|e| unavailable(&e))? {
+            record(&mut conn, context, None, Outcome::Failure, "account locked after 100 failures in a row")?;
+        }
+        match &account {
+            Some(name) => users::find(&mut conn, name).map_err(|e| unavailable(&e))?,
+            None => None,
+        }
+    };
     let verified = password::verify(found.as_ref().map(|(_, hash)| hash.as_str()), &credentials.password);
+    let mut conn = db.conn().map_err(|e| unavailable(&e))?;
     match found {
         Some((user, _)) if verified != Verified::No && !user.disabled && !user.locked => {
-            throttle::succeeded(conn, &account, &address).map_err(|e| unavailable(&e))?;
+            throttle::succeeded(&mut conn, &throttle_key, &address).map_err(|e| unavailable(&e))?;
             if verified == Verified::YesRehash
                 && let Ok(new) = NewPassword::parse(credentials.password.clone()).and_then(|p| p.hash())
             {
-                users::rehash(conn, user.id, &new).map_err(|e| unavailable(&e))?;
+                users::rehash(&mut conn, user.id, &new).map_err(|e| unavailable(&e))?;
             }
-            record(conn, context, Some(&user), Outcome::Success, "signed in")?;
+            record(&mut conn, context, Some(&user), Outcome::Success, "signed in")?;
             Ok(user)
         }
         _ => {
-            throttle::failed(conn, &account, &address).map_err(|e| unavailable(&e))?;
-            record(conn, context, None, Outcome::Failure, "wrong credentials")?;
-            Err(Rejection::new(StatusCode::UNAUTHORIZED, "invalid_credentials", "wrong username or password"))
+            record(&mut conn, context, None, Outcome::Failure, "wrong credentials")?;
+            Err(wrong())
         }
     }
 }

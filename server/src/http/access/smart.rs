@@ -17,13 +17,16 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(token).service(configuration);
 }
 
-/// The token endpoint's URL: the configured public URL, else as this request reached us.
+/// The token endpoint's URL: the configured public URL, else as this request reached us (its
+/// scheme and Host header; forwarded-for headers are never trusted for this). Deployments behind a
+/// proxy set `server.public_url`.
 fn token_url(req: &HttpRequest, state: &AuthState) -> String {
     match &state.public_url {
         Some(base) => format!("{}/auth/token", base.trim_end_matches('/')),
         None => {
-            let info = req.connection_info();
-            format!("{}://{}/auth/token", info.scheme(), info.host())
+            let scheme = if req.app_config().secure() { "https" } else { "http" };
+            let host = req.headers().get(actix_web::http::header::HOST).and_then(|h| h.to_str().ok());
+            format!("{scheme}://{}/auth/token", host.unwrap_or_else(|| req.app_config().host()))
         }
     }
 }
@@ -97,6 +100,14 @@ async fn token(
             tracing::warn!(error = %e, "token request failed");
             return oauth_error(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable", "retry shortly");
         }
+        Ok(Ok(Err(e @ ClientError::Stored(_)))) => {
+            tracing::error!(error = %e, "a registered client's data is unusable");
+            return oauth_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "server_error",
+                "the client's registration is unusable",
+            );
+        }
         Ok(Ok(Err(e))) => {
             tracing::info!(reason = %e, "client assertion rejected");
             return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", &e.to_string());
@@ -124,6 +135,7 @@ async fn token(
         &format!("client:{}", client.client_id),
         ttl,
         Some(granted.to_string()),
+        None,
     ) {
         Ok((token, claims)) => HttpResponse::Ok().insert_header(("Cache-Control", "no-store")).json(json!({
             "access_token": token,
