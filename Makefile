@@ -39,8 +39,12 @@ test: tools ## the whole suite (needs a Postgres: found or started like make run
 
 ci: fmt-check clippy test ## what CI runs: format check, clippy with warnings as errors, the suite
 
-bench: ## performance figures, each beside a limit measured in the same run
-	$(CARGO) bench --locked -p vigil --bench auth
+bench: ## performance figures, each beside a limit measured in the same run (VIGIL_BENCH_PATIENTS=100000)
+	@deploy/system-deps.sh
+	@url=$$(deploy/postgres.sh url); \
+	  export VIGIL_TEST_ADMIN_URL="$${VIGIL_TEST_ADMIN_URL:-$$url}"; \
+	  $(CARGO) bench --locked -p vigil --bench auth; \
+	  $(CARGO) bench --locked -p vigil --bench ingest
 
 fmt-check:
 	$(CARGO) fmt --all --check
