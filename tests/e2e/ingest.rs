@@ -58,6 +58,45 @@ fn ingest_loads_reports_and_lists_rejects() {
     assert_eq!(read.status, 200, "{}", read.body);
     assert_eq!(read.json()["birthDate"], "1940-10-10");
     assert_eq!(read.json()["gender"], "female");
+
+    // The other mapped types read as stored, with Vigil's version; vread by version.
+    let encounter = app.get_with("/fhir/Encounter/enc-003059aff3ca", &[("authorization", &token)]);
+    assert_eq!(encounter.status, 200, "{}", encounter.body);
+    assert_eq!(encounter.json()["resourceType"], "Encounter");
+    assert_eq!(encounter.json()["class"]["code"], "AMB");
+    assert_eq!(encounter.json()["meta"]["versionId"], "1");
+    assert_eq!(encounter.header("etag"), Some("W/\"1\""));
+    let v1 = app.get_with("/fhir/Encounter/enc-003059aff3ca/_history/1", &[("authorization", &token)]);
+    assert_eq!(v1.status, 200);
+    assert_eq!(v1.json()["id"], "enc-003059aff3ca");
+    let v2 = app.get_with("/fhir/Encounter/enc-003059aff3ca/_history/2", &[("authorization", &token)]);
+    assert_eq!(v2.status, 404);
+    assert_eq!(v2.json()["resourceType"], "OperationOutcome");
+    assert_eq!(app.get_with("/fhir/Encounter/no-such", &[("authorization", &token)]).status, 404);
+    let unserved = app.get_with("/fhir/Basic/x", &[("authorization", &token)]);
+    assert_eq!((unserved.status, unserved.json()["resourceType"].as_str()), (404, Some("OperationOutcome")));
+
+    // Access follows the patient the resource belongs to.
+    seed::unit(db.url(), "ICU");
+    seed::user(db.url(), "icu-nurse", "clinician", &["ICU"]);
+    let nurse = bearer(&seed::token(&app, "icu-nurse"));
+    assert_eq!(app.get_with("/fhir/Encounter/enc-003059aff3ca", &[("authorization", &nurse)]).status, 403);
+
+    let metadata = app.get("/fhir/metadata").json();
+    assert_eq!(metadata["resourceType"], "CapabilityStatement");
+    let encounter_entry = metadata["rest"][0]["resource"]
+        .as_array()
+        .expect("resources")
+        .iter()
+        .find(|r| r["type"] == "Encounter")
+        .expect("Encounter listed")
+        .clone();
+    assert_eq!(encounter_entry["interaction"], serde_json::json!([{ "code": "read" }, { "code": "vread" }]));
+    assert!(
+        metadata["rest"][0]["security"]["extension"][0]["extension"][0]["valueUri"]
+            .as_str()
+            .is_some_and(|u| u.ends_with("/auth/token"))
+    );
 }
 
 fn line_of(out: &str, name: &str) -> Vec<String> {

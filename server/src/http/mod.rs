@@ -2,6 +2,7 @@
 
 pub mod access;
 pub mod error;
+pub mod fhir;
 pub mod health;
 pub mod patients;
 pub mod portal;
@@ -68,6 +69,7 @@ pub async fn serve(settings: &ServerSettings, db: Arc<Database>, auth: AuthState
             .configure(access::smart::routes)
             .configure(access::break_glass::routes)
             .configure(patients::routes)
+            .configure(fhir::routes)
             .configure(portal::routes)
             .default_service(web::to(error::not_found))
     })

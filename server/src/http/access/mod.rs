@@ -218,7 +218,23 @@ impl<S: Surface> Guard<S> {
         work: impl FnOnce(&mut PgConnection, &PatientRef) -> QueryResult<Option<T>> + Send + 'static,
     ) -> Result<T, Rejection<S>> {
         let (db, principal, context) = (self.db.clone(), self.auth.principal.clone(), self.auth.context.clone());
-        web::block(move || guarded(&db, &principal, &context, access, &fhir_id, work))
+        web::block(move || guarded(&db, &principal, &context, access, &fhir_id, None, work))
+            .await
+            .map_err(|e| Rejection::internal(&e))?
+    }
+
+    /// Like [`Guard::patient`], for a resource of a mapped clinical type (`access.resource_type`)
+    /// with FHIR id `fhir_id`: access is decided on the patient it belongs to.
+    pub async fn resource<T: Send + 'static>(
+        &self,
+        access: Access,
+        fhir_id: String,
+        work: impl FnOnce(&mut PgConnection, &PatientRef) -> QueryResult<Option<T>> + Send + 'static,
+    ) -> Result<T, Rejection<S>> {
+        let (db, principal, context) = (self.db.clone(), self.auth.principal.clone(), self.auth.context.clone());
+        let owner =
+            owner_lookup(access.resource_type).ok_or_else(|| Rejection::not_found("not a mapped resource type"))?;
+        web::block(move || guarded(&db, &principal, &context, access, &fhir_id, Some(owner), work))
             .await
             .map_err(|e| Rejection::internal(&e))?
     }
@@ -309,12 +325,36 @@ fn audit_event(
     }
 }
 
+/// Finds the patient row a resource of some mapped type belongs to.
+type OwnerLookup = fn(&mut PgConnection, &str) -> QueryResult<Option<i64>>;
+
+fn owner_lookup(resource_type: &str) -> Option<OwnerLookup> {
+    use vigil_store::schema::{conditions, medication_requests, observations, procedures};
+    macro_rules! lookup {
+        ($t:ident) => {
+            |conn: &mut PgConnection, id: &str| {
+                $t::table.filter($t::fhir_id.eq(id)).select($t::patient_id).order($t::id).first(conn).optional()
+            }
+        };
+    }
+    Some(match resource_type {
+        "Encounter" => lookup!(encounters),
+        "Condition" => lookup!(conditions),
+        "Observation" => lookup!(observations),
+        "MedicationRequest" => lookup!(medication_requests),
+        "Procedure" => lookup!(procedures),
+        _ => return None,
+    })
+}
+
+#[allow(clippy::too_many_arguments)] // the whole decision: who, what, which, where from, and the work
 fn guarded<S, T>(
     db: &Database,
     principal: &Principal,
     context: &RequestContext,
     access: Access,
     fhir_id: &str,
+    owner: Option<OwnerLookup>,
     work: impl FnOnce(&mut PgConnection, &PatientRef) -> QueryResult<Option<T>>,
 ) -> Result<T, Rejection<S>> {
     let mut conn = db.conn().map_err(|e| Rejection::unavailable(&e))?;
@@ -334,13 +374,22 @@ fn guarded<S, T>(
         record(conn, event(None, Outcome::Denied, false, None))?;
         return Err(Rejection::forbidden(reason.message()));
     }
+    let missing = || Rejection::not_found(format!("no {} with id {shown}", access.resource_type));
     if !vigil_ehr_adapter::reference::is_valid_id(fhir_id) {
         record(conn, event(None, Outcome::Failure, false, Some("not a FHIR id")))?;
-        return Err(Rejection::not_found(format!("no Patient with id {shown}")));
+        return Err(missing());
     }
-    let Some(patient) = resolve_patient(conn, fhir_id).map_err(|e| Rejection::unavailable(&e))? else {
-        record(conn, event(None, Outcome::Failure, false, Some("no such patient")))?;
-        return Err(Rejection::not_found(format!("no Patient with id {fhir_id}")));
+    let found = match owner {
+        None => resolve_patient(conn, patients::fhir_id.eq(fhir_id)),
+        Some(lookup) => match lookup(conn, fhir_id) {
+            Ok(Some(patient_id)) => resolve_patient(conn, patients::id.eq(patient_id)),
+            Ok(None) => Ok(None),
+            Err(e) => Err(e),
+        },
+    };
+    let Some(patient) = found.map_err(|e| Rejection::unavailable(&e))? else {
+        record(conn, event(None, Outcome::Failure, false, Some("not found")))?;
+        return Err(missing());
     };
     let break_glass = match principal.user_id() {
         Some(user_id) => active_break_glass(conn, user_id, patient.id).map_err(|e| Rejection::unavailable(&e))?,
@@ -377,11 +426,17 @@ fn guarded<S, T>(
     }
 }
 
-/// The patient with this FHIR id (received, not only referenced) and their care units: explicit
+/// The patient `which` selects (received, not only referenced) and their care units: explicit
 /// assignments, and the unit of their current or most recent encounter.
-fn resolve_patient(conn: &mut PgConnection, fhir_id: &str) -> QueryResult<Option<PatientRef>> {
+fn resolve_patient<W>(conn: &mut PgConnection, which: W) -> QueryResult<Option<PatientRef>>
+where
+    W: diesel::expression::BoxableExpression<patients::table, diesel::pg::Pg, SqlType = diesel::sql_types::Bool>
+        + diesel::expression::NonAggregate
+        + diesel::query_builder::QueryId,
+{
     let id: Option<i64> = patients::table
-        .filter(patients::fhir_id.eq(fhir_id).and(patients::version.gt(0)))
+        .filter(which)
+        .filter(patients::version.gt(0))
         .select(patients::id)
         .order(patients::id)
         .first(conn)

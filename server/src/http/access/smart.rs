@@ -20,7 +20,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 /// The token endpoint's URL: the configured public URL, else as this request reached us (its
 /// scheme and Host header; forwarded-for headers are never trusted for this). Deployments behind a
 /// proxy set `server.public_url`.
-fn token_url(req: &HttpRequest, state: &AuthState) -> String {
+pub(crate) fn token_url(req: &HttpRequest, state: &AuthState) -> String {
     match &state.public_url {
         Some(base) => format!("{}/auth/token", base.trim_end_matches('/')),
         None => {
