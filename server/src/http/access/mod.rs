@@ -217,10 +217,7 @@ impl<S: Surface> Guard<S> {
         fhir_id: String,
         work: impl FnOnce(&mut PgConnection, &PatientRef) -> QueryResult<Option<T>> + Send + 'static,
     ) -> Result<T, Rejection<S>> {
-        let (db, principal, context) = (self.db.clone(), self.auth.principal.clone(), self.auth.context.clone());
-        web::block(move || guarded(&db, &principal, &context, access, &fhir_id, None, work))
-            .await
-            .map_err(|e| Rejection::internal(&e))?
+        self.run(access, fhir_id, None, work).await
     }
 
     /// Like [`Guard::patient`], for a resource of a mapped clinical type (`access.resource_type`)
@@ -231,10 +228,20 @@ impl<S: Surface> Guard<S> {
         fhir_id: String,
         work: impl FnOnce(&mut PgConnection, &PatientRef) -> QueryResult<Option<T>> + Send + 'static,
     ) -> Result<T, Rejection<S>> {
-        let (db, principal, context) = (self.db.clone(), self.auth.principal.clone(), self.auth.context.clone());
         let owner =
             owner_lookup(access.resource_type).ok_or_else(|| Rejection::not_found("not a mapped resource type"))?;
-        web::block(move || guarded(&db, &principal, &context, access, &fhir_id, Some(owner), work))
+        self.run(access, fhir_id, Some(owner), work).await
+    }
+
+    async fn run<T: Send + 'static>(
+        &self,
+        access: Access,
+        fhir_id: String,
+        owner: Option<OwnerLookup>,
+        work: impl FnOnce(&mut PgConnection, &PatientRef) -> QueryResult<Option<T>> + Send + 'static,
+    ) -> Result<T, Rejection<S>> {
+        let (db, principal, context) = (self.db.clone(), self.auth.principal.clone(), self.auth.context.clone());
+        web::block(move || guarded(&db, &principal, &context, access, &fhir_id, owner, work))
             .await
             .map_err(|e| Rejection::internal(&e))?
     }
