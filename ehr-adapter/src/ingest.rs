@@ -22,7 +22,9 @@ use diesel::upsert::excluded;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use vigil_store::audit::AuditEvent;
-use vigil_store::models::NewRawResource;
+use vigil_store::models::{
+    NewCondition, NewEncounter, NewMedicationRequest, NewObservation, NewPatient, NewProcedure, NewRawResource,
+};
 use vigil_store::schema::{
     conditions, encounters, ingest_rejects, medication_requests, observations, patient_changes, patients, procedures,
     raw_resources,
@@ -373,49 +375,15 @@ fn store_mapped(
         let Some(patient_fhir_id) = item.mapped.patient(&item.header) else { continue };
         let Some(&patient_id) = patient_ids.get(&patient_fhir_id) else { continue };
         changed.insert(patient_id);
-        let (h, version) = (&item.header, version_of(item));
-        macro_rules! fill {
-            ($row:expr) => {{
-                let mut row = (**$row).clone();
-                row.source_system = source_system.to_owned();
-                row.fhir_id = h.id.clone();
-                row.version = version;
-                row.source_version_id = h.version_id.clone();
-                row.source_last_updated = h.last_updated;
-                row
-            }};
-        }
+        let storage =
+            Storage { source_system, header: &item.header, version: version_of(item), hash: &item.hash, patient_id };
         match &item.mapped {
-            Mapped::Patient(row) => {
-                let mut row = fill!(row);
-                row.content_hash = Some(item.hash.clone());
-                pats.push(row);
-            }
-            Mapped::Encounter { row, .. } => {
-                let mut row = fill!(row);
-                (row.content_hash, row.patient_id) = (item.hash.clone(), patient_id);
-                encs.push(row);
-            }
-            Mapped::Condition { row, .. } => {
-                let mut row = fill!(row);
-                (row.content_hash, row.patient_id) = (item.hash.clone(), patient_id);
-                conds.push(row);
-            }
-            Mapped::Observation { row, .. } => {
-                let mut row = fill!(row);
-                (row.content_hash, row.patient_id) = (item.hash.clone(), patient_id);
-                obs.push(row);
-            }
-            Mapped::MedicationRequest { row, .. } => {
-                let mut row = fill!(row);
-                (row.content_hash, row.patient_id) = (item.hash.clone(), patient_id);
-                meds.push(row);
-            }
-            Mapped::Procedure { row, .. } => {
-                let mut row = fill!(row);
-                (row.content_hash, row.patient_id) = (item.hash.clone(), patient_id);
-                procs.push(row);
-            }
+            Mapped::Patient(row) => pats.push(storage.stamp(&**row)),
+            Mapped::Encounter { row, .. } => encs.push(storage.stamp(&**row)),
+            Mapped::Condition { row, .. } => conds.push(storage.stamp(&**row)),
+            Mapped::Observation { row, .. } => obs.push(storage.stamp(&**row)),
+            Mapped::MedicationRequest { row, .. } => meds.push(storage.stamp(&**row)),
+            Mapped::Procedure { row, .. } => procs.push(storage.stamp(&**row)),
             Mapped::Unmapped => {}
         }
     }
@@ -559,6 +527,54 @@ fn store_mapped(
     let mut changed: Vec<i64> = changed.into_iter().collect();
     changed.sort_unstable();
     Ok(changed)
+}
+
+/// The storage columns of a mapped row: where it came from, which version, its content hash, and
+/// (for all but Patient) the patient row it belongs to.
+struct Storage<'a> {
+    source_system: &'a str,
+    header: &'a Header,
+    version: i32,
+    hash: &'a [u8],
+    patient_id: i64,
+}
+
+impl Storage<'_> {
+    fn stamp<R: Stamped>(&self, row: &R) -> R {
+        let mut row = row.clone();
+        row.stamp(self);
+        row
+    }
+}
+
+/// A mapped row type whose storage columns the ingester fills in.
+trait Stamped: Clone {
+    fn stamp(&mut self, storage: &Storage<'_>);
+}
+
+macro_rules! stamped {
+    ($($row:ty => |$r:ident, $s:ident| $extra:expr),* $(,)?) => {$(
+        impl Stamped for $row {
+            fn stamp(&mut self, $s: &Storage<'_>) {
+                let $r = self;
+                $r.source_system = $s.source_system.to_owned();
+                $r.fhir_id = $s.header.id.clone();
+                $r.version = $s.version;
+                $r.source_version_id = $s.header.version_id.clone();
+                $r.source_last_updated = $s.header.last_updated;
+                $extra;
+            }
+        }
+    )*};
+}
+
+stamped! {
+    NewPatient => |r, s| r.content_hash = Some(s.hash.to_vec()),
+    NewEncounter => |r, s| (r.content_hash, r.patient_id) = (s.hash.to_vec(), s.patient_id),
+    NewCondition => |r, s| (r.content_hash, r.patient_id) = (s.hash.to_vec(), s.patient_id),
+    NewObservation => |r, s| (r.content_hash, r.patient_id) = (s.hash.to_vec(), s.patient_id),
+    NewMedicationRequest => |r, s| (r.content_hash, r.patient_id) = (s.hash.to_vec(), s.patient_id),
+    NewProcedure => |r, s| (r.content_hash, r.patient_id) = (s.hash.to_vec(), s.patient_id),
 }
 
 /// Row ids of the patients with these FHIR ids, creating a placeholder row (version 0, no

@@ -2,8 +2,8 @@
 //! meta), and for the clinical types their mapping to the store's rows. All problems of a resource
 //! are reported together, each with the path of its element.
 //!
-//! The rows come back without their storage columns (source system, versions, content hash,
-//! patient row id): the ingester fills those in.
+//! The rows come back with their storage columns (source system, versions, content hash, patient
+//! row id) at their defaults: the ingester fills those in.
 
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
@@ -339,12 +339,6 @@ fn patient(r: &mut Reader<'_>, p: &Value) -> Option<NewPatient> {
         .and_then(|a| a.iter().find_map(|a| a.get("postalCode").and_then(Value::as_str)))
         .map(str::to_owned);
     Some(NewPatient {
-        source_system: String::new(),
-        fhir_id: String::new(),
-        version: 0,
-        source_version_id: None,
-        source_last_updated: None,
-        content_hash: None,
         mrn,
         identifiers,
         family_name: family,
@@ -358,6 +352,7 @@ fn patient(r: &mut Reader<'_>, p: &Value) -> Option<NewPatient> {
         deceased,
         deceased_at,
         postal_code,
+        ..Default::default()
     })
 }
 
@@ -414,13 +409,6 @@ fn encounter(r: &mut Reader<'_>, e: &Value) -> Option<Mapped> {
     Some(Mapped::Encounter {
         patient: patient?,
         row: Box::new(NewEncounter {
-            source_system: String::new(),
-            fhir_id: String::new(),
-            version: 0,
-            source_version_id: None,
-            source_last_updated: None,
-            content_hash: Vec::new(),
-            patient_id: 0,
             status: status?,
             class_code,
             period_start,
@@ -434,6 +422,7 @@ fn encounter(r: &mut Reader<'_>, e: &Value) -> Option<Mapped> {
             reason_codes: Value::Array(reason_codes),
             diagnoses: Value::Array(diagnoses),
             part_of_fhir_id: part_of,
+            ..Default::default()
         }),
     })
 }
@@ -484,13 +473,6 @@ fn condition(r: &mut Reader<'_>, c: &Value) -> Option<Mapped> {
     Some(Mapped::Condition {
         patient: patient?,
         row: Box::new(NewCondition {
-            source_system: String::new(),
-            fhir_id: String::new(),
-            version: 0,
-            source_version_id: None,
-            source_last_updated: None,
-            content_hash: Vec::new(),
-            patient_id: 0,
             encounter_fhir_id: encounter,
             icd10_codes: icd10,
             snomed_codes: snomed,
@@ -501,6 +483,7 @@ fn condition(r: &mut Reader<'_>, c: &Value) -> Option<Mapped> {
             onset_at,
             abatement_at,
             recorded_at,
+            ..Default::default()
         }),
     })
 }
@@ -539,13 +522,6 @@ fn observation(r: &mut Reader<'_>, o: &Value) -> Option<Mapped> {
     Some(Mapped::Observation {
         patient: patient?,
         row: Box::new(NewObservation {
-            source_system: String::new(),
-            fhir_id: String::new(),
-            version: 0,
-            source_version_id: None,
-            source_last_updated: None,
-            content_hash: Vec::new(),
-            patient_id: 0,
             encounter_fhir_id: encounter,
             status: status?,
             category_code: first(o, "category").and_then(|cat| first_code(Some(cat))),
@@ -557,6 +533,7 @@ fn observation(r: &mut Reader<'_>, o: &Value) -> Option<Mapped> {
             value_code: first_code(o.get("valueCodeableConcept")),
             value_text: o.get("valueString").and_then(Value::as_str).map(str::to_owned),
             components: Value::Array(components),
+            ..Default::default()
         }),
     })
 }
@@ -585,13 +562,6 @@ fn medication_request(r: &mut Reader<'_>, m: &Value) -> Option<Mapped> {
     Some(Mapped::MedicationRequest {
         patient: patient?,
         row: Box::new(NewMedicationRequest {
-            source_system: String::new(),
-            fhir_id: String::new(),
-            version: 0,
-            source_version_id: None,
-            source_last_updated: None,
-            content_hash: Vec::new(),
-            patient_id: 0,
             encounter_fhir_id: encounter,
             status: status?,
             intent,
@@ -599,6 +569,7 @@ fn medication_request(r: &mut Reader<'_>, m: &Value) -> Option<Mapped> {
             code_display: concept_text(medication)
                 .or_else(|| m.pointer("/medicationReference/display").and_then(Value::as_str).map(str::to_owned)),
             authored_at,
+            ..Default::default()
         }),
     })
 }
@@ -620,13 +591,6 @@ fn procedure(r: &mut Reader<'_>, p: &Value) -> Option<Mapped> {
     Some(Mapped::Procedure {
         patient: patient?,
         row: Box::new(NewProcedure {
-            source_system: String::new(),
-            fhir_id: String::new(),
-            version: 0,
-            source_version_id: None,
-            source_last_updated: None,
-            content_hash: Vec::new(),
-            patient_id: 0,
             encounter_fhir_id: encounter,
             status: status?,
             code_system: system,
@@ -634,6 +598,7 @@ fn procedure(r: &mut Reader<'_>, p: &Value) -> Option<Mapped> {
             code_display: concept_text(code),
             performed_start,
             performed_end,
+            ..Default::default()
         }),
     })
 }

@@ -38,7 +38,7 @@ pub struct Patient {
 }
 
 /// A patient as received, before it has a row id.
-#[derive(Debug, Clone, PartialEq, Insertable)]
+#[derive(Debug, Clone, Default, PartialEq, Insertable)]
 #[diesel(table_name = patients, check_for_backend(diesel::pg::Pg))]
 pub struct NewPatient {
     pub source_system: String,
@@ -200,7 +200,7 @@ pub struct RawResource {
 }
 
 /// A mapped Encounter ready to store (the ingester fills the version columns and `patient_id`).
-#[derive(Debug, Clone, PartialEq, Insertable)]
+#[derive(Debug, Clone, Default, PartialEq, Insertable)]
 #[diesel(table_name = encounters, check_for_backend(diesel::pg::Pg))]
 pub struct NewEncounter {
     pub source_system: String,
@@ -225,7 +225,7 @@ pub struct NewEncounter {
     pub part_of_fhir_id: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Insertable)]
+#[derive(Debug, Clone, Default, PartialEq, Insertable)]
 #[diesel(table_name = conditions, check_for_backend(diesel::pg::Pg))]
 pub struct NewCondition {
     pub source_system: String,
@@ -247,7 +247,7 @@ pub struct NewCondition {
     pub recorded_at: Option<DateTime<Utc>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Insertable)]
+#[derive(Debug, Clone, Default, PartialEq, Insertable)]
 #[diesel(table_name = observations, check_for_backend(diesel::pg::Pg))]
 pub struct NewObservation {
     pub source_system: String,
@@ -270,7 +270,7 @@ pub struct NewObservation {
     pub components: Json,
 }
 
-#[derive(Debug, Clone, PartialEq, Insertable)]
+#[derive(Debug, Clone, Default, PartialEq, Insertable)]
 #[diesel(table_name = medication_requests, check_for_backend(diesel::pg::Pg))]
 pub struct NewMedicationRequest {
     pub source_system: String,
@@ -288,7 +288,7 @@ pub struct NewMedicationRequest {
     pub authored_at: Option<DateTime<Utc>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Insertable)]
+#[derive(Debug, Clone, Default, PartialEq, Insertable)]
 #[diesel(table_name = procedures, check_for_backend(diesel::pg::Pg))]
 pub struct NewProcedure {
     pub source_system: String,
