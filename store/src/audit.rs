@@ -110,43 +110,16 @@ pub struct AuditRow {
 /// Appends `event` at the current time and returns its sequence number. Runs in its own
 /// transaction, or joins the caller's.
 pub fn append(conn: &mut PgConnection, event: &AuditEvent) -> Result<i64, StoreError> {
-    // Postgres keeps microseconds: hash what will be stored.
-    let at = Utc::now().trunc_subsecs(6);
-    conn.transaction(|conn| {
-        conn.batch_execute(&format!("SELECT pg_advisory_xact_lock({APPEND_LOCK})"))?;
-        let prev: Option<Vec<u8>> =
-            audit_log::table.select(audit_log::hash).order(audit_log::seq.desc()).first(conn).optional()?;
-        let prev = prev.unwrap_or_else(|| GENESIS.to_vec());
-        let hash = chain_hash(&prev, &event.hashed(at));
-        let seq = diesel::insert_into(audit_log::table)
-            .values((
-                audit_log::at.eq(at),
-                audit_log::actor.eq(&event.actor),
-                audit_log::actor_role.eq(&event.actor_role),
-                audit_log::action.eq(&event.action),
-                audit_log::resource_type.eq(&event.resource_type),
-                audit_log::resource_id.eq(&event.resource_id),
-                audit_log::patient_id.eq(event.patient_id),
-                audit_log::data_category.eq(&event.data_category),
-                audit_log::outcome.eq(event.outcome.as_str()),
-                audit_log::source_address.eq(&event.source_address),
-                audit_log::request_id.eq(&event.request_id),
-                audit_log::break_glass.eq(event.break_glass),
-                audit_log::detail.eq(&event.detail),
-                audit_log::prev_hash.eq(&prev),
-                audit_log::hash.eq(hash.as_slice()),
-            ))
-            .returning(audit_log::seq)
-            .get_result(conn)?;
-        Ok(seq)
-    })
+    let seqs = append_many(conn, std::slice::from_ref(event))?;
+    seqs.last().copied().ok_or(StoreError::Query(diesel::result::Error::NotFound))
 }
 
-/// Appends several events in order, under one lock and in one statement (for bulk writers such as
-/// ingestion, which audit every patient a batch changed in the batch's own transaction).
-pub fn append_many(conn: &mut PgConnection, events: &[AuditEvent]) -> Result<(), StoreError> {
+/// Appends several events in order, under one lock and in one statement per thousand (for bulk
+/// writers such as ingestion, which audit every patient a batch changed in the batch's own
+/// transaction); returns their sequence numbers.
+pub fn append_many(conn: &mut PgConnection, events: &[AuditEvent]) -> Result<Vec<i64>, StoreError> {
     if events.is_empty() {
-        return Ok(());
+        return Ok(Vec::new());
     }
     let at = Utc::now().trunc_subsecs(6);
     conn.transaction(|conn| {
@@ -177,10 +150,16 @@ pub fn append_many(conn: &mut PgConnection, events: &[AuditEvent]) -> Result<(),
             prev = hash;
         }
         // Inserted in order, so identity values follow the chain.
+        let mut seqs = Vec::with_capacity(rows.len());
         for chunk in rows.chunks(1000) {
-            diesel::insert_into(audit_log::table).values(chunk).execute(conn)?;
+            seqs.extend(
+                diesel::insert_into(audit_log::table)
+                    .values(chunk)
+                    .returning(audit_log::seq)
+                    .get_results::<i64>(conn)?,
+            );
         }
-        Ok(())
+        Ok(seqs)
     })
 }
 

@@ -269,24 +269,9 @@ impl<S: Surface> Guard<S> {
                 record(conn, Outcome::Denied)?;
                 return Err(Rejection::forbidden(reason.message()));
             }
-            let outcome = conn.transaction::<_, diesel::result::Error, _>(|conn| match work(conn)? {
-                Some(value) => {
-                    let event = audit_event(
-                        &principal,
-                        &context,
-                        access,
-                        resource_id.as_deref(),
-                        None,
-                        Outcome::Success,
-                        false,
-                        None,
-                    );
-                    audit::append(conn, &event)
-                        .map_err(|e| diesel::result::Error::QueryBuilderError(e.to_string().into()))?;
-                    Ok(Some(value))
-                }
-                None => Ok(None),
-            });
+            let success =
+                audit_event(&principal, &context, access, resource_id.as_deref(), None, Outcome::Success, false, None);
+            let outcome = audited(conn, &success, work);
             match outcome {
                 Ok(Some(value)) => Ok(value),
                 Ok(None) => {
@@ -330,6 +315,20 @@ fn audit_event(
         detail: detail.map(str::to_owned),
         ..context.event(principal.actor(), principal.role(), action, outcome)
     }
+}
+
+/// Runs `work` and, when it finds what it looked for, appends `success` in the same transaction:
+/// the work and its audit row commit together, so a write whose audit row fails is undone.
+fn audited<T>(
+    conn: &mut PgConnection,
+    success: &AuditEvent,
+    work: impl FnOnce(&mut PgConnection) -> QueryResult<Option<T>>,
+) -> Result<Option<T>, vigil_store::StoreError> {
+    conn.transaction(|conn| {
+        let Some(value) = work(conn)? else { return Ok(None) };
+        audit::append(conn, success)?;
+        Ok(Some(value))
+    })
 }
 
 /// Finds the patient row a resource of some mapped type belongs to.
@@ -411,15 +410,8 @@ fn guarded<S, T>(
             return Err(Rejection::forbidden(reason.message()));
         }
     };
-    // The work and its audit row commit together: a write whose audit row fails is undone.
-    let outcome = conn.transaction::<_, diesel::result::Error, _>(|conn| match work(conn, &patient)? {
-        Some(value) => {
-            audit::append(conn, &event(Some(patient.id), Outcome::Success, flagged, None))
-                .map_err(|e| diesel::result::Error::QueryBuilderError(e.to_string().into()))?;
-            Ok(Some(value))
-        }
-        None => Ok(None),
-    });
+    let success = event(Some(patient.id), Outcome::Success, flagged, None);
+    let outcome = audited(conn, &success, |conn| work(conn, &patient));
     match outcome {
         Ok(Some(value)) => Ok(value),
         Ok(None) => {
