@@ -76,7 +76,8 @@ pub struct User {
     pub password_changed_at: chrono::DateTime<chrono::Utc>,
 }
 
-#[derive(Debug, Queryable)]
+#[derive(Debug, Queryable, Selectable)]
+#[diesel(table_name = users, check_for_backend(diesel::pg::Pg))]
 struct UserRow {
     id: i64,
     username: String,
@@ -86,25 +87,6 @@ struct UserRow {
     locked_at: Option<chrono::DateTime<chrono::Utc>>,
     password_changed_at: chrono::DateTime<chrono::Utc>,
 }
-
-type UserColumns = (
-    users::id,
-    users::username,
-    users::display_name,
-    users::role,
-    users::disabled_at,
-    users::locked_at,
-    users::password_changed_at,
-);
-const USER_COLUMNS: UserColumns = (
-    users::id,
-    users::username,
-    users::display_name,
-    users::role,
-    users::disabled_at,
-    users::locked_at,
-    users::password_changed_at,
-);
 
 impl std::fmt::Debug for NewUser<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -158,21 +140,21 @@ fn unit_ids(conn: &mut PgConnection, codes: &[UnitCode]) -> Result<Vec<i64>, Use
 }
 
 pub fn list(conn: &mut PgConnection) -> Result<Vec<User>, UserError> {
-    let rows: Vec<UserRow> = users::table.select(USER_COLUMNS).order(users::username).load(conn)?;
+    let rows: Vec<UserRow> = users::table.select(UserRow::as_select()).order(users::username).load(conn)?;
     rows.into_iter().map(|row| with_units(conn, row)).collect()
 }
 
 pub fn find(conn: &mut PgConnection, username: &str) -> Result<Option<(User, String)>, UserError> {
     let row: Option<(UserRow, String)> = users::table
         .filter(users::username.eq(username.to_lowercase()))
-        .select((USER_COLUMNS, users::password_hash))
+        .select((UserRow::as_select(), users::password_hash))
         .first(conn)
         .optional()?;
     row.map(|(row, hash)| Ok((with_units(conn, row)?, hash))).transpose()
 }
 
 pub fn by_id(conn: &mut PgConnection, id: i64) -> Result<Option<User>, UserError> {
-    let row: Option<UserRow> = users::table.find(id).select(USER_COLUMNS).first(conn).optional()?;
+    let row: Option<UserRow> = users::table.find(id).select(UserRow::as_select()).first(conn).optional()?;
     row.map(|row| with_units(conn, row)).transpose()
 }
 
