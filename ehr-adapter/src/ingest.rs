@@ -83,6 +83,32 @@ impl Summary {
     }
 }
 
+/// What became of one incoming resource.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Fate {
+    /// Valid: stored as `version` (or found already stored as `version`, when unchanged).
+    Accepted { resource_type: String, id: String, change: Change, version: i32 },
+    /// Invalid: kept in the reject list with this OperationOutcome.
+    Rejected { outcome: Value },
+}
+
+/// How a valid resource changed the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    Created,
+    Updated,
+    Unchanged,
+    /// Older than the current version: kept in history only.
+    Outdated,
+}
+
+/// A stored batch: the counts per type, and the fate of each resource in input order.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Stored {
+    pub summary: Summary,
+    pub fates: Vec<Fate>,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
     #[error("database error while storing a batch: {0}")]
@@ -118,7 +144,8 @@ struct Current {
 /// What the store holds for one key.
 #[derive(Default)]
 struct Known {
-    hashes: HashSet<Vec<u8>>,
+    /// Content hash -> the version holding it.
+    hashes: HashMap<Vec<u8>, i32>,
     max_version: i32,
     current: Option<Current>,
 }
@@ -146,34 +173,33 @@ pub fn store_batch(
     audit: &AuditEvent,
     batch: Vec<Incoming>,
 ) -> Result<Summary, IngestError> {
+    Ok(store(conn, source_system, audit, batch)?.summary)
+}
+
+/// [`store_batch`], also telling the fate of each resource (for per-entry responses).
+pub fn store(
+    conn: &mut PgConnection,
+    source_system: &str,
+    audit: &AuditEvent,
+    batch: Vec<Incoming>,
+) -> Result<Stored, IngestError> {
     let mut summary = Summary::default();
+    let mut fates: Vec<Option<Fate>> = vec![None; batch.len()];
     let mut valid = Vec::with_capacity(batch.len());
     let mut rejects = Vec::new();
-    for item in batch {
-        let resource = match &item.resource {
-            Ok(resource) => resource,
-            Err(message) => {
-                let issue = Issue::structure("Resource", message.clone());
-                rejects.push((item, None, None, vec![issue]));
-                continue;
-            }
-        };
-        match map(resource) {
-            Ok((header, mapped)) => {
-                let hash = content::hash(resource).to_vec();
+    for (position, item) in batch.into_iter().enumerate() {
+        match validate(&item) {
+            Ok((header, mapped, hash)) => {
                 let resource = item.resource.unwrap_or(Value::Null);
-                valid.push(Valid { header, mapped, resource, hash });
+                valid.push((position, Valid { header, mapped, resource, hash }));
             }
-            Err(issues) => {
-                let ty = resource.get("resourceType").and_then(Value::as_str).map(str::to_owned);
-                let id = resource.get("id").and_then(Value::as_str).map(str::to_owned);
-                rejects.push((item, ty, id, issues));
-            }
+            Err((ty, id, issues)) => rejects.push((position, item, ty, id, issues)),
         }
     }
     conn.transaction(|conn| {
-        lock_keys(conn, source_system, &valid)?;
-        let mut known = load_known(conn, source_system, &valid)?;
+        let items: Vec<&Valid> = valid.iter().map(|(_, v)| v).collect();
+        lock_keys(conn, source_system, &items)?;
+        let mut known = load_known(conn, source_system, &items)?;
         let now = Utc::now();
         let mut raw_rows: Vec<NewRawResource> = Vec::new();
         let mut superseded: Vec<i64> = Vec::new();
@@ -181,14 +207,22 @@ pub fn store_batch(
         // item of the same batch replaces it.
         let mut pending: HashMap<Key, usize> = HashMap::new();
         let mut to_map: Vec<&Valid> = Vec::new();
-        for item in &valid {
+        for (position, item) in &valid {
             let key = (item.header.resource_type.clone(), item.header.id.clone());
             let state = known.entry(key.clone()).or_default();
             let class = classify(state, item);
             let counts = summary.count(&item.header.resource_type);
+            let accepted = |change, version| Fate::Accepted {
+                resource_type: item.header.resource_type.clone(),
+                id: item.header.id.clone(),
+                change,
+                version,
+            };
             match class {
                 Class::Unchanged => {
                     counts.unchanged += 1;
+                    let version = state.hashes.get(&item.hash).copied().unwrap_or(state.max_version);
+                    fates[*position] = Some(accepted(Change::Unchanged, version));
                     continue;
                 }
                 Class::New => counts.stored += 1,
@@ -196,7 +230,13 @@ pub fn store_batch(
                 Class::Outdated => counts.outdated += 1,
             }
             state.max_version += 1;
-            state.hashes.insert(item.hash.clone());
+            state.hashes.insert(item.hash.clone(), state.max_version);
+            let change = match class {
+                Class::New => Change::Created,
+                Class::Updated => Change::Updated,
+                _ => Change::Outdated,
+            };
+            fates[*position] = Some(accepted(change, state.max_version));
             let current = class != Class::Outdated;
             if current {
                 if let Some(Current { row: Some(row), .. }) = state.current {
@@ -245,8 +285,9 @@ pub fn store_batch(
                 .map_err(|e| diesel::result::Error::QueryBuilderError(e.to_string().into()))?;
         }
         resolve_rejects(conn, source_system, &to_map)?;
-        for (item, ty, id, issues) in &rejects {
+        for (position, item, ty, id, issues) in &rejects {
             summary.count(ty.as_deref().unwrap_or("(unreadable)")).rejected += 1;
+            let outcome = operation_outcome(issues, &item.origin, &item.location);
             diesel::insert_into(ingest_rejects::table)
                 .values((
                     ingest_rejects::source_system.eq(source_system),
@@ -254,18 +295,46 @@ pub fn store_batch(
                     ingest_rejects::location.eq(&item.location),
                     ingest_rejects::resource_type.eq(ty),
                     ingest_rejects::fhir_id.eq(id),
-                    ingest_rejects::outcome.eq(operation_outcome(issues, &item.origin, &item.location)),
+                    ingest_rejects::outcome.eq(&outcome),
                     ingest_rejects::content.eq(&item.raw),
                 ))
                 .execute(conn)?;
+            fates[*position] = Some(Fate::Rejected { outcome });
         }
         Ok::<_, diesel::result::Error>(())
     })?;
-    Ok(summary)
+    let fates = fates.into_iter().map(|f| f.unwrap_or(Fate::Rejected { outcome: Value::Null })).collect();
+    Ok(Stored { summary, fates })
+}
+
+/// The problems of an incoming resource, if any: its type and id as far as they could be read,
+/// and the issues, each with its element path.
+pub type Problems = (Option<String>, Option<String>, Vec<Issue>);
+
+/// Validates one incoming resource without storing anything: its header, mapped row and content
+/// hash, or its problems.
+fn validate(item: &Incoming) -> Result<(Header, Mapped, Vec<u8>), Problems> {
+    let resource = match &item.resource {
+        Ok(resource) => resource,
+        Err(message) => return Err((None, None, vec![Issue::structure("Resource", message.clone())])),
+    };
+    match map(resource) {
+        Ok((header, mapped)) => Ok((header, mapped, content::hash(resource).to_vec())),
+        Err(issues) => {
+            let ty = resource.get("resourceType").and_then(Value::as_str).map(str::to_owned);
+            let id = resource.get("id").and_then(Value::as_str).map(str::to_owned);
+            Err((ty, id, issues))
+        }
+    }
+}
+
+/// The OperationOutcome of an incoming resource that would be rejected, or None when it is valid.
+pub fn problems(item: &Incoming) -> Option<Value> {
+    validate(item).err().map(|(_, _, issues)| operation_outcome(&issues, &item.origin, &item.location))
 }
 
 fn classify(state: &Known, item: &Valid) -> Class {
-    if state.hashes.contains(&item.hash) {
+    if state.hashes.contains_key(&item.hash) {
         return Class::Unchanged;
     }
     let Some(current) = &state.current else { return Class::New };
@@ -284,16 +353,26 @@ fn classify(state: &Known, item: &Valid) -> Class {
 }
 
 /// One advisory lock per key, taken in a fixed order.
-fn lock_keys(conn: &mut PgConnection, source_system: &str, valid: &[Valid]) -> QueryResult<()> {
-    let mut keys: Vec<i64> = valid
+fn lock_keys(conn: &mut PgConnection, source_system: &str, valid: &[&Valid]) -> QueryResult<()> {
+    let keys: Vec<(&str, &str)> =
+        valid.iter().map(|v| (v.header.resource_type.as_str(), v.header.id.as_str())).collect();
+    lock(conn, source_system, &keys)
+}
+
+/// Takes the transaction-scoped locks that [`store`] takes for these (type, id) keys, so that a
+/// caller can read and decide on a resource's current version before storing a new one, with no
+/// other writer of it in between. Locks are taken in a fixed order: concurrent callers cannot
+/// deadlock.
+pub fn lock(conn: &mut PgConnection, source_system: &str, keys: &[(&str, &str)]) -> QueryResult<()> {
+    let mut keys: Vec<i64> = keys
         .iter()
-        .map(|v| {
+        .map(|(resource_type, id)| {
             let digest = Sha256::new()
                 .chain_update(source_system)
                 .chain_update([0])
-                .chain_update(&v.header.resource_type)
+                .chain_update(resource_type)
                 .chain_update([0])
-                .chain_update(&v.header.id)
+                .chain_update(id)
                 .finalize();
             let mut first = [0_u8; 8];
             first.copy_from_slice(&digest[..8]);
@@ -311,7 +390,7 @@ fn lock_keys(conn: &mut PgConnection, source_system: &str, valid: &[Valid]) -> Q
     Ok(())
 }
 
-fn load_known(conn: &mut PgConnection, source_system: &str, valid: &[Valid]) -> QueryResult<HashMap<Key, Known>> {
+fn load_known(conn: &mut PgConnection, source_system: &str, valid: &[&Valid]) -> QueryResult<HashMap<Key, Known>> {
     let mut known: HashMap<Key, Known> = HashMap::new();
     let types: HashSet<&str> = valid.iter().map(|v| v.header.resource_type.as_str()).collect();
     for ty in types {
@@ -333,7 +412,7 @@ fn load_known(conn: &mut PgConnection, source_system: &str, valid: &[Valid]) -> 
             .load(conn)?;
         for stored in rows {
             let state = known.entry((ty.to_owned(), stored.fhir_id)).or_default();
-            state.hashes.insert(stored.hash);
+            state.hashes.insert(stored.hash, stored.version);
             state.max_version = state.max_version.max(stored.version);
             if stored.superseded_at.is_none() {
                 state.current = Some(Current {

@@ -51,6 +51,8 @@ pub struct ServerSettings {
     pub public_url: Option<String>,
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
+    /// Largest body of a FHIR push (a Bundle, a resource, an `$import` NDJSON), in bytes.
+    pub max_fhir_body_bytes: usize,
 }
 
 #[derive(Debug, Deserialize)]
@@ -98,6 +100,7 @@ port = 8080
 workers = 0
 shutdown_timeout_secs = 30
 max_body_bytes = 1048576
+max_fhir_body_bytes = 268435456
 
 [auth]
 issuer = "vigil"

@@ -8,7 +8,7 @@ use vigil_store::testing::TestDb;
 use crate::support::seed::{self, bearer};
 use crate::support::{App, run, vigil};
 
-fn fixture(path: &str) -> PathBuf {
+pub fn fixture(path: &str) -> PathBuf {
     std::env::var_os("VIGIL_FIXTURES")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures"))
@@ -91,7 +91,16 @@ fn ingest_loads_reports_and_lists_rejects() {
         .find(|r| r["type"] == "Encounter")
         .expect("Encounter listed")
         .clone();
-    assert_eq!(encounter_entry["interaction"], serde_json::json!([{ "code": "read" }, { "code": "vread" }]));
+    let interactions: Vec<&str> = encounter_entry["interaction"]
+        .as_array()
+        .expect("interactions")
+        .iter()
+        .filter_map(|i| i["code"].as_str())
+        .collect();
+    assert_eq!(interactions, ["read", "vread", "history-instance", "search-type", "create", "update"]);
+    let params: Vec<&str> =
+        encounter_entry["searchParam"].as_array().expect("params").iter().filter_map(|p| p["name"].as_str()).collect();
+    assert_eq!(params, ["_id", "patient", "date", "class", "status", "_lastUpdated"]);
     assert!(
         metadata["rest"][0]["security"]["extension"][0]["extension"][0]["valueUri"]
             .as_str()

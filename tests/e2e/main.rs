@@ -4,6 +4,7 @@
 mod access;
 mod bootstrap;
 mod cli;
+mod fhir_api;
 mod ingest;
 mod invariants;
 mod serve;

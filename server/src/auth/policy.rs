@@ -73,6 +73,24 @@ pub fn may(principal: &Principal, action: Action, target: Target<'_>) -> Decisio
     }
 }
 
+/// Which patients a principal's searches may return (each one still audited): clinicians see the
+/// patients of their units (and those they opened with break-glass); everyone else whom `may`
+/// lets read at all sees every patient.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Visibility {
+    All,
+    Units { units: Vec<String>, user_id: i64 },
+}
+
+pub fn visibility(principal: &Principal) -> Visibility {
+    match principal {
+        Principal::User(user) if user.role == Role::Clinician => {
+            Visibility::Units { units: user.units.clone(), user_id: user.id }
+        }
+        _ => Visibility::All,
+    }
+}
+
 fn may_user(role: Role, user_units: &[String], action: Action, target: Target<'_>) -> Decision {
     use Decision::*;
     match (role, action, target) {
@@ -127,6 +145,15 @@ mod tests {
         assert_eq!(may(&nurse, Action::Read, patient(&[], false)), Decision::Deny(DenyReason::OutsideUnits));
         assert_eq!(may(&nurse, Action::Write, patient(&icu, false)), Decision::Deny(DenyReason::Role));
         assert_eq!(may(&nurse, Action::ReviewAccess, Target::System), Decision::Deny(DenyReason::Role));
+    }
+
+    #[test]
+    fn searches_of_clinicians_stay_on_their_units() {
+        assert_eq!(
+            visibility(&user(Role::Clinician, &["ICU"])),
+            Visibility::Units { units: vec!["ICU".into()], user_id: 1 }
+        );
+        assert_eq!(visibility(&user(Role::Informatics, &["ICU"])), Visibility::All);
     }
 
     #[test]

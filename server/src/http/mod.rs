@@ -48,6 +48,7 @@ pub async fn serve(settings: &ServerSettings, db: Arc<Database>, auth: AuthState
     let data = web::Data::from(db);
     let auth = web::Data::new(auth);
     let max_body = settings.max_body_bytes;
+    let fhir_limits = web::Data::new(fhir::write::BodyLimit(settings.max_fhir_body_bytes));
     let server = HttpServer::new(move || {
         let mut headers = DefaultHeaders::new();
         for header in SECURITY_HEADERS {
@@ -56,6 +57,7 @@ pub async fn serve(settings: &ServerSettings, db: Arc<Database>, auth: AuthState
         App::new()
             .app_data(data.clone())
             .app_data(auth.clone())
+            .app_data(fhir_limits.clone())
             .app_data(web::PayloadConfig::new(max_body))
             .app_data(web::JsonConfig::default().limit(max_body).error_handler(|e, _| {
                 let status = actix_web::ResponseError::status_code(&e);

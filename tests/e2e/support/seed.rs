@@ -1,12 +1,14 @@
 //! Test data, made through the product's own paths: units, users and clients with the `vigil`
-//! CLI; patients and encounters through the store (ingestion comes later).
+//! CLI; patients and encounters through ingestion.
 
 use std::io::Write;
 use std::process::Stdio;
 
 use diesel::prelude::*;
-use vigil_store::models::NewPatient;
-use vigil_store::schema::{encounters, patients};
+use vigil_ehr_adapter::ingest::store_batch;
+use vigil_ehr_adapter::read::Incoming;
+use vigil_store::audit::{AuditEvent, Outcome};
+use vigil_store::schema::patients;
 
 use super::{App, vigil};
 
@@ -41,51 +43,51 @@ pub fn user(database_url: &str, username: &str, role: &str, units: &[&str]) {
     cli(database_url, &args, &format!("{PASSWORD}\n"));
 }
 
-/// A patient with the given identity whose last encounter was on `unit`; returns its row id.
+/// A patient with the given identity whose current encounter is on `unit`, stored through
+/// ingestion as FHIR resources; returns its row id.
 pub fn patient(database_url: &str, fhir_id: &str, family: &str, mrn: &str, unit: Option<&str>) -> i64 {
-    let mut conn = PgConnection::establish(database_url).expect("connect");
-    let id: i64 = diesel::insert_into(patients::table)
-        .values(&NewPatient {
-            source_system: "urn:test:ehr".into(),
-            fhir_id: fhir_id.into(),
-            version: 1,
-            source_version_id: None,
-            source_last_updated: None,
-            content_hash: Some(vec![1; 32]),
-            mrn: Some(mrn.into()),
-            identifiers: serde_json::json!([{ "type": { "text": "MRN" }, "value": mrn }]),
-            family_name: Some(family.into()),
-            given_names: Some("Test".into()),
-            birth_date: chrono::NaiveDate::from_ymd_opt(1948, 5, 17),
-            sex: Some("female".into()),
-            race_code: None,
-            race_display: None,
-            ethnicity_code: None,
-            ethnicity_display: None,
-            deceased: false,
-            deceased_at: None,
-            postal_code: Some("02139".into()),
-        })
-        .returning(patients::id)
-        .get_result(&mut conn)
-        .expect("insert patient");
+    let mut resources = vec![serde_json::json!({
+        "resourceType": "Patient",
+        "id": fhir_id,
+        "identifier": [{ "type": { "text": "MRN" }, "system": "urn:test:mrn", "value": mrn }],
+        "name": [{ "family": family, "given": ["Test"] }],
+        "gender": "female",
+        "birthDate": "1948-05-17",
+        "address": [{ "postalCode": "02139" }],
+    })];
     if let Some(unit) = unit {
-        diesel::insert_into(encounters::table)
-            .values((
-                encounters::source_system.eq("urn:test:ehr"),
-                encounters::fhir_id.eq(format!("enc-{fhir_id}")),
-                encounters::version.eq(1),
-                encounters::content_hash.eq(vec![2_u8; 32]),
-                encounters::patient_id.eq(id),
-                encounters::status.eq("in-progress"),
-                encounters::class_code.eq("IMP"),
-                encounters::period_start.eq(chrono::Utc::now() - chrono::Duration::days(2)),
-                encounters::unit.eq(unit),
-            ))
-            .execute(&mut conn)
-            .expect("insert encounter");
+        let start = (chrono::Utc::now() - chrono::Duration::days(2)).to_rfc3339();
+        resources.push(serde_json::json!({
+            "resourceType": "Encounter",
+            "id": format!("enc-{fhir_id}"),
+            "status": "in-progress",
+            "class": { "system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "IMP" },
+            "subject": { "reference": format!("Patient/{fhir_id}") },
+            "period": { "start": start },
+            "location": [{ "location": { "reference": format!("Location/{unit}") } }],
+        }));
     }
-    id
+    ingest(database_url, resources);
+    let mut conn = PgConnection::establish(database_url).expect("connect");
+    patients::table.filter(patients::fhir_id.eq(fhir_id)).select(patients::id).first(&mut conn).expect("patient")
+}
+
+/// Stores FHIR resources through ingestion, as `vigil ingest` would; panics on a reject.
+pub fn ingest(database_url: &str, resources: Vec<serde_json::Value>) {
+    let mut conn = PgConnection::establish(database_url).expect("connect");
+    let batch = resources
+        .into_iter()
+        .enumerate()
+        .map(|(i, r)| Incoming {
+            origin: "seed".into(),
+            location: format!("item {i}"),
+            raw: r.to_string(),
+            resource: Ok(r),
+        })
+        .collect();
+    let loader = AuditEvent::new("cli:test", "operator", "ingest", Outcome::Success);
+    let summary = store_batch(&mut conn, "local", &loader, batch).expect("store");
+    assert_eq!(summary.totals().rejected, 0, "seed data rejected: {summary:?}");
 }
 
 /// Signs in through the API and returns the bearer token.

@@ -29,7 +29,7 @@ use vigil_store::schema::{
 
 pub use self::context::RequestContext;
 use crate::auth::keys::SigningKeys;
-use crate::auth::policy::{Action, Decision, DenyReason, Target, may};
+use crate::auth::policy::{Action, Decision, DenyReason, Target, Visibility, may, visibility};
 use crate::auth::principal::{Principal, Scopes};
 use crate::auth::sessions::{self, Session, SessionLimits};
 use crate::auth::tokens::{self, TokenSettings};
@@ -221,16 +221,120 @@ impl<S: Surface> Guard<S> {
     }
 
     /// Like [`Guard::patient`], for a resource of a mapped clinical type (`access.resource_type`)
-    /// with FHIR id `fhir_id`: access is decided on the patient it belongs to.
+    /// with FHIR id `fhir_id`: access is decided on the patient it belongs to (a Patient is its
+    /// own).
     pub async fn resource<T: Send + 'static>(
         &self,
         access: Access,
         fhir_id: String,
         work: impl FnOnce(&mut PgConnection, &PatientRef) -> QueryResult<Option<T>> + Send + 'static,
     ) -> Result<T, Rejection<S>> {
+        if access.resource_type == "Patient" {
+            return self.run(access, fhir_id, None, work).await;
+        }
         let owner =
             owner_lookup(access.resource_type).ok_or_else(|| Rejection::not_found("not a mapped resource type"))?;
         self.run(access, fhir_id, Some(owner), work).await
+    }
+
+    /// Runs a search if `may` lets the principal read `access.resource_type` at all; `work` gets
+    /// the principal's [`Visibility`] to restrict its query with, and reports which patients'
+    /// data it returns. Each of those patients gets an audit row (flagged when seen only under
+    /// break-glass) in the same transaction; a search that returns nobody gets one row.
+    pub async fn search<T: Send + 'static>(
+        &self,
+        access: Access,
+        work: impl FnOnce(&mut PgConnection, &Visibility) -> QueryResult<Found<T>> + Send + 'static,
+    ) -> Result<T, Rejection<S>> {
+        let (db, principal, context) = (self.db.clone(), self.auth.principal.clone(), self.auth.context.clone());
+        web::block(move || {
+            let mut conn = db.conn().map_err(|e| Rejection::unavailable(&e))?;
+            let conn = &mut *conn;
+            let access = Access { action: access.action, ..access };
+            let event = |patient: Option<i64>, outcome: Outcome, break_glass: bool| AuditEvent {
+                action: "search".into(),
+                ..audit_event(&principal, &context, access, None, patient, outcome, break_glass, None)
+            };
+            let probe = Target::Patient { resource_type: access.resource_type, units: &[], break_glass: true };
+            if let Decision::Deny(reason) = may(&principal, access.action, probe) {
+                audit::append(conn, &event(None, Outcome::Denied, false)).map_err(|e| Rejection::unavailable(&e))?;
+                return Err(Rejection::forbidden(reason.message()));
+            }
+            let visibility = visibility(&principal);
+            let outcome = conn.transaction(|conn| {
+                let found = work(conn, &visibility)?;
+                let mut patients = found.patients.clone();
+                patients.sort_unstable();
+                patients.dedup_by_key(|(id, _)| *id);
+                let mut events: Vec<AuditEvent> =
+                    patients.iter().map(|(id, flagged)| event(Some(*id), Outcome::Success, *flagged)).collect();
+                if events.is_empty() {
+                    events.push(event(None, Outcome::Success, false));
+                }
+                audit::append_many(conn, &events)
+                    .map_err(|e| diesel::result::Error::QueryBuilderError(e.to_string().into()))?;
+                Ok::<_, diesel::result::Error>(found.value)
+            });
+            outcome.map_err(|e| {
+                let _ = audit::append(conn, &event(None, Outcome::Failure, false));
+                Rejection::unavailable(&e)
+            })
+        })
+        .await
+        .map_err(|e| Rejection::internal(&e))?
+    }
+
+    /// Runs `work`, a write of patient data of the given resource types, if `may` allows writing
+    /// every one of them. `work` gets the audit event to record each changed patient with (see
+    /// `vigil_ehr_adapter::ingest::store`) and runs in one transaction, which a rejection from it
+    /// rolls back. The request itself gets one audit row whatever its outcome.
+    pub async fn write<T: Send + 'static>(
+        &self,
+        types: Vec<String>,
+        work: impl FnOnce(&mut PgConnection, &AuditEvent) -> Result<T, Rejection<S>> + Send + 'static,
+    ) -> Result<T, Rejection<S>> {
+        let (db, principal, context) = (self.db.clone(), self.auth.principal.clone(), self.auth.context.clone());
+        web::block(move || {
+            let mut conn = db.conn().map_err(|e| Rejection::unavailable(&e))?;
+            let conn = &mut *conn;
+            let request = |outcome: Outcome, detail: Option<String>| AuditEvent {
+                resource_type: Some(types.join(",").chars().take(200).collect()),
+                data_category: Some("clinical-import".into()),
+                detail,
+                ..context.event(principal.actor(), principal.role(), "write", outcome)
+            };
+            let denied = types.iter().find_map(|t| {
+                let target = Target::Patient { resource_type: t, units: &[], break_glass: false };
+                match may(&principal, Action::Write, target) {
+                    Decision::Deny(reason) => Some(reason),
+                    _ => None,
+                }
+            });
+            if let Some(reason) = denied {
+                audit::append(conn, &request(Outcome::Denied, None)).map_err(|e| Rejection::unavailable(&e))?;
+                return Err(Rejection::forbidden(reason.message()));
+            }
+            let per_patient = AuditEvent {
+                data_category: Some("clinical-import".into()),
+                ..context.event(principal.actor(), principal.role(), "write", Outcome::Success)
+            };
+            let result = conn.transaction(|conn| {
+                let value = work(conn, &per_patient).map_err(WriteAborted)?;
+                audit::append(conn, &request(Outcome::Success, None))
+                    .map_err(|e| WriteAborted(Rejection::unavailable(&e)))?;
+                Ok::<_, WriteAborted<S>>(value)
+            });
+            match result {
+                Ok(value) => Ok(value),
+                Err(WriteAborted(rejection)) => {
+                    let detail = Some(format!("{} {}", rejection.status.as_u16(), rejection.code));
+                    let _ = audit::append(conn, &request(Outcome::Failure, detail));
+                    Err(rejection)
+                }
+            }
+        })
+        .await
+        .map_err(|e| Rejection::internal(&e))?
     }
 
     async fn run<T: Send + 'static>(
@@ -286,6 +390,23 @@ impl<S: Surface> Guard<S> {
         })
         .await
         .map_err(|e| Rejection::internal(&e))?
+    }
+}
+
+/// What a search found, and the patients whose data it returns, each with whether the searcher
+/// sees them only under break-glass.
+#[derive(Debug)]
+pub struct Found<T> {
+    pub value: T,
+    pub patients: Vec<(i64, bool)>,
+}
+
+/// A write's work refused or failed: its transaction is rolled back and the rejection answered.
+struct WriteAborted<S>(Rejection<S>);
+
+impl<S> From<diesel::result::Error> for WriteAborted<S> {
+    fn from(e: diesel::result::Error) -> Self {
+        Self(Rejection::unavailable(&e))
     }
 }
 

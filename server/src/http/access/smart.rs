@@ -21,12 +21,18 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 /// scheme and Host header; forwarded-for headers are never trusted for this). Deployments behind a
 /// proxy set `server.public_url`.
 pub(crate) fn token_url(req: &HttpRequest, state: &AuthState) -> String {
+    format!("{}/auth/token", base_url(req, state))
+}
+
+/// The base URL clients reach this server at: the configured public URL, else the scheme and
+/// Host of the request.
+pub(crate) fn base_url(req: &HttpRequest, state: &AuthState) -> String {
     match &state.public_url {
-        Some(base) => format!("{}/auth/token", base.trim_end_matches('/')),
+        Some(base) => base.trim_end_matches('/').to_owned(),
         None => {
             let scheme = if req.app_config().secure() { "https" } else { "http" };
             let host = req.headers().get(actix_web::http::header::HOST).and_then(|h| h.to_str().ok());
-            format!("{scheme}://{}/auth/token", host.unwrap_or_else(|| req.app_config().host()))
+            format!("{scheme}://{}", host.unwrap_or_else(|| req.app_config().host()))
         }
     }
 }

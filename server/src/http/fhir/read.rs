@@ -1,0 +1,165 @@
+//! Reading the mapped types: read, vread and `_history` of one resource (from the versions kept in
+//! `raw_resources`), and search (see [`super::search`]) with paging links.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, get, web};
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use serde_json::{Value, json};
+use vigil_store::schema::raw_resources;
+
+use super::search::{self as searching, Cursor};
+use super::{base, fhir_json, instant, served, type_def, version_response};
+use crate::auth::policy::Action;
+use crate::http::access::{Found, Guard};
+use crate::http::surface::{Fhir, Rejection};
+
+/// One stored version of a resource.
+type Version = (Value, i32, DateTime<Utc>);
+
+fn versions_of(resource_type: &'static str, fhir_id: String) -> raw_resources::BoxedQuery<'static, diesel::pg::Pg> {
+    raw_resources::table
+        .filter(raw_resources::resource_type.eq(resource_type).and(raw_resources::fhir_id.eq(fhir_id)))
+        .into_boxed()
+}
+
+#[get("/fhir/{type}/{id}")]
+pub async fn read(guard: Guard<Fhir>, path: web::Path<(String, String)>) -> Result<HttpResponse, Rejection<Fhir>> {
+    let (resource_type, id) = path.into_inner();
+    let def = type_def(&resource_type)?;
+    let (ty, fhir_id) = (def.resource_type, id.clone());
+    let (content, version, received) = guard
+        .resource(def.access(Action::Read), id, move |conn, _| {
+            versions_of(ty, fhir_id)
+                .filter(raw_resources::superseded_at.is_null())
+                .select((raw_resources::content, raw_resources::version, raw_resources::received_at))
+                .order(raw_resources::id)
+                .first::<Version>(conn)
+                .optional()
+        })
+        .await?;
+    Ok(version_response(StatusCode::OK, version, &served(content, version, received)))
+}
+
+#[get("/fhir/{type}/{id}/_history/{version}")]
+pub async fn vread(
+    guard: Guard<Fhir>,
+    path: web::Path<(String, String, String)>,
+) -> Result<HttpResponse, Rejection<Fhir>> {
+    let (resource_type, id, version) = path.into_inner();
+    let def = type_def(&resource_type)?;
+    let Ok(version) = version.parse::<i32>() else {
+        return Err(Rejection::not_found(format!("no version {version} of {resource_type}/{id}")));
+    };
+    let (ty, fhir_id) = (def.resource_type, id.clone());
+    let (content, received) = guard
+        .resource(def.access(Action::Read), id, move |conn, _| {
+            versions_of(ty, fhir_id)
+                .filter(raw_resources::version.eq(version))
+                .select((raw_resources::content, raw_resources::received_at))
+                .order(raw_resources::id)
+                .first::<(Value, DateTime<Utc>)>(conn)
+                .optional()
+        })
+        .await?;
+    Ok(version_response(StatusCode::OK, version, &served(content, version, received)))
+}
+
+#[get("/fhir/{type}/{id}/_history")]
+pub async fn history(
+    req: HttpRequest,
+    guard: Guard<Fhir>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, Rejection<Fhir>> {
+    let (resource_type, id) = path.into_inner();
+    let def = type_def(&resource_type)?;
+    let (ty, fhir_id) = (def.resource_type, id.clone());
+    let versions = guard
+        .resource(def.access(Action::Read), id.clone(), move |conn, _| {
+            let all: Vec<Version> = versions_of(ty, fhir_id)
+                .select((raw_resources::content, raw_resources::version, raw_resources::received_at))
+                .order(raw_resources::version.desc())
+                .load(conn)?;
+            Ok((!all.is_empty()).then_some(all))
+        })
+        .await?;
+    let url = format!("{}/{resource_type}/{id}", base(&req));
+    let entries: Vec<Value> = versions
+        .into_iter()
+        .map(|(content, version, received)| {
+            json!({
+                "fullUrl": url,
+                "resource": served(content, version, received),
+                "request": { "method": if version == 1 { "POST" } else { "PUT" }, "url": format!("{resource_type}/{id}") },
+                "response": { "status": "200", "etag": super::etag(version), "lastModified": instant(received) },
+            })
+        })
+        .collect();
+    Ok(fhir_json(
+        StatusCode::OK,
+        &json!({
+            "resourceType": "Bundle",
+            "type": "history",
+            "total": entries.len(),
+            "link": [{ "relation": "self", "url": format!("{url}/_history") }],
+            "entry": entries,
+        }),
+    ))
+}
+
+/// The query parameters of a request, in order.
+pub fn query_pairs(req: &HttpRequest) -> Vec<(String, String)> {
+    url::form_urlencoded::parse(req.query_string().as_bytes()).into_owned().collect()
+}
+
+#[get("/fhir/{type}")]
+pub async fn search(
+    req: HttpRequest,
+    guard: Guard<Fhir>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, Rejection<Fhir>> {
+    let def = type_def(&path.into_inner())?;
+    let parsed = searching::parse(def, &query_pairs(&req)).map_err(Rejection::bad_request)?;
+    let query = parsed.clone();
+    let mut hits = guard
+        .search(def.access(Action::Read), move |conn, visibility| {
+            let hits = searching::run(conn, def, &query, visibility)?;
+            let patients = hits.iter().take(query.count as usize).map(|h| (h.patient_id, h.flagged)).collect();
+            Ok(Found { value: hits, patients })
+        })
+        .await?;
+    let next = (hits.len() as i64 > parsed.count).then(|| {
+        hits.truncate(parsed.count as usize);
+        hits.last().map(|h| Cursor { stored_at: h.stored_at, row: h.row_id })
+    });
+    let base = base(&req);
+    let link = |cursor: Option<Cursor>| {
+        let mut query = url::form_urlencoded::Serializer::new(String::new());
+        for (k, v) in &parsed.echo {
+            query.append_pair(k, v);
+        }
+        if let Some(cursor) = cursor {
+            query.append_pair("_cursor", &cursor.encode());
+        }
+        format!("{base}/{}?{}", def.resource_type, query.finish())
+    };
+    let mut links = vec![json!({ "relation": "self", "url": link(parsed.after) })];
+    if let Some(Some(cursor)) = next {
+        links.push(json!({ "relation": "next", "url": link(Some(cursor)) }));
+    }
+    let entries: Vec<Value> = hits
+        .into_iter()
+        .map(|hit| {
+            let id = hit.content.get("id").and_then(Value::as_str).unwrap_or_default().to_owned();
+            json!({
+                "fullUrl": format!("{base}/{}/{id}", def.resource_type),
+                "resource": served(hit.content, hit.version, hit.received_at),
+                "search": { "mode": "match" },
+            })
+        })
+        .collect();
+    Ok(fhir_json(
+        StatusCode::OK,
+        &json!({ "resourceType": "Bundle", "type": "searchset", "link": links, "entry": entries }),
+    ))
+}

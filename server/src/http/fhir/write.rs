@@ -1,0 +1,415 @@
+//! Pushing data in: `POST /fhir` with a transaction Bundle (all or nothing) or a batch Bundle
+//! (each entry on its own), `POST /fhir/{type}` (create, with `If-None-Exist`) and
+//! `PUT /fhir/{type}/{id}` (update or create with a client id, with `If-Match`).
+//!
+//! Everything goes through the same ingestion as `vigil ingest` (validation, versions, content
+//! hashes, rejects, the change feed), under [`PUSH_SOURCE`]. Rejected resources are kept in the
+//! reject list even when the request as a whole fails.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpRequest, HttpResponse, post, put, web};
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use serde_json::{Value, json};
+use vigil_ehr_adapter::ingest::{self, Change, Fate, Stored, problems};
+use vigil_ehr_adapter::read::{Incoming, bundle_entries};
+use vigil_store::schema::raw_resources;
+
+use super::search::{self, Search};
+use super::{PUSH_SOURCE, TypeDef, base, etag, fhir_json, instant, served, type_def, version_response};
+use crate::auth::policy::Visibility;
+use crate::http::access::Guard;
+use crate::http::surface::{Fhir, Rejection};
+
+/// The largest FHIR push body, in bytes.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyLimit(pub usize);
+
+/// Reads a request body of at most the configured size.
+pub async fn read_body(req: &HttpRequest, payload: web::Payload) -> Result<web::Bytes, Rejection<Fhir>> {
+    let limit = req.app_data::<web::Data<BodyLimit>>().map(|l| l.0).unwrap_or(1 << 20);
+    match payload.to_bytes_limited(limit).await {
+        Ok(Ok(bytes)) => Ok(bytes),
+        Ok(Err(e)) => Err(Rejection::bad_request(format!("the request body could not be read: {e}"))),
+        Err(_) => Err(Rejection::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!("the body is larger than {limit} bytes (server.max_fhir_body_bytes)"),
+        )),
+    }
+}
+
+async fn json_body(req: &HttpRequest, payload: web::Payload) -> Result<(Value, String), Rejection<Fhir>> {
+    let bytes = read_body(req, payload).await?;
+    let text = String::from_utf8(bytes.to_vec()).map_err(|_| Rejection::bad_request("the body is not UTF-8"))?;
+    let value =
+        serde_json::from_str(&text).map_err(|e| Rejection::bad_request(format!("the body is not valid JSON: {e}")))?;
+    Ok((value, text))
+}
+
+/// Where pushed resources are said to come from, in rejects and OperationOutcomes.
+fn origin(guard: &Guard<Fhir>, what: &str) -> String {
+    format!("{what} (request {})", guard.auth.context.request_id)
+}
+
+/// The resource types an incoming set names, for the write permission check.
+fn types_of(items: &[Incoming]) -> Vec<String> {
+    let mut types: Vec<String> = items
+        .iter()
+        .filter_map(|i| i.resource.as_ref().ok())
+        .filter_map(|r| r.get("resourceType").and_then(Value::as_str))
+        .filter(|t| t.starts_with(|c: char| c.is_ascii_uppercase()) && t.chars().all(|c| c.is_ascii_alphabetic()))
+        .map(str::to_owned)
+        .collect();
+    types.sort();
+    types.dedup();
+    if types.is_empty() {
+        types.push("Bundle".into());
+    }
+    types
+}
+
+/// A stored version, to answer with.
+fn stored_version(conn: &mut PgConnection, ty: &str, id: &str, version: i32) -> QueryResult<(Value, DateTime<Utc>)> {
+    raw_resources::table
+        .filter(raw_resources::source_system.eq(PUSH_SOURCE))
+        .filter(raw_resources::resource_type.eq(ty).and(raw_resources::fhir_id.eq(id)))
+        .filter(raw_resources::version.eq(version))
+        .select((raw_resources::content, raw_resources::received_at))
+        .first(conn)
+}
+
+fn status_line(change: Change) -> &'static str {
+    match change {
+        Change::Created => "201 Created",
+        _ => "200 OK",
+    }
+}
+
+/// All issues of several OperationOutcomes in one.
+fn merged(outcomes: impl Iterator<Item = Value>) -> Value {
+    let issues: Vec<Value> =
+        outcomes.flat_map(|o| o.get("issue").and_then(Value::as_array).cloned().unwrap_or_default()).collect();
+    json!({ "resourceType": "OperationOutcome", "issue": issues })
+}
+
+enum BundleOutcome {
+    /// A transaction with invalid entries: nothing stored but the rejects.
+    Refused(Value),
+    Stored(Stored, Vec<Option<(Value, DateTime<Utc>)>>),
+}
+
+#[post("/fhir")]
+pub async fn bundle(
+    req: HttpRequest,
+    guard: Guard<Fhir>,
+    payload: web::Payload,
+) -> Result<HttpResponse, Rejection<Fhir>> {
+    let (document, _) = json_body(&req, payload).await?;
+    if document.get("resourceType").and_then(Value::as_str) != Some("Bundle") {
+        return Err(Rejection::bad_request("POST /fhir takes a Bundle of type transaction or batch"));
+    }
+    let transaction = match document.get("type").and_then(Value::as_str) {
+        Some("transaction") => true,
+        Some("batch") => false,
+        other => {
+            return Err(Rejection::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "unprocessable",
+                format!("Bundle.type must be transaction or batch, not {}", other.unwrap_or("missing")),
+            ));
+        }
+    };
+    let items = bundle_entries(document, &origin(&guard, "POST /fhir"));
+    let outcome = guard
+        .write(types_of(&items), move |conn, audit| {
+            if transaction {
+                let bad: Vec<Incoming> = items.iter().filter(|i| problems(i).is_some()).cloned().collect();
+                if !bad.is_empty() {
+                    let stored =
+                        ingest::store(conn, PUSH_SOURCE, audit, bad).map_err(|e| Rejection::unavailable(&e))?;
+                    let outcomes = stored.fates.into_iter().filter_map(|f| match f {
+                        Fate::Rejected { outcome } => Some(outcome),
+                        Fate::Accepted { .. } => None,
+                    });
+                    return Ok(BundleOutcome::Refused(merged(outcomes)));
+                }
+            }
+            let stored = ingest::store(conn, PUSH_SOURCE, audit, items).map_err(|e| Rejection::unavailable(&e))?;
+            let mut versions = Vec::with_capacity(stored.fates.len());
+            for fate in &stored.fates {
+                versions.push(match fate {
+                    Fate::Accepted { resource_type, id, version, .. } => Some(
+                        stored_version(conn, resource_type, id, *version).map_err(|e| Rejection::unavailable(&e))?,
+                    ),
+                    Fate::Rejected { .. } => None,
+                });
+            }
+            Ok(BundleOutcome::Stored(stored, versions))
+        })
+        .await?;
+    let (stored, versions) = match outcome {
+        BundleOutcome::Refused(outcome) => return Ok(fhir_json(StatusCode::BAD_REQUEST, &outcome)),
+        BundleOutcome::Stored(stored, versions) => (stored, versions),
+    };
+    let base = base(&req);
+    let entries: Vec<Value> = stored
+        .fates
+        .into_iter()
+        .zip(versions)
+        .map(|(fate, version)| match (fate, version) {
+            (Fate::Accepted { resource_type, id, change, version }, Some((content, received))) => json!({
+                "fullUrl": format!("{base}/{resource_type}/{id}"),
+                "resource": served(content, version, received),
+                "response": {
+                    "status": status_line(change),
+                    "location": format!("{resource_type}/{id}/_history/{version}"),
+                    "etag": etag(version),
+                    "lastModified": instant(received),
+                },
+            }),
+            (fate, _) => {
+                let outcome = match fate {
+                    Fate::Rejected { outcome } => outcome,
+                    Fate::Accepted { .. } => json!({ "resourceType": "OperationOutcome", "issue": [] }),
+                };
+                json!({ "response": { "status": "422 Unprocessable Entity", "outcome": outcome } })
+            }
+        })
+        .collect();
+    let kind = if transaction { "transaction-response" } else { "batch-response" };
+    Ok(fhir_json(StatusCode::OK, &json!({ "resourceType": "Bundle", "type": kind, "entry": entries })))
+}
+
+/// What a create or update came to.
+enum Written {
+    /// Stored (or found unchanged) as this version.
+    Done {
+        change: Change,
+        id: String,
+        version: i32,
+        content: Value,
+        received: DateTime<Utc>,
+    },
+    /// `If-None-Exist` matched one resource: nothing created.
+    Exists {
+        id: String,
+        version: i32,
+        content: Value,
+        received: DateTime<Utc>,
+    },
+    Invalid(Value),
+}
+
+/// The body of a create or update: a resource of the type in the path.
+async fn resource_body(
+    req: &HttpRequest,
+    payload: web::Payload,
+    def: &TypeDef,
+) -> Result<(serde_json::Map<String, Value>, String), Rejection<Fhir>> {
+    let (value, raw) = json_body(req, payload).await?;
+    let Value::Object(resource) = value else { return Err(Rejection::bad_request("the body must be a JSON object")) };
+    let ty = resource.get("resourceType").and_then(Value::as_str).unwrap_or("(none)");
+    if ty != def.resource_type {
+        return Err(Rejection::bad_request(format!(
+            "the body is a {ty} resource; this URL takes {}",
+            def.resource_type
+        )));
+    }
+    Ok((resource, raw))
+}
+
+fn store_one(
+    conn: &mut PgConnection,
+    audit: &vigil_store::audit::AuditEvent,
+    item: Incoming,
+) -> Result<Written, Rejection<Fhir>> {
+    let stored = ingest::store(conn, PUSH_SOURCE, audit, vec![item]).map_err(|e| Rejection::unavailable(&e))?;
+    match stored.fates.into_iter().next() {
+        Some(Fate::Accepted { resource_type, id, change, version }) => {
+            let (content, received) =
+                stored_version(conn, &resource_type, &id, version).map_err(|e| Rejection::unavailable(&e))?;
+            Ok(Written::Done { change, id, version, content, received })
+        }
+        Some(Fate::Rejected { outcome }) => Ok(Written::Invalid(outcome)),
+        None => Err(Rejection::internal(&"ingestion returned no fate for the resource")),
+    }
+}
+
+fn answer(req: &HttpRequest, def: &TypeDef, written: Written) -> HttpResponse {
+    let (status, id, version, content, received) = match written {
+        Written::Invalid(outcome) => return fhir_json(StatusCode::UNPROCESSABLE_ENTITY, &outcome),
+        Written::Done { change: Change::Outdated, id, version, .. } => {
+            return fhir_json(
+                StatusCode::CONFLICT,
+                &json!({ "resourceType": "OperationOutcome", "issue": [{
+                    "severity": "error", "code": "conflict",
+                    "diagnostics": format!("a newer version of {}/{id} (by meta.lastUpdated or meta.versionId) is current; this one was kept in its history as version {version}", def.resource_type),
+                }] }),
+            );
+        }
+        Written::Done { change, id, version, content, received } => {
+            let status = if change == Change::Created { StatusCode::CREATED } else { StatusCode::OK };
+            (status, id, version, content, received)
+        }
+        Written::Exists { id, version, content, received } => (StatusCode::OK, id, version, content, received),
+    };
+    let mut response = version_response(status, version, &served(content, version, received));
+    let location = format!("{}/{}/{id}/_history/{version}", base(req), def.resource_type);
+    for (name, value) in [(header::LOCATION, location), (header::LAST_MODIFIED, received.to_rfc2822())] {
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            response.headers_mut().insert(name, value);
+        }
+    }
+    response
+}
+
+#[post("/fhir/{type}")]
+pub async fn create(
+    req: HttpRequest,
+    guard: Guard<Fhir>,
+    path: web::Path<String>,
+    payload: web::Payload,
+) -> Result<HttpResponse, Rejection<Fhir>> {
+    let def = type_def(&path.into_inner())?;
+    let condition: Option<(String, Search)> = match req.headers().get("if-none-exist") {
+        None => None,
+        Some(value) => {
+            let raw = value.to_str().map_err(|_| Rejection::bad_request("If-None-Exist is not text"))?.to_owned();
+            let query = raw.split_once('?').map(|(_, q)| q).unwrap_or(&raw);
+            let pairs: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes()).into_owned().collect();
+            let mut search =
+                search::parse(def, &pairs).map_err(|e| Rejection::bad_request(format!("If-None-Exist: {e}")))?;
+            if search.filters.is_empty() {
+                return Err(Rejection::bad_request("If-None-Exist names no search criteria"));
+            }
+            search.count = 2;
+            Some((raw, search))
+        }
+    };
+    let (mut resource, _) = resource_body(&req, payload, def).await?;
+    // The server assigns the id of a created resource; PUT is for ids the client chooses.
+    let id = uuid::Uuid::new_v4().to_string();
+    resource.insert("id".into(), Value::String(id));
+    let resource = Value::Object(resource);
+    let item = Incoming {
+        origin: origin(&guard, &format!("POST /fhir/{}", def.resource_type)),
+        location: "body".into(),
+        raw: resource.to_string(),
+        resource: Ok(resource),
+    };
+    let written = guard
+        .write(vec![def.resource_type.to_owned()], move |conn, audit| {
+            if let Some((raw, search)) = condition {
+                // Two conditional creates with the same criteria must not both create.
+                ingest::lock(conn, PUSH_SOURCE, &[(def.resource_type, &format!("?{raw}"))])
+                    .map_err(|e| Rejection::unavailable(&e))?;
+                let mut hits =
+                    search::run(conn, def, &search, &Visibility::All).map_err(|e| Rejection::unavailable(&e))?;
+                if hits.len() > 1 {
+                    return Err(Rejection::new(
+                        StatusCode::PRECONDITION_FAILED,
+                        "precondition_failed",
+                        "If-None-Exist matches more than one resource",
+                    ));
+                }
+                if let Some(hit) = hits.pop() {
+                    let id = hit.content.get("id").and_then(Value::as_str).unwrap_or_default().to_owned();
+                    return Ok(Written::Exists {
+                        id,
+                        version: hit.version,
+                        content: hit.content,
+                        received: hit.received_at,
+                    });
+                }
+            }
+            store_one(conn, audit, item)
+        })
+        .await?;
+    Ok(answer(&req, def, written))
+}
+
+/// `W/"3"` or `"3"` as 3.
+fn parse_etag(raw: &str) -> Option<i32> {
+    let raw = raw.trim();
+    let raw = raw.strip_prefix("W/").unwrap_or(raw);
+    raw.strip_prefix('"')?.strip_suffix('"')?.parse().ok()
+}
+
+#[put("/fhir/{type}/{id}")]
+pub async fn update(
+    req: HttpRequest,
+    guard: Guard<Fhir>,
+    path: web::Path<(String, String)>,
+    payload: web::Payload,
+) -> Result<HttpResponse, Rejection<Fhir>> {
+    let (resource_type, id) = path.into_inner();
+    let def = type_def(&resource_type)?;
+    if !vigil_ehr_adapter::reference::is_valid_id(&id) {
+        return Err(Rejection::bad_request("the id in the URL is not a FHIR id"));
+    }
+    let if_match = match req.headers().get(header::IF_MATCH) {
+        None => None,
+        Some(value) => Some(
+            value
+                .to_str()
+                .ok()
+                .and_then(parse_etag)
+                .ok_or_else(|| Rejection::bad_request("If-Match must be an ETag such as W/\"3\""))?,
+        ),
+    };
+    let (resource, _) = resource_body(&req, payload, def).await?;
+    match resource.get("id").and_then(Value::as_str) {
+        Some(body_id) if body_id == id => {}
+        Some(body_id) => {
+            return Err(Rejection::bad_request(format!("the body's id {body_id:?} is not the id in the URL")));
+        }
+        None => return Err(Rejection::bad_request("an update needs the resource's id in the body")),
+    }
+    let resource = Value::Object(resource);
+    let item = Incoming {
+        origin: origin(&guard, &format!("PUT /fhir/{resource_type}/{id}")),
+        location: "body".into(),
+        raw: resource.to_string(),
+        resource: Ok(resource),
+    };
+    let written = guard
+        .write(vec![def.resource_type.to_owned()], move |conn, audit| {
+            if let Some(expected) = if_match {
+                ingest::lock(conn, PUSH_SOURCE, &[(def.resource_type, &id)]).map_err(|e| Rejection::unavailable(&e))?;
+                let current: Option<i32> = raw_resources::table
+                    .filter(raw_resources::source_system.eq(PUSH_SOURCE))
+                    .filter(raw_resources::resource_type.eq(def.resource_type).and(raw_resources::fhir_id.eq(&id)))
+                    .filter(raw_resources::superseded_at.is_null())
+                    .select(raw_resources::version)
+                    .first(conn)
+                    .optional()
+                    .map_err(|e| Rejection::unavailable(&e))?;
+                if current != Some(expected) {
+                    let now = current.map(|v| format!("version {v}")).unwrap_or_else(|| "no version".into());
+                    return Err(Rejection::new(
+                        StatusCode::PRECONDITION_FAILED,
+                        "precondition_failed",
+                        format!("If-Match asks for version {expected}, but {now} is current"),
+                    ));
+                }
+            }
+            store_one(conn, audit, item)
+        })
+        .await?;
+    Ok(answer(&req, def, written))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_etag;
+
+    #[test]
+    fn etags_weak_or_strong() {
+        assert_eq!(parse_etag("W/\"3\""), Some(3));
+        assert_eq!(parse_etag("\"12\""), Some(12));
+        assert_eq!(parse_etag("3"), None);
+        assert_eq!(parse_etag("W/\"x\""), None);
+    }
+}
