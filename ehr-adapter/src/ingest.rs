@@ -36,7 +36,7 @@ use crate::map::{Header, Mapped, map};
 use crate::read::Incoming;
 
 /// Counts per resource type.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Counts {
     pub stored: u64,
     pub updated: u64,
@@ -60,7 +60,7 @@ impl Counts {
 }
 
 /// What a load did, per resource type (`(unreadable)` for input that was not a resource).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Summary {
     pub by_type: BTreeMap<String, Counts>,
 }

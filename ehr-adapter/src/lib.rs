@@ -10,6 +10,7 @@ pub mod content;
 pub mod fhir_time;
 pub mod ingest;
 pub mod issue;
+pub mod jobs;
 pub mod load;
 pub mod map;
 pub mod read;

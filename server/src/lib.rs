@@ -7,6 +7,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod http;
+pub mod imports;
 pub mod telemetry;
 
 use std::process::ExitCode;
@@ -82,6 +83,7 @@ fn serve(settings: &Settings) -> anyhow::Result<ExitCode> {
     let auth = auth_state(settings)?;
     let db = Database::new(url, &settings.database);
     db.spawn_migrator().context("starting the migrator thread")?;
+    let importer = imports::spawn(url).context("starting the importer thread")?;
     tracing::info!(database = %url.redacted(), "starting server");
     if settings.server.public_url.is_none() {
         tracing::warn!(
@@ -90,7 +92,7 @@ fn serve(settings: &Settings) -> anyhow::Result<ExitCode> {
         );
     }
     actix_web::rt::System::new()
-        .block_on(http::serve(&settings.server, db, auth))
+        .block_on(http::serve(&settings.server, db, auth, importer))
         .with_context(|| format!("serving on {}:{}", settings.server.host, settings.server.port))?;
     tracing::info!("server stopped");
     Ok(ExitCode::SUCCESS)

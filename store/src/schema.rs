@@ -116,6 +116,25 @@ diesel::table! {
 }
 
 diesel::table! {
+    import_jobs (id) {
+        id -> Uuid,
+        requested_by -> Text,
+        requester_role -> Text,
+        source_system -> Text,
+        status -> Text,
+        body -> Bytea,
+        progress -> Int8,
+        summary -> Nullable<Jsonb>,
+        error -> Nullable<Text>,
+        created_at -> Timestamptz,
+        started_at -> Nullable<Timestamptz>,
+        heartbeat_at -> Nullable<Timestamptz>,
+        finished_at -> Nullable<Timestamptz>,
+        attempts -> Int4,
+    }
+}
+
+diesel::table! {
     ingest_rejects (id) {
         id -> Int8,
         source_system -> Text,
@@ -317,6 +336,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     client_assertion_jtis,
     conditions,
     encounters,
+    import_jobs,
     ingest_rejects,
     medication_requests,
     observations,

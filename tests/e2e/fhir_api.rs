@@ -220,13 +220,21 @@ fn transaction(kind: &str, entries: Vec<Value>) -> Value {
     json!({ "resourceType": "Bundle", "type": kind, "entry": entries })
 }
 
-#[test]
-fn bundles_push_data_in_all_or_nothing_or_entry_by_entry() {
+/// A server with integration user `feed` (and `others`, of the given roles); feed's bearer header.
+fn feed_app(others: &[(&str, &str)]) -> (TestDb, App, String) {
     let db = TestDb::migrated();
     seed::user(db.url(), "feed", "integration", &[]);
-    seed::user(db.url(), "nurse", "clinician", &[]);
+    for (name, role) in others {
+        seed::user(db.url(), name, role, &[]);
+    }
     let app = App::spawn(db.url());
     let feed = bearer(&seed::token(&app, "feed"));
+    (db, app, feed)
+}
+
+#[test]
+fn bundles_push_data_in_all_or_nothing_or_entry_by_entry() {
+    let (db, app, feed) = feed_app(&[("nurse", "clinician")]);
     let auth = [("authorization", feed.as_str())];
 
     // A Synthea-style transaction: urn:uuid full URLs, references between entries.
@@ -305,10 +313,7 @@ fn bundles_push_data_in_all_or_nothing_or_entry_by_entry() {
 
 #[test]
 fn create_and_update_are_conditional() {
-    let db = TestDb::migrated();
-    seed::user(db.url(), "feed", "integration", &[]);
-    let app = App::spawn(db.url());
-    let feed = bearer(&seed::token(&app, "feed"));
+    let (_db, app, feed) = feed_app(&[]);
     let auth = [("authorization", feed.as_str())];
 
     let condition = "identifier=urn:test:mrn|MRN-Turing";
@@ -378,4 +383,77 @@ fn create_and_update_are_conditional() {
         Some(patient("client-chosen", "L").to_string()),
     );
     assert_eq!(wrong_type.status, 400);
+}
+
+#[test]
+fn import_runs_ndjson_in_the_background_and_reports_errors() {
+    let (_db, app, feed) = feed_app(&[("other-feed", "integration")]);
+    let ndjson = |body: String| {
+        app.request(
+            "POST",
+            "/fhir/$import",
+            &[("authorization", &feed), ("content-type", "application/fhir+ndjson")],
+            Some(body),
+        )
+    };
+    let mut body: String = fixture_resources("Patient.ndjson.gz").iter().map(|p| format!("{p}\n")).collect();
+    let patients = body.lines().count();
+    body.push_str("{\"resourceType\": \"Patient\", \"id\": \"broken\", \"birthDate\": \"soon\"}\n");
+
+    let accepted = ndjson(body.clone());
+    assert_eq!(accepted.status, 202, "{}", accepted.body);
+    let location = accepted.header("content-location").expect("Content-Location").to_owned();
+    let status_path = location.strip_prefix(&app.base).expect("on this server").to_owned();
+    let poll_done = |path: &str| {
+        crate::support::poll("the import to finish", || {
+            let status = app.get_with(path, &[("authorization", &feed)]);
+            (status.status != 202).then_some(status)
+        })
+    };
+    let done = poll_done(&status_path);
+    assert_eq!(done.status, 200, "{}", done.body);
+    let manifest = done.json();
+    let patient_output = manifest["output"]
+        .as_array()
+        .expect("output")
+        .iter()
+        .find(|o| o["type"] == "Patient")
+        .cloned()
+        .expect("Patient");
+    assert_eq!(patient_output["count"], patients);
+    assert_eq!(patient_output["stored"], patients);
+    assert_eq!(patient_output["rejected"], 1);
+    let errors_url = manifest["error"][0]["url"].as_str().expect("errors link");
+    let errors = app.get_with(errors_url.strip_prefix(&app.base).expect("here"), &[("authorization", &feed)]);
+    assert_eq!(errors.status, 200);
+    let lines: Vec<Value> = errors.body.lines().map(|l| serde_json::from_str(l).expect("outcome")).collect();
+    assert_eq!(lines.len(), 1);
+    assert_eq!(lines[0]["issue"][0]["expression"][0], "Patient.birthDate");
+    assert!(
+        lines[0]["issue"][0]["diagnostics"].as_str().is_some_and(|d| d.contains(&format!("line {}", patients + 1)))
+    );
+    assert_eq!(app.get_with("/fhir/Patient/pt-00ddd5bb1c41", &[("authorization", &feed)]).status, 200);
+
+    // Only whoever asked sees a job; the same data again changes nothing.
+    let other = bearer(&seed::token(&app, "other-feed"));
+    assert_eq!(app.get_with(&status_path, &[("authorization", &other)]).status, 404);
+    let again =
+        poll_done(ndjson(body).header("content-location").and_then(|l| l.strip_prefix(&app.base)).expect("location"));
+    let output = again.json()["output"]
+        .as_array()
+        .expect("output")
+        .iter()
+        .find(|o| o["type"] == "Patient")
+        .cloned()
+        .expect("Patient");
+    assert_eq!(output["unchanged"], patients);
+
+    let wrong_type = app.request(
+        "POST",
+        "/fhir/$import",
+        &[("authorization", &feed), ("content-type", "application/json")],
+        Some("{}".into()),
+    );
+    assert_eq!(wrong_type.status, 415);
+    assert_eq!(app.get_with("/fhir/$import-status/not-a-job", &[("authorization", &feed)]).status, 404);
 }

@@ -38,7 +38,12 @@ const SECURITY_HEADERS: [(&str, &str); 6] = [
 
 /// Binds, prints the address, and serves until SIGTERM or SIGINT; then in-flight requests get
 /// up to the configured shutdown timeout to finish.
-pub async fn serve(settings: &ServerSettings, db: Arc<Database>, auth: AuthState) -> anyhow::Result<()> {
+pub async fn serve(
+    settings: &ServerSettings,
+    db: Arc<Database>,
+    auth: AuthState,
+    importer: crate::imports::Waker,
+) -> anyhow::Result<()> {
     let listener = TcpListener::bind((settings.host, settings.port)).context("binding the listen address")?;
     let addr = listener.local_addr()?;
     let tls = match (&settings.tls_cert_file, &settings.tls_key_file) {
@@ -49,6 +54,7 @@ pub async fn serve(settings: &ServerSettings, db: Arc<Database>, auth: AuthState
     let auth = web::Data::new(auth);
     let max_body = settings.max_body_bytes;
     let fhir_limits = web::Data::new(fhir::write::BodyLimit(settings.max_fhir_body_bytes));
+    let importer = web::Data::new(importer);
     let server = HttpServer::new(move || {
         let mut headers = DefaultHeaders::new();
         for header in SECURITY_HEADERS {
@@ -58,6 +64,7 @@ pub async fn serve(settings: &ServerSettings, db: Arc<Database>, auth: AuthState
             .app_data(data.clone())
             .app_data(auth.clone())
             .app_data(fhir_limits.clone())
+            .app_data(importer.clone())
             .app_data(web::PayloadConfig::new(max_body))
             .app_data(web::JsonConfig::default().limit(max_body).error_handler(|e, _| {
                 let status = actix_web::ResponseError::status_code(&e);

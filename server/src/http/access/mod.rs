@@ -284,6 +284,35 @@ impl<S: Surface> Guard<S> {
         .map_err(|e| Rejection::internal(&e))?
     }
 
+    /// Runs `work` on a record that belongs to the principal themselves (an import job they
+    /// queued): `work` gets the principal's audit actor and must select by it, so that nobody
+    /// learns of another's records (None: 404). Audited like a read.
+    pub async fn own<T: Send + 'static>(
+        &self,
+        resource_type: &'static str,
+        resource_id: String,
+        work: impl FnOnce(&mut PgConnection, &str) -> QueryResult<Option<T>> + Send + 'static,
+    ) -> Result<T, Rejection<S>> {
+        let (db, principal, context) = (self.db.clone(), self.auth.principal.clone(), self.auth.context.clone());
+        web::block(move || {
+            let mut conn = db.conn().map_err(|e| Rejection::unavailable(&e))?;
+            let conn = &mut *conn;
+            let shown: String = resource_id.escape_debug().take(128).collect();
+            let event = |outcome| AuditEvent {
+                resource_type: Some(resource_type.into()),
+                resource_id: Some(shown.clone()),
+                data_category: Some("clinical-import".into()),
+                ..context.event(principal.actor(), principal.role(), "read", outcome)
+            };
+            let found = work(conn, &principal.actor()).map_err(|e| Rejection::unavailable(&e))?;
+            let outcome = if found.is_some() { Outcome::Success } else { Outcome::Failure };
+            audit::append(conn, &event(outcome)).map_err(|e| Rejection::unavailable(&e))?;
+            found.ok_or_else(|| Rejection::not_found(format!("no {resource_type} {shown} of yours")))
+        })
+        .await
+        .map_err(|e| Rejection::internal(&e))?
+    }
+
     /// Runs `work`, a write of patient data of the given resource types, if `may` allows writing
     /// every one of them. `work` gets the audit event to record each changed patient with (see
     /// `vigil_ehr_adapter::ingest::store`) and runs in one transaction, which a rejection from it

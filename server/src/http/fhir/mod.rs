@@ -4,6 +4,7 @@
 //! to; errors are OperationOutcomes.
 
 pub mod capability;
+pub mod import;
 pub mod read;
 pub mod search;
 pub mod write;
@@ -20,6 +21,9 @@ use crate::http::surface::{Fhir, Rejection};
 pub fn routes(cfg: &mut actix_web::web::ServiceConfig) {
     // Fixed paths first: `/fhir/metadata` must not be taken for a search of type "metadata".
     cfg.service(capability::metadata)
+        .service(import::start)
+        .service(import::errors)
+        .service(import::status)
         .service(write::bundle)
         .service(read::search)
         .service(write::create)

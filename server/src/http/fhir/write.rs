@@ -55,10 +55,13 @@ fn origin(guard: &Guard<Fhir>, what: &str) -> String {
 
 /// The resource types an incoming set names, for the write permission check.
 fn types_of(items: &[Incoming]) -> Vec<String> {
-    let mut types: Vec<String> = items
-        .iter()
-        .filter_map(|i| i.resource.as_ref().ok())
-        .filter_map(|r| r.get("resourceType").and_then(Value::as_str))
+    write_types(items.iter().filter_map(|i| i.resource.as_ref().ok()).filter_map(|r| r.get("resourceType")?.as_str()))
+}
+
+/// The distinct resource types among `named` that look like types (anything else is rejected by
+/// validation later); `Bundle` when there are none, so that the permission check still applies.
+pub fn write_types<'a>(named: impl Iterator<Item = &'a str>) -> Vec<String> {
+    let mut types: Vec<String> = named
         .filter(|t| t.starts_with(|c: char| c.is_ascii_uppercase()) && t.chars().all(|c| c.is_ascii_alphabetic()))
         .map(str::to_owned)
         .collect();
