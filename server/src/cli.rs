@@ -70,6 +70,15 @@ pub enum Command {
     /// ehr-adapter/src/synth/mod.rs) driven by age, comorbidity, prior use of care and labs. The same seed
     /// gives the same files.
     Synth(SynthArgs),
+    /// Pull FHIR data from another FHIR server, authenticating with SMART Backend Services
+    ///
+    /// Reads the remote's CapabilityStatement for its token URL, signs a client assertion with
+    /// --key (ES384 for an EC P-384 key, RS384 for RSA), then pages through a `_lastUpdated` search
+    /// of each mapped type and stores every page like `vigil ingest`. Remembers, per remote and type,
+    /// the newest `meta.lastUpdated` stored; without --since the next pull resumes from there (less
+    /// a margin of five minutes, since repeats change nothing). Exit status 1 when anything was
+    /// rejected.
+    Pull(PullArgs),
     /// Manage users: add, list, disable, set a password
     #[command(subcommand)]
     User(UserCommand),
@@ -82,6 +91,38 @@ pub enum Command {
     /// Check and export the audit trail
     #[command(subcommand)]
     Audit(AuditCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct PullArgs {
+    /// The remote FHIR base URL, such as https://ehr.example/fhir
+    #[arg(long = "from", value_name = "URL")]
+    pub from: url::Url,
+    /// Fetch what changed at or after this time (RFC 3339, or a date); default: where the last pull
+    /// from this remote stopped, else everything
+    #[arg(long, value_name = "T")]
+    pub since: Option<String>,
+    /// The client id the remote registered for Vigil
+    #[arg(long)]
+    pub client_id: String,
+    /// PEM private key (PKCS#8) whose public half the remote has in Vigil's JWKS
+    #[arg(long, value_name = "FILE")]
+    pub key: PathBuf,
+    /// The key id (`kid`) of that key in the JWKS
+    #[arg(long)]
+    pub kid: String,
+    /// PEM certificate(s) to trust for the remote instead of the system's roots (a self-signed remote)
+    #[arg(long, value_name = "FILE")]
+    pub ca_cert: Option<PathBuf>,
+    /// The system the data is stored under (as `vigil ingest --source`)
+    #[arg(long, default_value = "local")]
+    pub source: String,
+    /// Resource types to pull (default: the mapped types the remote can search)
+    #[arg(long = "type", value_name = "TYPE")]
+    pub types: Vec<String>,
+    /// Resources per page asked of the remote
+    #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub page_size: u32,
 }
 
 #[derive(Debug, Args)]

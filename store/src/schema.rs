@@ -258,6 +258,15 @@ diesel::table! {
 }
 
 diesel::table! {
+    pull_state (remote, resource_type) {
+        remote -> Text,
+        resource_type -> Text,
+        high_water -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     raw_resources (id) {
         id -> Int8,
         source_system -> Text,
@@ -344,6 +353,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     patient_unit_assignments,
     patients,
     procedures,
+    pull_state,
     raw_resources,
     sessions,
     sign_in_failures,

@@ -218,24 +218,6 @@ fn forged_and_broken_tokens_are_rejected() {
     }
 }
 
-fn es384_client(db: &TestDb, scopes: &str) -> (String, String) {
-    let pair = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P384_SHA384).expect("key");
-    let raw = pair.public_key_raw();
-    let jwks = json!({ "keys": [{
-        "kty": "EC", "crv": "P-384", "kid": "lab-1", "alg": "ES384", "use": "sig",
-        "x": B64.encode(&raw[1..49]), "y": B64.encode(&raw[49..97]),
-    }]});
-    let dir = tempfile::tempdir().expect("tempdir");
-    let file = dir.path().join("jwks.json");
-    std::fs::write(&file, jwks.to_string()).expect("write");
-    let id = seed::cli(
-        db.url(),
-        &["client", "add", "--name", "Lab system", "--jwks", file.to_str().expect("path"), "--scopes", scopes],
-        "",
-    );
-    (id.trim().to_owned(), pair.serialize_pem())
-}
-
 fn assertion(client: &str, pem: &str, aud: &str, exp: u64, jti: &str) -> String {
     let mut header = Header::new(Algorithm::ES384);
     header.kid = Some("lab-1".into());
@@ -266,7 +248,7 @@ fn smart_backend_services_issue_scoped_tokens_once_per_assertion() {
     assert_eq!(config["token_endpoint"], token_url);
     assert_eq!(config["token_endpoint_auth_signing_alg_values_supported"], json!(["RS384", "ES384"]));
 
-    let (client, pem) = es384_client(&db, "system/Patient.read");
+    let (client, pem) = seed::es384_client(db.url(), "system/Patient.read");
     let good = assertion(&client, &pem, &token_url, now() + 240, "jti-1");
     let issued = token_request(&app, "system/Patient.read", &good);
     assert_eq!(issued.status, 200, "{}", issued.body);
@@ -290,7 +272,7 @@ fn smart_backend_services_issue_scoped_tokens_once_per_assertion() {
     assert_eq!(refused.json()["error"], "invalid_scope");
 
     // A token whose scopes do not cover the resource: 403.
-    let (narrow, narrow_pem) = es384_client(&db, "system/Observation.read");
+    let (narrow, narrow_pem) = seed::es384_client(db.url(), "system/Observation.read");
     let narrow_token = token_request(
         &app,
         "system/Observation.read",

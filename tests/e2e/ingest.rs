@@ -108,7 +108,7 @@ fn ingest_loads_reports_and_lists_rejects() {
     );
 }
 
-fn line_of(out: &str, name: &str) -> Vec<String> {
+pub fn line_of(out: &str, name: &str) -> Vec<String> {
     out.lines()
         .find(|l| l.starts_with(name))
         .map(|l| l.split_whitespace().map(str::to_owned).collect())

@@ -7,5 +7,6 @@ mod cli;
 mod fhir_api;
 mod ingest;
 mod invariants;
+mod pull;
 mod serve;
 mod support;

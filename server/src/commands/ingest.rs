@@ -12,42 +12,61 @@ use vigil_store::schema::ingest_rejects;
 use super::cli_actor;
 use crate::cli::{IngestArgs, IngestCommand};
 
-#[allow(clippy::print_stdout)] // the command's output for its user
 pub fn run(conn: &mut PgConnection, args: IngestArgs) -> anyhow::Result<ExitCode> {
     if let Some(IngestCommand::Rejects { all, limit }) = args.command {
         return list_rejects(conn, all, limit);
     }
     let started = Instant::now();
-    // Drawn on stderr, and only on a terminal.
+    let bar = progress_bar();
+    let what = format!("source {}", args.source);
+    let summary = load(conn, &args.source, &loader(&what), &args.paths, args.batch as usize, |progress| {
+        bar.set_position(progress.summary.totals().total());
+        bar.set_message(progress.file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
+    })?;
+    bar.finish_and_clear();
+    finish(conn, &what, &summary, started)
+}
+
+/// A spinner with the count and rate of resources, drawn on stderr and only on a terminal.
+pub(super) fn progress_bar() -> ProgressBar {
     let bar = ProgressBar::new_spinner();
     bar.set_style(
         ProgressStyle::with_template("{spinner} {human_pos} resources, {per_sec} · {msg}")
             .unwrap_or_else(|_| ProgressStyle::default_spinner()),
     );
     bar.enable_steady_tick(Duration::from_millis(200));
-    let loader = AuditEvent {
+    bar
+}
+
+/// The audit event a load records for each patient it changes; `what` says where from.
+pub(super) fn loader(what: &str) -> AuditEvent {
+    AuditEvent {
         data_category: Some("clinical-import".into()),
-        detail: Some(format!("source {}", args.source)),
+        detail: Some(what.to_owned()),
         ..AuditEvent::new(cli_actor(), "operator", "ingest", Outcome::Success)
-    };
-    let summary = load(conn, &args.source, &loader, &args.paths, args.batch as usize, |progress| {
-        bar.set_position(progress.summary.totals().total());
-        bar.set_message(progress.file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
-    })?;
-    bar.finish_and_clear();
+    }
+}
+
+/// Ends a load: one audit row for it as a whole (besides one per changed patient, written with
+/// the data), the summary printed, and exit status 1 when anything was rejected.
+#[allow(clippy::print_stdout)] // the command's output for its user
+pub(super) fn finish(
+    conn: &mut PgConnection,
+    what: &str,
+    summary: &Summary,
+    started: Instant,
+) -> anyhow::Result<ExitCode> {
     let totals = summary.totals();
-    // Besides a row per changed patient (written with the data), one for the load as a whole.
     let event = AuditEvent {
         resource_type: Some("Bundle".into()),
-        data_category: Some("clinical-import".into()),
         detail: Some(format!(
-            "source {}: {} stored, {} updated, {} unchanged, {} outdated, {} rejected",
-            args.source, totals.stored, totals.updated, totals.unchanged, totals.outdated, totals.rejected
+            "{what}: {} stored, {} updated, {} unchanged, {} outdated, {} rejected",
+            totals.stored, totals.updated, totals.unchanged, totals.outdated, totals.rejected
         )),
-        ..AuditEvent::new(cli_actor(), "operator", "ingest", Outcome::Success)
+        ..loader(what)
     };
     vigil_store::audit::append(conn, &event)?;
-    print_summary(&summary, started.elapsed());
+    print_summary(summary, started.elapsed());
     if totals.rejected > 0 {
         println!("{} resources were rejected: `vigil ingest rejects` lists them with the reasons", totals.rejected);
         return Ok(ExitCode::from(1));

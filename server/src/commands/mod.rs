@@ -6,6 +6,7 @@ mod client;
 mod ingest;
 pub mod init;
 mod migrate;
+mod pull;
 pub mod synth;
 mod unit;
 mod user;
@@ -29,6 +30,7 @@ pub fn run(settings: &Settings, command: Command) -> anyhow::Result<ExitCode> {
         Command::Audit(cmd) => audit::run(conn, cmd),
         Command::Client(cmd) => client::run(conn, cmd),
         Command::Ingest(args) => ingest::run(conn, args),
+        Command::Pull(args) => pull::run(conn, args),
     }
 }
 

@@ -90,6 +90,28 @@ pub fn ingest(database_url: &str, resources: Vec<serde_json::Value>) {
     assert_eq!(summary.totals().rejected, 0, "seed data rejected: {summary:?}");
 }
 
+/// Registers a SMART Backend Services client with an EC P-384 key (kid `lab-1`) through
+/// `vigil client add`; returns its client id and the private key as PEM.
+pub fn es384_client(database_url: &str, scopes: &str) -> (String, String) {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let pair = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P384_SHA384).expect("key");
+    let raw = pair.public_key_raw();
+    let jwks = serde_json::json!({ "keys": [{
+        "kty": "EC", "crv": "P-384", "kid": "lab-1", "alg": "ES384", "use": "sig",
+        "x": b64.encode(&raw[1..49]), "y": b64.encode(&raw[49..97]),
+    }]});
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("jwks.json");
+    std::fs::write(&file, jwks.to_string()).expect("write");
+    let id = cli(
+        database_url,
+        &["client", "add", "--name", "Lab system", "--jwks", file.to_str().expect("path"), "--scopes", scopes],
+        "",
+    );
+    (id.trim().to_owned(), pair.serialize_pem())
+}
+
 /// Signs in through the API and returns the bearer token.
 pub fn token(app: &App, username: &str) -> String {
     let response =

@@ -212,7 +212,15 @@ async fn resource_body(
     def: &TypeDef,
 ) -> Result<(serde_json::Map<String, Value>, String), Rejection<Fhir>> {
     let (value, raw) = json_body(req, payload).await?;
-    let Value::Object(resource) = value else { return Err(Rejection::bad_request("the body must be a JSON object")) };
+    let Value::Object(mut resource) = value else {
+        return Err(Rejection::bad_request("the body must be a JSON object"));
+    };
+    // This server numbers the versions of what is created or updated through it: whatever
+    // version and time the client echoes back, the resource it sends is the newest.
+    if let Some(Value::Object(meta)) = resource.get_mut("meta") {
+        meta.remove("versionId");
+        meta.remove("lastUpdated");
+    }
     let ty = resource.get("resourceType").and_then(Value::as_str).unwrap_or("(none)");
     if ty != def.resource_type {
         return Err(Rejection::bad_request(format!(
