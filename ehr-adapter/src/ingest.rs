@@ -132,11 +132,14 @@ enum Class {
     Outdated,
 }
 
-/// The current version of a key: its row id (None while only pending in this batch), and the
-/// sender's version id and lastUpdated.
+/// The current version of a key: its row id (None while only pending in this batch), its content
+/// hash, whether it is a tombstone, and the sender's version id and lastUpdated.
 #[derive(Clone)]
 struct Current {
     row: Option<i64>,
+    version: i32,
+    hash: Vec<u8>,
+    deleted: bool,
     version_id: Option<String>,
     last_updated: Option<DateTime<Utc>>,
 }
@@ -160,6 +163,7 @@ struct StoredVersion {
     version_id: Option<String>,
     last_updated: Option<DateTime<Utc>>,
     superseded_at: Option<DateTime<Utc>>,
+    deleted: bool,
 }
 
 type Key = (String, String);
@@ -221,7 +225,10 @@ pub fn store(
             match class {
                 Class::Unchanged => {
                     counts.unchanged += 1;
-                    let version = state.hashes.get(&item.hash).copied().unwrap_or(state.max_version);
+                    let version = match &state.current {
+                        Some(current) if current.hash == item.hash => current.version,
+                        _ => state.hashes.get(&item.hash).copied().unwrap_or(state.max_version),
+                    };
                     fates[*position] = Some(accepted(Change::Unchanged, version));
                     continue;
                 }
@@ -249,6 +256,9 @@ pub fn store(
                 }
                 state.current = Some(Current {
                     row: None,
+                    version: state.max_version,
+                    hash: item.hash.clone(),
+                    deleted: false,
                     version_id: item.header.version_id.clone(),
                     last_updated: item.header.last_updated,
                 });
@@ -264,6 +274,7 @@ pub fn store(
                 content_hash: item.hash.clone(),
                 content: item.resource.clone(),
                 superseded_at: (!current).then_some(now),
+                deleted: false,
             });
         }
         if !superseded.is_empty() {
@@ -307,6 +318,140 @@ pub fn store(
     Ok(Stored { summary, fates })
 }
 
+/// What a deletion came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deletion {
+    /// Deleted: the tombstone is this version.
+    Deleted {
+        version: i32,
+    },
+    /// Deleted before (the tombstone is this version): nothing changed.
+    AlreadyDeleted {
+        version: i32,
+    },
+    NotFound,
+    /// A Patient whose other resources are still stored: delete those first.
+    StillReferenced {
+        resources: i64,
+    },
+}
+
+/// Deletes a resource: a tombstone version becomes current, and its mapped row goes (a Patient's
+/// row turns back into a placeholder, so that nothing referring to it breaks). The patient's
+/// change is recorded and audited like any other write, in one transaction.
+pub fn delete(
+    conn: &mut PgConnection,
+    source_system: &str,
+    audit: &AuditEvent,
+    resource_type: &str,
+    id: &str,
+) -> Result<Deletion, IngestError> {
+    Ok(conn.transaction(|conn| {
+        lock(conn, source_system, &[(resource_type, id)])?;
+        let key = raw_resources::table
+            .filter(raw_resources::source_system.eq(source_system))
+            .filter(raw_resources::resource_type.eq(resource_type).and(raw_resources::fhir_id.eq(id)));
+        let current: Option<(i64, i32, bool)> = key
+            .filter(raw_resources::superseded_at.is_null())
+            .select((raw_resources::id, raw_resources::version, raw_resources::deleted))
+            .first(conn)
+            .optional()?;
+        let Some((row, version, deleted)) = current else { return Ok(Deletion::NotFound) };
+        if deleted {
+            return Ok(Deletion::AlreadyDeleted { version });
+        }
+        let latest: Option<i32> = key.select(diesel::dsl::max(raw_resources::version)).first(conn)?;
+        macro_rules! remove {
+            ($t:ident) => {
+                diesel::delete($t::table.filter($t::source_system.eq(source_system).and($t::fhir_id.eq(id))))
+                    .returning($t::patient_id)
+                    .get_result::<i64>(conn)
+                    .optional()?
+            };
+        }
+        let patient = match resource_type {
+            "Patient" => {
+                let Some(patient) = patients::table
+                    .filter(patients::source_system.eq(source_system).and(patients::fhir_id.eq(id)))
+                    .select(patients::id)
+                    .first::<i64>(conn)
+                    .optional()?
+                else {
+                    return Ok(Deletion::NotFound);
+                };
+                let resources: i64 = diesel::sql_query(
+                    "SELECT (SELECT count(*) FROM encounters WHERE patient_id = $1) \
+                     + (SELECT count(*) FROM conditions WHERE patient_id = $1) \
+                     + (SELECT count(*) FROM observations WHERE patient_id = $1) \
+                     + (SELECT count(*) FROM medication_requests WHERE patient_id = $1) \
+                     + (SELECT count(*) FROM procedures WHERE patient_id = $1) AS n",
+                )
+                .bind::<BigInt, _>(patient)
+                .get_result::<ReferenceCount>(conn)?
+                .n;
+                if resources > 0 {
+                    return Ok(Deletion::StillReferenced { resources });
+                }
+                diesel::sql_query(
+                    "UPDATE patients SET version = 0, content_hash = NULL, source_version_id = NULL, \
+                     source_last_updated = NULL, mrn = NULL, identifiers = '[]', family_name = NULL, \
+                     given_names = NULL, birth_date = NULL, sex = NULL, race_code = NULL, race_display = NULL, \
+                     ethnicity_code = NULL, ethnicity_display = NULL, deceased = FALSE, deceased_at = NULL, \
+                     postal_code = NULL, stored_at = now() WHERE id = $1",
+                )
+                .bind::<BigInt, _>(patient)
+                .execute(conn)?;
+                Some(patient)
+            }
+            "Encounter" => remove!(encounters),
+            "Condition" => remove!(conditions),
+            "Observation" => remove!(observations),
+            "MedicationRequest" => remove!(medication_requests),
+            "Procedure" => remove!(procedures),
+            _ => None,
+        };
+        let now = Utc::now();
+        diesel::update(raw_resources::table.find(row)).set(raw_resources::superseded_at.eq(now)).execute(conn)?;
+        let tombstone = serde_json::json!({ "resourceType": resource_type, "id": id });
+        let version = latest.unwrap_or(version) + 1;
+        diesel::insert_into(raw_resources::table)
+            .values(NewRawResource {
+                source_system: source_system.to_owned(),
+                resource_type: resource_type.to_owned(),
+                fhir_id: id.to_owned(),
+                version,
+                source_version_id: None,
+                source_last_updated: None,
+                content_hash: content::hash(&tombstone).to_vec(),
+                content: tombstone,
+                superseded_at: None,
+                deleted: true,
+            })
+            .execute(conn)?;
+        if let Some(patient) = patient {
+            diesel::insert_into(patient_changes::table)
+                .values(patient_changes::patient_id.eq(patient))
+                .execute(conn)?;
+            let event = AuditEvent {
+                patient_id: Some(patient),
+                action: "delete".into(),
+                resource_type: Some(resource_type.to_owned()),
+                resource_id: Some(id.to_owned()),
+                ..audit.clone()
+            };
+            vigil_store::audit::append(conn, &event)
+                .map_err(|e| diesel::result::Error::QueryBuilderError(e.to_string().into()))?;
+        }
+        Ok::<_, diesel::result::Error>(Deletion::Deleted { version })
+    })?)
+}
+
+#[derive(QueryableByName)]
+struct ReferenceCount {
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
 /// The problems of an incoming resource, if any: its type and id as far as they could be read,
 /// and the issues, each with its element path.
 pub type Problems = (Option<String>, Option<String>, Vec<Issue>);
@@ -334,22 +479,33 @@ pub fn problems(item: &Incoming) -> Option<Value> {
 }
 
 fn classify(state: &Known, item: &Valid) -> Class {
-    if state.hashes.contains_key(&item.hash) {
+    let Some(current) = &state.current else { return Class::New };
+    if !current.deleted && current.hash == item.hash {
         return Class::Unchanged;
     }
-    let Some(current) = &state.current else { return Class::New };
     let newer = match (item.header.last_updated, current.last_updated) {
-        (Some(incoming), Some(stored)) => incoming > stored,
+        (Some(incoming), Some(stored)) => Some(incoming > stored),
         _ => match (
             item.header.version_id.as_deref().map(str::parse::<u64>),
             current.version_id.as_deref().map(str::parse::<u64>),
         ) {
-            (Some(Ok(incoming)), Some(Ok(stored))) => incoming > stored,
-            // Nothing to compare: the later arrival is the newer version.
-            _ => true,
+            (Some(Ok(incoming)), Some(Ok(stored))) => Some(incoming > stored),
+            _ => None,
         },
     };
-    if newer { Class::Updated } else { Class::Outdated }
+    let seen = state.hashes.contains_key(&item.hash);
+    match (newer, seen) {
+        // An earlier content again, said to be newer: a revert (or a re-creation after a delete).
+        (Some(true), _) => Class::Updated,
+        // An older version arriving late: kept in history unless it is already there.
+        (Some(false), true) => Class::Unchanged,
+        (Some(false), false) => Class::Outdated,
+        // Nothing to compare: content seen before is a repeat (so that loading the same files
+        // again changes nothing), anything else the later arrival and so the newer version; a
+        // deleted resource sent again is re-created.
+        (None, true) if !current.deleted => Class::Unchanged,
+        (None, _) => Class::Updated,
+    }
 }
 
 /// One advisory lock per key, taken in a fixed order.
@@ -408,18 +564,24 @@ fn load_known(conn: &mut PgConnection, source_system: &str, valid: &[&Valid]) ->
                 raw_resources::source_version_id,
                 raw_resources::source_last_updated,
                 raw_resources::superseded_at,
+                raw_resources::deleted,
             ))
             .load(conn)?;
         for stored in rows {
             let state = known.entry((ty.to_owned(), stored.fhir_id)).or_default();
-            state.hashes.insert(stored.hash, stored.version);
             state.max_version = state.max_version.max(stored.version);
             if stored.superseded_at.is_none() {
                 state.current = Some(Current {
                     row: Some(stored.row),
+                    version: stored.version,
+                    hash: stored.hash.clone(),
+                    deleted: stored.deleted,
                     version_id: stored.version_id,
                     last_updated: stored.last_updated,
                 });
+            }
+            if !stored.deleted {
+                state.hashes.insert(stored.hash, stored.version);
             }
         }
     }

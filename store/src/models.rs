@@ -197,6 +197,8 @@ pub struct RawResource {
     pub received_at: DateTime<Utc>,
     /// NULL for the current version of the resource.
     pub superseded_at: Option<DateTime<Utc>>,
+    /// A tombstone: the resource was deleted in this version.
+    pub deleted: bool,
 }
 
 /// A mapped Encounter ready to store (the ingester fills the version columns and `patient_id`).
@@ -319,4 +321,5 @@ pub struct NewRawResource {
     pub content_hash: Vec<u8>,
     pub content: Json,
     pub superseded_at: Option<DateTime<Utc>>,
+    pub deleted: bool,
 }

@@ -279,6 +279,7 @@ diesel::table! {
         content -> Jsonb,
         received_at -> Timestamptz,
         superseded_at -> Nullable<Timestamptz>,
+        deleted -> Bool,
     }
 }
 

@@ -67,7 +67,7 @@ fn a_patient_known_only_by_reference_has_no_version() {
 }
 
 #[test]
-fn raw_resources_keep_one_row_per_content_and_one_current_version() {
+fn raw_resources_keep_one_row_per_version_and_one_current_version() {
     let db = TestDb::migrated();
     let mut conn = db.connect();
     let insert = |conn: &mut PgConnection, version: i32, hash: u8, current: bool| {
@@ -85,8 +85,10 @@ fn raw_resources_keep_one_row_per_content_and_one_current_version() {
     };
     insert(&mut conn, 1, 1, false).expect("first version");
     insert(&mut conn, 2, 2, true).expect("second version, current");
-    assert!(insert(&mut conn, 3, 1, false).is_err(), "the same content twice is one row");
+    assert!(insert(&mut conn, 2, 3, false).is_err(), "one row per version");
     assert!(insert(&mut conn, 3, 3, true).is_err(), "only one current version");
+    // A revert: an earlier content as a later version.
+    insert(&mut conn, 3, 1, false).expect("the same content may stand in two versions");
     let rows: Vec<RawResource> = raw_resources::table.select(RawResource::as_select()).load(&mut conn).expect("load");
-    assert_eq!(rows.len(), 2);
+    assert_eq!(rows.len(), 3);
 }

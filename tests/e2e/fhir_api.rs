@@ -457,3 +457,39 @@ fn import_runs_ndjson_in_the_background_and_reports_errors() {
     assert_eq!(wrong_type.status, 415);
     assert_eq!(app.get_with("/fhir/$import-status/not-a-job", &[("authorization", &feed)]).status, 404);
 }
+
+#[test]
+fn deleted_resources_are_gone_and_may_come_back() {
+    let (_db, app, feed) = feed_app(&[]);
+    let auth = [("authorization", feed.as_str())];
+    let put = |path: &str, body: &Value| app.request("PUT", path, &auth, Some(body.to_string()));
+    assert_eq!(put("/fhir/Patient/del-1", &patient("del-1", "Gone")).status, 201);
+    let encounter = json!({ "resourceType": "Encounter", "id": "del-e1", "status": "finished", "class": { "code": "AMB" },
+        "subject": { "reference": "Patient/del-1" }, "period": { "start": "2025-03-01T09:00:00Z" } });
+    assert_eq!(put("/fhir/Encounter/del-e1", &encounter).status, 201);
+
+    let refused = app.request("DELETE", "/fhir/Patient/del-1", &auth, None);
+    assert_eq!(refused.status, 409, "{}", refused.body);
+    let deleted = app.request("DELETE", "/fhir/Encounter/del-e1", &auth, None);
+    assert_eq!(deleted.status, 204, "{}", deleted.body);
+    assert_eq!(deleted.header("etag"), Some("W/\"2\""));
+    let gone = app.get_with("/fhir/Encounter/del-e1", &auth);
+    assert_eq!(gone.status, 410);
+    assert_eq!(outcome_of(&gone)["issue"][0]["code"], "deleted");
+    let listed = app.get_with("/fhir/Encounter?patient=del-1", &auth).json();
+    assert_eq!(listed["entry"].as_array().map(Vec::len), Some(0));
+    assert_eq!(app.request("DELETE", "/fhir/Encounter/del-e1", &auth, None).status, 204, "deleting twice is harmless");
+    assert_eq!(app.request("DELETE", "/fhir/Encounter/never-was", &auth, None).status, 404);
+
+    // Sent again, it is back as a new version; its history shows the deletion.
+    assert_eq!(put("/fhir/Encounter/del-e1", &encounter).status, 200);
+    let history = app.get_with("/fhir/Encounter/del-e1/_history", &auth).json();
+    let methods: Vec<&str> =
+        history["entry"].as_array().expect("entries").iter().filter_map(|e| e["request"]["method"].as_str()).collect();
+    assert_eq!(methods, ["PUT", "DELETE", "POST"]);
+    assert_eq!(app.get_with("/fhir/Encounter/del-e1/_history/2", &auth).status, 410);
+
+    assert_eq!(app.request("DELETE", "/fhir/Encounter/del-e1", &auth, None).status, 204);
+    assert_eq!(app.request("DELETE", "/fhir/Patient/del-1", &auth, None).status, 204);
+    assert_eq!(app.get_with("/fhir/Patient/del-1", &auth).status, 410);
+}

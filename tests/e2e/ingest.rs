@@ -97,7 +97,7 @@ fn ingest_loads_reports_and_lists_rejects() {
         .iter()
         .filter_map(|i| i["code"].as_str())
         .collect();
-    assert_eq!(interactions, ["read", "vread", "history-instance", "search-type", "create", "update"]);
+    assert_eq!(interactions, ["read", "vread", "history-instance", "search-type", "create", "update", "delete"]);
     let params: Vec<&str> =
         encounter_entry["searchParam"].as_array().expect("params").iter().filter_map(|p| p["name"].as_str()).collect();
     assert_eq!(params, ["_id", "patient", "date", "class", "status", "_lastUpdated"]);

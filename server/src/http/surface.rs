@@ -84,6 +84,10 @@ impl<S> Rejection<S> {
         Self::new(StatusCode::NOT_FOUND, "not_found", message)
     }
 
+    pub fn gone(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::GONE, "gone", message)
+    }
+
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "bad_request", message)
     }

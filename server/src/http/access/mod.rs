@@ -544,6 +544,11 @@ fn guarded<S, T>(
         },
     };
     let Some(patient) = found.map_err(|e| Rejection::unavailable(&e))? else {
+        // A deleted resource has no patient any more, only its tombstone: 410 rather than 404.
+        if is_deleted(conn, access.resource_type, fhir_id).map_err(|e| Rejection::unavailable(&e))? {
+            record(conn, event(None, Outcome::Failure, false, Some("deleted")))?;
+            return Err(Rejection::gone(format!("{}/{shown} was deleted", access.resource_type)));
+        }
         record(conn, event(None, Outcome::Failure, false, Some("not found")))?;
         return Err(missing());
     };
@@ -606,6 +611,16 @@ where
     units.sort();
     units.dedup();
     Ok(Some(PatientRef { id, units }))
+}
+
+fn is_deleted(conn: &mut PgConnection, resource_type: &str, fhir_id: &str) -> QueryResult<bool> {
+    use vigil_store::schema::raw_resources;
+    diesel::select(diesel::dsl::exists(
+        raw_resources::table
+            .filter(raw_resources::resource_type.eq(resource_type).and(raw_resources::fhir_id.eq(fhir_id)))
+            .filter(raw_resources::superseded_at.is_null().and(raw_resources::deleted)),
+    ))
+    .get_result(conn)
 }
 
 fn active_break_glass(conn: &mut PgConnection, user_id: i64, patient_id: i64) -> QueryResult<bool> {

@@ -26,10 +26,11 @@ pub async fn metadata(req: HttpRequest, state: web::Data<AuthState>) -> HttpResp
             let mut params: Vec<Value> = vec![json!({ "name": "_id", "type": "token" })];
             params.extend(t.params.iter().map(|(name, p)| json!({ "name": name, "type": param_type(*p) })));
             params.push(json!({ "name": "_lastUpdated", "type": "date" }));
-            let interactions: Vec<Value> = ["read", "vread", "history-instance", "search-type", "create", "update"]
-                .iter()
-                .map(|code| json!({ "code": code }))
-                .collect();
+            let interactions: Vec<Value> =
+                ["read", "vread", "history-instance", "search-type", "create", "update", "delete"]
+                    .iter()
+                    .map(|code| json!({ "code": code }))
+                    .collect();
             json!({
                 "type": t.resource_type,
                 "interaction": interactions,

@@ -30,7 +30,8 @@ pub fn routes(cfg: &mut actix_web::web::ServiceConfig) {
         .service(read::history)
         .service(read::vread)
         .service(read::read)
-        .service(write::update);
+        .service(write::update)
+        .service(write::remove);
 }
 
 /// The system pushed data is stored under, the same as `vigil ingest`'s default: resources of one

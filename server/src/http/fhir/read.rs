@@ -14,8 +14,19 @@ use crate::auth::policy::Action;
 use crate::http::access::{Found, Guard};
 use crate::http::surface::{Fhir, Rejection};
 
-/// One stored version of a resource.
-type Version = (Value, i32, DateTime<Utc>);
+/// One stored version of a resource, and whether it is a deletion's tombstone.
+type Version = (Value, i32, DateTime<Utc>, bool);
+
+const VERSION_COLUMNS: (
+    raw_resources::content,
+    raw_resources::version,
+    raw_resources::received_at,
+    raw_resources::deleted,
+) = (raw_resources::content, raw_resources::version, raw_resources::received_at, raw_resources::deleted);
+
+fn gone(resource_type: &str, id: &str) -> Rejection<Fhir> {
+    Rejection::gone(format!("{resource_type}/{id} was deleted"))
+}
 
 fn versions_of(resource_type: &'static str, fhir_id: String) -> raw_resources::BoxedQuery<'static, diesel::pg::Pg> {
     raw_resources::table
@@ -28,16 +39,19 @@ pub async fn read(guard: Guard<Fhir>, path: web::Path<(String, String)>) -> Resu
     let (resource_type, id) = path.into_inner();
     let def = type_def(&resource_type)?;
     let (ty, fhir_id) = (def.resource_type, id.clone());
-    let (content, version, received) = guard
-        .resource(def.access(Action::Read), id, move |conn, _| {
+    let (content, version, received, deleted) = guard
+        .resource(def.access(Action::Read), id.clone(), move |conn, _| {
             versions_of(ty, fhir_id)
                 .filter(raw_resources::superseded_at.is_null())
-                .select((raw_resources::content, raw_resources::version, raw_resources::received_at))
+                .select(VERSION_COLUMNS)
                 .order(raw_resources::id)
                 .first::<Version>(conn)
                 .optional()
         })
         .await?;
+    if deleted {
+        return Err(gone(ty, &id));
+    }
     Ok(version_response(StatusCode::OK, version, &served(content, version, received)))
 }
 
@@ -52,16 +66,19 @@ pub async fn vread(
         return Err(Rejection::not_found(format!("no version {version} of {resource_type}/{id}")));
     };
     let (ty, fhir_id) = (def.resource_type, id.clone());
-    let (content, received) = guard
-        .resource(def.access(Action::Read), id, move |conn, _| {
+    let (content, version, received, deleted) = guard
+        .resource(def.access(Action::Read), id.clone(), move |conn, _| {
             versions_of(ty, fhir_id)
                 .filter(raw_resources::version.eq(version))
-                .select((raw_resources::content, raw_resources::received_at))
+                .select(VERSION_COLUMNS)
                 .order(raw_resources::id)
-                .first::<(Value, DateTime<Utc>)>(conn)
+                .first::<Version>(conn)
                 .optional()
         })
         .await?;
+    if deleted {
+        return Err(gone(ty, &id));
+    }
     Ok(version_response(StatusCode::OK, version, &served(content, version, received)))
 }
 
@@ -76,23 +93,29 @@ pub async fn history(
     let (ty, fhir_id) = (def.resource_type, id.clone());
     let versions = guard
         .resource(def.access(Action::Read), id.clone(), move |conn, _| {
-            let all: Vec<Version> = versions_of(ty, fhir_id)
-                .select((raw_resources::content, raw_resources::version, raw_resources::received_at))
-                .order(raw_resources::version.desc())
-                .load(conn)?;
+            let all: Vec<Version> =
+                versions_of(ty, fhir_id).select(VERSION_COLUMNS).order(raw_resources::version.desc()).load(conn)?;
             Ok((!all.is_empty()).then_some(all))
         })
         .await?;
     let url = format!("{}/{resource_type}/{id}", base(&req));
     let entries: Vec<Value> = versions
         .into_iter()
-        .map(|(content, version, received)| {
-            json!({
-                "fullUrl": url,
-                "resource": served(content, version, received),
-                "request": { "method": if version == 1 { "POST" } else { "PUT" }, "url": format!("{resource_type}/{id}") },
-                "response": { "status": "200", "etag": super::etag(version), "lastModified": instant(received) },
-            })
+        .map(|(content, version, received, deleted)| {
+            let request = |method| json!({ "method": method, "url": format!("{resource_type}/{id}") });
+            let response =
+                |status| json!({ "status": status, "etag": super::etag(version), "lastModified": instant(received) });
+            if deleted {
+                // A deletion has no resource: only its request and response.
+                json!({ "fullUrl": url, "request": request("DELETE"), "response": response("204") })
+            } else {
+                json!({
+                    "fullUrl": url,
+                    "resource": served(content, version, received),
+                    "request": request(if version == 1 { "POST" } else { "PUT" }),
+                    "response": response("200"),
+                })
+            }
         })
         .collect();
     Ok(fhir_json(

@@ -8,11 +8,11 @@
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
-use actix_web::{HttpRequest, HttpResponse, post, put, web};
+use actix_web::{HttpRequest, HttpResponse, delete, post, put, web};
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use serde_json::{Value, json};
-use vigil_ehr_adapter::ingest::{self, Change, Fate, Stored, problems};
+use vigil_ehr_adapter::ingest::{self, Change, Deletion, Fate, Stored, problems};
 use vigil_ehr_adapter::read::{Incoming, bundle_entries};
 use vigil_store::schema::raw_resources;
 
@@ -410,6 +410,37 @@ pub async fn update(
         })
         .await?;
     Ok(answer(&req, def, written))
+}
+
+#[delete("/fhir/{type}/{id}")]
+pub async fn remove(guard: Guard<Fhir>, path: web::Path<(String, String)>) -> Result<HttpResponse, Rejection<Fhir>> {
+    let (resource_type, id) = path.into_inner();
+    let def = type_def(&resource_type)?;
+    if !vigil_ehr_adapter::reference::is_valid_id(&id) {
+        return Err(Rejection::not_found(format!("no {resource_type} with that id")));
+    }
+    let ty = def.resource_type;
+    let shown = id.clone();
+    let deletion = guard
+        .write(vec![ty.to_owned()], move |conn, audit| {
+            ingest::delete(conn, PUSH_SOURCE, audit, ty, &id).map_err(|e| Rejection::unavailable(&e))
+        })
+        .await?;
+    match deletion {
+        Deletion::Deleted { version } | Deletion::AlreadyDeleted { version } => {
+            let mut response = HttpResponse::NoContent().finish();
+            if let Ok(value) = HeaderValue::from_str(&etag(version)) {
+                response.headers_mut().insert(header::ETAG, value);
+            }
+            Ok(response)
+        }
+        Deletion::NotFound => Err(Rejection::not_found(format!("no {ty} with id {shown}"))),
+        Deletion::StillReferenced { resources } => Err(Rejection::new(
+            StatusCode::CONFLICT,
+            "conflict",
+            format!("{resources} other resources still belong to Patient/{shown}; delete them first"),
+        )),
+    }
 }
 
 #[cfg(test)]
