@@ -23,7 +23,8 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use vigil_store::audit::AuditEvent;
 use vigil_store::models::{
-    NewCondition, NewEncounter, NewMedicationRequest, NewObservation, NewPatient, NewProcedure, NewRawResource,
+    JsonText, NewCondition, NewEncounter, NewMedicationRequest, NewObservation, NewPatient, NewProcedure,
+    NewRawResource,
 };
 use vigil_store::schema::{
     conditions, encounters, ingest_rejects, medication_requests, observations, patient_changes, patients, procedures,
@@ -116,10 +117,12 @@ pub enum IngestError {
 }
 
 /// A valid resource on its way to the store.
+#[derive(Debug)]
 struct Valid {
     header: Header,
     mapped: Mapped,
-    resource: Value,
+    /// The resource as stored, serialized.
+    json: JsonText,
     hash: Vec<u8>,
 }
 
@@ -187,19 +190,64 @@ pub fn store(
     audit: &AuditEvent,
     batch: Vec<Incoming>,
 ) -> Result<Stored, IngestError> {
-    let mut summary = Summary::default();
-    let mut fates: Vec<Option<Fate>> = vec![None; batch.len()];
-    let mut valid = Vec::with_capacity(batch.len());
+    store_prepared(conn, source_system, audit, prepare(batch))
+}
+
+/// A batch validated, mapped and hashed, ready to store: the CPU-bound half of [`store`], which
+/// needs no database, so that a loader can prepare the next batch while this one is stored.
+#[derive(Debug)]
+pub struct Prepared {
+    len: usize,
+    valid: Vec<(usize, Valid)>,
+    rejects: Vec<Reject>,
+}
+
+/// An invalid resource: its place in the batch, the input, and its [`Problems`].
+#[derive(Debug)]
+struct Reject {
+    position: usize,
+    item: Incoming,
+    resource_type: Option<String>,
+    id: Option<String>,
+    issues: Vec<Issue>,
+}
+
+impl Prepared {
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+pub fn prepare(batch: Vec<Incoming>) -> Prepared {
+    let len = batch.len();
+    let mut valid = Vec::with_capacity(len);
     let mut rejects = Vec::new();
     for (position, item) in batch.into_iter().enumerate() {
         match validate(&item) {
             Ok((header, mapped, hash)) => {
-                let resource = item.resource.unwrap_or(Value::Null);
-                valid.push((position, Valid { header, mapped, resource, hash }));
+                let json = item.resource.as_ref().map(JsonText::of).unwrap_or_else(|_| JsonText("null".into()));
+                valid.push((position, Valid { header, mapped, json, hash }));
             }
-            Err((ty, id, issues)) => rejects.push((position, item, ty, id, issues)),
+            Err((resource_type, id, issues)) => rejects.push(Reject { position, item, resource_type, id, issues }),
         }
     }
+    Prepared { len, valid, rejects }
+}
+
+/// The database half of [`store`].
+pub fn store_prepared(
+    conn: &mut PgConnection,
+    source_system: &str,
+    audit: &AuditEvent,
+    prepared: Prepared,
+) -> Result<Stored, IngestError> {
+    let Prepared { len, valid, rejects } = prepared;
+    let mut summary = Summary::default();
+    let mut fates: Vec<Option<Fate>> = vec![None; len];
     conn.transaction(|conn| {
         let items: Vec<&Valid> = valid.iter().map(|(_, v)| v).collect();
         lock_keys(conn, source_system, &items)?;
@@ -210,7 +258,8 @@ pub fn store(
         // Index into raw_rows of the pending current version of a key, superseded if a later
         // item of the same batch replaces it.
         let mut pending: HashMap<Key, usize> = HashMap::new();
-        let mut to_map: Vec<&Valid> = Vec::new();
+        // The resources that become current, and whether each is new (no row of it can exist).
+        let mut to_map: Vec<(&Valid, bool)> = Vec::new();
         for (position, item) in &valid {
             let key = (item.header.resource_type.clone(), item.header.id.clone());
             let state = known.entry(key.clone()).or_default();
@@ -262,7 +311,7 @@ pub fn store(
                     version_id: item.header.version_id.clone(),
                     last_updated: item.header.last_updated,
                 });
-                to_map.push(item);
+                to_map.push((item, class == Class::New));
             }
             raw_rows.push(NewRawResource {
                 source_system: source_system.to_owned(),
@@ -272,7 +321,7 @@ pub fn store(
                 source_version_id: item.header.version_id.clone(),
                 source_last_updated: item.header.last_updated,
                 content_hash: item.hash.clone(),
-                content: item.resource.clone(),
+                content: item.json.clone(),
                 superseded_at: (!current).then_some(now),
                 deleted: false,
             });
@@ -282,8 +331,8 @@ pub fn store(
                 .set(raw_resources::superseded_at.eq(now))
                 .execute(conn)?;
         }
-        for chunk in raw_rows.chunks(2000) {
-            diesel::insert_into(raw_resources::table).values(chunk).execute(conn)?;
+        if !raw_rows.is_empty() {
+            diesel::copy_from(raw_resources::table).from_insertable(&raw_rows).execute(conn)?;
         }
         let versions: HashMap<Key, i32> = known.iter().map(|(k, v)| (k.clone(), v.max_version)).collect();
         let changed = store_mapped(conn, source_system, &to_map, &versions)?;
@@ -295,8 +344,9 @@ pub fn store(
             vigil_store::audit::append_many(conn, &events)
                 .map_err(|e| diesel::result::Error::QueryBuilderError(e.to_string().into()))?;
         }
-        resolve_rejects(conn, source_system, &to_map)?;
-        for (position, item, ty, id, issues) in &rejects {
+        let current: Vec<&Valid> = to_map.iter().map(|(v, _)| *v).collect();
+        resolve_rejects(conn, source_system, &current)?;
+        for Reject { position, item, resource_type: ty, id, issues } in &rejects {
             summary.count(ty.as_deref().unwrap_or("(unreadable)")).rejected += 1;
             let outcome = operation_outcome(issues, &item.origin, &item.location);
             diesel::insert_into(ingest_rejects::table)
@@ -423,7 +473,7 @@ pub fn delete(
                 source_version_id: None,
                 source_last_updated: None,
                 content_hash: content::hash(&tombstone).to_vec(),
-                content: tombstone,
+                content: JsonText::of(&tombstone),
                 superseded_at: None,
                 deleted: true,
             })
@@ -593,44 +643,61 @@ fn load_known(conn: &mut PgConnection, source_system: &str, valid: &[&Valid]) ->
 fn store_mapped(
     conn: &mut PgConnection,
     source_system: &str,
-    items: &[&Valid],
+    items: &[(&Valid, bool)],
     versions: &HashMap<Key, i32>,
 ) -> QueryResult<Vec<i64>> {
-    // Only the last version of a key in this batch is the current one.
-    let mut last: HashMap<Key, &Valid> = HashMap::new();
-    for item in items {
+    // Only the last version of a key in this batch is the current one; its row is new only if
+    // no earlier version of the key exists (in the store or earlier in the batch).
+    let mut last: HashMap<Key, (&Valid, bool)> = HashMap::new();
+    for (item, new) in items {
         if !matches!(item.mapped, Mapped::Unmapped) {
-            last.insert((item.header.resource_type.clone(), item.header.id.clone()), item);
+            let key = (item.header.resource_type.clone(), item.header.id.clone());
+            let new = *new && !last.contains_key(&key);
+            last.insert(key, (item, new));
         }
     }
     if last.is_empty() {
         return Ok(Vec::new());
     }
-    let patient_ids = resolve_patients(conn, source_system, last.values().filter_map(|v| v.mapped.patient(&v.header)))?;
+    let patient_ids =
+        resolve_patients(conn, source_system, last.values().filter_map(|(v, _)| v.mapped.patient(&v.header)))?;
     let version_of =
         |v: &Valid| versions.get(&(v.header.resource_type.clone(), v.header.id.clone())).copied().unwrap_or(1);
     let mut changed: HashSet<i64> = HashSet::new();
     let (mut pats, mut encs, mut conds, mut obs, mut meds, mut procs) =
         (vec![], vec![], vec![], vec![], vec![], vec![]);
-    for item in last.values() {
+    for (item, new) in last.values() {
+        let new = *new;
         let Some(patient_fhir_id) = item.mapped.patient(&item.header) else { continue };
         let Some(&patient_id) = patient_ids.get(&patient_fhir_id) else { continue };
         changed.insert(patient_id);
         let storage =
             Storage { source_system, header: &item.header, version: version_of(item), hash: &item.hash, patient_id };
         match &item.mapped {
-            Mapped::Patient(row) => pats.push(storage.stamp(&**row)),
-            Mapped::Encounter { row, .. } => encs.push(storage.stamp(&**row)),
-            Mapped::Condition { row, .. } => conds.push(storage.stamp(&**row)),
-            Mapped::Observation { row, .. } => obs.push(storage.stamp(&**row)),
-            Mapped::MedicationRequest { row, .. } => meds.push(storage.stamp(&**row)),
-            Mapped::Procedure { row, .. } => procs.push(storage.stamp(&**row)),
+            // A patient's row may exist as a placeholder even when the resource is new.
+            Mapped::Patient(row) => pats.push((storage.stamp(&**row), false)),
+            Mapped::Encounter { row, .. } => encs.push((storage.stamp(&**row), new)),
+            Mapped::Condition { row, .. } => conds.push((storage.stamp(&**row), new)),
+            Mapped::Observation { row, .. } => obs.push((storage.stamp(&**row), new)),
+            Mapped::MedicationRequest { row, .. } => meds.push((storage.stamp(&**row), new)),
+            Mapped::Procedure { row, .. } => procs.push((storage.stamp(&**row), new)),
             Mapped::Unmapped => {}
         }
     }
+    // New rows go in with COPY (the fastest way in); the others replace their row. Patients
+    // always upsert: a placeholder row may stand where a new one would go.
     macro_rules! upsert {
+        ($table:ident, $rows:expr, copy new, [$($col:ident),* $(,)?]) => {
+            let (fresh, replacing): (Vec<_>, Vec<_>) = $rows.into_iter().partition(|(_, new)| *new);
+            let fresh: Vec<_> = fresh.into_iter().map(|(row, _)| row).collect();
+            if !fresh.is_empty() {
+                diesel::copy_from($table::table).from_insertable(&fresh).execute(conn)?;
+            }
+            upsert!($table, replacing, [$($col),*]);
+        };
         ($table:ident, $rows:expr, [$($col:ident),* $(,)?]) => {
-            for chunk in $rows.chunks(1000) {
+            let rows: Vec<_> = $rows.into_iter().map(|(row, _)| row).collect();
+            for chunk in rows.chunks(1000) {
                 diesel::insert_into($table::table)
                     .values(chunk)
                     .on_conflict(($table::source_system, $table::fhir_id))
@@ -665,7 +732,7 @@ fn store_mapped(
     );
     upsert!(
         encounters,
-        encs,
+        encs, copy new,
         [
             version,
             source_version_id,
@@ -689,7 +756,7 @@ fn store_mapped(
     );
     upsert!(
         conditions,
-        conds,
+        conds, copy new,
         [
             version,
             source_version_id,
@@ -710,7 +777,7 @@ fn store_mapped(
     );
     upsert!(
         observations,
-        obs,
+        obs, copy new,
         [
             version,
             source_version_id,
@@ -732,7 +799,7 @@ fn store_mapped(
     );
     upsert!(
         medication_requests,
-        meds,
+        meds, copy new,
         [
             version,
             source_version_id,
@@ -749,7 +816,7 @@ fn store_mapped(
     );
     upsert!(
         procedures,
-        procs,
+        procs, copy new,
         [
             version,
             source_version_id,

@@ -2,13 +2,14 @@
 //! by the batch size (and, for a Bundle, by the Bundle).
 
 use std::path::{Path, PathBuf};
+use std::sync::mpsc;
 
 use diesel::PgConnection;
 use diesel::connection::SimpleConnection;
 
 use vigil_store::audit::AuditEvent;
 
-use crate::ingest::{IngestError, Summary, store_batch};
+use crate::ingest::{IngestError, Prepared, Summary, prepare, store_prepared};
 use crate::read::{self, ReadError};
 
 pub const DEFAULT_BATCH: usize = 1000;
@@ -29,7 +30,11 @@ pub struct Progress<'a> {
 }
 
 /// Loads every FHIR file under `paths` into the store as `source_system`; `audit` says who loads
-/// (see [`store_batch`]).
+/// (see [`store_batch`](crate::ingest::store_batch)).
+///
+/// Two threads: one reads, parses, validates and hashes the next batch while this one stores the
+/// last, so that the client's work and Postgres's overlap. At most two prepared batches wait
+/// between them, which bounds memory.
 pub fn load(
     conn: &mut PgConnection,
     source_system: &str,
@@ -42,34 +47,57 @@ pub fn load(
     for path in paths {
         files.extend(read::files(path)?);
     }
-    let mut summary = Summary::default();
-    let mut batches = 0_u64;
-    let mut store = |conn: &mut PgConnection, batch, summary: &mut Summary| -> Result<(), LoadError> {
-        summary.merge(&store_batch(conn, source_system, audit, batch)?);
-        batches += 1;
-        // A bulk load outruns autovacuum: with statistics from an empty table the planner scans
-        // whole tables to find a batch's stored versions. Refreshing them as the tables grow
-        // geometrically (after batches 1, 4, 16, 64, ...) keeps lookups on their indexes.
-        if batches.is_power_of_two() && batches.trailing_zeros().is_multiple_of(2) {
-            conn.batch_execute(ANALYZE).map_err(|e| LoadError::Store(e.into()))?;
-        }
-        Ok(())
-    };
-    for file in &files {
-        let mut batch = Vec::with_capacity(batch_size);
-        for item in read::resources(file)? {
-            batch.push(item);
-            if batch.len() == batch_size {
-                store(conn, std::mem::take(&mut batch), &mut summary)?;
+    let (sender, receiver) = mpsc::sync_channel::<Result<(usize, Prepared), ReadError>>(2);
+    std::thread::scope(|scope| {
+        let files = &files;
+        scope.spawn(move || {
+            for (index, file) in files.iter().enumerate() {
+                let items = match read::resources(file) {
+                    Ok(items) => items,
+                    Err(e) => {
+                        let _ = sender.send(Err(e));
+                        return;
+                    }
+                };
+                let mut batch = Vec::with_capacity(batch_size);
+                for item in items {
+                    batch.push(item);
+                    if batch.len() == batch_size
+                        && sender
+                            .send(Ok((index, prepare(std::mem::replace(&mut batch, Vec::with_capacity(batch_size))))))
+                            .is_err()
+                    {
+                        return; // the storing side stopped
+                    }
+                }
+                // Sent even when empty: the storing side reports progress per file.
+                if sender.send(Ok((index, prepare(batch)))).is_err() {
+                    return;
+                }
+            }
+        });
+        let mut summary = Summary::default();
+        let mut batches = 0_u64;
+        for message in receiver {
+            let (index, prepared) = message?;
+            if !prepared.is_empty() {
+                let stored = store_prepared(conn, source_system, audit, prepared)?;
+                summary.merge(&stored.summary);
+                batches += 1;
+                // A bulk load outruns autovacuum: with statistics from an empty table the planner
+                // scans whole tables to find a batch's stored versions. Refreshing them as the
+                // tables grow geometrically (after batches 1, 4, 16, 64, ...) keeps lookups on
+                // their indexes.
+                if batches.is_power_of_two() && batches.trailing_zeros().is_multiple_of(2) {
+                    conn.batch_execute(ANALYZE).map_err(|e| LoadError::Store(e.into()))?;
+                }
+            }
+            if let Some(file) = files.get(index) {
                 progress(Progress { file, summary: &summary });
             }
         }
-        if !batch.is_empty() {
-            store(conn, batch, &mut summary)?;
-        }
-        progress(Progress { file, summary: &summary });
-    }
-    Ok(summary)
+        Ok(summary)
+    })
 }
 
 const ANALYZE: &str =

@@ -202,8 +202,10 @@ pub struct RawResource {
 }
 
 /// A mapped Encounter ready to store (the ingester fills the version columns and `patient_id`).
+/// This and the other mapped clinical rows are written with `COPY` when new, so a `None` is NULL
+/// (not the column's default): their optional columns default to NULL anyway.
 #[derive(Debug, Clone, Default, PartialEq, Insertable)]
-#[diesel(table_name = encounters, check_for_backend(diesel::pg::Pg))]
+#[diesel(table_name = encounters, check_for_backend(diesel::pg::Pg), treat_none_as_default_value = false)]
 pub struct NewEncounter {
     pub source_system: String,
     pub fhir_id: String,
@@ -228,7 +230,7 @@ pub struct NewEncounter {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Insertable)]
-#[diesel(table_name = conditions, check_for_backend(diesel::pg::Pg))]
+#[diesel(table_name = conditions, check_for_backend(diesel::pg::Pg), treat_none_as_default_value = false)]
 pub struct NewCondition {
     pub source_system: String,
     pub fhir_id: String,
@@ -250,7 +252,7 @@ pub struct NewCondition {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Insertable)]
-#[diesel(table_name = observations, check_for_backend(diesel::pg::Pg))]
+#[diesel(table_name = observations, check_for_backend(diesel::pg::Pg), treat_none_as_default_value = false)]
 pub struct NewObservation {
     pub source_system: String,
     pub fhir_id: String,
@@ -273,7 +275,7 @@ pub struct NewObservation {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Insertable)]
-#[diesel(table_name = medication_requests, check_for_backend(diesel::pg::Pg))]
+#[diesel(table_name = medication_requests, check_for_backend(diesel::pg::Pg), treat_none_as_default_value = false)]
 pub struct NewMedicationRequest {
     pub source_system: String,
     pub fhir_id: String,
@@ -291,7 +293,7 @@ pub struct NewMedicationRequest {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Insertable)]
-#[diesel(table_name = procedures, check_for_backend(diesel::pg::Pg))]
+#[diesel(table_name = procedures, check_for_backend(diesel::pg::Pg), treat_none_as_default_value = false)]
 pub struct NewProcedure {
     pub source_system: String,
     pub fhir_id: String,
@@ -309,8 +311,10 @@ pub struct NewProcedure {
     pub performed_end: Option<DateTime<Utc>>,
 }
 
+/// A version of a resource to store. Written with `COPY` by the ingester, so a `None` is NULL
+/// (not the column's default): here the defaults are NULL anyway.
 #[derive(Debug, Clone, PartialEq, Insertable)]
-#[diesel(table_name = raw_resources, check_for_backend(diesel::pg::Pg))]
+#[diesel(table_name = raw_resources, check_for_backend(diesel::pg::Pg), treat_none_as_default_value = false)]
 pub struct NewRawResource {
     pub source_system: String,
     pub resource_type: String,
@@ -319,7 +323,29 @@ pub struct NewRawResource {
     pub source_version_id: Option<String>,
     pub source_last_updated: Option<DateTime<Utc>>,
     pub content_hash: Vec<u8>,
-    pub content: Json,
+    pub content: JsonText,
     pub superseded_at: Option<DateTime<Utc>>,
     pub deleted: bool,
+}
+
+/// JSON already serialized, written to a `jsonb` column as it is. Serializing is the costliest
+/// part of writing a resource; done beforehand, it can run on another thread than the writer.
+#[derive(Debug, Clone, PartialEq, Eq, diesel::expression::AsExpression)]
+#[diesel(sql_type = diesel::sql_types::Jsonb)]
+pub struct JsonText(pub String);
+
+impl JsonText {
+    pub fn of(value: &Json) -> Self {
+        Self(value.to_string())
+    }
+}
+
+impl diesel::serialize::ToSql<diesel::sql_types::Jsonb, diesel::pg::Pg> for JsonText {
+    fn to_sql<'b>(&'b self, out: &mut diesel::serialize::Output<'b, '_, diesel::pg::Pg>) -> diesel::serialize::Result {
+        use std::io::Write;
+        // The binary jsonb format: a version byte, then the JSON text.
+        out.write_all(&[1])?;
+        out.write_all(self.0.as_bytes())?;
+        Ok(diesel::serialize::IsNull::No)
+    }
 }

@@ -493,3 +493,48 @@ fn deleted_resources_are_gone_and_may_come_back() {
     assert_eq!(app.request("DELETE", "/fhir/Patient/del-1", &auth, None).status, 204);
     assert_eq!(app.get_with("/fhir/Patient/del-1", &auth).status, 410);
 }
+
+#[test]
+fn a_synthea_transaction_bundle_posts_whole() {
+    let (_db, app, feed) = feed_app(&[]);
+    let mut text = String::new();
+    std::io::Read::read_to_string(
+        &mut flate2::read::GzDecoder::new(
+            std::fs::File::open(fixture("synthea-bundles/patient-01.json.gz")).expect("fixture"),
+        ),
+        &mut text,
+    )
+    .expect("read");
+    let sent: Value = serde_json::from_str(&text).expect("bundle");
+    let entries = sent["entry"].as_array().expect("entries").len();
+    let response = app.request(
+        "POST",
+        "/fhir",
+        &[("authorization", &feed), ("content-type", "application/fhir+json")],
+        Some(text.clone()),
+    );
+    assert_eq!(response.status, 200, "{}", &response.body[..response.body.len().min(2000)]);
+    let body = response.json();
+    let statuses: Vec<&str> =
+        body["entry"].as_array().expect("entries").iter().filter_map(|e| e["response"]["status"].as_str()).collect();
+    assert_eq!(statuses.len(), entries);
+    assert!(statuses.iter().all(|s| *s == "201 Created"), "{:?}", statuses.iter().find(|s| **s != "201 Created"));
+    let patient_id =
+        sent["entry"][0]["fullUrl"].as_str().and_then(|u| u.strip_prefix("urn:uuid:")).expect("patient uuid");
+    let encounters =
+        app.get_with(&format!("/fhir/Encounter?patient={patient_id}&_count=1000"), &[("authorization", &feed)]).json();
+    let expected = sent["entry"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .filter(|e| e["resource"]["resourceType"] == "Encounter")
+        .count();
+    assert_eq!(encounters["entry"].as_array().map(Vec::len), Some(expected));
+    let again = app
+        .request("POST", "/fhir", &[("authorization", &feed), ("content-type", "application/fhir+json")], Some(text))
+        .json();
+    assert!(
+        again["entry"].as_array().expect("entries").iter().all(|e| e["response"]["status"] == "200 OK"),
+        "the same Bundle again changes nothing"
+    );
+}
