@@ -190,7 +190,28 @@ pub fn store(
     audit: &AuditEvent,
     batch: Vec<Incoming>,
 ) -> Result<Stored, IngestError> {
-    store_prepared(conn, source_system, audit, prepare(batch))
+    store_prepared(conn, source_system, audit, prepare(batch), Commit::Durable)
+}
+
+/// How a batch's transaction commits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Commit {
+    /// Returns once the commit is on disk.
+    Durable,
+    /// Returns before the commit reaches the disk (`synchronous_commit = off`): a crash may lose
+    /// it, never half of it. A bulk load commits its batches so and ends with [`flush`], which
+    /// makes them all durable at once (the write-ahead log is flushed in order).
+    Deferred,
+}
+
+/// Makes every commit so far durable: a transaction that writes a commit record, committed
+/// synchronously, flushes the log up to it and so everything before it.
+pub fn flush(conn: &mut PgConnection) -> QueryResult<()> {
+    conn.transaction(|conn| {
+        diesel::sql_query("SET LOCAL synchronous_commit = on").execute(conn)?;
+        diesel::sql_query("SELECT txid_current()").execute(conn)?;
+        Ok(())
+    })
 }
 
 /// A batch validated, mapped and hashed, ready to store: the CPU-bound half of [`store`], which
@@ -244,11 +265,15 @@ pub fn store_prepared(
     source_system: &str,
     audit: &AuditEvent,
     prepared: Prepared,
+    commit: Commit,
 ) -> Result<Stored, IngestError> {
     let Prepared { len, valid, rejects } = prepared;
     let mut summary = Summary::default();
     let mut fates: Vec<Option<Fate>> = vec![None; len];
     conn.transaction(|conn| {
+        if commit == Commit::Deferred {
+            diesel::sql_query("SET LOCAL synchronous_commit = off").execute(conn)?;
+        }
         let items: Vec<&Valid> = valid.iter().map(|(_, v)| v).collect();
         lock_keys(conn, source_system, &items)?;
         let mut known = load_known(conn, source_system, &items)?;

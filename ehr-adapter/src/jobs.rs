@@ -12,7 +12,7 @@ use uuid::Uuid;
 use vigil_store::audit::{AuditEvent, Outcome};
 use vigil_store::schema::{import_jobs, ingest_rejects};
 
-use crate::ingest::{IngestError, Summary, store_batch};
+use crate::ingest::{Commit, IngestError, Summary, prepare, store_prepared};
 use crate::read::ndjson;
 
 /// After this many claims a job that never finished is given up as failed.
@@ -107,13 +107,18 @@ pub fn run(conn: &mut PgConnection, job: &Job, batch_size: usize) -> Result<Summ
     let mut summary = Summary::default();
     let mut batch = Vec::with_capacity(batch_size);
     let flush = |conn: &mut PgConnection, batch: Vec<_>, summary: &mut Summary| -> Result<(), IngestError> {
-        summary.merge(&store_batch(conn, &job.source_system, &audit, batch)?);
-        diesel::update(import_jobs::table.find(job.id))
-            .set((
-                import_jobs::progress.eq(summary.totals().total() as i64),
-                import_jobs::heartbeat_at.eq(diesel::dsl::now),
-            ))
-            .execute(conn)?;
+        // Deferred: the job's final status update commits durably, and with it every batch.
+        let stored = store_prepared(conn, &job.source_system, &audit, prepare(batch), Commit::Deferred)?;
+        summary.merge(&stored.summary);
+        conn.transaction(|conn| {
+            diesel::sql_query("SET LOCAL synchronous_commit = off").execute(conn)?;
+            diesel::update(import_jobs::table.find(job.id))
+                .set((
+                    import_jobs::progress.eq(summary.totals().total() as i64),
+                    import_jobs::heartbeat_at.eq(diesel::dsl::now),
+                ))
+                .execute(conn)
+        })?;
         Ok(())
     };
     for item in ndjson(job.body.as_slice(), origin(job.id)) {

@@ -9,7 +9,7 @@ use diesel::connection::SimpleConnection;
 
 use vigil_store::audit::AuditEvent;
 
-use crate::ingest::{IngestError, Prepared, Summary, prepare, store_prepared};
+use crate::ingest::{Commit, IngestError, Prepared, Summary, flush, prepare, store_prepared};
 use crate::read::{self, ReadError};
 
 pub const DEFAULT_BATCH: usize = 1000;
@@ -34,7 +34,9 @@ pub struct Progress<'a> {
 ///
 /// Two threads: one reads, parses, validates and hashes the next batch while this one stores the
 /// last, so that the client's work and Postgres's overlap. At most two prepared batches wait
-/// between them, which bounds memory.
+/// between them, which bounds memory. Batches commit without waiting for the disk
+/// ([`Commit::Deferred`]); the load ends by making them durable together, so when it returns
+/// everything it stored is on disk.
 pub fn load(
     conn: &mut PgConnection,
     source_system: &str,
@@ -81,7 +83,7 @@ pub fn load(
         for message in receiver {
             let (index, prepared) = message?;
             if !prepared.is_empty() {
-                let stored = store_prepared(conn, source_system, audit, prepared)?;
+                let stored = store_prepared(conn, source_system, audit, prepared, Commit::Deferred)?;
                 summary.merge(&stored.summary);
                 batches += 1;
                 // A bulk load outruns autovacuum: with statistics from an empty table the planner
@@ -95,6 +97,10 @@ pub fn load(
             if let Some(file) = files.get(index) {
                 progress(Progress { file, summary: &summary });
             }
+        }
+        // The batches committed without waiting for the disk; make them all durable now.
+        if batches > 0 {
+            flush(conn).map_err(|e| LoadError::Store(e.into()))?;
         }
         Ok(summary)
     })
