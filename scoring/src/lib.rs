@@ -1,1 +1,10 @@
 //! Risk scoring: point-in-time features, labels, baselines, models, metrics, explanations.
+//!
+//! Pure (no I/O, tested without a database): [`charlson`], [`history`], [`features`], [`labels`],
+//! [`baselines`].
+
+pub mod baselines;
+pub mod charlson;
+pub mod features;
+pub mod history;
+pub mod labels;

@@ -1,0 +1,321 @@
+//! Features of a patient as of a time T, from data timestamped at or before T only. One
+//! definition serves training, backtests and live scoring: all three call [`compute`] on a
+//! [`History`] and an [`Index`].
+//!
+//! Missing values are explicit: a lab never measured in the year before T takes a typical normal
+//! value *and* sets its `*_missing` flag, so a model can tell "normal" from "unknown".
+//! Change [`FEATURE_VERSION`] whenever a feature's meaning changes: models record the version they
+//! were trained on, and scoring refuses a model of another version.
+
+use chrono::{DateTime, Duration, Utc};
+
+use crate::charlson::{self, Category};
+use crate::history::{Class, Disposition, Encounter, History};
+
+pub const FEATURE_VERSION: i32 = 1;
+
+/// What is being scored.
+#[derive(Debug, Clone, Copy)]
+pub enum Index<'a> {
+    /// A patient at home at a time, for the risk of an unplanned admission.
+    Admission { at: DateTime<Utc> },
+    /// A discharge, for the risk of readmission.
+    Readmission { stay: &'a Encounter },
+}
+
+impl Index<'_> {
+    /// The time of scoring: nothing after it may be used.
+    pub fn time(&self) -> DateTime<Utc> {
+        match self {
+            Self::Admission { at } => *at,
+            Self::Readmission { stay } => stay.end.unwrap_or(stay.start),
+        }
+    }
+}
+
+/// A lab or vital: LOINC code, the value that stands in when it is missing, unit, words.
+#[derive(Debug)]
+pub struct Lab {
+    pub key: &'static str,
+    pub loinc: &'static str,
+    pub typical: f64,
+    pub unit: &'static str,
+    pub label: &'static str,
+}
+
+pub const HEMOGLOBIN: &str = "718-7";
+pub const SODIUM: &str = "2951-2";
+
+pub const LABS: [Lab; 7] = [
+    Lab { key: "hemoglobin", loinc: HEMOGLOBIN, typical: 13.5, unit: "g/dL", label: "hemoglobin" },
+    Lab { key: "sodium", loinc: SODIUM, typical: 140.0, unit: "mmol/L", label: "sodium" },
+    Lab { key: "creatinine", loinc: "2160-0", typical: 1.0, unit: "mg/dL", label: "creatinine" },
+    Lab { key: "hba1c", loinc: "4548-4", typical: 5.6, unit: "%", label: "HbA1c" },
+    Lab { key: "systolic", loinc: "8480-6", typical: 125.0, unit: "mmHg", label: "systolic pressure" },
+    Lab { key: "heart_rate", loinc: "8867-4", typical: 75.0, unit: "/min", label: "heart rate" },
+    Lab { key: "bmi", loinc: "39156-5", typical: 27.0, unit: "kg/m2", label: "BMI" },
+];
+
+/// The chronic conditions flagged on their own (the Charlson index sums all 17 categories).
+const FLAGS: [(&str, &[Category]); 9] = [
+    ("heart_failure", &[Category::CongestiveHeartFailure]),
+    ("chronic_lung_disease", &[Category::ChronicPulmonary]),
+    ("diabetes", &[Category::DiabetesUncomplicated, Category::DiabetesComplicated]),
+    ("kidney_disease", &[Category::Renal]),
+    ("cancer", &[Category::Malignancy, Category::MetastaticTumor]),
+    ("liver_disease", &[Category::MildLiver, Category::SevereLiver]),
+    ("dementia", &[Category::Dementia]),
+    ("cerebrovascular_disease", &[Category::Cerebrovascular]),
+    ("myocardial_infarction", &[Category::MyocardialInfarction]),
+];
+
+/// Days since the last discharge stand at this when there was none in the last year.
+pub const NO_DISCHARGE_DAYS: f64 = 365.0;
+
+/// A feature vector with its names, in a fixed order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Features {
+    pub names: Vec<&'static str>,
+    pub values: Vec<f64>,
+}
+
+impl Features {
+    fn push(&mut self, name: &'static str, value: f64) {
+        self.names.push(name);
+        self.values.push(value);
+    }
+
+    fn flag(&mut self, name: &'static str, on: bool) {
+        self.push(name, if on { 1.0 } else { 0.0 });
+    }
+
+    pub fn get(&self, name: &str) -> Option<f64> {
+        self.names.iter().position(|n| *n == name).map(|i| self.values[i])
+    }
+}
+
+/// The names of the features, in order.
+pub fn names() -> Vec<&'static str> {
+    compute(&History::default(), &Index::Admission { at: DateTime::UNIX_EPOCH }).names
+}
+
+fn within(t: DateTime<Utc>, at: DateTime<Utc>, days: i64) -> bool {
+    t <= at && t > at - Duration::days(days)
+}
+
+/// The Charlson categories known at `at`.
+pub fn comorbidities(history: &History, at: DateTime<Utc>) -> Vec<Category> {
+    let known: Vec<_> = history
+        .conditions
+        .iter()
+        .filter(|c| c.active && c.known_at.is_some_and(|k| k <= at) && c.abated_at.is_none_or(|a| a > at))
+        .collect();
+    charlson::categories(
+        known.iter().flat_map(|c| c.icd10.iter().map(String::as_str)),
+        known.iter().flat_map(|c| c.snomed.iter().map(String::as_str)),
+    )
+}
+
+/// Emergency visits in the `days` before `at`, but the one that led to `stay` (when given).
+pub fn ed_visits(history: &History, at: DateTime<Utc>, days: i64, stay: Option<&Encounter>) -> usize {
+    let led_to = stay.and_then(|s| s.led_to_by(history)).map(|e| e.fhir_id.as_str());
+    history
+        .encounters
+        .iter()
+        .filter(|e| e.class == Class::Emergency && within(e.start, at, days) && Some(e.fhir_id.as_str()) != led_to)
+        .count()
+}
+
+/// Inpatient stays admitted in the `days` before `at`, but `stay` itself.
+pub fn prior_stays(history: &History, at: DateTime<Utc>, days: i64, stay: Option<&Encounter>) -> usize {
+    history.stays().filter(|e| within(e.start, at, days) && stay.is_none_or(|s| s.fhir_id != e.fhir_id)).count()
+}
+
+/// The last value of a lab at or before `at` within a year, and the one before it.
+pub fn last_two(history: &History, loinc: &str, at: DateTime<Utc>) -> (Option<f64>, Option<f64>) {
+    let mut values = history.observations.iter().rev().filter(|o| o.loinc == loinc && within(o.at, at, 365));
+    let last = values.next().map(|o| o.value);
+    let before = values.next().map(|o| o.value);
+    (last, before)
+}
+
+/// A procedure during the stay: linked to it, or performed between admission and discharge.
+pub fn procedure_during(history: &History, stay: &Encounter) -> bool {
+    history.procedures.iter().any(|p| {
+        p.encounter_fhir_id.as_deref() == Some(stay.fhir_id.as_str())
+            || (p.at >= stay.start && stay.end.is_some_and(|end| p.at <= end))
+    })
+}
+
+pub fn compute(history: &History, index: &Index<'_>) -> Features {
+    let at = index.time();
+    let stay = match index {
+        Index::Readmission { stay } => Some(*stay),
+        Index::Admission { .. } => None,
+    };
+    let mut f = Features { names: Vec::with_capacity(64), values: Vec::with_capacity(64) };
+    f.push("age", history.age_at(at).unwrap_or(60.0));
+    f.flag("female", history.sex.as_deref() == Some("female"));
+
+    f.push("ed_visits_6m", ed_visits(history, at, 182, stay) as f64);
+    // For a discharge, stays before this one: the index stay is not its own history.
+    let admitted = stay.map(|s| s.start).unwrap_or(at);
+    f.push("inpatient_stays_12m", prior_stays(history, admitted, 365, stay) as f64);
+    let outpatient =
+        history.encounters.iter().filter(|e| e.class == Class::Ambulatory && within(e.start, at, 365)).count();
+    f.push("outpatient_visits_12m", outpatient as f64);
+    let last_discharge = history
+        .stays()
+        .filter(|e| stay.is_none_or(|s| s.fhir_id != e.fhir_id))
+        .filter_map(|e| e.end)
+        .filter(|end| within(*end, admitted, 365))
+        .max();
+    let days_since = last_discharge.map(|end| (admitted - end).num_hours() as f64 / 24.0);
+    f.push("days_since_last_discharge", days_since.unwrap_or(NO_DISCHARGE_DAYS));
+    f.flag("no_discharge_12m", days_since.is_none());
+
+    let categories = comorbidities(history, at);
+    f.push("charlson_index", charlson::index(&categories) as f64);
+    for (name, members) in FLAGS {
+        f.flag(name, categories.iter().any(|c| members.contains(c)));
+    }
+    let active_meds = history.medications.iter().filter(|m| m.active && within(m.authored_at, at, 365)).count();
+    f.push("active_medications", active_meds as f64);
+
+    for lab in &LABS {
+        let (last, before) = last_two(history, lab.loinc, at);
+        f.push(lab.key, last.unwrap_or(lab.typical));
+        f.push(
+            trend_name(lab.key),
+            match (last, before) {
+                (Some(last), Some(before)) => last - before,
+                _ => 0.0,
+            },
+        );
+        f.flag(missing_name(lab.key), last.is_none());
+    }
+
+    // What a discharge adds; zero when scoring admission.
+    let los = stay.and_then(Encounter::length_of_stay_days).unwrap_or(0.0);
+    f.push("length_of_stay_days", los);
+    f.flag("acute_admission", stay.is_some_and(|s| s.is_acute(history)));
+    let disposition = stay.and_then(|s| s.disposition);
+    f.flag("discharged_to_facility", disposition == Some(Disposition::Facility));
+    f.flag("discharged_elsewhere", matches!(disposition, Some(Disposition::Other)));
+    f.flag("oncology_service", stay.is_some_and(|s| s.service.as_deref() == Some("oncology")));
+    f.flag("procedure_during_stay", stay.is_some_and(|s| procedure_during(history, s)));
+    f
+}
+
+fn trend_name(key: &'static str) -> &'static str {
+    match key {
+        "hemoglobin" => "hemoglobin_change",
+        "sodium" => "sodium_change",
+        "creatinine" => "creatinine_change",
+        "hba1c" => "hba1c_change",
+        "systolic" => "systolic_change",
+        "heart_rate" => "heart_rate_change",
+        _ => "bmi_change",
+    }
+}
+
+fn missing_name(key: &'static str) -> &'static str {
+    match key {
+        "hemoglobin" => "hemoglobin_missing",
+        "sodium" => "sodium_missing",
+        "creatinine" => "creatinine_missing",
+        "hba1c" => "hba1c_missing",
+        "systolic" => "systolic_missing",
+        "heart_rate" => "heart_rate_missing",
+        _ => "bmi_missing",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::history::{Condition, Observation};
+    use crate::labels::tests::{at, stay};
+
+    fn ed(id: &str, day: i64) -> Encounter {
+        Encounter {
+            class: Class::Emergency,
+            priority: Some("EM".into()),
+            admit_source: None,
+            ..stay(id, day, Some(day))
+        }
+    }
+
+    fn sample() -> History {
+        let mut index = stay("index", 100, Some(106));
+        index.part_of = Some("ed-3".into());
+        index.disposition = Some(Disposition::Facility);
+        History {
+            birth_date: chrono::NaiveDate::from_ymd_opt(1940, 1, 1),
+            sex: Some("female".into()),
+            encounters: vec![
+                ed("ed-1", 10),
+                ed("ed-2", 60),
+                stay("earlier", 60, Some(64)),
+                ed("ed-3", 100),
+                index,
+                ed("later", 120),
+            ],
+            conditions: vec![
+                Condition {
+                    icd10: vec!["I50.9".into()],
+                    snomed: vec![],
+                    known_at: Some(at(5)),
+                    abated_at: None,
+                    active: true,
+                },
+                Condition {
+                    icd10: vec!["C34.90".into()],
+                    snomed: vec![],
+                    known_at: Some(at(150)),
+                    abated_at: None,
+                    active: true,
+                },
+            ],
+            observations: vec![
+                Observation { loinc: SODIUM.into(), at: at(101), value: 135.0 },
+                Observation { loinc: SODIUM.into(), at: at(105), value: 129.0 },
+                Observation { loinc: SODIUM.into(), at: at(130), value: 120.0 },
+            ],
+            ..History::default()
+        }
+        .sorted()
+    }
+
+    #[test]
+    fn a_discharge_sees_only_what_was_known_at_discharge() {
+        let history = sample();
+        let index = history.encounters.iter().find(|e| e.fhir_id == "index").expect("index").clone();
+        let f = compute(&history, &Index::Readmission { stay: &index });
+        assert_eq!(f.get("ed_visits_6m"), Some(2.0), "ed-1 and ed-2; ed-3 led to the stay, `later` is after");
+        assert_eq!(f.get("inpatient_stays_12m"), Some(1.0), "the earlier stay, not the index stay");
+        assert_eq!(f.get("days_since_last_discharge"), Some(36.0));
+        assert_eq!(f.get("charlson_index"), Some(1.0), "the cancer was coded after discharge");
+        assert_eq!(f.get("heart_failure"), Some(1.0));
+        assert_eq!(f.get("sodium"), Some(129.0), "the last value at discharge");
+        assert_eq!(f.get("sodium_change"), Some(-6.0));
+        assert_eq!(f.get("sodium_missing"), Some(0.0));
+        assert_eq!(f.get("hemoglobin"), Some(13.5), "missing: a typical value, flagged");
+        assert_eq!(f.get("hemoglobin_missing"), Some(1.0));
+        assert_eq!(f.get("length_of_stay_days"), Some(6.0));
+        assert_eq!(f.get("acute_admission"), Some(1.0));
+        assert_eq!(f.get("discharged_to_facility"), Some(1.0));
+        assert!(f.get("age").is_some_and(|age| (83.0..=84.0).contains(&age)));
+    }
+
+    #[test]
+    fn the_names_are_fixed_and_unique() {
+        let names = names();
+        let mut unique = names.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), names.len());
+        let history = sample();
+        assert_eq!(compute(&history, &Index::Admission { at: at(200) }).names, names);
+    }
+}

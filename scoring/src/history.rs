@@ -1,0 +1,182 @@
+//! A patient's record as scoring sees it: the facts features and labels are computed from, each
+//! with the time it became known. Built from the store's rows (see `load`), or by hand in tests;
+//! everything here is pure.
+
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+
+/// The kind of encounter, from its FHIR class (v3 ActCode).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Class {
+    Inpatient,
+    Emergency,
+    Ambulatory,
+    Other,
+}
+
+impl Class {
+    pub fn from_code(code: Option<&str>) -> Self {
+        match code {
+            Some("IMP" | "ACUTE" | "NONAC") => Self::Inpatient,
+            Some("EMER") => Self::Emergency,
+            Some("AMB" | "VR" | "HH") => Self::Ambulatory,
+            _ => Self::Other,
+        }
+    }
+}
+
+/// Where a patient went at discharge, in the groups that matter for risk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Disposition {
+    Home,
+    /// Skilled nursing, long-term care or rehabilitation.
+    Facility,
+    /// To another acute hospital.
+    Transfer,
+    Died,
+    Other,
+}
+
+impl Disposition {
+    /// From the FHIR discharge-disposition code.
+    pub fn from_code(code: Option<&str>) -> Self {
+        match code {
+            Some("home" | "alt-home") => Self::Home,
+            Some("snf" | "long" | "rehab" | "other-hcf") => Self::Facility,
+            Some("hosp") => Self::Transfer,
+            Some("exp") => Self::Died,
+            _ => Self::Other,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Encounter {
+    /// The FHIR logical id.
+    pub fhir_id: String,
+    pub class: Class,
+    pub start: DateTime<Utc>,
+    pub end: Option<DateTime<Utc>>,
+    /// v3 ActPriority: EM, UR, EL, R...
+    pub priority: Option<String>,
+    pub admit_source: Option<String>,
+    pub disposition: Option<Disposition>,
+    pub service: Option<String>,
+    pub unit: Option<String>,
+    /// The encounter this one is part of (an ED visit that led to the stay; a mother's stay).
+    pub part_of: Option<String>,
+}
+
+impl Encounter {
+    /// Unplanned: urgent or emergency priority, admitted from the emergency department, or part
+    /// of an emergency visit.
+    pub fn is_acute(&self, history: &History) -> bool {
+        matches!(self.priority.as_deref(), Some("EM" | "UR" | "A" | "S" | "CS"))
+            || self.admit_source.as_deref() == Some("emd")
+            || self.led_to_by(history).is_some()
+    }
+
+    /// The emergency visit of the same patient this stay is part of, if any.
+    pub fn led_to_by<'a>(&self, history: &'a History) -> Option<&'a Encounter> {
+        let parent = self.part_of.as_deref()?;
+        history.encounters.iter().find(|e| e.fhir_id == parent && e.class == Class::Emergency)
+    }
+
+    /// A newborn's birth stay: admitted as born, or part of an encounter that is not this
+    /// patient's (the mother's).
+    pub fn is_birth_stay(&self, history: &History) -> bool {
+        self.admit_source.as_deref() == Some("born")
+            || self.part_of.as_deref().is_some_and(|p| !history.encounters.iter().any(|e| e.fhir_id == p))
+    }
+
+    /// Length of stay in days (fractional), when finished.
+    pub fn length_of_stay_days(&self) -> Option<f64> {
+        self.end.map(|end| (end - self.start).num_minutes() as f64 / (24.0 * 60.0))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Condition {
+    pub icd10: Vec<String>,
+    pub snomed: Vec<String>,
+    /// When it was known: recorded, else onset.
+    pub known_at: Option<DateTime<Utc>>,
+    pub abated_at: Option<DateTime<Utc>>,
+    /// Problem-list conditions that are not active (resolved, inactive) do not count.
+    pub active: bool,
+}
+
+/// One numeric observation (a panel's components are separate observations here).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Observation {
+    pub loinc: String,
+    pub at: DateTime<Utc>,
+    pub value: f64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Medication {
+    pub authored_at: DateTime<Utc>,
+    pub active: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Procedure {
+    pub at: DateTime<Utc>,
+    pub encounter_fhir_id: Option<String>,
+}
+
+/// One patient's record. Encounters are sorted by start, observations by time.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct History {
+    /// The store's row id of the patient.
+    pub patient_id: i64,
+    pub fhir_id: String,
+    pub birth_date: Option<NaiveDate>,
+    pub sex: Option<String>,
+    pub race: Option<String>,
+    pub deceased_at: Option<DateTime<Utc>>,
+    pub encounters: Vec<Encounter>,
+    pub conditions: Vec<Condition>,
+    pub observations: Vec<Observation>,
+    pub medications: Vec<Medication>,
+    pub procedures: Vec<Procedure>,
+}
+
+impl History {
+    /// Puts the lists in the order the rest of scoring expects.
+    pub fn sorted(mut self) -> Self {
+        self.encounters.sort_by(|a, b| a.start.cmp(&b.start).then_with(|| a.fhir_id.cmp(&b.fhir_id)));
+        self.observations.sort_by(|a, b| a.at.cmp(&b.at).then_with(|| a.loinc.cmp(&b.loinc)));
+        self
+    }
+
+    /// Age in whole years at `at`.
+    pub fn age_at(&self, at: DateTime<Utc>) -> Option<f64> {
+        let birth = self.birth_date?;
+        let today = at.date_naive();
+        let mut years = today.years_since(birth)? as f64;
+        if years < 0.0 {
+            years = 0.0;
+        }
+        Some(years)
+    }
+
+    /// The patient died at or before `at`.
+    pub fn dead_by(&self, at: DateTime<Utc>) -> bool {
+        self.deceased_at.is_some_and(|d| d <= at)
+    }
+
+    /// Inpatient stays, in order of admission.
+    pub fn stays(&self) -> impl Iterator<Item = &Encounter> {
+        self.encounters.iter().filter(|e| e.class == Class::Inpatient)
+    }
+
+    /// A stay ended in death: so disposed, or the patient died before or within a day of its end.
+    pub fn died_in(&self, stay: &Encounter) -> bool {
+        stay.disposition == Some(Disposition::Died)
+            || match (self.deceased_at, stay.end) {
+                (Some(death), Some(end)) => death <= end + Duration::days(1),
+                _ => false,
+            }
+    }
+}
