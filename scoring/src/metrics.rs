@@ -1,0 +1,277 @@
+//! How good a set of predictions is, given what happened: discrimination (AUROC with DeLong's 95 %
+//! interval, AUPRC as average precision), accuracy (Brier), calibration (intercept and slope of
+//! the logistic recalibration, and a decile table), and what an operating threshold means on the
+//! ward (sensitivity, PPV, alerts per 100 patient-days, patients evaluated per true case).
+
+/// The AUROC with its 95 % confidence interval (DeLong et al. 1988).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Auroc {
+    pub value: f64,
+    pub low: f64,
+    pub high: f64,
+}
+
+/// Midranks (1-based, ties share their mean rank) of `values`.
+fn midranks(values: &[f64]) -> Vec<f64> {
+    let mut order: Vec<usize> = (0..values.len()).collect();
+    order.sort_by(|&a, &b| values[a].total_cmp(&values[b]));
+    let mut ranks = vec![0.0; values.len()];
+    let mut i = 0;
+    while i < order.len() {
+        let mut j = i;
+        while j + 1 < order.len() && values[order[j + 1]] == values[order[i]] {
+            j += 1;
+        }
+        let rank = (i + j) as f64 / 2.0 + 1.0;
+        for k in i..=j {
+            ranks[order[k]] = rank;
+        }
+        i = j + 1;
+    }
+    ranks
+}
+
+fn variance(xs: &[f64]) -> f64 {
+    if xs.len() < 2 {
+        return 0.0;
+    }
+    let mean = xs.iter().sum::<f64>() / xs.len() as f64;
+    xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (xs.len() - 1) as f64
+}
+
+/// None when only one class is present.
+pub fn auroc(scores: &[f64], labels: &[bool]) -> Option<Auroc> {
+    let positives: Vec<f64> = scores.iter().zip(labels).filter(|(_, l)| **l).map(|(s, _)| *s).collect();
+    let negatives: Vec<f64> = scores.iter().zip(labels).filter(|(_, l)| !**l).map(|(s, _)| *s).collect();
+    let (m, n) = (positives.len() as f64, negatives.len() as f64);
+    if m == 0.0 || n == 0.0 {
+        return None;
+    }
+    let all: Vec<f64> = positives.iter().chain(&negatives).copied().collect();
+    let ranks = midranks(&all);
+    let within_pos = midranks(&positives);
+    let within_neg = midranks(&negatives);
+    let value = (ranks[..positives.len()].iter().sum::<f64>() - m * (m + 1.0) / 2.0) / (m * n);
+    let v10: Vec<f64> = (0..positives.len()).map(|i| (ranks[i] - within_pos[i]) / n).collect();
+    let v01: Vec<f64> = (0..negatives.len()).map(|j| 1.0 - (ranks[positives.len() + j] - within_neg[j]) / m).collect();
+    let se = (variance(&v10) / m + variance(&v01) / n).sqrt();
+    Some(Auroc { value, low: (value - 1.96 * se).max(0.0), high: (value + 1.96 * se).min(1.0) })
+}
+
+/// Average precision: the area under the precision-recall curve, tied scores taken together.
+pub fn auprc(scores: &[f64], labels: &[bool]) -> Option<f64> {
+    let total_pos = labels.iter().filter(|l| **l).count() as f64;
+    if total_pos == 0.0 {
+        return None;
+    }
+    let mut order: Vec<usize> = (0..scores.len()).collect();
+    order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
+    let (mut tp, mut seen, mut area, mut last_recall) = (0.0, 0.0, 0.0, 0.0);
+    let mut i = 0;
+    while i < order.len() {
+        let mut j = i;
+        while j < order.len() && scores[order[j]] == scores[order[i]] {
+            if labels[order[j]] {
+                tp += 1.0;
+            }
+            seen += 1.0;
+            j += 1;
+        }
+        let recall = tp / total_pos;
+        area += (recall - last_recall) * (tp / seen);
+        last_recall = recall;
+        i = j;
+    }
+    Some(area)
+}
+
+pub fn brier(probabilities: &[f64], labels: &[bool]) -> f64 {
+    let n = probabilities.len().max(1) as f64;
+    probabilities.iter().zip(labels).map(|(p, l)| (p - if *l { 1.0 } else { 0.0 }).powi(2)).sum::<f64>() / n
+}
+
+fn logit(p: f64) -> f64 {
+    let p = p.clamp(1e-6, 1.0 - 1e-6);
+    (p / (1.0 - p)).ln()
+}
+
+pub fn sigmoid(x: f64) -> f64 {
+    1.0 / (1.0 + (-x).exp())
+}
+
+/// Fits `P(y) = sigmoid(a + b x + offset)` by Newton's method; with `fit_slope` false, b is 1 and
+/// only a is fitted. Returns (a, b).
+fn fit_logistic(x: &[f64], y: &[bool], fit_slope: bool) -> (f64, f64) {
+    let (mut a, mut b) = (0.0, 1.0);
+    for _ in 0..100 {
+        let (mut ga, mut gb, mut haa, mut hab, mut hbb) = (0.0, 0.0, 0.0, 0.0, 0.0);
+        for (xi, yi) in x.iter().zip(y) {
+            let p = sigmoid(a + b * xi);
+            let r = if *yi { 1.0 } else { 0.0 } - p;
+            let w = p * (1.0 - p);
+            ga += r;
+            gb += r * xi;
+            haa += w;
+            hab += w * xi;
+            hbb += w * xi * xi;
+        }
+        let (da, db) = if fit_slope {
+            let det = haa * hbb - hab * hab;
+            if det.abs() < 1e-12 {
+                break;
+            }
+            ((hbb * ga - hab * gb) / det, (haa * gb - hab * ga) / det)
+        } else {
+            if haa < 1e-12 {
+                break;
+            }
+            (ga / haa, 0.0)
+        };
+        a += da;
+        b += db;
+        if da.abs() < 1e-10 && db.abs() < 1e-10 {
+            break;
+        }
+    }
+    (a, b)
+}
+
+/// Calibration intercept (calibration-in-the-large: `a` with the slope fixed at 1) and slope (`b`
+/// in `logit P(y) = a + b logit(p)`). A well calibrated model has 0 and 1.
+pub fn calibration(probabilities: &[f64], labels: &[bool]) -> (f64, f64) {
+    let x: Vec<f64> = probabilities.iter().map(|p| logit(*p)).collect();
+    let (intercept, _) = fit_logistic(&x, labels, false);
+    let (_, slope) = fit_logistic(&x, labels, true);
+    (intercept, slope)
+}
+
+/// One tenth of the predictions, by rank.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Decile {
+    pub count: usize,
+    pub mean_predicted: f64,
+    pub observed: f64,
+}
+
+pub fn deciles(probabilities: &[f64], labels: &[bool]) -> Vec<Decile> {
+    let mut order: Vec<usize> = (0..probabilities.len()).collect();
+    order.sort_by(|&a, &b| probabilities[a].total_cmp(&probabilities[b]));
+    let n = order.len();
+    (0..10)
+        .map(|d| {
+            let part = &order[d * n / 10..(d + 1) * n / 10];
+            let count = part.len().max(1) as f64;
+            Decile {
+                count: part.len(),
+                mean_predicted: part.iter().map(|&i| probabilities[i]).sum::<f64>() / count,
+                observed: part.iter().filter(|&&i| labels[i]).count() as f64 / count,
+            }
+        })
+        .collect()
+}
+
+/// What alerting at a threshold means.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AtThreshold {
+    pub threshold: f64,
+    pub alerts: usize,
+    pub sensitivity: f64,
+    pub ppv: f64,
+    /// Alerts per 100 patient-days of the population scored.
+    pub alerts_per_100_patient_days: f64,
+    /// Patients alerted on per true case found (1 / PPV).
+    pub evaluated_per_case: f64,
+}
+
+pub fn at_threshold(probabilities: &[f64], labels: &[bool], threshold: f64, patient_days: f64) -> AtThreshold {
+    let alerted: Vec<bool> = probabilities.iter().map(|p| *p >= threshold).collect();
+    let alerts = alerted.iter().filter(|a| **a).count();
+    let true_alerts = alerted.iter().zip(labels).filter(|(a, l)| **a && **l).count();
+    let cases = labels.iter().filter(|l| **l).count();
+    let ratio = |a: usize, b: usize| if b == 0 { 0.0 } else { a as f64 / b as f64 };
+    let ppv = ratio(true_alerts, alerts);
+    AtThreshold {
+        threshold,
+        alerts,
+        sensitivity: ratio(true_alerts, cases),
+        ppv,
+        alerts_per_100_patient_days: if patient_days > 0.0 { 100.0 * alerts as f64 / patient_days } else { 0.0 },
+        evaluated_per_case: if ppv > 0.0 { 1.0 / ppv } else { f64::INFINITY },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auroc_counts_pairs_and_ties() {
+        let labels = [true, true, false, false];
+        assert_eq!(auroc(&[0.9, 0.8, 0.2, 0.1], &labels).map(|a| a.value), Some(1.0));
+        assert_eq!(auroc(&[0.1, 0.2, 0.8, 0.9], &labels).map(|a| a.value), Some(0.0));
+        assert_eq!(auroc(&[0.5, 0.5, 0.5, 0.5], &labels).map(|a| a.value), Some(0.5));
+        // 3 of 4 pairs ordered right, one tied: (3 + 0.5) / 4.
+        let a = auroc(&[0.9, 0.5, 0.5, 0.1], &labels).expect("auroc");
+        assert!((a.value - 0.875).abs() < 1e-12);
+        assert!(a.low <= a.value && a.value <= a.high);
+        assert!(auroc(&[0.1, 0.2], &[true, true]).is_none());
+    }
+
+    #[test]
+    fn delong_interval_matches_a_reference_value() {
+        // Hanley & McNeil's classic CT example, rated 1–5; AUROC 0.8931 with SE about 0.032.
+        let negatives = [(1, 33), (2, 6), (3, 6), (4, 11), (5, 2)];
+        let positives = [(1, 3), (2, 2), (3, 2), (4, 11), (5, 33)];
+        let (mut scores, mut labels) = (Vec::new(), Vec::new());
+        for (set, label) in [(negatives, false), (positives, true)] {
+            for (rating, count) in set {
+                for _ in 0..count {
+                    scores.push(rating as f64);
+                    labels.push(label);
+                }
+            }
+        }
+        let a = auroc(&scores, &labels).expect("auroc");
+        assert!((a.value - 0.8931).abs() < 1e-3, "{a:?}");
+        let se = (a.high - a.value) / 1.96;
+        assert!((0.025..0.04).contains(&se), "{se}");
+    }
+
+    #[test]
+    fn average_precision_and_brier() {
+        let labels = [true, false, true, false];
+        // Ranked: T (P 1, R .5), F, T (P 2/3, R 1), F.
+        let ap = auprc(&[0.9, 0.8, 0.7, 0.1], &labels).expect("ap");
+        assert!((ap - (0.5 * 1.0 + 0.5 * 2.0 / 3.0)).abs() < 1e-12);
+        assert!((brier(&[1.0, 0.0, 0.5, 0.5], &labels) - (0.0 + 0.0 + 0.25 + 0.25) / 4.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn calibration_of_calibrated_and_overconfident_predictions() {
+        // Outcomes drawn exactly at the predicted rates: intercept 0, slope 1.
+        let (mut p, mut y) = (Vec::new(), Vec::new());
+        for (prob, n, k) in [(0.1, 100, 10), (0.3, 100, 30), (0.6, 100, 60), (0.9, 100, 90)] {
+            for i in 0..n {
+                p.push(prob);
+                y.push(i < k);
+            }
+        }
+        let (intercept, slope) = calibration(&p, &y);
+        assert!(intercept.abs() < 0.05 && (slope - 1.0).abs() < 0.05, "{intercept} {slope}");
+        // Predictions pushed to the extremes: a slope below 1.
+        let extreme: Vec<f64> = p.iter().map(|q| sigmoid(2.0 * logit(*q))).collect();
+        let (_, slope) = calibration(&extreme, &y);
+        assert!((slope - 0.5).abs() < 0.05, "{slope}");
+        let table = deciles(&p, &y);
+        assert_eq!(table.len(), 10);
+        assert_eq!(table.iter().map(|d| d.count).sum::<usize>(), 400);
+    }
+
+    #[test]
+    fn threshold_figures() {
+        let at = at_threshold(&[0.9, 0.8, 0.3, 0.1], &[true, false, true, false], 0.5, 200.0);
+        assert_eq!(at.alerts, 2);
+        assert_eq!((at.sensitivity, at.ppv, at.evaluated_per_case), (0.5, 0.5, 2.0));
+        assert_eq!(at.alerts_per_100_patient_days, 1.0);
+    }
+}
