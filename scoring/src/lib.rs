@@ -1,7 +1,7 @@
 //! Risk scoring: point-in-time features, labels, baselines, models, metrics, explanations.
 //!
 //! Pure (no I/O, tested without a database): [`charlson`], [`history`], [`features`], [`labels`],
-//! [`baselines`], [`metrics`].
+//! [`baselines`], [`metrics`], [`model`].
 
 pub mod baselines;
 pub mod charlson;
@@ -9,3 +9,4 @@ pub mod features;
 pub mod history;
 pub mod labels;
 pub mod metrics;
+pub mod model;

@@ -101,7 +101,7 @@ pub fn sigmoid(x: f64) -> f64 {
 
 /// Fits `P(y) = sigmoid(a + b x + offset)` by Newton's method; with `fit_slope` false, b is 1 and
 /// only a is fitted. Returns (a, b).
-fn fit_logistic(x: &[f64], y: &[bool], fit_slope: bool) -> (f64, f64) {
+pub(crate) fn fit_logistic(x: &[f64], y: &[bool], fit_slope: bool) -> (f64, f64) {
     let (mut a, mut b) = (0.0, 1.0);
     for _ in 0..100 {
         let (mut ga, mut gb, mut haa, mut hab, mut hbb) = (0.0, 0.0, 0.0, 0.0, 0.0);
