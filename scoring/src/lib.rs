@@ -1,12 +1,16 @@
 //! Risk scoring: point-in-time features, labels, baselines, models, metrics, explanations.
 //!
 //! Pure (no I/O, tested without a database): [`charlson`], [`history`], [`features`], [`labels`],
-//! [`baselines`], [`metrics`], [`model`].
+//! [`baselines`], [`metrics`], [`model`], [`training`]. Reading from the store: [`load`]; the model
+//! registry: [`registry`].
 
 pub mod baselines;
 pub mod charlson;
 pub mod features;
 pub mod history;
 pub mod labels;
+pub mod load;
 pub mod metrics;
 pub mod model;
+pub mod registry;
+pub mod training;

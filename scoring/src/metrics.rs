@@ -99,10 +99,31 @@ pub fn sigmoid(x: f64) -> f64 {
     1.0 / (1.0 + (-x).exp())
 }
 
-/// Fits `P(y) = sigmoid(a + b x + offset)` by Newton's method; with `fit_slope` false, b is 1 and
-/// only a is fitted. Returns (a, b).
+/// `ln(1 + e^t)` without overflow.
+fn softplus(t: f64) -> f64 {
+    t.max(0.0) + (-t.abs()).exp().ln_1p()
+}
+
+fn log_likelihood(x: &[f64], y: &[bool], a: f64, b: f64) -> f64 {
+    // ln sigmoid(z) = -softplus(-z); ln(1 - sigmoid(z)) = -softplus(z).
+    x.iter().zip(y).map(|(xi, yi)| -softplus(if *yi { -(a + b * xi) } else { a + b * xi })).sum()
+}
+
+/// Fits `P(y) = sigmoid(a + b x)` by Newton's method with step halving (so it never moves to a
+/// worse fit); with `fit_slope` false, b stays 1 and only a is fitted. The inputs are centred and
+/// scaled first, so that points on a 0–19 scale fit as well as logits. Returns (a, b).
 pub(crate) fn fit_logistic(x: &[f64], y: &[bool], fit_slope: bool) -> (f64, f64) {
-    let (mut a, mut b) = (0.0, 1.0);
+    let n = x.len().max(1) as f64;
+    let (center, scale) = if fit_slope {
+        let mean = x.iter().sum::<f64>() / n;
+        let sd = (x.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n).sqrt();
+        (mean, if sd > 1e-12 { sd } else { 1.0 })
+    } else {
+        (0.0, 1.0)
+    };
+    let x: Vec<f64> = x.iter().map(|v| (v - center) / scale).collect();
+    let (mut a, mut b) = (0.0, if fit_slope { 0.0 } else { 1.0 });
+    let mut current = log_likelihood(&x, y, a, b);
     for _ in 0..100 {
         let (mut ga, mut gb, mut haa, mut hab, mut hbb) = (0.0, 0.0, 0.0, 0.0, 0.0);
         for (xi, yi) in x.iter().zip(y) {
@@ -127,13 +148,25 @@ pub(crate) fn fit_logistic(x: &[f64], y: &[bool], fit_slope: bool) -> (f64, f64)
             }
             (ga / haa, 0.0)
         };
-        a += da;
-        b += db;
-        if da.abs() < 1e-10 && db.abs() < 1e-10 {
+        let mut step = 1.0;
+        let mut improved = false;
+        while step > 1e-6 {
+            let candidate = log_likelihood(&x, y, a + step * da, b + step * db);
+            if candidate >= current {
+                a += step * da;
+                b += step * db;
+                current = candidate;
+                improved = true;
+                break;
+            }
+            step /= 2.0;
+        }
+        if !improved || (step * da).abs() < 1e-10 && (step * db).abs() < 1e-10 {
             break;
         }
     }
-    (a, b)
+    // Back to the original scale: a + b (x - c) / s.
+    if fit_slope { (a - b * center / scale, b / scale) } else { (a, b) }
 }
 
 /// Calibration intercept (calibration-in-the-large: `a` with the slope fixed at 1) and slope (`b`

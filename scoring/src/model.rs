@@ -2,8 +2,8 @@
 //! to one feature vector, serialized with serde (versioned by [`MODEL_FORMAT`]).
 //!
 //! - **Logistic regression** (smartcore, L-BFGS, L2): inputs standardized with the training means
-//!   and deviations; the minority class weighted up by replication to balance the classes (smartcore
-//!   takes no sample weights). Probabilities are computed from the coefficients, not from
+//!   and deviations; classes balanced by fitting on every positive and an even share of the
+//!   negatives (smartcore takes no sample weights). Probabilities are computed from the coefficients, not from
 //!   smartcore's class labels. Explanation of a score: coefficient × standardized deviation from
 //!   the training mean, per feature.
 //! - **Gradient boosting** (forust-ml, log loss, classes balanced with sample weights; see
@@ -138,19 +138,29 @@ fn balance(labels: &[bool]) -> Result<f64, ModelError> {
     Ok(negatives as f64 / positives as f64)
 }
 
-/// Fits a logistic regression with L2 penalty `alpha` on standardized, balanced rows.
+/// At most this many negatives per positive are fitted on by logistic regression.
+pub const NEGATIVES_PER_POSITIVE: usize = 3;
+
+/// Fits a logistic regression with L2 penalty `alpha` on standardized rows, the classes balanced
+/// by keeping every positive and an even share of the negatives (every k-th, so that it is the
+/// same for the same data): the fit then costs little whatever the prevalence, and the
+/// calibration fitted afterwards restores the real probabilities.
 pub fn fit_logistic_regression(rows: &[Vec<f64>], labels: &[bool], alpha: f64) -> Result<Learner, ModelError> {
-    let weight = balance(labels)?;
+    let ratio = balance(labels)?;
     let standardizer = Standardizer::fit(rows);
-    let copies = weight.round().max(1.0) as usize;
-    let mut x: Vec<Vec<f64>> = Vec::with_capacity(rows.len() + labels.iter().filter(|l| **l).count() * copies);
-    let mut y: Vec<i32> = Vec::with_capacity(x.capacity());
+    let keep_every = ((ratio / NEGATIVES_PER_POSITIVE as f64).floor() as usize).max(1);
+    let mut x: Vec<Vec<f64>> = Vec::new();
+    let mut y: Vec<i32> = Vec::new();
+    let mut negatives = 0_usize;
     for (row, label) in rows.iter().zip(labels) {
-        let z = standardizer.apply(row);
-        for _ in 0..if *label { copies } else { 1 } {
-            x.push(z.clone());
-            y.push(i32::from(*label));
+        if !*label {
+            negatives += 1;
+            if !negatives.is_multiple_of(keep_every) {
+                continue;
+            }
         }
+        x.push(standardizer.apply(row));
+        y.push(i32::from(*label));
     }
     let matrix = DenseMatrix::from_2d_vec(&x).map_err(|e| ModelError::Training(e.to_string()))?;
     let parameters = LogisticRegressionParameters::default().with_alpha(alpha);
@@ -160,7 +170,7 @@ pub fn fit_logistic_regression(rows: &[Vec<f64>], labels: &[bool], alpha: f64) -
     Ok(Learner::Logistic { standardizer, intercept, coefficients })
 }
 
-/// Column-major storage, as perpetual reads it.
+/// Column-major storage, as forust-ml reads it.
 fn column_major(rows: &[Vec<f64>]) -> Vec<f64> {
     let width = rows.first().map(Vec::len).unwrap_or(0);
     let mut data = Vec::with_capacity(rows.len() * width);

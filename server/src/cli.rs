@@ -79,6 +79,18 @@ pub enum Command {
     /// a margin of five minutes, since repeats change nothing). Exit status 1 when anything was
     /// rejected.
     Pull(PullArgs),
+    /// Train a model, evaluate it on the period after --until beside LACE and HOSPITAL, register it
+    ///
+    /// Examples come from every patient's record as of each index time (each discharge for
+    /// readmission; each patient at home on the first of each month for admission). Outcomes known
+    /// before --until train: the earlier three quarters fit the model, the latest quarter chooses
+    /// its hyperparameters and fits its calibration. Events from --until on are the test, reported
+    /// with AUROC (95 % interval), AUPRC, Brier, calibration intercept and slope, deciles, figures at
+    /// the threshold and per sex, age band and race. The model is registered as a candidate.
+    Train(TrainArgs),
+    /// The model registry: list, show, activate, roll back
+    #[command(subcommand)]
+    Model(ModelCommand),
     /// Manage users: add, list, disable, set a password
     #[command(subcommand)]
     User(UserCommand),
@@ -123,6 +135,54 @@ pub struct PullArgs {
     /// Resources per page asked of the remote
     #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub page_size: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TargetArg {
+    Admission,
+    Readmission,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum AlgorithmArg {
+    LogisticRegression,
+    GradientBoosting,
+}
+
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    #[arg(long, value_enum)]
+    pub target: TargetArg,
+    /// Train on outcomes known before this time (RFC 3339 or a date); test on events from it on.
+    /// Default: the newest data less 30 days (outcomes not yet known) less --test-days
+    #[arg(long, value_name = "T")]
+    pub until: Option<String>,
+    /// Days of events after --until to test on, when --until is not given
+    #[arg(long, default_value_t = 180)]
+    pub test_days: i64,
+    #[arg(long, value_enum, default_value = "logistic-regression")]
+    pub algorithm: AlgorithmArg,
+    /// Alerting threshold (probability) to report on; default 0.30 for readmission, 0.05 for admission
+    #[arg(long)]
+    pub threshold: Option<f64>,
+    /// At most this many admission examples (patient-months are sampled evenly beyond it)
+    #[arg(long, default_value_t = 250_000)]
+    pub max_examples: u64,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ModelCommand {
+    /// Every registered model with its status and test AUROC
+    List,
+    /// One model's training window, counts and evaluation report
+    Show { version: String },
+    /// Make a model its target's active model (the one active before is retired)
+    Activate { version: String },
+    /// Re-activate the model that was active before the current one
+    Rollback {
+        #[arg(long, value_enum)]
+        target: TargetArg,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -170,6 +170,38 @@ diesel::table! {
 }
 
 diesel::table! {
+    model_status_changes (id) {
+        id -> Int8,
+        model_id -> Int8,
+        from_status -> Nullable<Text>,
+        to_status -> Text,
+        changed_by -> Text,
+        changed_at -> Timestamptz,
+        note -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    models (id) {
+        id -> Int8,
+        version -> Text,
+        target -> Text,
+        algorithm -> Text,
+        feature_version -> Int4,
+        trained_from -> Nullable<Timestamptz>,
+        trained_until -> Nullable<Timestamptz>,
+        training_examples -> Int4,
+        training_positives -> Int4,
+        metrics -> Jsonb,
+        threshold -> Float8,
+        status -> Text,
+        artifact -> Nullable<Jsonb>,
+        created_by -> Text,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     observations (id) {
         id -> Int8,
         source_system -> Text,
@@ -329,6 +361,7 @@ diesel::joinable!(break_glass_grants -> patients (patient_id));
 diesel::joinable!(conditions -> patients (patient_id));
 diesel::joinable!(encounters -> patients (patient_id));
 diesel::joinable!(medication_requests -> patients (patient_id));
+diesel::joinable!(model_status_changes -> models (model_id));
 diesel::joinable!(observations -> patients (patient_id));
 diesel::joinable!(patient_changes -> patients (patient_id));
 diesel::joinable!(patient_unit_assignments -> care_units (unit_id));
@@ -349,6 +382,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     import_jobs,
     ingest_rejects,
     medication_requests,
+    model_status_changes,
+    models,
     observations,
     patient_changes,
     patient_unit_assignments,

@@ -8,5 +8,6 @@ mod fhir_api;
 mod ingest;
 mod invariants;
 mod pull;
+mod scoring;
 mod serve;
 mod support;

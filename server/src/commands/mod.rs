@@ -6,8 +6,10 @@ mod client;
 mod ingest;
 pub mod init;
 mod migrate;
+mod model;
 mod pull;
 pub mod synth;
+mod train;
 mod unit;
 mod user;
 
@@ -31,6 +33,8 @@ pub fn run(settings: &Settings, command: Command) -> anyhow::Result<ExitCode> {
         Command::Client(cmd) => client::run(conn, cmd),
         Command::Ingest(args) => ingest::run(conn, args),
         Command::Pull(args) => pull::run(conn, args),
+        Command::Train(args) => train::run(conn, args),
+        Command::Model(cmd) => model::run(conn, cmd),
     }
 }
 

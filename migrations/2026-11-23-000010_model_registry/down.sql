@@ -1,0 +1,2 @@
+DROP TABLE model_status_changes;
+DROP TABLE models;

@@ -1,0 +1,202 @@
+//! Reading patients' records from the store into [`History`]s, in bulk: one query per table for a
+//! chunk of patients, so that a million patients are read in chunks with bounded memory.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use serde_json::Value;
+use vigil_store::schema::{conditions, encounters, medication_requests, observations, patients, procedures};
+
+use crate::features::LABS;
+use crate::history::{Class, Condition, Disposition, Encounter, History, Medication, Observation, Procedure};
+
+/// The blood-pressure panel, whose systolic component is a feature.
+const BP_PANEL: &str = "85354-9";
+
+/// The row ids of every patient received (not only referenced), in order, after `after`.
+pub fn patient_ids(conn: &mut PgConnection, after: i64, limit: i64) -> QueryResult<Vec<i64>> {
+    patients::table
+        .filter(patients::version.gt(0).and(patients::id.gt(after)))
+        .order(patients::id)
+        .limit(limit)
+        .select(patients::id)
+        .load(conn)
+}
+
+/// The newest time in the data: the last encounter start or end, or observation.
+pub fn data_end(conn: &mut PgConnection) -> QueryResult<Option<DateTime<Utc>>> {
+    let encounters: (Option<DateTime<Utc>>, Option<DateTime<Utc>>) = encounters::table
+        .select((diesel::dsl::max(encounters::period_start), diesel::dsl::max(encounters::period_end)))
+        .first(conn)?;
+    let observed: Option<DateTime<Utc>> =
+        observations::table.select(diesel::dsl::max(observations::effective_at)).first(conn)?;
+    Ok([encounters.0, encounters.1, observed].into_iter().flatten().max())
+}
+
+/// The histories of the given patients, in the order of `ids` (unknown ids are left out).
+pub fn histories(conn: &mut PgConnection, ids: &[i64]) -> QueryResult<Vec<History>> {
+    type PatientRow = (i64, String, Option<chrono::NaiveDate>, Option<String>, Option<String>, Option<DateTime<Utc>>);
+    let rows: Vec<PatientRow> = patients::table
+        .filter(patients::id.eq_any(ids))
+        .select((
+            patients::id,
+            patients::fhir_id,
+            patients::birth_date,
+            patients::sex,
+            patients::race_display,
+            patients::deceased_at,
+        ))
+        .load(conn)?;
+    let mut by_id: HashMap<i64, History> = rows
+        .into_iter()
+        .map(|(id, fhir_id, birth_date, sex, race, deceased_at)| {
+            (id, History { patient_id: id, fhir_id, birth_date, sex, race, deceased_at, ..History::default() })
+        })
+        .collect();
+
+    type EncounterRow = (
+        i64,
+        String,
+        Option<String>,
+        Option<DateTime<Utc>>,
+        Option<DateTime<Utc>>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+    );
+    let rows: Vec<EncounterRow> = encounters::table
+        .filter(encounters::patient_id.eq_any(ids))
+        .filter(encounters::status.ne_all(["cancelled", "entered-in-error", "planned"]))
+        .select((
+            encounters::patient_id,
+            encounters::fhir_id,
+            encounters::class_code,
+            encounters::period_start,
+            encounters::period_end,
+            encounters::priority_code,
+            encounters::admit_source_code,
+            encounters::discharge_disposition_code,
+            encounters::service_type_code,
+            encounters::unit,
+            encounters::part_of_fhir_id,
+        ))
+        .load(conn)?;
+    for (patient, fhir_id, class, start, end, priority, admit_source, disposition, service, unit, part_of) in rows {
+        let (Some(history), Some(start)) = (by_id.get_mut(&patient), start) else { continue };
+        history.encounters.push(Encounter {
+            fhir_id,
+            class: Class::from_code(class.as_deref()),
+            start,
+            end,
+            priority,
+            admit_source,
+            disposition: disposition.as_deref().map(|d| Disposition::from_code(Some(d))),
+            service,
+            unit,
+            part_of,
+        });
+    }
+
+    type ConditionRow = (
+        i64,
+        Vec<Option<String>>,
+        Vec<Option<String>>,
+        Option<DateTime<Utc>>,
+        Option<DateTime<Utc>>,
+        Option<DateTime<Utc>>,
+        Option<String>,
+        Option<String>,
+    );
+    let rows: Vec<ConditionRow> = conditions::table
+        .filter(conditions::patient_id.eq_any(ids))
+        .select((
+            conditions::patient_id,
+            conditions::icd10_codes,
+            conditions::snomed_codes,
+            conditions::recorded_at,
+            conditions::onset_at,
+            conditions::abatement_at,
+            conditions::clinical_status,
+            conditions::verification_status,
+        ))
+        .load(conn)?;
+    for (patient, icd10, snomed, recorded, onset, abated, _clinical, verification) in rows {
+        let Some(history) = by_id.get_mut(&patient) else { continue };
+        if matches!(verification.as_deref(), Some("refuted" | "entered-in-error")) {
+            continue;
+        }
+        history.conditions.push(Condition {
+            icd10: icd10.into_iter().flatten().collect(),
+            snomed: snomed.into_iter().flatten().collect(),
+            // Known once recorded; a condition with only an onset was known from its onset.
+            known_at: match (recorded, onset) {
+                (Some(r), Some(o)) => Some(r.max(o)),
+                (r, o) => r.or(o),
+            },
+            abated_at: abated,
+            // The clinical status is today's, not the one at the index time: using it would
+            // leak the future. A condition counts from when it was known until its abatement.
+            active: true,
+        });
+    }
+
+    let codes: Vec<&str> = LABS.iter().map(|l| l.loinc).chain([BP_PANEL]).collect();
+    type ObservationRow = (i64, Option<String>, Option<DateTime<Utc>>, Option<f64>, Value);
+    let rows: Vec<ObservationRow> = observations::table
+        .filter(observations::patient_id.eq_any(ids))
+        .filter(observations::loinc_code.eq_any(&codes))
+        .filter(observations::status.ne_all(["cancelled", "entered-in-error"]))
+        .select((
+            observations::patient_id,
+            observations::loinc_code,
+            observations::effective_at,
+            observations::value_quantity,
+            observations::components,
+        ))
+        .load(conn)?;
+    for (patient, loinc, at, value, components) in rows {
+        let (Some(history), Some(loinc), Some(at)) = (by_id.get_mut(&patient), loinc, at) else { continue };
+        if let Some(value) = value {
+            history.observations.push(Observation { loinc: loinc.clone(), at, value });
+        }
+        // Panels carry their values in components (systolic pressure in the BP panel).
+        for component in components.as_array().into_iter().flatten() {
+            let (Some(code), Some(value)) =
+                (component.get("loinc").and_then(Value::as_str), component.get("value").and_then(Value::as_f64))
+            else {
+                continue;
+            };
+            if LABS.iter().any(|l| l.loinc == code) {
+                history.observations.push(Observation { loinc: code.to_owned(), at, value });
+            }
+        }
+    }
+
+    let rows: Vec<(i64, String, Option<DateTime<Utc>>)> = medication_requests::table
+        .filter(medication_requests::patient_id.eq_any(ids))
+        .select((medication_requests::patient_id, medication_requests::status, medication_requests::authored_at))
+        .load(conn)?;
+    for (patient, status, authored) in rows {
+        let (Some(history), Some(authored_at)) = (by_id.get_mut(&patient), authored) else { continue };
+        // As for conditions, today's status says nothing of the index time: a prescription
+        // counts from when it was written, unless it was never real.
+        let active = !matches!(status.as_str(), "cancelled" | "entered-in-error" | "draft");
+        history.medications.push(Medication { authored_at, active });
+    }
+
+    let rows: Vec<(i64, Option<DateTime<Utc>>, Option<String>)> = procedures::table
+        .filter(procedures::patient_id.eq_any(ids))
+        .filter(procedures::status.ne_all(["not-done", "entered-in-error"]))
+        .select((procedures::patient_id, procedures::performed_start, procedures::encounter_fhir_id))
+        .load(conn)?;
+    for (patient, at, encounter_fhir_id) in rows {
+        let (Some(history), Some(at)) = (by_id.get_mut(&patient), at) else { continue };
+        history.procedures.push(Procedure { at, encounter_fhir_id });
+    }
+
+    Ok(ids.iter().filter_map(|id| by_id.remove(id)).map(History::sorted).collect())
+}

@@ -1,0 +1,434 @@
+//! Training and evaluation, pure: examples from histories, a split by time, hyperparameters chosen
+//! and calibration fitted on a later slice than the fit, and a report on the period after the
+//! cutoff beside LACE and HOSPITAL on the same events.
+//!
+//! Time split: examples whose outcome was known before the cutoff (index + 30 days <= cutoff)
+//! train; of those, the earliest three quarters fit the learner and the latest quarter chooses the
+//! hyperparameters and fits the calibration. Examples indexed at or after the cutoff are the test.
+//! So no model ever sees an outcome from after the time it would have been trained at.
+
+use std::time::Instant;
+
+use chrono::{DateTime, Datelike, Duration, TimeZone, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::baselines;
+use crate::features::{self, FEATURE_VERSION, Index};
+use crate::history::History;
+use crate::labels;
+pub use crate::labels::horizon;
+use crate::metrics::{self, AtThreshold, Auroc, Decile};
+use crate::model::{
+    Algorithm, Boosting, Learner, Model, ModelError, Platt, fit_gradient_boosting, fit_logistic_regression,
+};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Target {
+    Admission,
+    Readmission,
+}
+
+impl Target {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Admission => "admission",
+            Self::Readmission => "readmission",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "admission" => Some(Self::Admission),
+            "readmission" => Some(Self::Readmission),
+            _ => None,
+        }
+    }
+}
+
+/// One index event with its features, outcome and baselines.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Example {
+    pub patient_id: i64,
+    pub patient_fhir_id: String,
+    /// The index stay, for readmission.
+    pub encounter_fhir_id: Option<String>,
+    pub index_time: DateTime<Utc>,
+    pub label: bool,
+    pub features: Vec<f64>,
+    pub lace: Option<u32>,
+    pub hospital: Option<u32>,
+    pub charlson: u32,
+    pub sex: Option<String>,
+    pub age: Option<f64>,
+    pub race: Option<String>,
+}
+
+/// The first instant of each month from `from` up to `to`.
+pub fn month_starts(from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<DateTime<Utc>> {
+    let mut out = Vec::new();
+    let (mut year, mut month) = (from.year(), from.month());
+    while let Some(t) = Utc.with_ymd_and_hms(year, month, 1, 0, 0, 0).single() {
+        if t > to {
+            break;
+        }
+        if t >= from {
+            out.push(t);
+        }
+        (year, month) = if month == 12 { (year + 1, 1) } else { (year, month + 1) };
+    }
+    out
+}
+
+/// The examples of one patient: each readmission index event with a known outcome, or the
+/// patient at each of `times` when eligible and the outcome is known.
+pub fn examples(history: &History, target: Target, data_end: DateTime<Utc>, times: &[DateTime<Utc>]) -> Vec<Example> {
+    let base = |index_time: DateTime<Utc>, label: bool, features: Vec<f64>| Example {
+        patient_id: history.patient_id,
+        patient_fhir_id: history.fhir_id.clone(),
+        encounter_fhir_id: None,
+        index_time,
+        label,
+        features,
+        lace: None,
+        hospital: None,
+        charlson: 0,
+        sex: history.sex.clone(),
+        age: history.age_at(index_time),
+        race: history.race.clone(),
+    };
+    match target {
+        Target::Readmission => labels::readmission_events(history, data_end)
+            .into_iter()
+            .map(|(stay, label)| {
+                let index = Index::Readmission { stay };
+                Example {
+                    encounter_fhir_id: Some(stay.fhir_id.clone()),
+                    lace: Some(baselines::lace(history, stay)),
+                    hospital: Some(baselines::hospital(history, stay)),
+                    charlson: baselines::charlson_at_discharge(history, stay),
+                    ..base(index.time(), label, features::compute(history, &index).values)
+                }
+            })
+            .collect(),
+        Target::Admission => times
+            .iter()
+            .filter_map(|at| {
+                let label = labels::admission_label(history, *at, data_end)?;
+                let computed = features::compute(history, &Index::Admission { at: *at });
+                let charlson = computed.get("charlson_index").unwrap_or(0.0) as u32;
+                Some(Example { charlson, ..base(*at, label, computed.values) })
+            })
+            .collect(),
+    }
+}
+
+/// Settings of a training run.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub target: Target,
+    pub algorithm: Algorithm,
+    /// Train on outcomes known before this; test on events from it on.
+    pub cutoff: DateTime<Utc>,
+    /// The alerting threshold the report evaluates.
+    pub threshold: f64,
+    pub threads: Option<usize>,
+}
+
+/// Discrimination and calibration of one set of predictions.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Evaluation {
+    pub events: usize,
+    pub positives: usize,
+    pub auroc: Option<(f64, f64, f64)>,
+    pub auprc: Option<f64>,
+    pub brier: f64,
+    pub calibration_intercept: f64,
+    pub calibration_slope: f64,
+}
+
+fn evaluate(p: &[f64], y: &[bool]) -> Evaluation {
+    let (intercept, slope) = metrics::calibration(p, y);
+    Evaluation {
+        events: y.len(),
+        positives: y.iter().filter(|l| **l).count(),
+        auroc: metrics::auroc(p, y).map(|Auroc { value, low, high }| (value, low, high)),
+        auprc: metrics::auprc(p, y),
+        brier: metrics::brier(p, y),
+        calibration_intercept: intercept,
+        calibration_slope: slope,
+    }
+}
+
+/// A subgroup's figures at the threshold.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Subgroup {
+    pub attribute: String,
+    pub value: String,
+    pub events: usize,
+    pub positives: usize,
+    pub auroc: Option<f64>,
+    pub sensitivity: f64,
+    pub ppv: f64,
+    pub alerts_per_100_patient_days: f64,
+}
+
+/// Everything `vigil train` reports, and the registry keeps with the model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    pub target: Target,
+    pub algorithm: Algorithm,
+    pub cutoff: DateTime<Utc>,
+    pub training_examples: usize,
+    pub training_positives: usize,
+    pub training_from: Option<DateTime<Utc>>,
+    pub hyperparameters: String,
+    pub training_seconds: f64,
+    pub model: Evaluation,
+    pub lace: Option<Evaluation>,
+    pub hospital: Option<Evaluation>,
+    pub deciles: Vec<(usize, f64, f64)>,
+    pub threshold: f64,
+    pub at_threshold: (usize, f64, f64, f64, f64),
+    pub subgroups: Vec<Subgroup>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    #[error("{0}")]
+    Model(#[from] ModelError),
+    #[error("too few examples: {0}")]
+    TooFew(String),
+}
+
+fn age_band(age: Option<f64>) -> &'static str {
+    match age {
+        None => "unknown",
+        Some(a) if a < 45.0 => "<45",
+        Some(a) if a < 65.0 => "45-64",
+        Some(a) if a < 80.0 => "65-79",
+        Some(_) => "80+",
+    }
+}
+
+/// The subgroup an example falls in, by attribute.
+type Grouping = fn(&Example) -> String;
+
+fn subgroups(test: &[&Example], p: &[f64], threshold: f64) -> Vec<Subgroup> {
+    let attributes: [(&str, Grouping); 3] = [
+        ("sex", |e| e.sex.clone().unwrap_or_else(|| "unknown".into())),
+        ("age", |e| age_band(e.age).to_owned()),
+        ("race", |e| e.race.clone().unwrap_or_else(|| "unknown".into())),
+    ];
+    let mut out = Vec::new();
+    for (attribute, value_of) in &attributes {
+        let mut values: Vec<String> = test.iter().map(|e| value_of(e)).collect();
+        values.sort();
+        values.dedup();
+        for value in values {
+            let members: Vec<usize> = (0..test.len()).filter(|&i| value_of(test[i]) == value).collect();
+            let sp: Vec<f64> = members.iter().map(|&i| p[i]).collect();
+            let sy: Vec<bool> = members.iter().map(|&i| test[i].label).collect();
+            let at = metrics::at_threshold(&sp, &sy, threshold, patient_days(sy.len()));
+            out.push(Subgroup {
+                attribute: attribute.to_string(),
+                value,
+                events: sy.len(),
+                positives: sy.iter().filter(|l| **l).count(),
+                auroc: metrics::auroc(&sp, &sy).map(|a| a.value),
+                sensitivity: at.sensitivity,
+                ppv: at.ppv,
+                alerts_per_100_patient_days: at.alerts_per_100_patient_days,
+            });
+        }
+    }
+    out
+}
+
+/// Each index event is followed by 30 days at risk.
+fn patient_days(events: usize) -> f64 {
+    events as f64 * labels::HORIZON_DAYS as f64
+}
+
+/// A baseline's figures: discrimination from its points; Brier and calibration from the points
+/// mapped to probabilities by a logistic fit on the tuning slice (the published scores give no
+/// probabilities of their own).
+fn baseline(points: impl Fn(&Example) -> Option<u32>, tune: &[&Example], test: &[&Example]) -> Option<Evaluation> {
+    let tune_x: Vec<f64> = tune.iter().map(|e| points(e).map(f64::from)).collect::<Option<_>>()?;
+    let tune_y: Vec<bool> = tune.iter().map(|e| e.label).collect();
+    let scaling = Platt::fit(&tune_x, &tune_y);
+    let x: Vec<f64> = test.iter().map(|e| points(e).map(f64::from)).collect::<Option<_>>()?;
+    let p: Vec<f64> = x.iter().map(|x| scaling.apply(*x)).collect();
+    let y: Vec<bool> = test.iter().map(|e| e.label).collect();
+    Some(Evaluation {
+        auroc: metrics::auroc(&x, &y).map(|Auroc { value, low, high }| (value, low, high)),
+        auprc: metrics::auprc(&x, &y),
+        ..evaluate(&p, &y)
+    })
+}
+
+/// Trains, tunes, calibrates and evaluates a model on `examples`.
+pub fn train(examples: &[Example], settings: &Settings) -> Result<(Model, Report), TrainError> {
+    let mut known: Vec<&Example> = examples.iter().filter(|e| e.index_time + horizon() <= settings.cutoff).collect();
+    known.sort_by_key(|e| (e.index_time, e.patient_id));
+    let test: Vec<&Example> = examples.iter().filter(|e| e.index_time >= settings.cutoff).collect();
+    let split = known.len() * 3 / 4;
+    let (fit, tune) = known.split_at(split);
+    for (name, part) in [("fitting", fit), ("calibration", tune), ("test", &test[..])] {
+        let positives = part.iter().filter(|e| e.label).count();
+        if positives < 5 || part.len() - positives < 5 {
+            return Err(TrainError::TooFew(format!(
+                "the {name} slice has {} events, {positives} positive; move --until or load more data",
+                part.len()
+            )));
+        }
+    }
+    let rows = |part: &[&Example]| part.iter().map(|e| e.features.clone()).collect::<Vec<_>>();
+    let outcomes = |part: &[&Example]| part.iter().map(|e| e.label).collect::<Vec<_>>();
+    let (fit_x, fit_y, tune_x, tune_y) = (rows(fit), outcomes(fit), rows(tune), outcomes(tune));
+
+    let started = Instant::now();
+    let candidates: Vec<(String, Learner)> = match settings.algorithm {
+        Algorithm::LogisticRegression => [0.1, 1.0, 10.0, 100.0, 1000.0]
+            .into_iter()
+            .map(|alpha| Ok((format!("alpha={alpha}"), fit_logistic_regression(&fit_x, &fit_y, alpha)?)))
+            .collect::<Result<_, ModelError>>()?,
+        Algorithm::GradientBoosting => [(100, 3), (200, 3), (100, 5)]
+            .into_iter()
+            .map(|(iterations, max_depth)| {
+                let settings_ = Boosting { iterations, learning_rate: 0.1, max_depth };
+                Ok((
+                    format!("iterations={iterations} learning_rate=0.1 max_depth={max_depth}"),
+                    fit_gradient_boosting(&fit_x, &fit_y, settings_, settings.threads)?,
+                ))
+            })
+            .collect::<Result<_, ModelError>>()?,
+    };
+    let mut best: Option<(f64, String, Learner)> = None;
+    for (name, learner) in candidates {
+        let auc = metrics::auroc(&learner.raw(&tune_x), &tune_y).map(|a| a.value).unwrap_or(0.0);
+        if best.as_ref().is_none_or(|(b, _, _)| auc > *b) {
+            best = Some((auc, name, learner));
+        }
+    }
+    let Some((_, hyperparameters, learner)) = best else { return Err(TrainError::TooFew("no candidate".into())) };
+    let calibration = Platt::fit(&learner.raw(&tune_x), &tune_y);
+    let training_seconds = started.elapsed().as_secs_f64();
+    let model = Model::new(settings.algorithm, FEATURE_VERSION, &features::names(), learner, calibration);
+
+    let test_y = outcomes(&test);
+    let p = model.probabilities(&rows(&test));
+    let at: AtThreshold = metrics::at_threshold(&p, &test_y, settings.threshold, patient_days(test.len()));
+    let readmission = settings.target == Target::Readmission;
+    let report = Report {
+        target: settings.target,
+        algorithm: settings.algorithm,
+        cutoff: settings.cutoff,
+        training_examples: known.len(),
+        training_positives: known.iter().filter(|e| e.label).count(),
+        training_from: known.first().map(|e| e.index_time),
+        hyperparameters,
+        training_seconds,
+        model: evaluate(&p, &test_y),
+        lace: readmission.then(|| baseline(|e| e.lace, tune, &test)).flatten(),
+        hospital: readmission.then(|| baseline(|e| e.hospital, tune, &test)).flatten(),
+        deciles: metrics::deciles(&p, &test_y)
+            .into_iter()
+            .map(|Decile { count, mean_predicted, observed }| (count, mean_predicted, observed))
+            .collect(),
+        threshold: settings.threshold,
+        at_threshold: (at.alerts, at.sensitivity, at.ppv, at.alerts_per_100_patient_days, at.evaluated_per_case),
+        subgroups: subgroups(&test, &p, settings.threshold),
+    };
+    Ok((model, report))
+}
+
+impl Report {
+    /// The report as a person reads it.
+    pub fn to_text(&self) -> String {
+        use std::fmt::Write;
+        let mut s = String::new();
+        let line = |s: &mut String, name: &str, e: &Evaluation| {
+            let auroc = e.auroc.map(|(v, lo, hi)| format!("{v:.3} [{lo:.3}, {hi:.3}]")).unwrap_or_else(|| "n/a".into());
+            let _ = writeln!(
+                s,
+                "  {name:<22} AUROC {auroc:<22} AUPRC {:<6} Brier {:.4}  calibration intercept {:+.2} slope {:.2}",
+                e.auprc.map(|a| format!("{a:.3}")).unwrap_or_else(|| "n/a".into()),
+                e.brier,
+                e.calibration_intercept,
+                e.calibration_slope
+            );
+        };
+        let _ = writeln!(
+            s,
+            "{} model, {}: trained on {} events ({} positive) with outcomes known before {}; {} ({:.1} s)",
+            self.target.as_str(),
+            self.algorithm.as_str(),
+            self.training_examples,
+            self.training_positives,
+            self.cutoff.format("%Y-%m-%d"),
+            self.hyperparameters,
+            self.training_seconds
+        );
+        let _ = writeln!(
+            s,
+            "test: {} events from {} on, {} positive ({:.1} %)",
+            self.model.events,
+            self.cutoff.format("%Y-%m-%d"),
+            self.model.positives,
+            100.0 * self.model.positives as f64 / self.model.events.max(1) as f64
+        );
+        line(&mut s, "model", &self.model);
+        if let Some(lace) = &self.lace {
+            line(&mut s, "LACE", lace);
+        }
+        if let Some(hospital) = &self.hospital {
+            line(&mut s, "HOSPITAL", hospital);
+        }
+        let _ = writeln!(s, "calibration by decile (events, mean predicted, observed):");
+        for (i, (n, predicted, observed)) in self.deciles.iter().enumerate() {
+            let _ = writeln!(s, "  {:>2}  {n:>7}  {predicted:>6.3}  {observed:>6.3}", i + 1);
+        }
+        let (alerts, sensitivity, ppv, per_100, per_case) = self.at_threshold;
+        let _ = writeln!(
+            s,
+            "at threshold {:.2}: {alerts} alerts, sensitivity {sensitivity:.3}, PPV {ppv:.3}, {per_100:.2} alerts per 100 patient-days, {per_case:.1} patients evaluated per true case",
+            self.threshold
+        );
+        let _ = writeln!(s, "by subgroup (events, positives, AUROC, sensitivity, PPV, alerts per 100 patient-days):");
+        for g in &self.subgroups {
+            let _ = writeln!(
+                s,
+                "  {:<5} {:<28} {:>7} {:>6}  {:<6} {:.3}  {:.3}  {:.2}",
+                g.attribute,
+                g.value,
+                g.events,
+                g.positives,
+                g.auroc.map(|a| format!("{a:.3}")).unwrap_or_else(|| "n/a".into()),
+                g.sensitivity,
+                g.ppv,
+                g.alerts_per_100_patient_days
+            );
+        }
+        s
+    }
+}
+
+/// The default cutoff: the newest data less 30 days (the outcomes not yet known) less the test
+/// period.
+pub fn default_cutoff(data_end: DateTime<Utc>, test_days: i64) -> DateTime<Utc> {
+    data_end - horizon() - Duration::days(test_days)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn months_start_on_the_first() {
+        let from = Utc.with_ymd_and_hms(2025, 11, 15, 0, 0, 0).single().expect("t");
+        let to = Utc.with_ymd_and_hms(2026, 2, 1, 0, 0, 0).single().expect("t");
+        let months: Vec<String> = month_starts(from, to).iter().map(|t| t.format("%Y-%m-%d").to_string()).collect();
+        assert_eq!(months, ["2025-12-01", "2026-01-01", "2026-02-01"]);
+    }
+}
