@@ -1,11 +1,12 @@
 //! Risk scoring: point-in-time features, labels, baselines, models, metrics, explanations.
 //!
 //! Pure (no I/O, tested without a database): [`charlson`], [`history`], [`features`], [`labels`],
-//! [`baselines`], [`metrics`], [`model`], [`training`]. Reading from the store: [`load`]; the model
-//! registry: [`registry`].
+//! [`baselines`], [`metrics`], [`model`], [`training`], [`explain`]. Reading from the store: [`load`]; the model
+//! registry: [`registry`]; scoring runs and the change feed: [`run`].
 
 pub mod baselines;
 pub mod charlson;
+pub mod explain;
 pub mod features;
 pub mod history;
 pub mod labels;
@@ -13,4 +14,5 @@ pub mod load;
 pub mod metrics;
 pub mod model;
 pub mod registry;
+pub mod run;
 pub mod training;

@@ -88,6 +88,20 @@ pub enum Command {
     /// with AUROC (95 % interval), AUPRC, Brier, calibration intercept and slope, deciles, figures at
     /// the threshold and per sex, age band and race. The model is registered as a candidate.
     Train(TrainArgs),
+    /// Score patients now (or as of a time) with every active and shadow model
+    ///
+    /// Without --patient, scores everyone: a run that was killed halfway is resumed and finishes
+    /// with every patient scored exactly once. One run at a time across all processes: exits 1
+    /// when another is in progress.
+    Score(ScoreArgs),
+    /// Run the scheduled work: scoring on cron schedules, and re-scoring changed patients within seconds
+    ///
+    /// Schedules come from VIGIL_SCORE_CRON, `KIND=CRON` pairs separated by `;` (KIND: all or
+    /// changed; CRON with seconds: sec min hour day month weekday). Default:
+    /// "changed=0 */15 * * * *;all=0 0 2 * * *". Besides, the change feed is polled every second,
+    /// so patients whose data changed are re-scored within seconds. Any number of workers may run:
+    /// one scores at a time.
+    Worker,
     /// The model registry: list, show, activate, roll back
     #[command(subcommand)]
     Model(ModelCommand),
@@ -168,6 +182,19 @@ pub struct TrainArgs {
     /// At most this many admission examples (patient-months are sampled evenly beyond it)
     #[arg(long, default_value_t = 250_000)]
     pub max_examples: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct ScoreArgs {
+    /// Score as of this time (RFC 3339 or a date); default now
+    #[arg(long, value_name = "T")]
+    pub as_of: Option<String>,
+    /// Score only these patients (FHIR logical ids)
+    #[arg(long = "patient", value_name = "ID")]
+    pub patients: Vec<String>,
+    /// Patients per transaction
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub chunk: u32,
 }
 
 #[derive(Debug, Subcommand)]

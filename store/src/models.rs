@@ -349,3 +349,18 @@ impl diesel::serialize::ToSql<diesel::sql_types::Jsonb, diesel::pg::Pg> for Json
         Ok(diesel::serialize::IsNull::No)
     }
 }
+
+/// A score to store. Written with `COPY`, so a `None` is NULL.
+#[derive(Debug, Clone, PartialEq, Insertable)]
+#[diesel(table_name = crate::schema::scores, check_for_backend(diesel::pg::Pg), treat_none_as_default_value = false)]
+pub struct NewScore {
+    pub run_id: i64,
+    pub model_id: i64,
+    pub patient_id: i64,
+    pub encounter_fhir_id: Option<String>,
+    pub as_of: DateTime<Utc>,
+    pub probability: Option<f64>,
+    pub points: Option<i32>,
+    pub features: Vec<f64>,
+    pub factors: Json,
+}

@@ -116,6 +116,14 @@ diesel::table! {
 }
 
 diesel::table! {
+    feed_positions (consumer) {
+        consumer -> Text,
+        seq -> Int8,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     import_jobs (id) {
         id -> Uuid,
         requested_by -> Text,
@@ -316,6 +324,38 @@ diesel::table! {
 }
 
 diesel::table! {
+    scores (id) {
+        id -> Int8,
+        run_id -> Int8,
+        model_id -> Int8,
+        patient_id -> Int8,
+        encounter_fhir_id -> Nullable<Text>,
+        as_of -> Timestamptz,
+        probability -> Nullable<Float8>,
+        points -> Nullable<Int4>,
+        features -> Array<Nullable<Float8>>,
+        factors -> Jsonb,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    scoring_runs (id) {
+        id -> Int8,
+        kind -> Text,
+        as_of -> Timestamptz,
+        status -> Text,
+        cursor -> Int8,
+        patient_ids -> Nullable<Array<Nullable<Int8>>>,
+        scored -> Int4,
+        started_by -> Text,
+        started_at -> Timestamptz,
+        heartbeat_at -> Timestamptz,
+        finished_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
     sessions (id) {
         id -> Int8,
         secret_hash -> Bytea,
@@ -367,6 +407,9 @@ diesel::joinable!(patient_changes -> patients (patient_id));
 diesel::joinable!(patient_unit_assignments -> care_units (unit_id));
 diesel::joinable!(patient_unit_assignments -> patients (patient_id));
 diesel::joinable!(procedures -> patients (patient_id));
+diesel::joinable!(scores -> models (model_id));
+diesel::joinable!(scores -> patients (patient_id));
+diesel::joinable!(scores -> scoring_runs (run_id));
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(user_units -> care_units (unit_id));
 diesel::joinable!(user_units -> users (user_id));
@@ -379,6 +422,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     client_assertion_jtis,
     conditions,
     encounters,
+    feed_positions,
     import_jobs,
     ingest_rejects,
     medication_requests,
@@ -391,6 +435,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     procedures,
     pull_state,
     raw_resources,
+    scores,
+    scoring_runs,
     sessions,
     sign_in_failures,
     user_units,

@@ -64,3 +64,150 @@ fn training_reports_beside_the_baselines_and_the_registry_manages_models() {
     let (status, _, err) = run(vigil().args(["model", "activate", "readmission-1"]).env("DATABASE_URL", db.url()));
     assert!(!status.success() && err.contains("baseline"), "a baseline is never the active model: {err}");
 }
+
+fn count(db: &TestDb, sql: &str) -> i64 {
+    use diesel::prelude::*;
+    #[derive(QueryableByName)]
+    struct N {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    diesel::sql_query(sql).get_result::<N>(&mut db.connect()).expect(sql).n
+}
+
+/// Trains and activates a model of each target on `db`.
+fn with_active_models(db: &TestDb) {
+    cli(db, &["train", "--target", "readmission"]);
+    cli(db, &["model", "activate", "readmission-4"]);
+    cli(db, &["train", "--target", "admission"]);
+    cli(db, &["model", "activate", "admission-1"]);
+}
+
+#[test]
+fn a_killed_run_resumes_and_scores_everyone_exactly_once() {
+    let db = population(1500);
+    with_active_models(&db);
+    let patients = count(&db, "SELECT count(*) AS n FROM patients WHERE version > 0");
+    let mut first = vigil()
+        .args(["score", "--as-of", "2026-10-01", "--chunk", "10"])
+        .env("DATABASE_URL", db.url())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    crate::support::poll("the run to be halfway", || {
+        (count(&db, "SELECT COALESCE(max(scored), 0)::bigint AS n FROM scoring_runs") >= 100).then_some(())
+    });
+    first.kill().expect("kill");
+    first.wait().expect("wait");
+    let done_before = count(&db, "SELECT count(*) AS n FROM scoring_runs WHERE status = 'done'");
+    assert_eq!(done_before, 0, "killed before the end");
+
+    let out = cli(&db, &["score", "--chunk", "50"]);
+    assert!(out.contains("resumed a run that had stopped"), "{out}");
+    assert_eq!(count(&db, "SELECT count(*) AS n FROM scoring_runs"), 1, "the same run, finished");
+    assert_eq!(count(&db, "SELECT scored::bigint AS n FROM scoring_runs"), patients, "every patient once");
+    let admission_scored = count(
+        &db,
+        "SELECT count(*) AS n FROM scores s JOIN models m ON m.id = s.model_id WHERE m.version = 'admission-1'",
+    );
+    let distinct = count(
+        &db,
+        "SELECT count(DISTINCT patient_id) AS n FROM scores s JOIN models m ON m.id = s.model_id WHERE m.version = 'admission-1'",
+    );
+    assert_eq!(admission_scored, distinct, "no patient scored twice by one model in the run");
+    assert!(admission_scored > patients / 2, "{admission_scored} of {patients}: those at home were scored");
+    let explained = count(
+        &db,
+        "SELECT count(*) AS n FROM scores WHERE probability IS NOT NULL AND jsonb_array_length(factors) > 0",
+    );
+    assert!(explained > 0, "scores carry their factors");
+    let baselines = count(
+        &db,
+        "SELECT count(*) AS n FROM scores s JOIN models m ON m.id = s.model_id WHERE m.algorithm IN ('lace', 'hospital')",
+    );
+    let readmission_scores = count(
+        &db,
+        "SELECT count(*) AS n FROM scores s JOIN models m ON m.id = s.model_id WHERE m.version = 'readmission-4'",
+    );
+    assert_eq!(baselines, 2 * readmission_scores, "LACE and HOSPITAL beside every readmission score");
+}
+
+#[test]
+fn concurrent_runs_never_overlap() {
+    let db = population(600);
+    with_active_models(&db);
+    let runners: Vec<_> = (0..3)
+        .map(|_| {
+            vigil()
+                .args(["score", "--chunk", "20"])
+                .env("DATABASE_URL", db.url())
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .expect("spawn")
+        })
+        .collect();
+    let outputs: Vec<_> = runners.into_iter().map(|r| r.wait_with_output().expect("wait")).collect();
+    let finished = outputs.iter().filter(|o| o.status.success()).count() as i64;
+    assert!(finished >= 1);
+    assert_eq!(count(&db, "SELECT count(*) AS n FROM scoring_runs"), finished, "a busy runner starts no run");
+    let overlapping = count(
+        &db,
+        "SELECT count(*) AS n FROM scoring_runs a JOIN scoring_runs b ON a.id < b.id \
+         WHERE a.started_at < b.finished_at AND b.started_at < a.finished_at",
+    );
+    assert_eq!(overlapping, 0, "one run at a time");
+}
+
+#[test]
+fn the_worker_rescores_a_patient_whose_data_changed_within_seconds() {
+    let db = population(300);
+    with_active_models(&db);
+    let mut worker = vigil()
+        .arg("worker")
+        .env("DATABASE_URL", db.url())
+        .env("VIGIL_SCORE_CRON", "all=0 0 2 1 1 *")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn worker");
+    // The first pass works off the feed of the initial load.
+    crate::support::poll("the initial changes to be scored", || {
+        (count(&db, "SELECT count(*) AS n FROM scoring_runs WHERE kind = 'changed' AND status = 'done'") >= 1)
+            .then_some(())
+    });
+    let patient: String = {
+        use diesel::prelude::*;
+        use vigil_store::schema::patients;
+        patients::table
+            .filter(patients::version.gt(0))
+            .order(patients::id)
+            .select(patients::fhir_id)
+            .first(&mut db.connect())
+            .expect("a patient")
+    };
+    let before = count(&db, "SELECT count(*) AS n FROM scoring_runs");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("Observation.ndjson");
+    let observation = serde_json::json!({
+        "resourceType": "Observation", "id": "fresh-sodium", "status": "final",
+        "code": { "coding": [{ "system": "http://loinc.org", "code": "2951-2" }] },
+        "subject": { "reference": format!("Patient/{patient}") },
+        "effectiveDateTime": chrono::Utc::now().to_rfc3339(),
+        "valueQuantity": { "value": 124, "unit": "mmol/L" },
+    });
+    std::fs::write(&file, format!("{observation}\n")).expect("write");
+    cli(&db, &["ingest", file.to_str().expect("path")]);
+    crate::support::poll("the changed patient to be re-scored", || {
+        (count(
+            &db,
+            &format!(
+                "SELECT count(*) AS n FROM scores s JOIN scoring_runs r ON r.id = s.run_id JOIN patients p ON p.id = s.patient_id \
+                 WHERE r.id > {before} AND r.kind = 'changed' AND p.fhir_id = '{patient}'"
+            ),
+        ) > 0)
+            .then_some(())
+    });
+    let _ = worker.kill();
+    let _ = worker.wait();
+}

@@ -8,6 +8,7 @@ pub mod init;
 mod migrate;
 mod model;
 mod pull;
+mod score;
 pub mod synth;
 mod train;
 mod unit;
@@ -23,6 +24,10 @@ use crate::cli::Command;
 use crate::config::Settings;
 
 pub fn run(settings: &Settings, command: Command) -> anyhow::Result<ExitCode> {
+    if let Command::Worker = command {
+        // The worker outlives database outages: it opens and reopens its own connection.
+        return score::worker(settings);
+    }
     let conn = &mut connect(settings)?;
     match command {
         Command::Serve(_) | Command::Init { .. } | Command::Synth(_) => unreachable_serve(),
@@ -35,6 +40,8 @@ pub fn run(settings: &Settings, command: Command) -> anyhow::Result<ExitCode> {
         Command::Pull(args) => pull::run(conn, args),
         Command::Train(args) => train::run(conn, args),
         Command::Model(cmd) => model::run(conn, cmd),
+        Command::Score(args) => score::run(conn, args),
+        Command::Worker => unreachable_serve(),
     }
 }
 

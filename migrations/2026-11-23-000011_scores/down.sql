@@ -1,0 +1,3 @@
+DROP TABLE feed_positions;
+DROP TABLE scores;
+DROP TABLE scoring_runs;

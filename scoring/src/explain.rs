@@ -1,0 +1,126 @@
+//! Why a score is what it is, in words a clinician reads: the features that pushed the score up
+//! the most, each with its value ("3 ED visits in the last 6 months", "sodium 129 mmol/L").
+//!
+//! Method: each feature's contribution to the model's log-odds. For logistic regression that is
+//! the coefficient times the feature's standardized deviation from the training mean (so a
+//! factor is something unusual about this patient that the model weighs); for gradient boosting,
+//! the trees' per-feature contributions. Only contributions that raise the risk are named.
+
+use serde::{Deserialize, Serialize};
+
+use crate::features::{Features, LABS};
+use crate::model::Model;
+
+/// How many factors a score keeps.
+pub const TOP: usize = 3;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Factor {
+    pub feature: String,
+    /// Contribution to the log-odds.
+    pub weight: f64,
+    pub text: String,
+}
+
+fn plural(n: f64, one: &str, many: &str) -> String {
+    let n = n.round() as i64;
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// The words for a feature's value; None for a feature that says nothing on its own.
+pub fn describe(name: &str, features: &Features) -> Option<String> {
+    let value = features.get(name)?;
+    let on = value > 0.5;
+    Some(match name {
+        "age" => format!("age {}", value.round()),
+        "female" => return None,
+        "ed_visits_6m" => format!("{} in the last 6 months", plural(value, "ED visit", "ED visits")),
+        "inpatient_stays_12m" => format!("{} in the last 12 months", plural(value, "hospital stay", "hospital stays")),
+        "outpatient_visits_12m" => {
+            format!("{} in the last 12 months", plural(value, "outpatient visit", "outpatient visits"))
+        }
+        "days_since_last_discharge" if features.get("no_discharge_12m") == Some(0.0) => {
+            format!("discharged {} ago", plural(value, "day", "days"))
+        }
+        "no_discharge_12m" if on => "no hospital stay in the last year".into(),
+        "charlson_index" => format!("Charlson comorbidity index {}", value.round()),
+        "heart_failure" if on => "heart failure".into(),
+        "chronic_lung_disease" if on => "chronic lung disease".into(),
+        "diabetes" if on => "diabetes".into(),
+        "kidney_disease" if on => "chronic kidney disease".into(),
+        "cancer" if on => "cancer".into(),
+        "liver_disease" if on => "liver disease".into(),
+        "dementia" if on => "dementia".into(),
+        "cerebrovascular_disease" if on => "cerebrovascular disease".into(),
+        "myocardial_infarction" if on => "past myocardial infarction".into(),
+        "active_medications" => {
+            plural(value, "medication prescribed in the last year", "medications prescribed in the last year")
+        }
+        "length_of_stay_days" => format!("length of stay {}", plural(value, "day", "days")),
+        "acute_admission" if on => "unplanned admission".into(),
+        "discharged_to_facility" if on => "discharged to a nursing or rehabilitation facility".into(),
+        "discharged_elsewhere" if on => "discharged to another setting".into(),
+        "oncology_service" if on => "discharged from oncology".into(),
+        "procedure_during_stay" if on => "a procedure during the stay".into(),
+        _ => return describe_lab(name, value, features),
+    })
+}
+
+fn describe_lab(name: &str, value: f64, features: &Features) -> Option<String> {
+    let show = |v: f64| if v.abs() >= 10.0 { format!("{v:.0}") } else { format!("{v:.1}") };
+    for lab in &LABS {
+        let missing = features.get(&format!("{}_missing", lab.key)) == Some(1.0);
+        if name == lab.key {
+            return (!missing).then(|| format!("{} {} {}", lab.label, show(value), lab.unit));
+        }
+        if name.strip_suffix("_change") == Some(lab.key) && value != 0.0 && !missing {
+            let direction = if value < 0.0 { "fell" } else { "rose" };
+            return Some(format!("{} {direction} {} {}", lab.label, show(value.abs()), lab.unit));
+        }
+        if name.strip_suffix("_missing") == Some(lab.key) && value > 0.5 {
+            return Some(format!("no {} on record in the last year", lab.label));
+        }
+    }
+    None
+}
+
+/// The factors that raised this score the most, largest first.
+pub fn factors(model: &Model, features: &Features) -> Vec<Factor> {
+    let contributions = model.learner.contributions(&features.values);
+    let mut ranked: Vec<(usize, f64)> = contributions.into_iter().enumerate().filter(|(_, c)| *c > 0.0).collect();
+    ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
+    ranked
+        .into_iter()
+        .filter_map(|(i, weight)| {
+            let name = features.names.get(i)?;
+            describe(name, features).map(|text| Factor { feature: name.to_string(), weight, text })
+        })
+        .take(TOP)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::features::{Index, compute};
+    use crate::history::{History, Observation};
+    use crate::labels::tests::at;
+
+    #[test]
+    fn values_read_as_words() {
+        let history = History {
+            observations: vec![
+                Observation { loinc: "2951-2".into(), at: at(1), value: 135.0 },
+                Observation { loinc: "2951-2".into(), at: at(2), value: 129.0 },
+            ],
+            ..History::default()
+        };
+        let f = compute(&history, &Index::Admission { at: at(3) });
+        assert_eq!(describe("sodium", &f).as_deref(), Some("sodium 129 mmol/L"));
+        assert_eq!(describe("sodium_change", &f).as_deref(), Some("sodium fell 6.0 mmol/L"));
+        assert_eq!(describe("hemoglobin", &f), None, "a missing value is not described as a value");
+        assert_eq!(describe("hemoglobin_missing", &f).as_deref(), Some("no hemoglobin on record in the last year"));
+        assert_eq!(describe("ed_visits_6m", &f).as_deref(), Some("0 ED visits in the last 6 months"));
+        assert_eq!(describe("heart_failure", &f), None, "an absent condition is no factor");
+    }
+}

@@ -1,0 +1,411 @@
+//! Scoring runs: every active and shadow model applied to a set of patients as of a time, the
+//! scores stored with the model, the feature vector and the top factors.
+//!
+//! - One run at a time, across any number of processes: a runner holds a session-level advisory
+//!   lock while it runs (released by Postgres if the process dies).
+//! - Patients are scored in chunks, in id order; each chunk's scores and the run's cursor commit
+//!   together. A run that was killed is resumed from its cursor by the next runner, so every
+//!   patient is scored exactly once for that run (the unique key on the scores backs this up).
+//! - Memory is bounded by the chunk.
+
+use chrono::{DateTime, Duration, Utc};
+use diesel::prelude::*;
+use diesel::sql_types::{Bool, Text};
+use serde_json::Value;
+use vigil_store::models::NewScore;
+use vigil_store::schema::{feed_positions, models, patient_changes, scoring_runs};
+
+use crate::baselines;
+use crate::explain;
+use crate::features::{self, FEATURE_VERSION, Index};
+use crate::history::{Encounter, History};
+use crate::labels;
+use crate::load;
+use crate::model::{Model, ModelError};
+use crate::training::Target;
+
+pub const DEFAULT_CHUNK: usize = 1000;
+const LOCK: &str = "vigil.scoring";
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("another scoring run is in progress")]
+    Busy,
+    #[error("model {version}: {source}")]
+    Model { version: String, source: ModelError },
+    #[error(transparent)]
+    Database(#[from] diesel::result::Error),
+}
+
+/// How a model scores.
+#[derive(Debug)]
+pub enum Scorer {
+    Learned(Box<Model>),
+    Lace,
+    Hospital,
+    Charlson,
+}
+
+/// A model in use: active or shadow.
+#[derive(Debug)]
+pub struct InUse {
+    pub model_id: i64,
+    pub version: String,
+    pub target: Target,
+    pub active: bool,
+    pub scorer: Scorer,
+}
+
+/// The active and shadow models. A learned model of another feature version is refused: its
+/// inputs would mean something else.
+pub fn models_in_use(conn: &mut PgConnection) -> Result<Vec<InUse>, RunError> {
+    type Row = (i64, String, String, String, String, i32, Option<Value>);
+    let rows: Vec<Row> = models::table
+        .filter(models::status.eq_any(["active", "shadow"]))
+        .order(models::id)
+        .select((
+            models::id,
+            models::version,
+            models::target,
+            models::algorithm,
+            models::status,
+            models::feature_version,
+            models::artifact,
+        ))
+        .load(conn)?;
+    rows.into_iter()
+        .filter_map(|(model_id, version, target, algorithm, status, feature_version, artifact)| {
+            let target = Target::parse(&target)?;
+            let scorer = match (algorithm.as_str(), artifact) {
+                ("lace", _) => Scorer::Lace,
+                ("hospital", _) => Scorer::Hospital,
+                ("charlson", _) => Scorer::Charlson,
+                (_, Some(artifact)) if feature_version == FEATURE_VERSION => match Model::from_json(&artifact) {
+                    Ok(model) => Scorer::Learned(Box::new(model)),
+                    Err(source) => return Some(Err(RunError::Model { version, source })),
+                },
+                _ => return None,
+            };
+            Some(Ok(InUse { model_id, version, target, active: status == "active", scorer }))
+        })
+        .collect()
+}
+
+/// A score before it belongs to a run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Score {
+    pub model_id: i64,
+    pub patient_id: i64,
+    pub encounter_fhir_id: Option<String>,
+    pub as_of: DateTime<Utc>,
+    pub probability: Option<f64>,
+    pub points: Option<i32>,
+    pub features: Vec<f64>,
+    pub factors: Vec<explain::Factor>,
+}
+
+/// The discharge a patient is at risk of readmission after at `as_of`: their last stay, finished
+/// alive within the 30 days before.
+pub fn recent_discharge(history: &History, as_of: DateTime<Utc>) -> Option<&Encounter> {
+    history
+        .stays()
+        .filter(|s| s.end.is_some_and(|end| end <= as_of && end > as_of - Duration::days(labels::HORIZON_DAYS)))
+        .filter(|s| labels::is_readmission_index(history, s))
+        .max_by_key(|s| s.end)
+}
+
+/// Every score of one patient at `as_of` (pure).
+pub fn score(history: &History, as_of: DateTime<Utc>, models: &[InUse]) -> Vec<Score> {
+    let mut out = Vec::new();
+    let admission = labels::admission_eligible(history, as_of).then(|| {
+        let index = Index::Admission { at: as_of };
+        (index, features::compute(history, &index))
+    });
+    let readmission = recent_discharge(history, as_of).map(|stay| {
+        let index = Index::Readmission { stay };
+        (stay, index, features::compute(history, &index))
+    });
+    for model in models {
+        let (computed, encounter, index_time) = match (model.target, &admission, &readmission) {
+            (Target::Admission, Some((index, f)), _) => (f, None, index.time()),
+            (Target::Readmission, _, Some((stay, index, f))) => (f, Some(*stay), index.time()),
+            _ => continue,
+        };
+        let (probability, points, factors) = match (&model.scorer, encounter) {
+            (Scorer::Learned(m), _) => {
+                let p = m.probabilities(std::slice::from_ref(&computed.values)).first().copied();
+                (p, None, explain::factors(m, computed))
+            }
+            (Scorer::Lace, Some(stay)) => (None, Some(baselines::lace(history, stay) as i32), Vec::new()),
+            (Scorer::Hospital, Some(stay)) => (None, Some(baselines::hospital(history, stay) as i32), Vec::new()),
+            (Scorer::Charlson, Some(stay)) => {
+                (None, Some(baselines::charlson_at_discharge(history, stay) as i32), Vec::new())
+            }
+            _ => continue,
+        };
+        out.push(Score {
+            model_id: model.model_id,
+            patient_id: history.patient_id,
+            encounter_fhir_id: encounter.map(|e| e.fhir_id.clone()),
+            as_of: index_time,
+            probability,
+            points,
+            features: computed.values.clone(),
+            factors,
+        });
+    }
+    out
+}
+
+/// Which patients a run scores.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    All,
+    /// Named patients (row ids).
+    Patients(Vec<i64>),
+    /// Patients the change feed named (row ids).
+    Changed(Vec<i64>),
+}
+
+impl Scope {
+    fn kind(&self) -> &'static str {
+        match self {
+            Self::All => "all",
+            Self::Patients(_) => "patients",
+            Self::Changed(_) => "changed",
+        }
+    }
+}
+
+/// How a run went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    pub run_id: i64,
+    pub patients: i64,
+    pub scores: i64,
+    /// The run was started before and is finished now.
+    pub resumed: bool,
+}
+
+/// A run some runner left unfinished.
+#[derive(Queryable)]
+struct Unfinished {
+    id: i64,
+    kind: String,
+    as_of: DateTime<Utc>,
+    cursor: i64,
+    patient_ids: Option<Vec<Option<i64>>>,
+}
+
+#[derive(QueryableByName)]
+struct Locked {
+    #[diesel(sql_type = Bool)]
+    locked: bool,
+}
+
+/// Runs `work` holding the runners' lock; `Busy` when another runner holds it.
+fn locked<T>(
+    conn: &mut PgConnection,
+    work: impl FnOnce(&mut PgConnection) -> Result<T, RunError>,
+) -> Result<T, RunError> {
+    let locked: Locked = diesel::sql_query("SELECT pg_try_advisory_lock(hashtext($1)) AS locked")
+        .bind::<Text, _>(LOCK)
+        .get_result(conn)?;
+    if !locked.locked {
+        return Err(RunError::Busy);
+    }
+    let result = work(conn);
+    let unlocked =
+        diesel::sql_query("SELECT pg_advisory_unlock(hashtext($1)) AS locked").bind::<Text, _>(LOCK).execute(conn);
+    let value = result?;
+    unlocked?;
+    Ok(value)
+}
+
+/// Runs (or resumes) a scoring run. `Busy` when another runner holds the lock.
+pub fn run(
+    conn: &mut PgConnection,
+    scope: Scope,
+    as_of: DateTime<Utc>,
+    by: &str,
+    chunk: usize,
+    mut progress: impl FnMut(i64),
+) -> Result<Outcome, RunError> {
+    locked(conn, |conn| run_locked(conn, scope, as_of, by, chunk.max(1), &mut progress))
+}
+
+/// Finishes a run of everyone that was left unfinished (its runner was killed); None when there
+/// is none.
+pub fn resume_all(conn: &mut PgConnection, by: &str, chunk: usize) -> Result<Option<Outcome>, RunError> {
+    locked(conn, |conn| {
+        let unfinished: Option<DateTime<Utc>> = scoring_runs::table
+            .filter(scoring_runs::status.eq("running").and(scoring_runs::kind.eq("all")))
+            .order(scoring_runs::id.desc())
+            .select(scoring_runs::as_of)
+            .first(conn)
+            .optional()?;
+        match unfinished {
+            Some(as_of) => run_locked(conn, Scope::All, as_of, by, chunk.max(1), &mut |_| {}).map(Some),
+            None => Ok(None),
+        }
+    })
+}
+
+/// Scores the patients the change feed named since `consumer` last looked, and moves its
+/// position on; None when nothing changed. The feed is read under the runners' lock, so two
+/// workers never score the same changes twice.
+pub fn score_changes(
+    conn: &mut PgConnection,
+    consumer: &str,
+    as_of: DateTime<Utc>,
+    by: &str,
+    chunk: usize,
+) -> Result<Option<Outcome>, RunError> {
+    locked(conn, |conn| {
+        let (patients, last) = changed_since(conn, consumer, 100_000)?;
+        let Some(last) = last else { return Ok(None) };
+        let outcome = run_locked(conn, Scope::Changed(patients), as_of, by, chunk.max(1), &mut |_| {})?;
+        advance(conn, consumer, last)?;
+        Ok(Some(outcome))
+    })
+}
+
+fn run_locked(
+    conn: &mut PgConnection,
+    scope: Scope,
+    as_of: DateTime<Utc>,
+    by: &str,
+    chunk: usize,
+    progress: &mut impl FnMut(i64),
+) -> Result<Outcome, RunError> {
+    let models = models_in_use(conn)?;
+    // Whoever holds the lock is the only runner: a run still marked running was killed. A run of
+    // everyone is resumed (with its own time); the others are closed and started afresh.
+    let unfinished: Option<Unfinished> = scoring_runs::table
+        .filter(scoring_runs::status.eq("running"))
+        .order(scoring_runs::id.desc())
+        .select((
+            scoring_runs::id,
+            scoring_runs::kind,
+            scoring_runs::as_of,
+            scoring_runs::cursor,
+            scoring_runs::patient_ids,
+        ))
+        .first(conn)
+        .optional()?;
+    let resumable = unfinished
+        .as_ref()
+        .is_some_and(|u| u.kind == scope.kind() && (u.kind == "all" || scope_ids(&scope) == flat(&u.patient_ids)));
+    let (run_id, as_of, mut cursor, list, resumed) = match unfinished {
+        Some(u) if resumable => (u.id, u.as_of, u.cursor, flat(&u.patient_ids), true),
+        stale => {
+            if let Some(u) = stale {
+                diesel::update(scoring_runs::table.find(u.id))
+                    .set((scoring_runs::status.eq("failed"), scoring_runs::finished_at.eq(diesel::dsl::now)))
+                    .execute(conn)?;
+            }
+            let ids = scope_ids(&scope);
+            let id: i64 = diesel::insert_into(scoring_runs::table)
+                .values((
+                    scoring_runs::kind.eq(scope.kind()),
+                    scoring_runs::as_of.eq(as_of),
+                    scoring_runs::patient_ids.eq(ids.as_ref()),
+                    scoring_runs::started_by.eq(by),
+                ))
+                .returning(scoring_runs::id)
+                .get_result(conn)?;
+            (id, as_of, 0, ids, false)
+        }
+    };
+    let mut patients = 0_i64;
+    let mut scores = 0_i64;
+    loop {
+        let ids: Vec<i64> = match &list {
+            None => load::patient_ids(conn, cursor, chunk as i64)?,
+            Some(list) => list.iter().copied().filter(|id| *id > cursor).take(chunk).collect(),
+        };
+        let Some(&last) = ids.last() else { break };
+        let histories = load::histories(conn, &ids)?;
+        let rows: Vec<NewScore> = histories
+            .iter()
+            .flat_map(|h| score(h, as_of, &models))
+            .map(|s| NewScore {
+                run_id,
+                model_id: s.model_id,
+                patient_id: s.patient_id,
+                encounter_fhir_id: s.encounter_fhir_id,
+                as_of: s.as_of,
+                probability: s.probability,
+                points: s.points,
+                features: s.features,
+                factors: serde_json::to_value(&s.factors).unwrap_or(Value::Array(Vec::new())),
+            })
+            .collect();
+        let count = rows.len() as i64;
+        conn.transaction(|conn| {
+            if !rows.is_empty() {
+                diesel::copy_from(vigil_store::schema::scores::table).from_insertable(&rows).execute(conn)?;
+            }
+            diesel::update(scoring_runs::table.find(run_id))
+                .set((
+                    scoring_runs::cursor.eq(last),
+                    scoring_runs::scored.eq(scoring_runs::scored + ids.len() as i32),
+                    scoring_runs::heartbeat_at.eq(diesel::dsl::now),
+                ))
+                .execute(conn)
+        })?;
+        cursor = last;
+        patients += ids.len() as i64;
+        scores += count;
+        progress(patients);
+    }
+    diesel::update(scoring_runs::table.find(run_id))
+        .set((scoring_runs::status.eq("done"), scoring_runs::finished_at.eq(diesel::dsl::now)))
+        .execute(conn)?;
+    Ok(Outcome { run_id, patients, scores, resumed })
+}
+
+fn scope_ids(scope: &Scope) -> Option<Vec<i64>> {
+    match scope {
+        Scope::All => None,
+        Scope::Patients(ids) | Scope::Changed(ids) => {
+            let mut ids = ids.clone();
+            ids.sort_unstable();
+            ids.dedup();
+            Some(ids)
+        }
+    }
+}
+
+fn flat(ids: &Option<Vec<Option<i64>>>) -> Option<Vec<i64>> {
+    ids.as_ref().map(|ids| ids.iter().flatten().copied().collect())
+}
+
+/// The patients the change feed names after `consumer`'s position (at most `limit` changes), and
+/// the position after them.
+pub fn changed_since(conn: &mut PgConnection, consumer: &str, limit: i64) -> QueryResult<(Vec<i64>, Option<i64>)> {
+    let position: i64 =
+        feed_positions::table.find(consumer).select(feed_positions::seq).first(conn).optional()?.unwrap_or(0);
+    let changes: Vec<(i64, i64)> = patient_changes::table
+        .filter(patient_changes::seq.gt(position))
+        .order(patient_changes::seq)
+        .limit(limit)
+        .select((patient_changes::seq, patient_changes::patient_id))
+        .load(conn)?;
+    let last = changes.last().map(|(seq, _)| *seq);
+    let mut patients: Vec<i64> = changes.into_iter().map(|(_, p)| p).collect();
+    patients.sort_unstable();
+    patients.dedup();
+    Ok((patients, last))
+}
+
+/// Records that `consumer` has processed the feed up to `seq`.
+pub fn advance(conn: &mut PgConnection, consumer: &str, seq: i64) -> QueryResult<()> {
+    diesel::insert_into(feed_positions::table)
+        .values((feed_positions::consumer.eq(consumer), feed_positions::seq.eq(seq)))
+        .on_conflict(feed_positions::consumer)
+        .do_update()
+        .set((feed_positions::seq.eq(seq), feed_positions::updated_at.eq(diesel::dsl::now)))
+        .execute(conn)
+        .map(|_| ())
+}

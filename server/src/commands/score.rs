@@ -1,0 +1,168 @@
+//! `vigil score` and `vigil worker`.
+
+use std::process::ExitCode;
+use std::str::FromStr;
+use std::time::Duration;
+
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use vigil_ehr_adapter::fhir_time::parse_instant;
+use vigil_scoring::run::{self, DEFAULT_CHUNK, RunError, Scope};
+use vigil_store::schema::patients;
+
+use super::cli_actor;
+use super::ingest::progress_bar;
+use crate::cli::ScoreArgs;
+
+#[allow(clippy::print_stdout)] // the command's output for its user
+pub fn run(conn: &mut PgConnection, args: ScoreArgs) -> anyhow::Result<ExitCode> {
+    let as_of = match &args.as_of {
+        Some(raw) => parse_instant(raw).with_context(|| format!("--as-of {raw}: not a date or RFC 3339 time"))?,
+        None => Utc::now(),
+    };
+    let scope = if args.patients.is_empty() {
+        Scope::All
+    } else {
+        let found: Vec<(String, i64)> = patients::table
+            .filter(patients::fhir_id.eq_any(&args.patients).and(patients::version.gt(0)))
+            .select((patients::fhir_id, patients::id))
+            .load(conn)?;
+        let missing: Vec<&String> = args.patients.iter().filter(|p| !found.iter().any(|(f, _)| f == *p)).collect();
+        anyhow::ensure!(
+            missing.is_empty(),
+            "no patient with id {}",
+            missing.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+        );
+        Scope::Patients(found.into_iter().map(|(_, id)| id).collect())
+    };
+    let bar = progress_bar();
+    bar.set_message("patients scored");
+    let outcome = match run::run(conn, scope, as_of, &cli_actor(), args.chunk as usize, |n| bar.set_position(n as u64))
+    {
+        Ok(outcome) => outcome,
+        Err(RunError::Busy) => {
+            bar.finish_and_clear();
+            println!("another scoring run is in progress; try again when it has finished");
+            return Ok(ExitCode::from(1));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    bar.finish_and_clear();
+    let resumed = if outcome.resumed { " (resumed a run that had stopped)" } else { "" };
+    println!(
+        "run {}: {} patients, {} scores as of {}{resumed}",
+        outcome.run_id,
+        outcome.patients,
+        outcome.scores,
+        as_of.format("%Y-%m-%d %H:%M:%S UTC")
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A scheduled job.
+#[derive(Debug)]
+struct Job {
+    all: bool,
+    schedule: cron::Schedule,
+    next: Option<DateTime<Utc>>,
+}
+
+pub const DEFAULT_CRON: &str = "changed=0 */15 * * * *;all=0 0 2 * * *";
+
+fn schedules(raw: &str) -> anyhow::Result<Vec<Job>> {
+    raw.split(';')
+        .filter(|part| !part.trim().is_empty())
+        .map(|part| {
+            let (kind, expression) =
+                part.split_once('=').with_context(|| format!("VIGIL_SCORE_CRON: {part:?} is not KIND=CRON"))?;
+            let all = match kind.trim() {
+                "all" => true,
+                "changed" => false,
+                other => anyhow::bail!("VIGIL_SCORE_CRON: {other:?} is neither all nor changed"),
+            };
+            let schedule = cron::Schedule::from_str(expression.trim())
+                .with_context(|| format!("VIGIL_SCORE_CRON: {:?} is not a cron expression", expression.trim()))?;
+            let next = schedule.upcoming(Utc).next();
+            Ok(Job { all, schedule, next })
+        })
+        .collect()
+}
+
+/// How often the change feed is looked at.
+const FEED_POLL: Duration = Duration::from_secs(1);
+const CONSUMER: &str = "scoring";
+
+/// Logs how a piece of scheduled work went; false when the database connection should be
+/// opened again.
+fn report(what: &str, result: Result<Option<run::Outcome>, RunError>) -> bool {
+    match result {
+        Ok(Some(o)) => {
+            tracing::info!(run = o.run_id, patients = o.patients, scores = o.scores, resumed = o.resumed, "{what}");
+            true
+        }
+        Ok(None) | Err(RunError::Busy) => true,
+        Err(error) => {
+            tracing::warn!(%error, "{what} failed; it will be tried again");
+            !matches!(error, RunError::Database(_))
+        }
+    }
+}
+
+/// Runs until killed. Killing it is safe at any moment: a run it leaves unfinished is resumed by
+/// the next worker (or `vigil score`), and the change feed position moves only after the scores
+/// are stored.
+pub fn worker(settings: &crate::config::Settings) -> anyhow::Result<ExitCode> {
+    let raw = std::env::var("VIGIL_SCORE_CRON").unwrap_or_else(|_| DEFAULT_CRON.to_owned());
+    let mut jobs = schedules(&raw)?;
+    let url = settings.database_url()?;
+    let by = "service:worker";
+    tracing::info!(schedules = %raw, database = %url.redacted(), "worker started");
+    let mut conn: Option<PgConnection> = None;
+    let mut resumed = false;
+    loop {
+        if conn.is_none() {
+            match PgConnection::establish(url.expose()) {
+                Ok(c) => conn = Some(c),
+                Err(error) => tracing::warn!(%error, "worker: database unreachable"),
+            }
+        }
+        if let Some(c) = conn.as_mut() {
+            let mut healthy = true;
+            if !resumed {
+                // A run of everyone that a killed worker left unfinished is finished first.
+                healthy &= report("resumed run", run::resume_all(c, by, DEFAULT_CHUNK));
+                resumed = healthy;
+            }
+            healthy &=
+                report("changed patients scored", run::score_changes(c, CONSUMER, Utc::now(), by, DEFAULT_CHUNK));
+            let now = Utc::now();
+            for job in jobs.iter_mut().filter(|j| j.next.is_some_and(|n| n <= now)) {
+                healthy &= if job.all {
+                    report("scheduled run", run::run(c, Scope::All, now, by, DEFAULT_CHUNK, |_| {}).map(Some))
+                } else {
+                    report("scheduled run of changed patients", run::score_changes(c, CONSUMER, now, by, DEFAULT_CHUNK))
+                };
+                job.next = job.schedule.upcoming(Utc).next();
+            }
+            if !healthy {
+                conn = None;
+            }
+        }
+        std::thread::sleep(FEED_POLL);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schedules_parse_and_name_what_is_wrong() {
+        let jobs = schedules(DEFAULT_CRON).expect("default");
+        assert_eq!(jobs.iter().map(|j| j.all).collect::<Vec<_>>(), [false, true]);
+        assert!(jobs.iter().all(|j| j.next.is_some()));
+        assert!(schedules("nightly=0 0 2 * * *").is_err_and(|e| e.to_string().contains("nightly")));
+        assert!(schedules("all=every night").is_err_and(|e| e.to_string().contains("every night")));
+    }
+}
