@@ -147,7 +147,7 @@ pub struct Evaluation {
     pub calibration_slope: f64,
 }
 
-fn evaluate(p: &[f64], y: &[bool]) -> Evaluation {
+pub fn evaluate(p: &[f64], y: &[bool]) -> Evaluation {
     let (intercept, slope) = metrics::calibration(p, y);
     Evaluation {
         events: y.len(),
@@ -158,6 +158,25 @@ fn evaluate(p: &[f64], y: &[bool]) -> Evaluation {
         calibration_intercept: intercept,
         calibration_slope: slope,
     }
+}
+
+impl Evaluation {
+    /// One line of a report.
+    pub fn line(&self, name: &str) -> String {
+        let auroc = self.auroc.map(|(v, lo, hi)| format!("{v:.3} [{lo:.3}, {hi:.3}]")).unwrap_or_else(|| "n/a".into());
+        format!(
+            "  {name:<22} AUROC {auroc:<22} AUPRC {:<6} Brier {:.4}  calibration intercept {:+.2} slope {:.2}",
+            self.auprc.map(|a| format!("{a:.3}")).unwrap_or_else(|| "n/a".into()),
+            self.brier,
+            self.calibration_intercept,
+            self.calibration_slope
+        )
+    }
+}
+
+/// Discrimination of a baseline's points (no probabilities: AUROC and AUPRC only).
+pub fn discrimination(points: &[f64], y: &[bool]) -> (Option<(f64, f64, f64)>, Option<f64>) {
+    (metrics::auroc(points, y).map(|Auroc { value, low, high }| (value, low, high)), metrics::auprc(points, y))
 }
 
 /// A subgroup's figures at the threshold.
@@ -349,15 +368,7 @@ impl Report {
         use std::fmt::Write;
         let mut s = String::new();
         let line = |s: &mut String, name: &str, e: &Evaluation| {
-            let auroc = e.auroc.map(|(v, lo, hi)| format!("{v:.3} [{lo:.3}, {hi:.3}]")).unwrap_or_else(|| "n/a".into());
-            let _ = writeln!(
-                s,
-                "  {name:<22} AUROC {auroc:<22} AUPRC {:<6} Brier {:.4}  calibration intercept {:+.2} slope {:.2}",
-                e.auprc.map(|a| format!("{a:.3}")).unwrap_or_else(|| "n/a".into()),
-                e.brier,
-                e.calibration_intercept,
-                e.calibration_slope
-            );
+            let _ = writeln!(s, "{}", e.line(name));
         };
         let _ = writeln!(
             s,

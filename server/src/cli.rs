@@ -94,6 +94,13 @@ pub enum Command {
     /// with every patient scored exactly once. One run at a time across all processes: exits 1
     /// when another is in progress.
     Score(ScoreArgs),
+    /// A model's point-in-time predictions for every index event in [--from, --to), as CSV
+    ///
+    /// Rows: each discharge (readmission) or each patient at home on the first of each month
+    /// (admission), with the probability the model gives from the data of that time, LACE and
+    /// HOSPITAL where they apply, and the observed outcome. Columns: patient_id, encounter_id (FHIR
+    /// ids as received), index_time, probability, lace, hospital, label. Prints the metrics.
+    Backtest(BacktestArgs),
     /// Run the scheduled work: scoring on cron schedules, and re-scoring changed patients within seconds
     ///
     /// Schedules come from VIGIL_SCORE_CRON, `KIND=CRON` pairs separated by `;` (KIND: all or
@@ -182,6 +189,23 @@ pub struct TrainArgs {
     /// At most this many admission examples (patient-months are sampled evenly beyond it)
     #[arg(long, default_value_t = 250_000)]
     pub max_examples: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct BacktestArgs {
+    #[arg(long, value_enum)]
+    pub target: TargetArg,
+    /// Start of the period (RFC 3339 or a date), included
+    #[arg(long, value_name = "A")]
+    pub from: String,
+    /// End of the period, excluded
+    #[arg(long, value_name = "B")]
+    pub to: String,
+    #[arg(long, value_name = "FILE.csv")]
+    pub out: PathBuf,
+    /// The model version (default: the active model of the target)
+    #[arg(long)]
+    pub model: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -63,6 +63,45 @@ fn training_reports_beside_the_baselines_and_the_registry_manages_models() {
     assert!(rolled.contains("readmission-4 is the active readmission model again"), "{rolled}");
     let (status, _, err) = run(vigil().args(["model", "activate", "readmission-1"]).env("DATABASE_URL", db.url()));
     assert!(!status.success() && err.contains("baseline"), "a baseline is never the active model: {err}");
+
+    // A backtest of the active model: one row per discharge of the period, with the FHIR ids.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let csv = dir.path().join("backtest.csv");
+    let printed = cli(
+        &db,
+        &[
+            "backtest",
+            "--target",
+            "readmission",
+            "--from",
+            "2025-01-01",
+            "--to",
+            "2026-09-01",
+            "--out",
+            csv.to_str().expect("path"),
+        ],
+    );
+    assert!(printed.contains("readmission-4") && printed.contains("LACE (points)"), "{printed}");
+    let text = std::fs::read_to_string(&csv).expect("csv");
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("patient_id,encounter_id,index_time,probability,lace,hospital,label"));
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    assert!(rows.len() > 20, "{} rows", rows.len());
+    let mut conn = db.connect();
+    use diesel::prelude::*;
+    use vigil_store::schema::{encounters, patients};
+    for row in rows.iter().take(5) {
+        let p: f64 = row[3].parse().expect("probability");
+        assert!((0.0..=1.0).contains(&p) && ["0", "1"].contains(&row[6]), "{row:?}");
+        let stays: i64 = encounters::table
+            .inner_join(patients::table)
+            .filter(encounters::fhir_id.eq(row[1]).and(patients::fhir_id.eq(row[0])))
+            .count()
+            .get_result(&mut conn)
+            .expect("count");
+        assert_eq!(stays, 1, "the ids are the FHIR ids of the stay and its patient: {row:?}");
+        assert!(("2025-01-01".."2026-09-01").contains(&&row[2][..10]), "{row:?}");
+    }
 }
 
 fn count(db: &TestDb, sql: &str) -> i64 {

@@ -2,6 +2,7 @@
 //! connection, does its work, prints for its user, and returns an exit code.
 
 mod audit;
+mod backtest;
 mod client;
 mod ingest;
 pub mod init;
@@ -41,6 +42,7 @@ pub fn run(settings: &Settings, command: Command) -> anyhow::Result<ExitCode> {
         Command::Train(args) => train::run(conn, args),
         Command::Model(cmd) => model::run(conn, cmd),
         Command::Score(args) => score::run(conn, args),
+        Command::Backtest(args) => backtest::run(conn, args),
         Command::Worker => unreachable_serve(),
     }
 }
