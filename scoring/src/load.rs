@@ -24,6 +24,22 @@ pub fn patient_ids(conn: &mut PgConnection, after: i64, limit: i64) -> QueryResu
         .load(conn)
 }
 
+/// Calls `visit` with the histories of every patient, `chunk` patients at a time, in id order:
+/// memory holds one chunk whatever the population.
+pub fn for_each_chunk<E: From<diesel::result::Error>>(
+    conn: &mut PgConnection,
+    chunk: i64,
+    mut visit: impl FnMut(Vec<History>) -> Result<(), E>,
+) -> Result<(), E> {
+    let mut after = 0;
+    loop {
+        let ids = patient_ids(conn, after, chunk)?;
+        let Some(&last) = ids.last() else { return Ok(()) };
+        after = last;
+        visit(histories(conn, &ids)?)?;
+    }
+}
+
 /// The newest time in the data: the last encounter start or end, or observation.
 pub fn data_end(conn: &mut PgConnection) -> QueryResult<Option<DateTime<Utc>>> {
     let encounters: (Option<DateTime<Utc>>, Option<DateTime<Utc>>) = encounters::table

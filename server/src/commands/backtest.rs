@@ -42,12 +42,8 @@ pub fn run(conn: &mut PgConnection, args: BacktestArgs) -> anyhow::Result<ExitCo
     let (mut p, mut y, mut lace, mut hospital) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let bar = progress_bar();
     bar.set_message("index events");
-    let mut after = 0;
-    loop {
-        let ids = load::patient_ids(conn, after, CHUNK)?;
-        let Some(&last) = ids.last() else { break };
-        after = last;
-        for history in load::histories(conn, &ids)? {
+    load::for_each_chunk(conn, CHUNK, |histories| {
+        for history in histories {
             let events: Vec<_> = training::examples(&history, target, data_end, &times)
                 .into_iter()
                 .filter(|e| e.index_time >= from && e.index_time < to)
@@ -74,7 +70,8 @@ pub fn run(conn: &mut PgConnection, args: BacktestArgs) -> anyhow::Result<ExitCo
             }
         }
         bar.set_position(y.len() as u64);
-    }
+        Ok::<_, anyhow::Error>(())
+    })?;
     csv.flush()?;
     bar.finish_and_clear();
     println!(

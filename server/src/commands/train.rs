@@ -54,12 +54,8 @@ pub fn collect_examples(
     let bar = progress_bar();
     bar.set_message("reading records");
     let mut examples = Vec::new();
-    let mut after = 0;
-    loop {
-        let ids = load::patient_ids(conn, after, CHUNK)?;
-        let Some(&last) = ids.last() else { break };
-        after = last;
-        for history in load::histories(conn, &ids)? {
+    load::for_each_chunk(conn, CHUNK, |histories| {
+        for history in histories {
             let chosen: Vec<_> = times
                 .iter()
                 .enumerate()
@@ -69,7 +65,8 @@ pub fn collect_examples(
             examples.extend(training::examples(&history, target, data_end, &chosen));
         }
         bar.set_position(examples.len() as u64);
-    }
+        Ok::<_, anyhow::Error>(())
+    })?;
     bar.finish_and_clear();
     Ok(examples)
 }
