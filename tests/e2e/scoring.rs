@@ -250,3 +250,58 @@ fn the_worker_rescores_a_patient_whose_data_changed_within_seconds() {
     let _ = worker.kill();
     let _ = worker.wait();
 }
+
+#[test]
+fn scores_are_served_as_risk_assessments_and_summed_for_capacity() {
+    let db = population(400);
+    with_active_models(&db);
+    cli(&db, &["score", "--as-of", "2026-10-01"]);
+    crate::support::seed::user(db.url(), "analyst", "informatics", &[]);
+    crate::support::seed::user(db.url(), "planner", "clinician", &[]);
+    let app = crate::support::App::spawn(db.url());
+    let token = crate::support::seed::bearer(&crate::support::seed::token(&app, "analyst"));
+    let auth = [("authorization", token.as_str())];
+    let patient: String = {
+        use diesel::prelude::*;
+        use vigil_store::schema::{models, patients, scores};
+        scores::table
+            .inner_join(patients::table)
+            .inner_join(models::table)
+            .filter(models::version.eq("admission-1"))
+            .select(patients::fhir_id)
+            .first(&mut db.connect())
+            .expect("a scored patient")
+    };
+    let found = app.get_with(&format!("/fhir/RiskAssessment?subject=Patient/{patient}&_sort=-date"), &auth);
+    assert_eq!(found.status, 200, "{}", found.body);
+    let bundle = found.json();
+    let assessment = &bundle["entry"][0]["resource"];
+    assert_eq!(assessment["resourceType"], "RiskAssessment");
+    assert_eq!(assessment["subject"]["reference"], format!("Patient/{patient}"));
+    assert_eq!(assessment["method"]["coding"][0]["code"], "admission-1");
+    let p = assessment["prediction"][0]["probabilityDecimal"].as_f64().expect("probability");
+    assert!((0.0..=1.0).contains(&p));
+    assert_eq!(assessment["prediction"][0]["whenRange"]["high"]["value"], 30);
+    let id = assessment["id"].as_str().expect("id");
+    let read = app.get_with(&format!("/fhir/RiskAssessment/{id}"), &auth);
+    assert_eq!(read.status, 200);
+    assert_eq!(read.json()["id"], id);
+    assert_eq!(app.get_with("/fhir/RiskAssessment", &auth).status, 400, "a subject is required");
+    assert_eq!(app.get_with("/fhir/RiskAssessment/999999999", &auth).status, 404);
+
+    let risk = app.get_with(&format!("/api/patients/{patient}/risk"), &auth).json();
+    assert!(risk["current"]["admission"]["probability"].is_f64(), "{risk}");
+    assert!(!risk["history"].as_array().expect("history").is_empty());
+
+    let planner = crate::support::seed::bearer(&crate::support::seed::token(&app, "planner"));
+    let forecast = app.get_with("/api/capacity?days=7&by=unit", &[("authorization", &planner)]);
+    assert_eq!(forecast.status, 200, "{}", forecast.body);
+    let forecast = forecast.json();
+    let expected = forecast["admissions"]["expected"].as_f64().expect("expected");
+    assert!(expected > 0.0 && forecast["admissions"]["low"].as_f64() <= Some(expected));
+    assert!(forecast["by_unit"].as_array().is_some_and(|u| !u.is_empty()));
+    let nurse_reads =
+        app.get_with(&format!("/fhir/RiskAssessment?subject=Patient/{patient}"), &[("authorization", &planner)]);
+    assert_eq!(nurse_reads.status, 403, "a clinician reads scores of their own units' patients only");
+    assert_eq!(app.get_with("/api/capacity?days=90", &auth).status, 400);
+}

@@ -28,6 +28,11 @@ pub enum Target<'a> {
         break_glass: bool,
     },
     System,
+    /// Figures summed over many patients, naming none (the capacity forecast), of data of the
+    /// given resource type.
+    Aggregate {
+        resource_type: &'a str,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,7 +66,8 @@ pub fn may(principal: &Principal, action: Action, target: Target<'_>) -> Decisio
     match principal {
         Principal::User(user) => may_user(user.role, &user.units, action, target),
         Principal::Client { scopes, .. } => match (action, target) {
-            (Action::Read | Action::Write, Target::Patient { resource_type, .. }) => {
+            (Action::Read | Action::Write, Target::Patient { resource_type, .. })
+            | (Action::Read, Target::Aggregate { resource_type }) => {
                 if scopes.allow(resource_type, action == Action::Write) {
                     Decision::Allow
                 } else {
@@ -107,6 +113,8 @@ fn may_user(role: Role, user_units: &[String], action: Action, target: Target<'_
         (Role::Informatics, Action::Read, Target::Patient { .. }) => Allow,
         (Role::Integration, Action::Read | Action::Write, Target::Patient { .. }) => Allow,
         (Role::Admin, Action::ReviewAccess, Target::System) => Allow,
+        // Ward and hospital planning: no patient is named.
+        (Role::Clinician | Role::Informatics | Role::Admin, Action::Read, Target::Aggregate { .. }) => Allow,
         _ => Deny(DenyReason::Role),
     }
 }
@@ -154,6 +162,18 @@ mod tests {
             Visibility::Units { units: vec!["ICU".into()], user_id: 1 }
         );
         assert_eq!(visibility(&user(Role::Informatics, &["ICU"])), Visibility::All);
+    }
+
+    #[test]
+    fn aggregates_are_for_planners_not_for_unscoped_systems() {
+        let target = Target::Aggregate { resource_type: "RiskAssessment" };
+        for role in [Role::Clinician, Role::Informatics, Role::Admin] {
+            assert_eq!(may(&user(role, &[]), Action::Read, target), Decision::Allow);
+        }
+        assert_eq!(may(&user(Role::Integration, &[]), Action::Read, target), Decision::Deny(DenyReason::Role));
+        let client = |s: &str| Principal::Client { client_id: "c".into(), scopes: Scopes::parse(s).expect("scopes") };
+        assert_eq!(may(&client("system/RiskAssessment.read"), Action::Read, target), Decision::Allow);
+        assert_eq!(may(&client("system/Patient.read"), Action::Read, target), Decision::Deny(DenyReason::Scope));
     }
 
     #[test]

@@ -7,6 +7,7 @@ pub mod health;
 pub mod patients;
 pub mod portal;
 pub mod request_id;
+pub mod risk;
 pub mod surface;
 
 use std::net::TcpListener;
@@ -78,6 +79,7 @@ pub async fn serve(
             .configure(access::smart::routes)
             .configure(access::break_glass::routes)
             .configure(patients::routes)
+            .configure(risk::routes)
             .configure(fhir::routes)
             .configure(portal::routes)
             .default_service(web::to(error::not_found))

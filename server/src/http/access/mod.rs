@@ -284,6 +284,37 @@ impl<S: Surface> Guard<S> {
         .map_err(|e| Rejection::internal(&e))?
     }
 
+    /// Runs `work`, which sums data of many patients into figures that name none, if `may` allows
+    /// the principal such aggregates; audits the attempt whatever its outcome.
+    pub async fn aggregate<T: Send + 'static>(
+        &self,
+        access: Access,
+        work: impl FnOnce(&mut PgConnection) -> QueryResult<Option<T>> + Send + 'static,
+    ) -> Result<T, Rejection<S>> {
+        let (db, principal, context) = (self.db.clone(), self.auth.principal.clone(), self.auth.context.clone());
+        web::block(move || {
+            let mut conn = db.conn().map_err(|e| Rejection::unavailable(&e))?;
+            let conn = &mut *conn;
+            let event = |outcome| audit_event(&principal, &context, access, None, None, outcome, false, None);
+            if let Decision::Deny(reason) =
+                may(&principal, access.action, Target::Aggregate { resource_type: access.resource_type })
+            {
+                audit::append(conn, &event(Outcome::Denied)).map_err(|e| Rejection::unavailable(&e))?;
+                return Err(Rejection::forbidden(reason.message()));
+            }
+            match audited(conn, &event(Outcome::Success), work) {
+                Ok(Some(value)) => Ok(value),
+                Ok(None) => Err(Rejection::not_found("nothing to sum")),
+                Err(e) => {
+                    let _ = audit::append(conn, &event(Outcome::Failure));
+                    Err(Rejection::unavailable(&e))
+                }
+            }
+        })
+        .await
+        .map_err(|e| Rejection::internal(&e))?
+    }
+
     /// Runs `work` on a record that belongs to the principal themselves (an import job they
     /// queued): `work` gets the principal's audit actor and must select by it, so that nobody
     /// learns of another's records (None: 404). Audited like a read.
@@ -485,7 +516,7 @@ fn audited<T>(
 type OwnerLookup = fn(&mut PgConnection, &str) -> QueryResult<Option<i64>>;
 
 fn owner_lookup(resource_type: &str) -> Option<OwnerLookup> {
-    use vigil_store::schema::{conditions, medication_requests, observations, procedures};
+    use vigil_store::schema::{conditions, medication_requests, observations, procedures, scores};
     macro_rules! lookup {
         ($t:ident) => {
             |conn: &mut PgConnection, id: &str| {
@@ -499,6 +530,11 @@ fn owner_lookup(resource_type: &str) -> Option<OwnerLookup> {
         "Observation" => lookup!(observations),
         "MedicationRequest" => lookup!(medication_requests),
         "Procedure" => lookup!(procedures),
+        // Scores are served as RiskAssessments under their numeric row id.
+        "RiskAssessment" => |conn: &mut PgConnection, id: &str| match id.parse::<i64>() {
+            Ok(id) => scores::table.find(id).select(scores::patient_id).first(conn).optional(),
+            Err(_) => Ok(None),
+        },
         _ => return None,
     })
 }

@@ -42,6 +42,16 @@ pub async fn metadata(req: HttpRequest, state: web::Data<AuthState>) -> HttpResp
             })
         })
         .collect();
+    let mut resources = resources;
+    resources.push(json!({
+        "type": "RiskAssessment",
+        "interaction": [{ "code": "read" }, { "code": "search-type" }],
+        "searchParam": [
+            { "name": "subject", "type": "reference", "documentation": "required" },
+            { "name": "date", "type": "date" },
+        ],
+        "documentation": "Scores of Vigil's learned models; _sort=date or -date, _count",
+    }));
     super::fhir_json(
         actix_web::http::StatusCode::OK,
         &json!({
