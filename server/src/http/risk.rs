@@ -37,35 +37,25 @@ struct Row {
     created_at: DateTime<Utc>,
 }
 
-type RowColumns = (
-    scores::id,
-    patients::fhir_id,
-    scores::encounter_fhir_id,
-    scores::as_of,
-    scores::probability,
-    scores::points,
-    scores::factors,
-    models::version,
-    models::target,
-    models::algorithm,
-    models::status,
-    scores::created_at,
-);
-
-const ROW: RowColumns = (
-    scores::id,
-    patients::fhir_id,
-    scores::encounter_fhir_id,
-    scores::as_of,
-    scores::probability,
-    scores::points,
-    scores::factors,
-    models::version,
-    models::target,
-    models::algorithm,
-    models::status,
-    scores::created_at,
-);
+/// The columns of a [`Row`], in its order.
+macro_rules! row {
+    () => {
+        (
+            scores::id,
+            patients::fhir_id,
+            scores::encounter_fhir_id,
+            scores::as_of,
+            scores::probability,
+            scores::points,
+            scores::factors,
+            models::version,
+            models::target,
+            models::algorithm,
+            models::status,
+            scores::created_at,
+        )
+    };
+}
 
 fn outcome(target: &str) -> &'static str {
     match target {
@@ -154,7 +144,7 @@ async fn search_assessments(req: HttpRequest, guard: Guard<Fhir>) -> Result<Http
                 .inner_join(patients::table)
                 .filter(scores::patient_id.eq(patient.id))
                 .filter(learned())
-                .select(ROW)
+                .select(row!())
                 .limit(count)
                 .into_boxed();
             for (prefix, range) in dates {
@@ -200,7 +190,7 @@ async fn read_assessment(guard: Guard<Fhir>, id: web::Path<String>) -> Result<Ht
                 .inner_join(patients::table)
                 .filter(scores::id.eq(score))
                 .filter(learned())
-                .select(ROW)
+                .select(row!())
                 .first::<Row>(conn)
                 .optional()
         })
@@ -219,7 +209,7 @@ async fn patient_risk(guard: Guard<Api>, id: web::Path<String>) -> Result<HttpRe
                 .filter(scores::patient_id.eq(patient.id))
                 .filter(scores::created_at.gt(Utc::now() - Duration::days(90)))
                 .order((scores::created_at.desc(), scores::id.desc()))
-                .select(ROW)
+                .select(row!())
                 .limit(1000)
                 .load::<Row>(conn)
                 .map(Some)
