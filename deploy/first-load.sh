@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Loads a synthetic population into the database the first time `make run` uses it, and creates
-# the care units its encounters name. Usage: first-load.sh "VIGIL COMMAND" HOME PATIENTS
+# Loads a synthetic population into the database the first time `make run` uses it, creates the
+# care units its encounters name, trains and activates an admission and a readmission model, and
+# scores everyone. Usage: first-load.sh "VIGIL COMMAND" HOME PATIENTS
 # The marker HOME/loaded holds the database URLs already loaded, so another database loads again.
 set -euo pipefail
 vigil=$1
@@ -19,4 +20,12 @@ for unit in "ward-4W:Ward 4 West (Medicine)" "ward-5E:Ward 5 East (Cardiology)" 
   $vigil unit add "${unit%%:*}" --name "${unit#*:}" >/dev/null 2>&1 || true
 done
 rm -rf "$home/synth"
+for target in readmission admission; do
+  echo "Training the $target model..."
+  report=$($vigil train --target "$target")
+  echo "$report" | grep -E '^  (model|LACE|HOSPITAL) ' || true
+  version=$(echo "$report" | grep -o 'registered [a-z]*-[0-9]*' | cut -d' ' -f2)
+  $vigil model activate "$version"
+done
+$vigil score | tail -n 1
 echo "$DATABASE_URL" >> "$marker"
