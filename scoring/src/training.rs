@@ -286,6 +286,9 @@ fn baseline(points: impl Fn(&Example) -> Option<u32>, tune: &[&Example], test: &
     })
 }
 
+/// Events of each outcome every slice needs at the least.
+pub const MIN_PER_CLASS: usize = 2;
+
 /// Trains, tunes, calibrates and evaluates a model on `examples`.
 pub fn train(examples: &[Example], settings: &Settings) -> Result<(Model, Report), TrainError> {
     let mut known: Vec<&Example> = examples.iter().filter(|e| e.index_time + horizon() <= settings.cutoff).collect();
@@ -293,9 +296,11 @@ pub fn train(examples: &[Example], settings: &Settings) -> Result<(Model, Report
     let test: Vec<&Example> = examples.iter().filter(|e| e.index_time >= settings.cutoff).collect();
     let split = known.len() * 3 / 4;
     let (fit, tune) = known.split_at(split);
+    // A model needs both outcomes in every slice; few of either make wide intervals, which the
+    // report shows rather than hides.
     for (name, part) in [("fitting", fit), ("calibration", tune), ("test", &test[..])] {
         let positives = part.iter().filter(|e| e.label).count();
-        if positives < 5 || part.len() - positives < 5 {
+        if positives < MIN_PER_CLASS || part.len() - positives < MIN_PER_CLASS {
             return Err(TrainError::TooFew(format!(
                 "the {name} slice has {} events, {positives} positive; move --until or load more data",
                 part.len()
