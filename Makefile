@@ -44,7 +44,8 @@ bench: ## performance figures, each beside a limit measured in the same run (VIG
 	@url=$$(deploy/postgres.sh url); \
 	  export VIGIL_TEST_ADMIN_URL="$${VIGIL_TEST_ADMIN_URL:-$$url}"; \
 	  $(CARGO) bench --locked -p vigil --bench auth; \
-	  $(CARGO) bench --locked -p vigil --bench ingest
+	  $(CARGO) bench --locked -p vigil --bench ingest; \
+	  $(CARGO) bench --locked -p vigil --bench models
 
 fmt-check:
 	$(CARGO) fmt --all --check

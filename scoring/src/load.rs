@@ -9,6 +9,7 @@ use serde_json::Value;
 use vigil_store::schema::{conditions, encounters, medication_requests, observations, patients, procedures};
 
 use crate::features::LABS;
+use crate::training::{self, Example, Target, month_starts};
 use crate::history::{Class, Condition, Disposition, Encounter, History, Medication, Observation, Procedure};
 
 /// The blood-pressure panel, whose systolic component is a feature.
@@ -215,4 +216,52 @@ pub fn histories(conn: &mut PgConnection, ids: &[i64]) -> QueryResult<Vec<Histor
     }
 
     Ok(ids.iter().filter_map(|id| by_id.remove(id)).map(History::sorted).collect())
+}
+
+/// Patients read per round trip when walking the whole population.
+pub const CHUNK: i64 = 2000;
+/// Years of monthly admission index times before the newest data.
+pub const ADMISSION_YEARS: i64 = 3;
+
+/// An even, deterministic sample: SplitMix64 of the patient and month.
+fn sampled(patient: i64, month: usize, stride: u64) -> bool {
+    let mut z = (patient as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (month as u64);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    (z ^ (z >> 31)).is_multiple_of(stride)
+}
+
+/// Every example of `target` in the store: each readmission index event, or each patient at home
+/// on the first of each month of the last three years (sampled evenly beyond `max_examples`).
+/// `progress` hears the examples gathered so far.
+pub fn examples(
+    conn: &mut PgConnection,
+    target: Target,
+    data_end: DateTime<Utc>,
+    max_examples: u64,
+    mut progress: impl FnMut(usize),
+) -> QueryResult<Vec<Example>> {
+    let times = match target {
+        Target::Admission => {
+            month_starts(data_end - chrono::Duration::days(365 * ADMISSION_YEARS), data_end - crate::labels::horizon())
+        }
+        Target::Readmission => Vec::new(),
+    };
+    let patients: i64 = patients::table.filter(patients::version.gt(0)).count().get_result(conn)?;
+    let stride = ((patients as u64 * times.len() as u64) / max_examples.max(1)).max(1);
+    let mut out = Vec::new();
+    for_each_chunk(conn, CHUNK, |histories| {
+        for history in histories {
+            let chosen: Vec<_> = times
+                .iter()
+                .enumerate()
+                .filter(|(month, _)| sampled(history.patient_id, *month, stride))
+                .map(|(_, t)| *t)
+                .collect();
+            out.extend(training::examples(&history, target, data_end, &chosen));
+        }
+        progress(out.len());
+        Ok::<_, diesel::result::Error>(())
+    })?;
+    Ok(out)
 }

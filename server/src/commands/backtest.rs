@@ -15,8 +15,6 @@ use super::ingest::progress_bar;
 use super::train::target;
 use crate::cli::BacktestArgs;
 
-const CHUNK: i64 = 2000;
-
 #[allow(clippy::print_stdout)] // the command's output for its user
 pub fn run(conn: &mut PgConnection, args: BacktestArgs) -> anyhow::Result<ExitCode> {
     let target = target(args.target);
@@ -42,7 +40,7 @@ pub fn run(conn: &mut PgConnection, args: BacktestArgs) -> anyhow::Result<ExitCo
     let (mut p, mut y, mut lace, mut hospital) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let bar = progress_bar();
     bar.set_message("index events");
-    load::for_each_chunk(conn, CHUNK, |histories| {
+    load::for_each_chunk(conn, load::CHUNK, |histories| {
         for history in histories {
             let events: Vec<_> = training::examples(&history, target, data_end, &times)
                 .into_iter()
