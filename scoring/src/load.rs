@@ -9,8 +9,8 @@ use serde_json::Value;
 use vigil_store::schema::{conditions, encounters, medication_requests, observations, patients, procedures};
 
 use crate::features::LABS;
-use crate::training::{self, Example, Target, month_starts};
 use crate::history::{Class, Condition, Disposition, Encounter, History, Medication, Observation, Procedure};
+use crate::training::{self, Example, Target, month_starts};
 
 /// The blood-pressure panel, whose systolic component is a feature.
 const BP_PANEL: &str = "85354-9";

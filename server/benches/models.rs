@@ -61,13 +61,23 @@ fn main() {
     let started = Instant::now();
     let lr = fit_logistic_regression(&x, &y, 10.0).expect("logistic regression");
     let seconds = started.elapsed().as_secs_f64();
-    report("logistic regression (smartcore)", x.len(), seconds, auroc(&lr.raw(&tx), &ty).map(|a| a.value).unwrap_or(0.0));
+    report(
+        "logistic regression (smartcore)",
+        x.len(),
+        seconds,
+        auroc(&lr.raw(&tx), &ty).map(|a| a.value).unwrap_or(0.0),
+    );
 
     let started = Instant::now();
     let settings = Boosting { iterations: 100, learning_rate: 0.1, max_depth: 3 };
     let gbm = fit_gradient_boosting(&x, &y, settings, None).expect("gradient boosting");
     let seconds = started.elapsed().as_secs_f64();
-    report("gradient boosting (forust-ml)", x.len(), seconds, auroc(&gbm.raw(&tx), &ty).map(|a| a.value).unwrap_or(0.0));
+    report(
+        "gradient boosting (forust-ml)",
+        x.len(),
+        seconds,
+        auroc(&gbm.raw(&tx), &ty).map(|a| a.value).unwrap_or(0.0),
+    );
 
     // The forest on every training row (its speed), then on balanced classes (every positive and
     // as many negatives) for its AUROC: on the raw imbalance its labels are all negative.
@@ -80,7 +90,11 @@ fn main() {
     };
     let all_labels: Vec<i32> = y.iter().map(|l| i32::from(*l)).collect();
     let (_, seconds) = forest(&x, &all_labels);
-    println!("  {:<34} {seconds:>8.1} s  {:>9.0} rows/s", "random forest (smartcore), all rows", x.len() as f64 / seconds);
+    println!(
+        "  {:<34} {seconds:>8.1} s  {:>9.0} rows/s",
+        "random forest (smartcore), all rows",
+        x.len() as f64 / seconds
+    );
     let positives = y.iter().filter(|l| **l).count().max(1);
     let step = ((y.len() - positives) / positives).max(1);
     let chosen: Vec<usize> = (0..y.len()).filter(|&i| y[i] || i % step == 0).collect();
