@@ -250,7 +250,6 @@ impl<S: Surface> Guard<S> {
         web::block(move || {
             let mut conn = db.conn().map_err(|e| Rejection::unavailable(&e))?;
             let conn = &mut *conn;
-            let access = Access { action: access.action, ..access };
             let event = |patient: Option<i64>, outcome: Outcome, break_glass: bool| AuditEvent {
                 action: "search".into(),
                 ..audit_event(&principal, &context, access, None, patient, outcome, break_glass, None)
