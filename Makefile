@@ -45,7 +45,8 @@ bench: ## performance figures, each beside a limit measured in the same run (VIG
 	  export VIGIL_TEST_ADMIN_URL="$${VIGIL_TEST_ADMIN_URL:-$$url}"; \
 	  $(CARGO) bench --locked -p vigil --bench auth; \
 	  $(CARGO) bench --locked -p vigil --bench ingest; \
-	  $(CARGO) bench --locked -p vigil --bench models
+	  $(CARGO) bench --locked -p vigil --bench models; \
+	  $(CARGO) bench --locked -p vigil --bench scoring
 
 fmt-check:
 	$(CARGO) fmt --all --check

@@ -1,0 +1,226 @@
+//! `make bench` (scoring): a scoring run from features to stored scores for `VIGIL_BENCH_SCORE_PATIENTS`
+//! patients (default 1,000,000), beside the limit measured in the same run: Postgres `COPY` reading the
+//! same feature rows and writing the same score rows.
+//!
+//! The model is trained on a real synthetic population; its feature vectors are then repeated over
+//! the patients (placeholder rows), since what is measured here is the path from features to stored
+//! scores: reading the features, the model's probability and the factors in words, and the writes
+//! of the run (scores with `COPY`, the run's cursor in the same transaction).
+
+#![allow(clippy::print_stdout, clippy::expect_used)]
+
+use std::fs::File;
+use std::io::{BufRead, Write};
+use std::time::Instant;
+
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use diesel::sql_types::{Array, BigInt, Double};
+use vigil_ehr_adapter::load::{DEFAULT_BATCH, load};
+use vigil_ehr_adapter::synth::{self, Format, Options};
+use vigil_scoring::explain;
+use vigil_scoring::features::{Features, names};
+use vigil_scoring::model::Algorithm;
+use vigil_scoring::training::{self, Settings, Target, default_cutoff};
+use vigil_store::audit::{AuditEvent, Outcome};
+use vigil_store::models::NewScore;
+use vigil_store::schema::{patients, scores, scoring_runs};
+use vigil_store::testing::TestDb;
+
+fn peak_rss_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let kib: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0);
+    kib / 1024.0
+}
+
+fn io(e: std::io::Error) -> diesel::result::Error {
+    diesel::result::Error::SerializationError(Box::new(e))
+}
+
+#[derive(QueryableByName)]
+struct FeatureRow {
+    #[diesel(sql_type = BigInt)]
+    patient_id: i64,
+    #[diesel(sql_type = Array<Double>)]
+    features: Vec<f64>,
+}
+
+const CHUNK: i64 = 10_000;
+
+diesel::table! {
+    bench_features (patient_id) {
+        patient_id -> Int8,
+        features -> Array<Float8>,
+    }
+}
+
+fn main() {
+    let patients: i64 =
+        std::env::var("VIGIL_BENCH_SCORE_PATIENTS").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
+    let db = TestDb::migrated();
+    let mut conn = db.connect();
+
+    // A model trained on 2,000 synthetic patients loaded through ingestion.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let options = Options {
+        patients: 2000,
+        seed: 5,
+        years: 3,
+        end: chrono::NaiveDate::from_ymd_opt(2026, 10, 31).expect("date"),
+        format: Format::Ndjson,
+    };
+    synth::generate(&options, dir.path(), |_| {}).expect("synth");
+    let loader = AuditEvent::new("service:bench", "service", "ingest", Outcome::Success);
+    load(&mut conn, "urn:bench", &loader, &[dir.path().to_owned()], DEFAULT_BATCH, |_| {}).expect("load");
+    let data_end = vigil_scoring::load::data_end(&mut conn).expect("query").expect("data");
+    let examples =
+        vigil_scoring::load::examples(&mut conn, Target::Admission, data_end, u64::MAX, |_| {}).expect("examples");
+    let settings = Settings {
+        target: Target::Admission,
+        algorithm: Algorithm::LogisticRegression,
+        cutoff: default_cutoff(data_end, 180),
+        threshold: 0.05,
+        threads: None,
+    };
+    let (model, report) = training::train(&examples, &settings).expect("train");
+    let version = vigil_scoring::registry::register(&mut conn, &model, &report, "service:bench").expect("register");
+    let model_id: i64 = {
+        use vigil_store::schema::models;
+        models::table.filter(models::version.eq(&version)).select(models::id).first(&mut conn).expect("model")
+    };
+    let vectors: Vec<Vec<f64>> = examples.iter().map(|e| e.features.clone()).collect();
+
+    // The patients and their feature rows (not timed).
+    conn.batch_execute(
+        "CREATE TABLE bench_features (patient_id BIGINT PRIMARY KEY, features DOUBLE PRECISION[] NOT NULL)",
+    )
+    .expect("table");
+    diesel::copy_from(patients::table)
+        .from_raw_data((patients::source_system, patients::fhir_id), |w| {
+            for i in 0..patients {
+                writeln!(w, "urn:bench:scoring\tbench-{i}").map_err(io)?;
+            }
+            Ok::<_, diesel::result::Error>(())
+        })
+        .execute(&mut conn)
+        .expect("patients");
+    let ids: Vec<i64> = patients::table
+        .filter(patients::source_system.eq("urn:bench:scoring"))
+        .order(patients::id)
+        .select(patients::id)
+        .load(&mut conn)
+        .expect("ids");
+    diesel::copy_from(bench_features::table)
+        .from_raw_data(bench_features::table, |w| {
+            for (i, id) in ids.iter().enumerate() {
+                let values: Vec<String> = vectors[i % vectors.len()].iter().map(|v| v.to_string()).collect();
+                writeln!(w, "{id}\t{{{}}}", values.join(",")).map_err(io)?;
+            }
+            Ok::<_, diesel::result::Error>(())
+        })
+        .execute(&mut conn)
+        .expect("features");
+    conn.batch_execute("ANALYZE bench_features, patients").expect("analyze");
+    let run_id: i64 = diesel::insert_into(scoring_runs::table)
+        .values((scoring_runs::kind.eq("all"), scoring_runs::as_of.eq(data_end), scoring_runs::started_by.eq("bench")))
+        .returning(scoring_runs::id)
+        .get_result(&mut conn)
+        .expect("run");
+
+    // Ours: features read in chunks, probabilities and factors, scores and the cursor committed
+    // together, as `vigil score` does.
+    let names = names();
+    let started = Instant::now();
+    let mut cursor = 0_i64;
+    let mut written = 0_u64;
+    loop {
+        let rows: Vec<FeatureRow> = diesel::sql_query(
+            "SELECT patient_id, features FROM bench_features WHERE patient_id > $1 ORDER BY patient_id LIMIT $2",
+        )
+        .bind::<BigInt, _>(cursor)
+        .bind::<BigInt, _>(CHUNK)
+        .load(&mut conn)
+        .expect("features");
+        let Some(last) = rows.last().map(|r| r.patient_id) else { break };
+        let values: Vec<Vec<f64>> = rows.iter().map(|r| r.features.clone()).collect();
+        let probabilities = model.probabilities(&values);
+        let scores: Vec<NewScore> = rows
+            .into_iter()
+            .zip(probabilities)
+            .map(|(row, probability)| {
+                let features = Features { names: names.clone(), values: row.features };
+                let factors = explain::factors(&model, &features);
+                NewScore {
+                    run_id,
+                    model_id,
+                    patient_id: row.patient_id,
+                    encounter_fhir_id: None,
+                    as_of: data_end,
+                    probability: Some(probability),
+                    points: None,
+                    features: features.values,
+                    factors: serde_json::to_value(&factors).expect("factors"),
+                }
+            })
+            .collect();
+        written += scores.len() as u64;
+        conn.transaction(|conn| {
+            diesel::copy_from(scores::table).from_insertable(&scores).execute(conn)?;
+            diesel::update(scoring_runs::table.find(run_id)).set(scoring_runs::cursor.eq(last)).execute(conn)
+        })
+        .expect("store");
+        cursor = last;
+    }
+    let ours = started.elapsed().as_secs_f64();
+    let peak = peak_rss_mib();
+
+    // The limit: COPY out of the same feature rows, COPY in of the same score rows.
+    let dump = tempfile::tempdir().expect("tempdir");
+    let scores_file = dump.path().join("scores");
+    {
+        let mut export = db.connect();
+        let mut out = diesel::copy_to(scores::table).load_raw(&mut export).expect("copy to");
+        let mut file = File::create(&scores_file).expect("file");
+        loop {
+            let chunk = out.fill_buf().expect("read");
+            if chunk.is_empty() {
+                break;
+            }
+            file.write_all(chunk).expect("write");
+            let n = chunk.len();
+            out.consume(n);
+        }
+    }
+    conn.batch_execute("TRUNCATE scores").expect("truncate");
+    let started = Instant::now();
+    {
+        // Reading the feature rows, as fast as Postgres hands them out.
+        let mut export = db.connect();
+        let mut out = diesel::copy_to(bench_features::table).load_raw(&mut export).expect("copy to");
+        loop {
+            let n = out.fill_buf().expect("read").len();
+            if n == 0 {
+                break;
+            }
+            out.consume(n);
+        }
+    }
+    diesel::copy_from(scores::table)
+        .from_raw_data(scores::table, |w| {
+            let mut file = File::open(&scores_file).map_err(io)?;
+            std::io::copy(&mut file, w).map(|_| ()).map_err(io)
+        })
+        .execute(&mut conn)
+        .expect("copy from");
+    let limit = started.elapsed().as_secs_f64();
+    println!("scoring {patients} patients, features to stored scores (model {version}, {} features)", names.len());
+    println!("  vigil                   {written:>9} scores in {ours:>7.1} s  {:>9.0} scores/s", written as f64 / ours);
+    println!("  COPY, same rows (limit) {written:>9} rows in {limit:>9.1} s  {:>9.0} rows/s", written as f64 / limit);
+    println!("  ratio                   {:>9.2} of COPY's rate", limit / ours);
+    println!("  peak memory             {peak:>9.0} MiB (whole bench process)");
+}
