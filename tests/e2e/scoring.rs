@@ -305,3 +305,51 @@ fn scores_are_served_as_risk_assessments_and_summed_for_capacity() {
     assert_eq!(nurse_reads.status, 403, "a clinician reads scores of their own units' patients only");
     assert_eq!(app.get_with("/api/capacity?days=90", &auth).status, 400);
 }
+
+#[test]
+fn live_scoring_and_training_compute_identical_feature_vectors() {
+    use diesel::prelude::*;
+    use vigil_scoring::training::{Target, examples};
+    use vigil_store::schema::{models, scores};
+    let db = population(400);
+    with_active_models(&db);
+    cli(&db, &["score", "--as-of", "2026-10-01"]);
+    let mut conn = db.connect();
+    let data_end = vigil_scoring::load::data_end(&mut conn).expect("query").expect("data");
+    type Stored = (i64, Option<String>, chrono::DateTime<chrono::Utc>, Vec<Option<f64>>, String);
+    let stored: Vec<Stored> = scores::table
+        .inner_join(models::table)
+        .filter(models::version.eq_any(["admission-1", "readmission-4"]))
+        .select((scores::patient_id, scores::encounter_fhir_id, scores::as_of, scores::features, models::target))
+        .order(scores::id)
+        .load(&mut conn)
+        .expect("scores");
+    assert!(stored.iter().any(|s| s.4 == "admission") && stored.iter().any(|s| s.4 == "readmission"));
+    for (patient, encounter, as_of, live, target) in stored {
+        let history = vigil_scoring::load::histories(&mut conn, &[patient]).expect("history").remove(0);
+        let live: Vec<f64> = live.into_iter().flatten().collect();
+        // The training path labels what follows the index time, so it is given an end of data far
+        // enough on for these index events to count.
+        let end = data_end + chrono::Duration::days(60);
+        let trained: Vec<f64> = match target.as_str() {
+            "admission" => examples(&history, Target::Admission, end, &[as_of]),
+            _ => examples(&history, Target::Readmission, end, &[]),
+        }
+        .into_iter()
+        .find(|e| e.encounter_fhir_id == encounter && e.index_time == as_of)
+        .expect("the scored event is a training example")
+        .features;
+        assert_eq!(live, trained, "{target} features of patient {patient} as of {as_of}");
+    }
+    // And an admission example of the training path equals a live computation at its time.
+    let ids = vigil_scoring::load::patient_ids(&mut conn, 0, 20).expect("ids");
+    for history in vigil_scoring::load::histories(&mut conn, &ids).expect("histories") {
+        let at = chrono::DateTime::parse_from_rfc3339("2026-06-01T00:00:00Z").expect("t").with_timezone(&chrono::Utc);
+        for example in examples(&history, Target::Admission, data_end, &[at]) {
+            let live =
+                vigil_scoring::run::score(&history, at, &vigil_scoring::run::models_in_use(&mut conn).expect("models"));
+            let admission = live.iter().find(|s| s.encounter_fhir_id.is_none()).expect("an admission score");
+            assert_eq!(admission.features, example.features);
+        }
+    }
+}
