@@ -14,24 +14,14 @@ use std::time::Instant;
 
 use diesel::prelude::*;
 use vigil_ehr_adapter::load::{DEFAULT_BATCH, load};
-use vigil_ehr_adapter::synth::{self, Format, Options};
 use vigil_store::audit::{AuditEvent, Outcome};
 use vigil_store::schema::{
     conditions, encounters, medication_requests, observations, patients, procedures, raw_resources,
 };
 use vigil_store::testing::TestDb;
 
-/// Peak resident memory of this process so far, from /proc.
-fn peak_rss_mib() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let kib: f64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0.0);
-    kib / 1024.0
-}
+mod support;
+use support::{peak_rss_mib, synthesize};
 
 macro_rules! each_table {
     ($m:ident) => {
@@ -116,15 +106,8 @@ fn main() {
 
     let patients: u64 = std::env::var("VIGIL_BENCH_PATIENTS").ok().and_then(|v| v.parse().ok()).unwrap_or(100_000);
     let dir = tempfile::tempdir().expect("tempdir");
-    let options = Options {
-        patients,
-        seed: 1,
-        years: 3,
-        end: chrono::NaiveDate::from_ymd_opt(2026, 10, 31).expect("date"),
-        format: Format::Ndjson,
-    };
     let started = Instant::now();
-    let written = synth::generate(&options, dir.path(), |_| {}).expect("synth");
+    let written = synthesize(patients, 1, dir.path());
     println!(
         "synth: {patients} patients, {} resources written in {:.1} s",
         written.values().sum::<u64>(),

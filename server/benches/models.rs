@@ -10,13 +10,12 @@ use std::time::Instant;
 
 use smartcore::ensemble::random_forest_classifier::{RandomForestClassifier, RandomForestClassifierParameters};
 use smartcore::linalg::basic::matrix::DenseMatrix;
-use vigil_ehr_adapter::load::{DEFAULT_BATCH, load};
-use vigil_ehr_adapter::synth::{self, Format, Options};
 use vigil_scoring::metrics::auroc;
 use vigil_scoring::model::{Boosting, fit_gradient_boosting, fit_logistic_regression};
-use vigil_scoring::training::Target;
-use vigil_store::audit::{AuditEvent, Outcome};
 use vigil_store::testing::TestDb;
+
+mod support;
+use support::admission_examples;
 
 fn report(name: &str, rows: usize, seconds: f64, auc: f64) {
     println!("  {name:<34} {seconds:>8.1} s  {:>9.0} rows/s  test AUROC {auc:.3}", rows as f64 / seconds);
@@ -24,25 +23,12 @@ fn report(name: &str, rows: usize, seconds: f64, auc: f64) {
 
 fn main() {
     let wanted: usize = std::env::var("VIGIL_BENCH_EXAMPLES").ok().and_then(|v| v.parse().ok()).unwrap_or(200_000);
-    // About 36 patient-months per patient, a quarter of them sampled away by nothing: enough patients
-    // for the examples asked plus a test set of a quarter as many.
+    // A patient gives about 30 eligible patient-months: enough patients for the examples asked plus
+    // a test set of a quarter as many.
     let patients = (wanted as u64 * 5 / 4 / 30).max(500);
     let db = TestDb::migrated();
     let mut conn = db.connect();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let options = Options {
-        patients,
-        seed: 11,
-        years: 3,
-        end: chrono::NaiveDate::from_ymd_opt(2026, 10, 31).expect("date"),
-        format: Format::Ndjson,
-    };
-    synth::generate(&options, dir.path(), |_| {}).expect("synth");
-    let loader = AuditEvent::new("service:bench", "service", "ingest", Outcome::Success);
-    load(&mut conn, "urn:bench", &loader, &[dir.path().to_owned()], DEFAULT_BATCH, |_| {}).expect("load");
-    let data_end = vigil_scoring::load::data_end(&mut conn).expect("query").expect("data");
-    let mut examples =
-        vigil_scoring::load::examples(&mut conn, Target::Admission, data_end, u64::MAX, |_| {}).expect("examples");
+    let (_, mut examples) = admission_examples(&mut conn, patients, 11);
     examples.sort_by_key(|e| (e.index_time, e.patient_id));
     let train_n = wanted.min(examples.len() * 4 / 5);
     let (train, test) = examples.split_at(train_n);

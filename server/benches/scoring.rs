@@ -16,27 +16,16 @@ use std::time::Instant;
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt, Double};
-use vigil_ehr_adapter::load::{DEFAULT_BATCH, load};
-use vigil_ehr_adapter::synth::{self, Format, Options};
 use vigil_scoring::explain;
 use vigil_scoring::features::{Features, names};
 use vigil_scoring::model::Algorithm;
 use vigil_scoring::training::{self, Settings, Target, default_cutoff};
-use vigil_store::audit::{AuditEvent, Outcome};
 use vigil_store::models::NewScore;
 use vigil_store::schema::{patients, scores, scoring_runs};
 use vigil_store::testing::TestDb;
 
-fn peak_rss_mib() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let kib: f64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0.0);
-    kib / 1024.0
-}
+mod support;
+use support::{admission_examples, peak_rss_mib};
 
 fn io(e: std::io::Error) -> diesel::result::Error {
     diesel::result::Error::SerializationError(Box::new(e))
@@ -66,20 +55,7 @@ fn main() {
     let mut conn = db.connect();
 
     // A model trained on 2,000 synthetic patients loaded through ingestion.
-    let dir = tempfile::tempdir().expect("tempdir");
-    let options = Options {
-        patients: 2000,
-        seed: 5,
-        years: 3,
-        end: chrono::NaiveDate::from_ymd_opt(2026, 10, 31).expect("date"),
-        format: Format::Ndjson,
-    };
-    synth::generate(&options, dir.path(), |_| {}).expect("synth");
-    let loader = AuditEvent::new("service:bench", "service", "ingest", Outcome::Success);
-    load(&mut conn, "urn:bench", &loader, &[dir.path().to_owned()], DEFAULT_BATCH, |_| {}).expect("load");
-    let data_end = vigil_scoring::load::data_end(&mut conn).expect("query").expect("data");
-    let examples =
-        vigil_scoring::load::examples(&mut conn, Target::Admission, data_end, u64::MAX, |_| {}).expect("examples");
+    let (data_end, examples) = admission_examples(&mut conn, 2000, 5);
     let settings = Settings {
         target: Target::Admission,
         algorithm: Algorithm::LogisticRegression,
