@@ -34,19 +34,24 @@ fn versions_of(resource_type: &'static str, fhir_id: String) -> raw_resources::B
         .into_boxed()
 }
 
-#[get("/fhir/{type}/{id}")]
-pub async fn read(guard: Guard<Fhir>, path: web::Path<(String, String)>) -> Result<HttpResponse, Rejection<Fhir>> {
-    let (resource_type, id) = path.into_inner();
-    let def = type_def(&resource_type)?;
+/// One version of a resource, through the guard: the current one, or a numbered one. A
+/// deletion's tombstone is 410 Gone.
+async fn one_version(
+    guard: Guard<Fhir>,
+    resource_type: &str,
+    id: String,
+    number: Option<i32>,
+) -> Result<HttpResponse, Rejection<Fhir>> {
+    let def = type_def(resource_type)?;
     let (ty, fhir_id) = (def.resource_type, id.clone());
     let (content, version, received, deleted) = guard
         .resource(def.access(Action::Read), id.clone(), move |conn, _| {
-            versions_of(ty, fhir_id)
-                .filter(raw_resources::superseded_at.is_null())
-                .select(VERSION_COLUMNS)
-                .order(raw_resources::id)
-                .first::<Version>(conn)
-                .optional()
+            let versions = versions_of(ty, fhir_id);
+            let versions = match number {
+                None => versions.filter(raw_resources::superseded_at.is_null()),
+                Some(number) => versions.filter(raw_resources::version.eq(number)),
+            };
+            versions.select(VERSION_COLUMNS).order(raw_resources::id).first::<Version>(conn).optional()
         })
         .await?;
     if deleted {
@@ -55,31 +60,23 @@ pub async fn read(guard: Guard<Fhir>, path: web::Path<(String, String)>) -> Resu
     Ok(version_response(StatusCode::OK, version, &served(content, version, received)))
 }
 
+#[get("/fhir/{type}/{id}")]
+pub async fn read(guard: Guard<Fhir>, path: web::Path<(String, String)>) -> Result<HttpResponse, Rejection<Fhir>> {
+    let (resource_type, id) = path.into_inner();
+    one_version(guard, &resource_type, id, None).await
+}
+
 #[get("/fhir/{type}/{id}/_history/{version}")]
 pub async fn vread(
     guard: Guard<Fhir>,
     path: web::Path<(String, String, String)>,
 ) -> Result<HttpResponse, Rejection<Fhir>> {
     let (resource_type, id, version) = path.into_inner();
-    let def = type_def(&resource_type)?;
+    type_def(&resource_type)?;
     let Ok(version) = version.parse::<i32>() else {
         return Err(Rejection::not_found(format!("no version {version} of {resource_type}/{id}")));
     };
-    let (ty, fhir_id) = (def.resource_type, id.clone());
-    let (content, version, received, deleted) = guard
-        .resource(def.access(Action::Read), id.clone(), move |conn, _| {
-            versions_of(ty, fhir_id)
-                .filter(raw_resources::version.eq(version))
-                .select(VERSION_COLUMNS)
-                .order(raw_resources::id)
-                .first::<Version>(conn)
-                .optional()
-        })
-        .await?;
-    if deleted {
-        return Err(gone(ty, &id));
-    }
-    Ok(version_response(StatusCode::OK, version, &served(content, version, received)))
+    one_version(guard, &resource_type, id, Some(version)).await
 }
 
 #[get("/fhir/{type}/{id}/_history")]
