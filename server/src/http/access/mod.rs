@@ -246,20 +246,17 @@ impl<S: Surface> Guard<S> {
         access: Access,
         work: impl FnOnce(&mut PgConnection, &Visibility) -> QueryResult<Found<T>> + Send + 'static,
     ) -> Result<T, Rejection<S>> {
-        let (db, principal, context) = (self.db.clone(), self.auth.principal.clone(), self.auth.context.clone());
-        web::block(move || {
-            let mut conn = db.conn().map_err(|e| Rejection::unavailable(&e))?;
-            let conn = &mut *conn;
+        self.blocking(move |conn, principal, context| {
             let event = |patient: Option<i64>, outcome: Outcome, break_glass: bool| AuditEvent {
                 action: "search".into(),
-                ..audit_event(&principal, &context, access, None, patient, outcome, break_glass, None)
+                ..audit_event(principal, context, access, None, patient, outcome, break_glass, None)
             };
             let probe = Target::Patient { resource_type: access.resource_type, units: &[], break_glass: true };
-            if let Decision::Deny(reason) = may(&principal, access.action, probe) {
+            if let Decision::Deny(reason) = may(principal, access.action, probe) {
                 audit::append(conn, &event(None, Outcome::Denied, false)).map_err(|e| Rejection::unavailable(&e))?;
                 return Err(Rejection::forbidden(reason.message()));
             }
-            let visibility = visibility(&principal);
+            let visibility = visibility(principal);
             let outcome = conn.transaction(|conn| {
                 let found = work(conn, &visibility)?;
                 let mut patients = found.patients.clone();
@@ -280,7 +277,6 @@ impl<S: Surface> Guard<S> {
             })
         })
         .await
-        .map_err(|e| Rejection::internal(&e))?
     }
 
     /// Runs `work`, which sums data of many patients into figures that name none, if `may` allows
@@ -290,13 +286,10 @@ impl<S: Surface> Guard<S> {
         access: Access,
         work: impl FnOnce(&mut PgConnection) -> QueryResult<Option<T>> + Send + 'static,
     ) -> Result<T, Rejection<S>> {
-        let (db, principal, context) = (self.db.clone(), self.auth.principal.clone(), self.auth.context.clone());
-        web::block(move || {
-            let mut conn = db.conn().map_err(|e| Rejection::unavailable(&e))?;
-            let conn = &mut *conn;
-            let event = |outcome| audit_event(&principal, &context, access, None, None, outcome, false, None);
+        self.blocking(move |conn, principal, context| {
+            let event = |outcome| audit_event(principal, context, access, None, None, outcome, false, None);
             if let Decision::Deny(reason) =
-                may(&principal, access.action, Target::Aggregate { resource_type: access.resource_type })
+                may(principal, access.action, Target::Aggregate { resource_type: access.resource_type })
             {
                 audit::append(conn, &event(Outcome::Denied)).map_err(|e| Rejection::unavailable(&e))?;
                 return Err(Rejection::forbidden(reason.message()));
@@ -311,7 +304,6 @@ impl<S: Surface> Guard<S> {
             }
         })
         .await
-        .map_err(|e| Rejection::internal(&e))?
     }
 
     /// Runs `work` on a record that belongs to the principal themselves (an import job they
@@ -323,10 +315,7 @@ impl<S: Surface> Guard<S> {
         resource_id: String,
         work: impl FnOnce(&mut PgConnection, &str) -> QueryResult<Option<T>> + Send + 'static,
     ) -> Result<T, Rejection<S>> {
-        let (db, principal, context) = (self.db.clone(), self.auth.principal.clone(), self.auth.context.clone());
-        web::block(move || {
-            let mut conn = db.conn().map_err(|e| Rejection::unavailable(&e))?;
-            let conn = &mut *conn;
+        self.blocking(move |conn, principal, context| {
             let shown: String = resource_id.escape_debug().take(128).collect();
             let event = |outcome| AuditEvent {
                 resource_type: Some(resource_type.into()),
@@ -340,7 +329,6 @@ impl<S: Surface> Guard<S> {
             found.ok_or_else(|| Rejection::not_found(format!("no {resource_type} {shown} of yours")))
         })
         .await
-        .map_err(|e| Rejection::internal(&e))?
     }
 
     /// Runs `work`, a write of patient data of the given resource types, if `may` allows writing
@@ -352,10 +340,7 @@ impl<S: Surface> Guard<S> {
         types: Vec<String>,
         work: impl FnOnce(&mut PgConnection, &AuditEvent) -> Result<T, Rejection<S>> + Send + 'static,
     ) -> Result<T, Rejection<S>> {
-        let (db, principal, context) = (self.db.clone(), self.auth.principal.clone(), self.auth.context.clone());
-        web::block(move || {
-            let mut conn = db.conn().map_err(|e| Rejection::unavailable(&e))?;
-            let conn = &mut *conn;
+        self.blocking(move |conn, principal, context| {
             let request = |outcome: Outcome, detail: Option<String>| AuditEvent {
                 resource_type: Some(types.join(",").chars().take(200).collect()),
                 data_category: Some("clinical-import".into()),
@@ -364,7 +349,7 @@ impl<S: Surface> Guard<S> {
             };
             let denied = types.iter().find_map(|t| {
                 let target = Target::Patient { resource_type: t, units: &[], break_glass: false };
-                match may(&principal, Action::Write, target) {
+                match may(principal, Action::Write, target) {
                     Decision::Deny(reason) => Some(reason),
                     _ => None,
                 }
@@ -393,6 +378,20 @@ impl<S: Surface> Guard<S> {
             }
         })
         .await
+    }
+
+    /// Runs `work` on a blocking thread with a pooled connection and who is asking; a connection
+    /// that cannot be had is 503.
+    async fn blocking<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&mut PgConnection, &Principal, &RequestContext) -> Result<T, Rejection<S>> + Send + 'static,
+    ) -> Result<T, Rejection<S>> {
+        let (db, principal, context) = (self.db.clone(), self.auth.principal.clone(), self.auth.context.clone());
+        web::block(move || {
+            let mut conn = db.conn().map_err(|e| Rejection::unavailable(&e))?;
+            work(&mut conn, &principal, &context)
+        })
+        .await
         .map_err(|e| Rejection::internal(&e))?
     }
 
@@ -419,21 +418,17 @@ impl<S: Surface> Guard<S> {
         resource_id: Option<String>,
         work: impl FnOnce(&mut PgConnection) -> QueryResult<Option<T>> + Send + 'static,
     ) -> Result<T, Rejection<S>> {
-        let (db, principal, context) = (self.db.clone(), self.auth.principal.clone(), self.auth.context.clone());
-        web::block(move || {
-            let mut conn = db.conn().map_err(|e| Rejection::unavailable(&e))?;
-            let conn = &mut *conn;
+        self.blocking(move |conn, principal, context| {
             let record = |conn: &mut PgConnection, outcome: Outcome| {
-                let event =
-                    audit_event(&principal, &context, access, resource_id.as_deref(), None, outcome, false, None);
+                let event = audit_event(principal, context, access, resource_id.as_deref(), None, outcome, false, None);
                 audit::append(conn, &event).map(|_| ()).map_err(|e| Rejection::unavailable(&e))
             };
-            if let Decision::Deny(reason) = may(&principal, access.action, Target::System) {
+            if let Decision::Deny(reason) = may(principal, access.action, Target::System) {
                 record(conn, Outcome::Denied)?;
                 return Err(Rejection::forbidden(reason.message()));
             }
             let success =
-                audit_event(&principal, &context, access, resource_id.as_deref(), None, Outcome::Success, false, None);
+                audit_event(principal, context, access, resource_id.as_deref(), None, Outcome::Success, false, None);
             let outcome = audited(conn, &success, work);
             match outcome {
                 Ok(Some(value)) => Ok(value),
@@ -448,7 +443,6 @@ impl<S: Surface> Guard<S> {
             }
         })
         .await
-        .map_err(|e| Rejection::internal(&e))?
     }
 }
 
