@@ -73,14 +73,52 @@ pub fn write_types<'a>(named: impl Iterator<Item = &'a str>) -> Vec<String> {
     types
 }
 
+/// A stored version's content and when it was received.
+type StoredVersion = (Value, DateTime<Utc>);
+
 /// A stored version, to answer with.
-fn stored_version(conn: &mut PgConnection, ty: &str, id: &str, version: i32) -> QueryResult<(Value, DateTime<Utc>)> {
+fn stored_version(conn: &mut PgConnection, ty: &str, id: &str, version: i32) -> QueryResult<StoredVersion> {
     raw_resources::table
         .filter(raw_resources::source_system.eq(PUSH_SOURCE))
         .filter(raw_resources::resource_type.eq(ty).and(raw_resources::fhir_id.eq(id)))
         .filter(raw_resources::version.eq(version))
         .select((raw_resources::content, raw_resources::received_at))
         .first(conn)
+}
+
+/// The stored versions the accepted fates name, in their order (None for a reject), read in one
+/// query rather than one per entry.
+fn stored_versions(conn: &mut PgConnection, fates: &[Fate]) -> QueryResult<Vec<Option<StoredVersion>>> {
+    let ids: Vec<&str> = fates
+        .iter()
+        .filter_map(|f| match f {
+            Fate::Accepted { id, .. } => Some(id.as_str()),
+            Fate::Rejected { .. } => None,
+        })
+        .collect();
+    type Found = (String, String, i32, Value, DateTime<Utc>);
+    let rows: Vec<Found> = raw_resources::table
+        .filter(raw_resources::source_system.eq(PUSH_SOURCE))
+        .filter(raw_resources::fhir_id.eq_any(&ids))
+        .select((
+            raw_resources::resource_type,
+            raw_resources::fhir_id,
+            raw_resources::version,
+            raw_resources::content,
+            raw_resources::received_at,
+        ))
+        .load(conn)?;
+    let by_key: std::collections::HashMap<(String, String, i32), StoredVersion> =
+        rows.into_iter().map(|(ty, id, version, content, at)| ((ty, id, version), (content, at))).collect();
+    Ok(fates
+        .iter()
+        .map(|f| match f {
+            Fate::Accepted { resource_type, id, version, .. } => {
+                by_key.get(&(resource_type.clone(), id.clone(), *version)).cloned()
+            }
+            Fate::Rejected { .. } => None,
+        })
+        .collect())
 }
 
 fn status_line(change: Change) -> &'static str {
@@ -100,7 +138,7 @@ fn merged(outcomes: impl Iterator<Item = Value>) -> Value {
 enum BundleOutcome {
     /// A transaction with invalid entries: nothing stored but the rejects.
     Refused(Value),
-    Stored(Stored, Vec<Option<(Value, DateTime<Utc>)>>),
+    Stored(Stored, Vec<Option<StoredVersion>>),
 }
 
 #[post("/fhir")]
@@ -140,15 +178,7 @@ pub async fn bundle(
                 }
             }
             let stored = ingest::store(conn, PUSH_SOURCE, audit, items).map_err(|e| Rejection::unavailable(&e))?;
-            let mut versions = Vec::with_capacity(stored.fates.len());
-            for fate in &stored.fates {
-                versions.push(match fate {
-                    Fate::Accepted { resource_type, id, version, .. } => Some(
-                        stored_version(conn, resource_type, id, *version).map_err(|e| Rejection::unavailable(&e))?,
-                    ),
-                    Fate::Rejected { .. } => None,
-                });
-            }
+            let versions = stored_versions(conn, &stored.fates).map_err(|e| Rejection::unavailable(&e))?;
             Ok(BundleOutcome::Stored(stored, versions))
         })
         .await?;
