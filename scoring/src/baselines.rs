@@ -113,8 +113,8 @@ mod tests {
                 },
             ],
             observations: vec![
-                Observation { loinc: HEMOGLOBIN.into(), at: at(107), value: 10.9 },
-                Observation { loinc: SODIUM.into(), at: at(107), value: 137.0 },
+                Observation { loinc: HEMOGLOBIN, at: at(107), value: 10.9 },
+                Observation { loinc: SODIUM, at: at(107), value: 137.0 },
             ],
             procedures: vec![Procedure { at: at(101), encounter_fhir_id: Some("index".into()) }],
             ..History::default()

@@ -110,8 +110,8 @@ mod tests {
     fn values_read_as_words() {
         let history = History {
             observations: vec![
-                Observation { loinc: "2951-2".into(), at: at(1), value: 135.0 },
-                Observation { loinc: "2951-2".into(), at: at(2), value: 129.0 },
+                Observation { loinc: "2951-2", at: at(1), value: 135.0 },
+                Observation { loinc: "2951-2", at: at(2), value: 129.0 },
             ],
             ..History::default()
         };

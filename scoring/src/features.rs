@@ -69,8 +69,12 @@ const FLAGS: [(&str, &[Category]); 9] = [
     ("myocardial_infarction", &[Category::MyocardialInfarction]),
 ];
 
-/// Days since the last discharge stand at this when there was none in the last year.
-pub const NO_DISCHARGE_DAYS: f64 = 365.0;
+/// How far back use of care, medications and labs are looked at from the index time: a year.
+/// Only conditions (the Charlson index and flags) reach further back.
+pub const LOOKBACK_DAYS: i64 = 365;
+
+/// Days since the last discharge stand at this when there was none in the lookback.
+pub const NO_DISCHARGE_DAYS: f64 = LOOKBACK_DAYS as f64;
 
 /// A feature vector with its names, in a fixed order.
 #[derive(Debug, Clone, PartialEq)]
@@ -133,7 +137,7 @@ pub fn prior_stays(history: &History, at: DateTime<Utc>, days: i64, stay: Option
 
 /// The last value of a lab at or before `at` within a year, and the one before it.
 pub fn last_two(history: &History, loinc: &str, at: DateTime<Utc>) -> (Option<f64>, Option<f64>) {
-    let mut values = history.observations.iter().rev().filter(|o| o.loinc == loinc && within(o.at, at, 365));
+    let mut values = history.observations.iter().rev().filter(|o| o.loinc == loinc && within(o.at, at, LOOKBACK_DAYS));
     let last = values.next().map(|o| o.value);
     let before = values.next().map(|o| o.value);
     (last, before)
@@ -160,15 +164,18 @@ pub fn compute(history: &History, index: &Index<'_>) -> Features {
     f.push("ed_visits_6m", ed_visits(history, at, 182, stay) as f64);
     // For a discharge, stays before this one: the index stay is not its own history.
     let admitted = stay.map(|s| s.start).unwrap_or(at);
-    f.push("inpatient_stays_12m", prior_stays(history, admitted, 365, stay) as f64);
-    let outpatient =
-        history.encounters.iter().filter(|e| e.class == Class::Ambulatory && within(e.start, at, 365)).count();
+    f.push("inpatient_stays_12m", prior_stays(history, admitted, LOOKBACK_DAYS, stay) as f64);
+    let outpatient = history
+        .encounters
+        .iter()
+        .filter(|e| e.class == Class::Ambulatory && within(e.start, at, LOOKBACK_DAYS))
+        .count();
     f.push("outpatient_visits_12m", outpatient as f64);
     let last_discharge = history
         .stays()
         .filter(|e| stay.is_none_or(|s| s.fhir_id != e.fhir_id))
         .filter_map(|e| e.end)
-        .filter(|end| within(*end, admitted, 365))
+        .filter(|end| within(*end, admitted, LOOKBACK_DAYS))
         .max();
     let days_since = last_discharge.map(|end| (admitted - end).num_hours() as f64 / 24.0);
     f.push("days_since_last_discharge", days_since.unwrap_or(NO_DISCHARGE_DAYS));
@@ -179,7 +186,8 @@ pub fn compute(history: &History, index: &Index<'_>) -> Features {
     for (name, members) in FLAGS {
         f.flag(name, categories.iter().any(|c| members.contains(c)));
     }
-    let active_meds = history.medications.iter().filter(|m| m.active && within(m.authored_at, at, 365)).count();
+    let active_meds =
+        history.medications.iter().filter(|m| m.active && within(m.authored_at, at, LOOKBACK_DAYS)).count();
     f.push("active_medications", active_meds as f64);
 
     for lab in &LABS {
@@ -278,9 +286,9 @@ mod tests {
                 },
             ],
             observations: vec![
-                Observation { loinc: SODIUM.into(), at: at(101), value: 135.0 },
-                Observation { loinc: SODIUM.into(), at: at(105), value: 129.0 },
-                Observation { loinc: SODIUM.into(), at: at(130), value: 120.0 },
+                Observation { loinc: SODIUM, at: at(101), value: 135.0 },
+                Observation { loinc: SODIUM, at: at(105), value: 129.0 },
+                Observation { loinc: SODIUM, at: at(130), value: 120.0 },
             ],
             ..History::default()
         }

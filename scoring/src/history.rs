@@ -108,7 +108,8 @@ pub struct Condition {
 /// One numeric observation (a panel's components are separate observations here).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Observation {
-    pub loinc: String,
+    /// One of the codes in [`crate::features::LABS`].
+    pub loinc: &'static str,
     pub at: DateTime<Utc>,
     pub value: f64,
 }
@@ -146,7 +147,7 @@ impl History {
     /// Puts the lists in the order the rest of scoring expects.
     pub fn sorted(mut self) -> Self {
         self.encounters.sort_by(|a, b| a.start.cmp(&b.start).then_with(|| a.fhir_id.cmp(&b.fhir_id)));
-        self.observations.sort_by(|a, b| a.at.cmp(&b.at).then_with(|| a.loinc.cmp(&b.loinc)));
+        self.observations.sort_by(|a, b| a.at.cmp(&b.at).then_with(|| a.loinc.cmp(b.loinc)));
         self
     }
 

@@ -8,7 +8,7 @@ use diesel::prelude::*;
 use serde_json::Value;
 use vigil_store::schema::{conditions, encounters, medication_requests, observations, patients, procedures};
 
-use crate::features::LABS;
+use crate::features::{LABS, LOOKBACK_DAYS};
 use crate::history::{Class, Condition, Disposition, Encounter, History, Medication, Observation, Procedure};
 use crate::training::{self, Example, Target, month_starts};
 
@@ -37,7 +37,7 @@ pub fn for_each_chunk<E: From<diesel::result::Error>>(
         let ids = patient_ids(conn, after, chunk)?;
         let Some(&last) = ids.last() else { return Ok(()) };
         after = last;
-        visit(histories(conn, &ids)?)?;
+        visit(histories(conn, &ids, Span::Whole)?)?;
     }
 }
 
@@ -51,8 +51,32 @@ pub fn data_end(conn: &mut PgConnection) -> QueryResult<Option<DateTime<Utc>>> {
     Ok([encounters.0, encounters.1, observed].into_iter().flatten().max())
 }
 
+/// How much of each patient's record a read brings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Span {
+    /// Everything: training and backtests look at many index times.
+    Whole,
+    /// Enough to score at this time (see [`since`]): a scoring run needs only the lookback
+    /// before it, and labs are most of the rows.
+    AsOf(DateTime<Utc>),
+}
+
+/// The earliest lab or prescription that features at `as_of` can use, given the patients'
+/// encounters: a lookback before the earliest index time a run at `as_of` scores (a discharge
+/// in the 30 days before it), and any stay it scores from its admission on (HOSPITAL reads the
+/// labs at discharge, taken during the stay). Encounters, conditions and procedures are read
+/// whole.
+pub fn since<'a>(as_of: DateTime<Utc>, encounters: impl IntoIterator<Item = &'a Encounter>) -> DateTime<Utc> {
+    let earliest_index = as_of - crate::labels::horizon();
+    encounters
+        .into_iter()
+        .filter(|e| e.class == Class::Inpatient && e.end.is_none_or(|end| end > earliest_index))
+        .map(|e| e.start)
+        .fold(earliest_index - chrono::Duration::days(LOOKBACK_DAYS), DateTime::min)
+}
+
 /// The histories of the given patients, in the order of `ids` (unknown ids are left out).
-pub fn histories(conn: &mut PgConnection, ids: &[i64]) -> QueryResult<Vec<History>> {
+pub fn histories(conn: &mut PgConnection, ids: &[i64], span: Span) -> QueryResult<Vec<History>> {
     type PatientRow = (i64, String, Option<chrono::NaiveDate>, Option<String>, Option<String>, Option<DateTime<Utc>>);
     let rows: Vec<PatientRow> = patients::table
         .filter(patients::id.eq_any(ids))
@@ -161,42 +185,71 @@ pub fn histories(conn: &mut PgConnection, ids: &[i64]) -> QueryResult<Vec<Histor
         });
     }
 
-    let codes: Vec<&str> = LABS.iter().map(|l| l.loinc).chain([BP_PANEL]).collect();
-    type ObservationRow = (i64, Option<String>, Option<DateTime<Utc>>, Option<f64>, Value);
-    let rows: Vec<ObservationRow> = observations::table
+    let since = match span {
+        Span::Whole => None,
+        Span::AsOf(as_of) => Some(since(as_of, by_id.values().flat_map(|h| &h.encounters))),
+    };
+
+    let codes: Vec<&str> = LABS.iter().map(|l| l.loinc).collect();
+    let mut query = observations::table
         .filter(observations::patient_id.eq_any(ids))
         .filter(observations::loinc_code.eq_any(&codes))
         .filter(observations::status.ne_all(["cancelled", "entered-in-error"]))
+        .filter(observations::value_quantity.is_not_null())
         .select((
             observations::patient_id,
             observations::loinc_code,
             observations::effective_at,
             observations::value_quantity,
-            observations::components,
         ))
-        .load(conn)?;
-    for (patient, loinc, at, value, components) in rows {
-        let (Some(history), Some(loinc), Some(at)) = (by_id.get_mut(&patient), loinc, at) else { continue };
-        if let Some(value) = value {
-            history.observations.push(Observation { loinc: loinc.clone(), at, value });
-        }
-        // Panels carry their values in components (systolic pressure in the BP panel).
+        .into_boxed();
+    if let Some(since) = since {
+        query = query.filter(observations::effective_at.ge(since));
+    }
+    type ValueRow = (i64, Option<String>, Option<DateTime<Utc>>, Option<f64>);
+    let rows: Vec<ValueRow> = query.load(conn)?;
+    for (patient, loinc, at, value) in rows {
+        let (Some(history), Some(loinc), Some(at), Some(value)) =
+            (by_id.get_mut(&patient), loinc.as_deref().and_then(lab_code), at, value)
+        else {
+            continue;
+        };
+        history.observations.push(Observation { loinc, at, value });
+    }
+
+    // Panels carry their values in components (systolic pressure in the BP panel): read apart,
+    // so that only panels pay for their JSON.
+    let mut query = observations::table
+        .filter(observations::patient_id.eq_any(ids))
+        .filter(observations::loinc_code.eq(BP_PANEL))
+        .filter(observations::status.ne_all(["cancelled", "entered-in-error"]))
+        .select((observations::patient_id, observations::effective_at, observations::components))
+        .into_boxed();
+    if let Some(since) = since {
+        query = query.filter(observations::effective_at.ge(since));
+    }
+    let rows: Vec<(i64, Option<DateTime<Utc>>, Value)> = query.load(conn)?;
+    for (patient, at, components) in rows {
+        let (Some(history), Some(at)) = (by_id.get_mut(&patient), at) else { continue };
         for component in components.as_array().into_iter().flatten() {
-            let (Some(code), Some(value)) =
-                (component.get("loinc").and_then(Value::as_str), component.get("value").and_then(Value::as_f64))
-            else {
+            let (Some(loinc), Some(value)) = (
+                component.get("loinc").and_then(Value::as_str).and_then(lab_code),
+                component.get("value").and_then(Value::as_f64),
+            ) else {
                 continue;
             };
-            if LABS.iter().any(|l| l.loinc == code) {
-                history.observations.push(Observation { loinc: code.to_owned(), at, value });
-            }
+            history.observations.push(Observation { loinc, at, value });
         }
     }
 
-    let rows: Vec<(i64, String, Option<DateTime<Utc>>)> = medication_requests::table
+    let mut query = medication_requests::table
         .filter(medication_requests::patient_id.eq_any(ids))
         .select((medication_requests::patient_id, medication_requests::status, medication_requests::authored_at))
-        .load(conn)?;
+        .into_boxed();
+    if let Some(since) = since {
+        query = query.filter(medication_requests::authored_at.ge(since));
+    }
+    let rows: Vec<(i64, String, Option<DateTime<Utc>>)> = query.load(conn)?;
     for (patient, status, authored) in rows {
         let (Some(history), Some(authored_at)) = (by_id.get_mut(&patient), authored) else { continue };
         // As for conditions, today's status says nothing of the index time: a prescription
@@ -216,6 +269,11 @@ pub fn histories(conn: &mut PgConnection, ids: &[i64]) -> QueryResult<Vec<Histor
     }
 
     Ok(ids.iter().filter_map(|id| by_id.remove(id)).map(History::sorted).collect())
+}
+
+/// The lab code as [`LABS`] spells it, if features use it.
+fn lab_code(loinc: &str) -> Option<&'static str> {
+    LABS.iter().map(|l| l.loinc).find(|code| *code == loinc)
 }
 
 /// Patients read per round trip when walking the whole population.
@@ -264,4 +322,22 @@ pub fn examples(
         Ok::<_, diesel::result::Error>(())
     })?;
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::labels::tests::{at, stay};
+
+    #[test]
+    fn scoring_reads_labs_from_the_lookback_before_the_earliest_discharge_it_scores() {
+        let as_of = at(1000);
+        let lookback = as_of - chrono::Duration::days(crate::labels::HORIZON_DAYS + LOOKBACK_DAYS);
+        // Stays finished before the 30 days a run scores do not reach back further.
+        assert_eq!(since(as_of, &[stay("old", 100, Some(110)), stay("done", 900, Some(960))]), lookback);
+        // A long stay discharged within them (or still open) is read from its admission: HOSPITAL
+        // looks at the labs taken during it.
+        assert_eq!(since(as_of, &[stay("long", 400, Some(990))]), at(400));
+        assert_eq!(since(as_of, &[stay("open", 450, None)]), at(450));
+    }
 }

@@ -12,7 +12,7 @@ use chrono::{DateTime, Duration, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{Bool, Text};
 use serde_json::Value;
-use vigil_store::models::NewScore;
+use vigil_store::models::{JsonText, NewScore};
 use vigil_store::schema::{feed_positions, models, patient_changes, scoring_runs};
 
 use crate::baselines;
@@ -225,18 +225,24 @@ fn locked<T>(
 /// Runs (or resumes) a scoring run. `Busy` when another runner holds the lock.
 pub fn run(
     conn: &mut PgConnection,
+    reader: &mut PgConnection,
     scope: Scope,
     as_of: DateTime<Utc>,
     by: &str,
     chunk: usize,
     mut progress: impl FnMut(i64),
 ) -> Result<Outcome, RunError> {
-    locked(conn, |conn| run_locked(conn, scope, as_of, by, chunk.max(1), &mut progress))
+    locked(conn, |conn| run_locked(conn, reader, scope, as_of, by, chunk.max(1), &mut progress))
 }
 
 /// Finishes a run of everyone that was left unfinished (its runner was killed); None when there
 /// is none.
-pub fn resume_all(conn: &mut PgConnection, by: &str, chunk: usize) -> Result<Option<Outcome>, RunError> {
+pub fn resume_all(
+    conn: &mut PgConnection,
+    reader: &mut PgConnection,
+    by: &str,
+    chunk: usize,
+) -> Result<Option<Outcome>, RunError> {
     locked(conn, |conn| {
         let unfinished: Option<DateTime<Utc>> = scoring_runs::table
             .filter(scoring_runs::status.eq("running").and(scoring_runs::kind.eq("all")))
@@ -245,7 +251,7 @@ pub fn resume_all(conn: &mut PgConnection, by: &str, chunk: usize) -> Result<Opt
             .first(conn)
             .optional()?;
         match unfinished {
-            Some(as_of) => run_locked(conn, Scope::All, as_of, by, chunk.max(1), &mut |_| {}).map(Some),
+            Some(as_of) => run_locked(conn, reader, Scope::All, as_of, by, chunk.max(1), &mut |_| {}).map(Some),
             None => Ok(None),
         }
     })
@@ -256,6 +262,7 @@ pub fn resume_all(conn: &mut PgConnection, by: &str, chunk: usize) -> Result<Opt
 /// workers never score the same changes twice.
 pub fn score_changes(
     conn: &mut PgConnection,
+    reader: &mut PgConnection,
     consumer: &str,
     as_of: DateTime<Utc>,
     by: &str,
@@ -264,14 +271,16 @@ pub fn score_changes(
     locked(conn, |conn| {
         let (patients, last) = changed_since(conn, consumer, 100_000)?;
         let Some(last) = last else { return Ok(None) };
-        let outcome = run_locked(conn, Scope::Changed(patients), as_of, by, chunk.max(1), &mut |_| {})?;
+        let outcome = run_locked(conn, reader, Scope::Changed(patients), as_of, by, chunk.max(1), &mut |_| {})?;
         advance(conn, consumer, last)?;
         Ok(Some(outcome))
     })
 }
 
+#[allow(clippy::too_many_arguments)]
 fn run_locked(
     conn: &mut PgConnection,
+    reader: &mut PgConnection,
     scope: Scope,
     as_of: DateTime<Utc>,
     by: &str,
@@ -319,50 +328,92 @@ fn run_locked(
     };
     let mut patients = 0_i64;
     let mut scores = 0_i64;
-    loop {
-        let ids: Vec<i64> = match &list {
-            None => load::patient_ids(conn, cursor, chunk as i64)?,
-            Some(list) => list.iter().copied().filter(|id| *id > cursor).take(chunk).collect(),
-        };
-        let Some(&last) = ids.last() else { break };
-        let histories = load::histories(conn, &ids)?;
-        let rows: Vec<NewScore> = histories
-            .iter()
-            .flat_map(|h| score(h, as_of, &models))
-            .map(|s| NewScore {
-                run_id,
-                model_id: s.model_id,
-                patient_id: s.patient_id,
-                encounter_fhir_id: s.encounter_fhir_id,
-                as_of: s.as_of,
-                probability: s.probability,
-                points: s.points,
-                features: s.features,
-                factors: serde_json::to_value(&s.factors).unwrap_or(Value::Array(Vec::new())),
-            })
-            .collect();
-        let count = rows.len() as i64;
-        conn.transaction(|conn| {
-            if !rows.is_empty() {
-                diesel::copy_from(vigil_store::schema::scores::table).from_insertable(&rows).execute(conn)?;
+    // The reader reads the next chunk's records on its own connection while this thread scores
+    // and stores the current one; the channel holds one chunk, so memory stays at two or three.
+    std::thread::scope(|scope| -> Result<(), RunError> {
+        let (chunks, received) = std::sync::mpsc::sync_channel::<QueryResult<(Vec<i64>, Vec<History>)>>(1);
+        let list = &list;
+        scope.spawn(move || {
+            let mut after = cursor;
+            loop {
+                let read = next_ids(reader, list.as_deref(), after, chunk).and_then(|ids| {
+                    let histories = load::histories(reader, &ids, load::Span::AsOf(as_of))?;
+                    Ok((ids, histories))
+                });
+                let done = read.as_ref().map_or(true, |(ids, _)| ids.is_empty());
+                if let Ok((ids, _)) = &read {
+                    after = ids.last().copied().unwrap_or(after);
+                }
+                // The runner stopped listening (it failed): stop reading.
+                if chunks.send(read).is_err() || done {
+                    return;
+                }
             }
-            diesel::update(scoring_runs::table.find(run_id))
-                .set((
-                    scoring_runs::cursor.eq(last),
-                    scoring_runs::scored.eq(scoring_runs::scored + ids.len() as i32),
-                    scoring_runs::heartbeat_at.eq(diesel::dsl::now),
-                ))
-                .execute(conn)
-        })?;
-        cursor = last;
-        patients += ids.len() as i64;
-        scores += count;
-        progress(patients);
-    }
+        });
+        for read in received {
+            let (ids, histories) = read?;
+            let Some(&last) = ids.last() else { break };
+            let count = store_chunk(conn, run_id, as_of, &models, &histories, last, ids.len())?;
+            cursor = last;
+            patients += ids.len() as i64;
+            scores += count;
+            progress(patients);
+        }
+        Ok(())
+    })?;
     diesel::update(scoring_runs::table.find(run_id))
         .set((scoring_runs::status.eq("done"), scoring_runs::finished_at.eq(diesel::dsl::now)))
         .execute(conn)?;
     Ok(Outcome { run_id, patients, scores, resumed })
+}
+
+/// The next `chunk` patients after `after`: from the run's list, or from everyone.
+fn next_ids(conn: &mut PgConnection, list: Option<&[i64]>, after: i64, chunk: usize) -> QueryResult<Vec<i64>> {
+    match list {
+        None => load::patient_ids(conn, after, chunk as i64),
+        Some(list) => Ok(list.iter().copied().filter(|id| *id > after).take(chunk).collect()),
+    }
+}
+
+/// Scores a chunk and stores the scores with the run's cursor, in one transaction; the number
+/// of scores.
+fn store_chunk(
+    conn: &mut PgConnection,
+    run_id: i64,
+    as_of: DateTime<Utc>,
+    models: &[InUse],
+    histories: &[History],
+    last: i64,
+    patients: usize,
+) -> QueryResult<i64> {
+    let rows: Vec<NewScore> = histories
+        .iter()
+        .flat_map(|h| score(h, as_of, models))
+        .map(|s| NewScore {
+            run_id,
+            model_id: s.model_id,
+            patient_id: s.patient_id,
+            encounter_fhir_id: s.encounter_fhir_id,
+            as_of: s.as_of,
+            probability: s.probability,
+            points: s.points,
+            features: s.features,
+            factors: JsonText(serde_json::to_string(&s.factors).unwrap_or_else(|_| "[]".to_owned())),
+        })
+        .collect();
+    conn.transaction(|conn| {
+        if !rows.is_empty() {
+            diesel::copy_from(vigil_store::schema::scores::table).from_insertable(&rows).execute(conn)?;
+        }
+        diesel::update(scoring_runs::table.find(run_id))
+            .set((
+                scoring_runs::cursor.eq(last),
+                scoring_runs::scored.eq(scoring_runs::scored + patients as i32),
+                scoring_runs::heartbeat_at.eq(diesel::dsl::now),
+            ))
+            .execute(conn)
+    })?;
+    Ok(rows.len() as i64)
 }
 
 fn scope_ids(scope: &Scope) -> Option<Vec<i64>> {

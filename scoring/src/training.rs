@@ -206,10 +206,32 @@ pub struct Report {
     pub model: Evaluation,
     pub lace: Option<Evaluation>,
     pub hospital: Option<Evaluation>,
+    /// The model's AUROC less LACE's and HOSPITAL's on the same events, with the 95 % interval
+    /// of DeLong's paired test.
+    #[serde(default)]
+    pub over_lace: Option<(f64, f64, f64)>,
+    #[serde(default)]
+    pub over_hospital: Option<(f64, f64, f64)>,
     pub deciles: Vec<(usize, f64, f64)>,
     pub threshold: f64,
     pub at_threshold: (usize, f64, f64, f64, f64),
     pub subgroups: Vec<Subgroup>,
+}
+
+/// How far below the whole a subgroup's AUROC may fall (PRODUCT.md's fairness check).
+pub const SUBGROUP_AUROC_GAP: f64 = 0.05;
+
+impl Report {
+    /// The subgroups whose AUROC falls more than [`SUBGROUP_AUROC_GAP`] below the whole's, with
+    /// the gap.
+    pub fn subgroups_below(&self) -> Vec<(&Subgroup, f64)> {
+        let Some((whole, _, _)) = self.model.auroc else { return Vec::new() };
+        self.subgroups
+            .iter()
+            .filter_map(|g| g.auroc.map(|a| (g, whole - a)))
+            .filter(|(_, gap)| *gap > SUBGROUP_AUROC_GAP)
+            .collect()
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -286,6 +308,13 @@ fn baseline(points: impl Fn(&Example) -> Option<u32>, tune: &[&Example], test: &
     })
 }
 
+/// The AUROC of `p` less that of a baseline's points on the same events (paired DeLong).
+fn difference(p: &[f64], points: impl Fn(&Example) -> Option<u32>, test: &[&Example]) -> Option<(f64, f64, f64)> {
+    let x: Vec<f64> = test.iter().map(|e| points(e).map(f64::from)).collect::<Option<_>>()?;
+    let y: Vec<bool> = test.iter().map(|e| e.label).collect();
+    metrics::auroc_difference(p, &x, &y).map(|Auroc { value, low, high }| (value, low, high))
+}
+
 /// Events of each outcome every slice needs at the least.
 pub const MIN_PER_CLASS: usize = 2;
 
@@ -356,6 +385,8 @@ pub fn train(examples: &[Example], settings: &Settings) -> Result<(Model, Report
         model: evaluate(&p, &test_y),
         lace: readmission.then(|| baseline(|e| e.lace, tune, &test)).flatten(),
         hospital: readmission.then(|| baseline(|e| e.hospital, tune, &test)).flatten(),
+        over_lace: readmission.then(|| difference(&p, |e| e.lace, &test)).flatten(),
+        over_hospital: readmission.then(|| difference(&p, |e| e.hospital, &test)).flatten(),
         deciles: metrics::deciles(&p, &test_y)
             .into_iter()
             .map(|Decile { count, mean_predicted, observed }| (count, mean_predicted, observed))
@@ -401,6 +432,21 @@ impl Report {
         if let Some(hospital) = &self.hospital {
             line(&mut s, "HOSPITAL", hospital);
         }
+        for (name, difference) in [("LACE", self.over_lace), ("HOSPITAL", self.over_hospital)] {
+            if let Some((value, low, high)) = difference {
+                let _ = writeln!(
+                    s,
+                    "  model - {name:<15} AUROC {value:+.3} [{low:+.3}, {high:+.3}] (paired DeLong: {})",
+                    if low > 0.0 {
+                        "better"
+                    } else if high < 0.0 {
+                        "worse"
+                    } else {
+                        "not distinguishable"
+                    }
+                );
+            }
+        }
         let _ = writeln!(s, "calibration by decile (events, mean predicted, observed):");
         for (i, (n, predicted, observed)) in self.deciles.iter().enumerate() {
             let _ = writeln!(s, "  {:>2}  {n:>7}  {predicted:>6.3}  {observed:>6.3}", i + 1);
@@ -426,6 +472,16 @@ impl Report {
                 g.alerts_per_100_patient_days
             );
         }
+        let below = self.subgroups_below();
+        let listed: Vec<String> = below
+            .iter()
+            .map(|(g, gap)| format!("{} {} ({} events, {gap:.3} below)", g.attribute, g.value, g.events))
+            .collect();
+        let _ = writeln!(
+            s,
+            "subgroups with an AUROC more than {SUBGROUP_AUROC_GAP:.2} below the whole: {}",
+            if listed.is_empty() { "none".to_owned() } else { listed.join(", ") }
+        );
         s
     }
 }
@@ -446,5 +502,50 @@ mod tests {
         let to = Utc.with_ymd_and_hms(2026, 2, 1, 0, 0, 0).single().expect("t");
         let months: Vec<String> = month_starts(from, to).iter().map(|t| t.format("%Y-%m-%d").to_string()).collect();
         assert_eq!(months, ["2025-12-01", "2026-01-01", "2026-02-01"]);
+    }
+
+    #[test]
+    fn subgroups_far_below_the_whole_are_named() {
+        let evaluation = |auroc| Evaluation {
+            events: 100,
+            positives: 10,
+            auroc: Some((auroc, auroc - 0.05, auroc + 0.05)),
+            auprc: None,
+            brier: 0.1,
+            calibration_intercept: 0.0,
+            calibration_slope: 1.0,
+        };
+        let group = |value: &str, auroc| Subgroup {
+            attribute: "age".into(),
+            value: value.into(),
+            events: 50,
+            positives: 5,
+            auroc,
+            sensitivity: 0.5,
+            ppv: 0.5,
+            alerts_per_100_patient_days: 1.0,
+        };
+        let report = Report {
+            target: Target::Readmission,
+            algorithm: Algorithm::LogisticRegression,
+            cutoff: Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).single().expect("t"),
+            training_examples: 1,
+            training_positives: 1,
+            training_from: None,
+            hyperparameters: String::new(),
+            training_seconds: 0.0,
+            model: evaluation(0.90),
+            lace: None,
+            hospital: None,
+            over_lace: None,
+            over_hospital: None,
+            deciles: Vec::new(),
+            threshold: 0.3,
+            at_threshold: (0, 0.0, 0.0, 0.0, 0.0),
+            subgroups: vec![group("<45", Some(0.86)), group("80+", Some(0.84)), group("unknown", None)],
+        };
+        let below: Vec<&str> = report.subgroups_below().iter().map(|(g, _)| g.value.as_str()).collect();
+        assert_eq!(below, ["80+"]);
+        assert!(report.to_text().contains("below the whole: age 80+ (50 events, 0.060 below)"));
     }
 }

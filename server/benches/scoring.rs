@@ -20,7 +20,7 @@ use vigil_scoring::explain;
 use vigil_scoring::features::{Features, names};
 use vigil_scoring::model::Algorithm;
 use vigil_scoring::training::{self, Settings, Target, default_cutoff};
-use vigil_store::models::NewScore;
+use vigil_store::models::{JsonText, NewScore};
 use vigil_store::schema::{patients, scores, scoring_runs};
 use vigil_store::testing::TestDb;
 
@@ -140,7 +140,7 @@ fn main() {
                     probability: Some(probability),
                     points: None,
                     features: features.values,
-                    factors: serde_json::to_value(&factors).expect("factors"),
+                    factors: JsonText(serde_json::to_string(&factors).expect("factors")),
                 }
             })
             .collect();

@@ -362,5 +362,6 @@ pub struct NewScore {
     pub probability: Option<f64>,
     pub points: Option<i32>,
     pub features: Vec<f64>,
-    pub factors: Json,
+    /// Serialized by the scorer: a run writes a million of these.
+    pub factors: JsonText,
 }

@@ -326,7 +326,9 @@ fn live_scoring_and_training_compute_identical_feature_vectors() {
         .expect("scores");
     assert!(stored.iter().any(|s| s.4 == "admission") && stored.iter().any(|s| s.4 == "readmission"));
     for (patient, encounter, as_of, live, target) in stored {
-        let history = vigil_scoring::load::histories(&mut conn, &[patient]).expect("history").remove(0);
+        let history = vigil_scoring::load::histories(&mut conn, &[patient], vigil_scoring::load::Span::Whole)
+            .expect("history")
+            .remove(0);
         let live: Vec<f64> = live.into_iter().flatten().collect();
         // The training path labels what follows the index time, so it is given an end of data far
         // enough on for these index events to count.
@@ -343,7 +345,8 @@ fn live_scoring_and_training_compute_identical_feature_vectors() {
     }
     // And an admission example of the training path equals a live computation at its time.
     let ids = vigil_scoring::load::patient_ids(&mut conn, 0, 20).expect("ids");
-    for history in vigil_scoring::load::histories(&mut conn, &ids).expect("histories") {
+    for history in vigil_scoring::load::histories(&mut conn, &ids, vigil_scoring::load::Span::Whole).expect("histories")
+    {
         let at = chrono::DateTime::parse_from_rfc3339("2026-06-01T00:00:00Z").expect("t").with_timezone(&chrono::Utc);
         for example in examples(&history, Target::Admission, data_end, &[at]) {
             let live =

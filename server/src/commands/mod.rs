@@ -41,7 +41,7 @@ pub fn run(settings: &Settings, command: Command) -> anyhow::Result<ExitCode> {
         Command::Pull(args) => pull::run(conn, args),
         Command::Train(args) => train::run(conn, args),
         Command::Model(cmd) => model::run(conn, cmd),
-        Command::Score(args) => score::run(conn, args),
+        Command::Score(args) => score::run(conn, &mut connect(settings)?, args),
         Command::Backtest(args) => backtest::run(conn, args),
         Command::Worker => unreachable_serve(),
     }

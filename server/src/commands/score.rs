@@ -16,7 +16,7 @@ use super::ingest::progress_bar;
 use crate::cli::ScoreArgs;
 
 #[allow(clippy::print_stdout)] // the command's output for its user
-pub fn run(conn: &mut PgConnection, args: ScoreArgs) -> anyhow::Result<ExitCode> {
+pub fn run(conn: &mut PgConnection, reader: &mut PgConnection, args: ScoreArgs) -> anyhow::Result<ExitCode> {
     let as_of = match &args.as_of {
         Some(raw) => parse_instant(raw).with_context(|| format!("--as-of {raw}: not a date or RFC 3339 time"))?,
         None => Utc::now(),
@@ -38,16 +38,16 @@ pub fn run(conn: &mut PgConnection, args: ScoreArgs) -> anyhow::Result<ExitCode>
     };
     let bar = progress_bar();
     bar.set_message("patients scored");
-    let outcome = match run::run(conn, scope, as_of, &cli_actor(), args.chunk as usize, |n| bar.set_position(n as u64))
-    {
-        Ok(outcome) => outcome,
-        Err(RunError::Busy) => {
-            bar.finish_and_clear();
-            println!("another scoring run is in progress; try again when it has finished");
-            return Ok(ExitCode::from(1));
-        }
-        Err(e) => return Err(e.into()),
-    };
+    let outcome =
+        match run::run(conn, reader, scope, as_of, &cli_actor(), args.chunk as usize, |n| bar.set_position(n as u64)) {
+            Ok(outcome) => outcome,
+            Err(RunError::Busy) => {
+                bar.finish_and_clear();
+                println!("another scoring run is in progress; try again when it has finished");
+                return Ok(ExitCode::from(1));
+            }
+            Err(e) => return Err(e.into()),
+        };
     bar.finish_and_clear();
     let resumed = if outcome.resumed { " (resumed a run that had stopped)" } else { "" };
     println!(
@@ -118,35 +118,39 @@ pub fn worker(settings: &crate::config::Settings) -> anyhow::Result<ExitCode> {
     let url = settings.database_url()?;
     let by = "service:worker";
     tracing::info!(schedules = %raw, database = %url.redacted(), "worker started");
-    let mut conn: Option<PgConnection> = None;
+    // The runner's connection and the one that reads records ahead of it.
+    let mut conns: Option<(PgConnection, PgConnection)> = None;
     let mut resumed = false;
     loop {
-        if conn.is_none() {
-            match PgConnection::establish(url.expose()) {
-                Ok(c) => conn = Some(c),
+        if conns.is_none() {
+            match PgConnection::establish(url.expose()).and_then(|c| Ok((c, PgConnection::establish(url.expose())?))) {
+                Ok(pair) => conns = Some(pair),
                 Err(error) => tracing::warn!(%error, "worker: database unreachable"),
             }
         }
-        if let Some(c) = conn.as_mut() {
+        if let Some((c, r)) = conns.as_mut() {
             let mut healthy = true;
             if !resumed {
                 // A run of everyone that a killed worker left unfinished is finished first.
-                healthy &= report("resumed run", run::resume_all(c, by, DEFAULT_CHUNK));
+                healthy &= report("resumed run", run::resume_all(c, r, by, DEFAULT_CHUNK));
                 resumed = healthy;
             }
             healthy &=
-                report("changed patients scored", run::score_changes(c, CONSUMER, Utc::now(), by, DEFAULT_CHUNK));
+                report("changed patients scored", run::score_changes(c, r, CONSUMER, Utc::now(), by, DEFAULT_CHUNK));
             let now = Utc::now();
             for job in jobs.iter_mut().filter(|j| j.next.is_some_and(|n| n <= now)) {
                 healthy &= if job.all {
-                    report("scheduled run", run::run(c, Scope::All, now, by, DEFAULT_CHUNK, |_| {}).map(Some))
+                    report("scheduled run", run::run(c, r, Scope::All, now, by, DEFAULT_CHUNK, |_| {}).map(Some))
                 } else {
-                    report("scheduled run of changed patients", run::score_changes(c, CONSUMER, now, by, DEFAULT_CHUNK))
+                    report(
+                        "scheduled run of changed patients",
+                        run::score_changes(c, r, CONSUMER, now, by, DEFAULT_CHUNK),
+                    )
                 };
                 job.next = job.schedule.upcoming(Utc).next();
             }
             if !healthy {
-                conn = None;
+                conns = None;
             }
         }
         std::thread::sleep(FEED_POLL);
