@@ -278,8 +278,13 @@ fn lab_code(loinc: &str) -> Option<&'static str> {
 
 /// Patients read per round trip when walking the whole population.
 pub const CHUNK: i64 = 2000;
-/// Years of monthly admission index times before the newest data.
+/// Years of monthly admission index times a model trains on, before its cutoff.
 pub const ADMISSION_YEARS: i64 = 3;
+
+/// The first admission index time of training with `cutoff`.
+pub fn admission_from(cutoff: DateTime<Utc>) -> DateTime<Utc> {
+    cutoff - chrono::Duration::days(365 * ADMISSION_YEARS)
+}
 
 /// An even, deterministic sample: SplitMix64 of the patient and month.
 fn sampled(patient: i64, month: usize, stride: u64) -> bool {
@@ -290,19 +295,18 @@ fn sampled(patient: i64, month: usize, stride: u64) -> bool {
 }
 
 /// Every example of `target` in the store: each readmission index event, or each patient at home
-/// on the first of each month of the last three years (sampled evenly beyond `max_examples`).
-/// `progress` hears the examples gathered so far.
+/// on the first of each month from `from` to the last month whose outcome is known (sampled evenly
+/// beyond `max_examples`). `progress` hears the examples gathered so far.
 pub fn examples(
     conn: &mut PgConnection,
     target: Target,
+    from: DateTime<Utc>,
     data_end: DateTime<Utc>,
     max_examples: u64,
     mut progress: impl FnMut(usize),
 ) -> QueryResult<Vec<Example>> {
     let times = match target {
-        Target::Admission => {
-            month_starts(data_end - chrono::Duration::days(365 * ADMISSION_YEARS), data_end - crate::labels::horizon())
-        }
+        Target::Admission => month_starts(from, data_end - crate::labels::horizon()),
         Target::Readmission => Vec::new(),
     };
     let patients: i64 = patients::table.filter(patients::version.gt(0)).count().get_result(conn)?;

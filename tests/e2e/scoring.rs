@@ -356,3 +356,65 @@ fn live_scoring_and_training_compute_identical_feature_vectors() {
         }
     }
 }
+
+#[test]
+fn the_fixtures_run_end_to_end() {
+    // The fixtures alone hold too few outcomes to train on (43 discharges, 4 readmissions), so a
+    // synthetic population of another source shares the database, as a hospital's own history
+    // would; everything else is the fixtures' own.
+    let db = TestDb::migrated();
+    let fixtures = crate::ingest::fixture("");
+    cli(&db, &["ingest", fixtures.to_str().expect("path")]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let synth = dir.path().to_str().expect("path");
+    cli(&db, &["synth", "--patients", "1000", "--years", "6", "--seed", "3", "--out", synth]);
+    cli(&db, &["ingest", "--source", "urn:vigil:synth", synth]);
+    for (target, version) in [("readmission", "readmission-4"), ("admission", "admission-1")] {
+        let report = cli(&db, &["train", "--target", target, "--until", "2025-01-01"]);
+        assert!(report.contains(&format!("registered {version}")), "{report}");
+        cli(&db, &["model", "activate", version]);
+    }
+
+    cli(&db, &["score", "--as-of", "2025-12-31"]);
+    let fixture_scores = count(
+        &db,
+        "SELECT count(*) AS n FROM scores s JOIN patients p ON p.id = s.patient_id \
+         WHERE p.source_system <> 'urn:vigil:synth' AND s.probability IS NOT NULL",
+    );
+    assert!(fixture_scores > 100, "{fixture_scores} scores of fixture patients");
+
+    use diesel::prelude::*;
+    use vigil_store::schema::{patients, scores};
+    let mut conn = db.connect();
+    let fixture_patients: std::collections::HashSet<String> = patients::table
+        .filter(patients::source_system.ne("urn:vigil:synth"))
+        .select(patients::fhir_id)
+        .load(&mut conn)
+        .expect("patients")
+        .into_iter()
+        .collect();
+    let csv = dir.path().join("backtest.csv");
+    let args = ["backtest", "--target", "readmission", "--from", "2025-01-01", "--to", "2026-01-01", "--out"];
+    cli(&db, &[&args[..], &[csv.to_str().expect("path")]].concat());
+    let text = std::fs::read_to_string(&csv).expect("csv");
+    let fixture_events =
+        text.lines().skip(1).filter(|l| l.split(',').next().is_some_and(|p| fixture_patients.contains(p))).count();
+    assert!(fixture_events >= 10, "{fixture_events} discharges of fixture patients in the backtest:\n{text}");
+
+    // A fixture patient's score, as the FHIR API serves it.
+    let patient: String = scores::table
+        .inner_join(patients::table)
+        .filter(patients::source_system.ne("urn:vigil:synth"))
+        .select(patients::fhir_id)
+        .first(&mut conn)
+        .expect("a scored fixture patient");
+    crate::support::seed::user(db.url(), "analyst", "informatics", &[]);
+    let app = crate::support::App::spawn(db.url());
+    let token = crate::support::seed::bearer(&crate::support::seed::token(&app, "analyst"));
+    let found = app
+        .get_with(&format!("/fhir/RiskAssessment?subject=Patient/{patient}&_sort=-date"), &[("authorization", &token)]);
+    assert_eq!(found.status, 200, "{}", found.body);
+    let bundle = found.json();
+    let method = &bundle["entry"][0]["resource"]["method"]["coding"][0]["code"];
+    assert!(["admission-1", "readmission-4"].contains(&method.as_str().unwrap_or_default()), "{bundle}");
+}

@@ -43,7 +43,14 @@ pub fn admission_examples(conn: &mut PgConnection, patients: u64, seed: u64) -> 
     let loader = AuditEvent::new("service:bench", "service", "ingest", Outcome::Success);
     load(conn, "urn:bench", &loader, &[dir.path().to_owned()], DEFAULT_BATCH, |_| {}).expect("load");
     let data_end = vigil_scoring::load::data_end(conn).expect("query").expect("data");
-    let examples =
-        vigil_scoring::load::examples(conn, Target::Admission, data_end, u64::MAX, |_| {}).expect("examples");
+    let examples = vigil_scoring::load::examples(
+        conn,
+        Target::Admission,
+        vigil_scoring::load::admission_from(data_end),
+        data_end,
+        u64::MAX,
+        |_| {},
+    )
+    .expect("examples");
     (data_end, examples)
 }

@@ -33,7 +33,9 @@ pub fn run(conn: &mut PgConnection, args: TrainArgs) -> anyhow::Result<ExitCode>
     anyhow::ensure!(threshold > 0.0 && threshold < 1.0, "--threshold must be between 0 and 1");
     let bar = progress_bar();
     bar.set_message("examples");
-    let examples = load::examples(conn, target, data_end, args.max_examples, |n| bar.set_position(n as u64))?;
+    let examples = load::examples(conn, target, load::admission_from(cutoff), data_end, args.max_examples, |n| {
+        bar.set_position(n as u64)
+    })?;
     bar.finish_and_clear();
     println!(
         "{} examples of {} (newest data {}, cutoff {})",
