@@ -175,20 +175,30 @@ fn set_status(conn: &mut PgConnection, entry: &Entry, to: &str, by: &str, note: 
     record(conn, entry.id, Some(&entry.status), to, by, note)
 }
 
+/// A learned model that can score with this build: not a baseline, features of this version.
+fn scorable(conn: &mut PgConnection, version: &str) -> Result<Entry, RegistryError> {
+    let entry = show(conn, version)?;
+    if BASELINES.contains(&entry.algorithm.as_str()) {
+        return Err(RegistryError::Refused(format!("{version} is a baseline; it scores as a shadow model")));
+    }
+    if entry.feature_version != FEATURE_VERSION {
+        return Err(RegistryError::Refused(format!(
+            "{version} was trained on features of version {}, this build computes version {FEATURE_VERSION}",
+            entry.feature_version
+        )));
+    }
+    Ok(entry)
+}
+
+fn lock(conn: &mut PgConnection) -> QueryResult<usize> {
+    diesel::sql_query("SELECT pg_advisory_xact_lock(hashtext('vigil.models'))").execute(conn)
+}
+
 /// Makes a learned model its target's active model; the one active before is retired.
 pub fn activate(conn: &mut PgConnection, version: &str, by: &str) -> Result<Entry, RegistryError> {
     conn.transaction(|conn| {
-        diesel::sql_query("SELECT pg_advisory_xact_lock(hashtext('vigil.models'))").execute(conn)?;
-        let entry = show(conn, version)?;
-        if BASELINES.contains(&entry.algorithm.as_str()) {
-            return Err(RegistryError::Refused(format!("{version} is a baseline; it scores as a shadow model")));
-        }
-        if entry.feature_version != FEATURE_VERSION {
-            return Err(RegistryError::Refused(format!(
-                "{version} was trained on features of version {}, this build computes version {FEATURE_VERSION}",
-                entry.feature_version
-            )));
-        }
+        lock(conn)?;
+        let entry = scorable(conn, version)?;
         if entry.status == "active" {
             return Ok(entry);
         }
@@ -205,10 +215,50 @@ pub fn activate(conn: &mut PgConnection, version: &str, by: &str) -> Result<Entr
     })
 }
 
+/// Puts a learned model in shadow: every scoring run scores with it beside the active model, so
+/// that a challenger is judged on the same patients before it is promoted. Its scores alert no one.
+pub fn shadow(conn: &mut PgConnection, version: &str, by: &str) -> Result<Entry, RegistryError> {
+    conn.transaction(|conn| {
+        lock(conn)?;
+        let entry = scorable(conn, version)?;
+        match entry.status.as_str() {
+            "shadow" => Ok(entry),
+            "active" => Err(RegistryError::Refused(format!(
+                "{version} is the active model; activate another or roll back first"
+            ))),
+            _ => {
+                set_status(conn, &entry, "shadow", by, "shadowing")?;
+                Ok(Entry { status: "shadow".into(), ..entry })
+            }
+        }
+    })
+}
+
+/// Retires a learned model: it scores no more.
+pub fn retire(conn: &mut PgConnection, version: &str, by: &str) -> Result<Entry, RegistryError> {
+    conn.transaction(|conn| {
+        lock(conn)?;
+        let entry = show(conn, version)?;
+        if BASELINES.contains(&entry.algorithm.as_str()) {
+            return Err(RegistryError::Refused(format!("{version} is a baseline; baselines always score")));
+        }
+        match entry.status.as_str() {
+            "retired" => Ok(entry),
+            "active" => Err(RegistryError::Refused(format!(
+                "{version} is the active model; activate another or roll back first"
+            ))),
+            _ => {
+                set_status(conn, &entry, "retired", by, "retired")?;
+                Ok(Entry { status: "retired".into(), ..entry })
+            }
+        }
+    })
+}
+
 /// Re-activates the model that was active before the current one of `target`; returns it.
 pub fn rollback(conn: &mut PgConnection, target: Target, by: &str) -> Result<Entry, RegistryError> {
     conn.transaction(|conn| {
-        diesel::sql_query("SELECT pg_advisory_xact_lock(hashtext('vigil.models'))").execute(conn)?;
+        lock(conn)?;
         let current: Entry = models::table
             .filter(models::target.eq(target.as_str()).and(models::status.eq("active")))
             .select(Entry::as_select())

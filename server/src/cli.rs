@@ -231,6 +231,10 @@ pub enum ModelCommand {
     Show { version: String },
     /// Make a model its target's active model (the one active before is retired)
     Activate { version: String },
+    /// Score with a model beside the active one, alerting no one (a challenger on trial)
+    Shadow { version: String },
+    /// Stop scoring with a model that is not the active one
+    Retire { version: String },
     /// Re-activate the model that was active before the current one
     Rollback {
         #[arg(long, value_enum)]

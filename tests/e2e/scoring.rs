@@ -64,6 +64,32 @@ fn training_reports_beside_the_baselines_and_the_registry_manages_models() {
     let (status, _, err) = run(vigil().args(["model", "activate", "readmission-1"]).env("DATABASE_URL", db.url()));
     assert!(!status.success() && err.contains("baseline"), "a baseline is never the active model: {err}");
 
+    // A challenger in shadow scores beside the active model; retired, it scores no more.
+    assert!(cli(&db, &["model", "shadow", "readmission-5"]).contains("scores in shadow"));
+    let refused = |args: &[&str]| {
+        let (status, _, err) = run(vigil().args(args).env("DATABASE_URL", db.url()));
+        assert!(!status.success(), "{args:?} should be refused");
+        err
+    };
+    assert!(refused(&["model", "shadow", "readmission-4"]).contains("active model"));
+    assert!(refused(&["model", "retire", "readmission-4"]).contains("active model"));
+    assert!(refused(&["model", "retire", "readmission-2"]).contains("baseline"));
+    let scored_by = |version: &str| {
+        count(
+            &db,
+            &format!(
+                "SELECT count(*) AS n FROM scores s JOIN models m ON m.id = s.model_id \
+                 WHERE m.version = '{version}' AND s.run_id = (SELECT max(id) FROM scoring_runs)"
+            ),
+        )
+    };
+    cli(&db, &["score", "--as-of", "2026-10-01"]);
+    assert!(scored_by("readmission-5") > 0 && scored_by("readmission-5") == scored_by("readmission-4"));
+    assert!(cli(&db, &["model", "retire", "readmission-5"]).contains("retired"));
+    cli(&db, &["score", "--as-of", "2026-10-02"]);
+    assert_eq!(scored_by("readmission-5"), 0);
+    assert!(scored_by("readmission-4") > 0);
+
     // A backtest of the active model: one row per discharge of the period, with the FHIR ids.
     let dir = tempfile::tempdir().expect("tempdir");
     let csv = dir.path().join("backtest.csv");

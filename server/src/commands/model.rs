@@ -54,6 +54,16 @@ pub fn run(conn: &mut PgConnection, command: ModelCommand) -> anyhow::Result<Exi
             audit_cli(conn, "model-activate", "Model", Some(&e.version), None)?;
             println!("{} is the active {} model", e.version, e.target);
         }
+        ModelCommand::Shadow { version } => {
+            let e = registry::shadow(conn, &version, &cli_actor())?;
+            audit_cli(conn, "model-shadow", "Model", Some(&e.version), None)?;
+            println!("{} scores in shadow beside the active {} model", e.version, e.target);
+        }
+        ModelCommand::Retire { version } => {
+            let e = registry::retire(conn, &version, &cli_actor())?;
+            audit_cli(conn, "model-retire", "Model", Some(&e.version), None)?;
+            println!("{} is retired", e.version);
+        }
         ModelCommand::Rollback { target: arg } => {
             let e = registry::rollback(conn, target(arg), &cli_actor())?;
             audit_cli(conn, "model-rollback", "Model", Some(&e.version), None)?;
