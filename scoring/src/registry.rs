@@ -218,40 +218,42 @@ pub fn activate(conn: &mut PgConnection, version: &str, by: &str) -> Result<Entr
 /// Puts a learned model in shadow: every scoring run scores with it beside the active model, so
 /// that a challenger is judged on the same patients before it is promoted. Its scores alert no one.
 pub fn shadow(conn: &mut PgConnection, version: &str, by: &str) -> Result<Entry, RegistryError> {
-    conn.transaction(|conn| {
-        lock(conn)?;
-        let entry = scorable(conn, version)?;
-        match entry.status.as_str() {
-            "shadow" => Ok(entry),
-            "active" => Err(RegistryError::Refused(format!(
-                "{version} is the active model; activate another or roll back first"
-            ))),
-            _ => {
-                set_status(conn, &entry, "shadow", by, "shadowing")?;
-                Ok(Entry { status: "shadow".into(), ..entry })
-            }
-        }
-    })
+    set_aside(conn, version, "shadow", by, scorable)
 }
 
 /// Retires a learned model: it scores no more.
 pub fn retire(conn: &mut PgConnection, version: &str, by: &str) -> Result<Entry, RegistryError> {
-    conn.transaction(|conn| {
-        lock(conn)?;
+    set_aside(conn, version, "retired", by, |conn, version| {
         let entry = show(conn, version)?;
         if BASELINES.contains(&entry.algorithm.as_str()) {
             return Err(RegistryError::Refused(format!("{version} is a baseline; baselines always score")));
         }
-        match entry.status.as_str() {
-            "retired" => Ok(entry),
-            "active" => Err(RegistryError::Refused(format!(
-                "{version} is the active model; activate another or roll back first"
-            ))),
-            _ => {
-                set_status(conn, &entry, "retired", by, "retired")?;
-                Ok(Entry { status: "retired".into(), ..entry })
-            }
+        Ok(entry)
+    })
+}
+
+/// Moves a model that `check` accepts to a status other than active; the active model stays
+/// until another is activated or it is rolled back, so a target is never left without one.
+fn set_aside(
+    conn: &mut PgConnection,
+    version: &str,
+    to: &str,
+    by: &str,
+    check: fn(&mut PgConnection, &str) -> Result<Entry, RegistryError>,
+) -> Result<Entry, RegistryError> {
+    conn.transaction(|conn| {
+        lock(conn)?;
+        let entry = check(conn, version)?;
+        if entry.status == to {
+            return Ok(entry);
         }
+        if entry.status == "active" {
+            return Err(RegistryError::Refused(format!(
+                "{version} is the active model; activate another or roll back first"
+            )));
+        }
+        set_status(conn, &entry, to, by, to)?;
+        Ok(Entry { status: to.to_owned(), ..entry })
     })
 }
 
