@@ -328,10 +328,14 @@ fn run_locked(
     };
     let mut patients = 0_i64;
     let mut scores = 0_i64;
-    // The reader reads the next chunk's records on its own connection while this thread scores
-    // and stores the current one; the channel holds one chunk, so memory stays at two or three.
+    // Three stages, each on its own thread, a chunk apart: the reader reads the records of the
+    // chunk after next on its own connection, the scorer scores the next one, and this thread
+    // stores the current one. Each channel holds one chunk, so memory stays at a few chunks.
+    type Read = QueryResult<(Vec<i64>, Vec<History>)>;
+    type Scored = QueryResult<(Vec<i64>, Vec<NewScore>)>;
     std::thread::scope(|scope| -> Result<(), RunError> {
-        let (chunks, received) = std::sync::mpsc::sync_channel::<QueryResult<(Vec<i64>, Vec<History>)>>(1);
+        let (to_scorer, from_reader) = std::sync::mpsc::sync_channel::<Read>(1);
+        let (to_writer, from_scorer) = std::sync::mpsc::sync_channel::<Scored>(1);
         let list = &list;
         scope.spawn(move || {
             let mut after = cursor;
@@ -344,19 +348,28 @@ fn run_locked(
                 if let Ok((ids, _)) = &read {
                     after = ids.last().copied().unwrap_or(after);
                 }
-                // The runner stopped listening (it failed): stop reading.
-                if chunks.send(read).is_err() || done {
+                // The next stage stopped listening (the run failed): stop reading.
+                if to_scorer.send(read).is_err() || done {
                     return;
                 }
             }
         });
-        for read in received {
-            let (ids, histories) = read?;
+        let models = &models;
+        scope.spawn(move || {
+            for read in from_reader {
+                let scored = read.map(|(ids, histories)| (ids, score_chunk(run_id, as_of, models, &histories)));
+                if to_writer.send(scored).is_err() {
+                    return;
+                }
+            }
+        });
+        for scored in from_scorer {
+            let (ids, rows) = scored?;
             let Some(&last) = ids.last() else { break };
-            let count = store_chunk(conn, run_id, as_of, &models, &histories, last, ids.len())?;
+            store_chunk(conn, run_id, &rows, last, ids.len())?;
             cursor = last;
             patients += ids.len() as i64;
-            scores += count;
+            scores += rows.len() as i64;
             progress(patients);
         }
         Ok(())
@@ -375,18 +388,9 @@ fn next_ids(conn: &mut PgConnection, list: Option<&[i64]>, after: i64, chunk: us
     }
 }
 
-/// Scores a chunk and stores the scores with the run's cursor, in one transaction; the number
-/// of scores.
-fn store_chunk(
-    conn: &mut PgConnection,
-    run_id: i64,
-    as_of: DateTime<Utc>,
-    models: &[InUse],
-    histories: &[History],
-    last: i64,
-    patients: usize,
-) -> QueryResult<i64> {
-    let rows: Vec<NewScore> = histories
+/// The scores of a chunk of patients, as rows of the run (pure).
+fn score_chunk(run_id: i64, as_of: DateTime<Utc>, models: &[InUse], histories: &[History]) -> Vec<NewScore> {
+    histories
         .iter()
         .flat_map(|h| score(h, as_of, models))
         .map(|s| NewScore {
@@ -400,10 +404,14 @@ fn store_chunk(
             features: s.features,
             factors: JsonText(serde_json::to_string(&s.factors).unwrap_or_else(|_| "[]".to_owned())),
         })
-        .collect();
+        .collect()
+}
+
+/// Stores a chunk's scores with the run's cursor, in one transaction.
+fn store_chunk(conn: &mut PgConnection, run_id: i64, rows: &[NewScore], last: i64, patients: usize) -> QueryResult<()> {
     conn.transaction(|conn| {
         if !rows.is_empty() {
-            diesel::copy_from(vigil_store::schema::scores::table).from_insertable(&rows).execute(conn)?;
+            diesel::copy_from(vigil_store::schema::scores::table).from_insertable(rows).execute(conn)?;
         }
         diesel::update(scoring_runs::table.find(run_id))
             .set((
@@ -413,7 +421,7 @@ fn store_chunk(
             ))
             .execute(conn)
     })?;
-    Ok(rows.len() as i64)
+    Ok(())
 }
 
 fn scope_ids(scope: &Scope) -> Option<Vec<i64>> {
