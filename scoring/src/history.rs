@@ -147,7 +147,11 @@ impl History {
     /// Puts the lists in the order the rest of scoring expects.
     pub fn sorted(mut self) -> Self {
         self.encounters.sort_by(|a, b| a.start.cmp(&b.start).then_with(|| a.fhir_id.cmp(&b.fhir_id)));
-        self.observations.sort_by(|a, b| a.at.cmp(&b.at).then_with(|| a.loinc.cmp(b.loinc)));
+        // Ties (the same lab twice at one time) are ordered by value, so that the order rows come
+        // back from the store in never changes which one is "last".
+        self.observations.sort_by(|a, b| {
+            a.at.cmp(&b.at).then_with(|| a.loinc.cmp(b.loinc)).then_with(|| a.value.total_cmp(&b.value))
+        });
         self
     }
 
@@ -179,5 +183,20 @@ impl History {
                 (Some(death), Some(end)) => death <= end + Duration::days(1),
                 _ => false,
             }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_same_lab_twice_at_one_time_sorts_the_same_whatever_order_it_was_read_in() {
+        let at = DateTime::from_timestamp(1_700_000_000, 0).expect("t");
+        let sodium = |value| Observation { loinc: crate::features::SODIUM, at, value };
+        let read = |values: [f64; 2]| {
+            History { observations: values.map(sodium).to_vec(), ..History::default() }.sorted().observations
+        };
+        assert_eq!(read([129.0, 140.0]), read([140.0, 129.0]));
     }
 }

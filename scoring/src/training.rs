@@ -229,7 +229,8 @@ impl Report {
         self.subgroups
             .iter()
             .filter_map(|g| g.auroc.map(|a| (g, whole - a)))
-            .filter(|(_, gap)| *gap > SUBGROUP_AUROC_GAP)
+            // Rounded as printed: a gap of exactly 0.05 is within the limit.
+            .filter(|(_, gap)| (gap * 1000.0).round() > SUBGROUP_AUROC_GAP * 1000.0)
             .collect()
     }
 }

@@ -151,6 +151,8 @@ pub fn worker(settings: &crate::config::Settings) -> anyhow::Result<ExitCode> {
             }
             if !healthy {
                 conns = None;
+                // A run of everyone that failed with the connection is resumed first on the next.
+                resumed = false;
             }
         }
         std::thread::sleep(FEED_POLL);
