@@ -59,9 +59,17 @@ pub struct InUse {
 /// The active and shadow models. A learned model of another feature version is refused: its
 /// inputs would mean something else.
 pub fn models_in_use(conn: &mut PgConnection) -> Result<Vec<InUse>, RunError> {
+    scorers(conn, models::table.filter(models::status.eq_any(["active", "shadow"])).into_boxed())
+}
+
+/// The models a run started with, whatever their status now.
+fn models_of_run(conn: &mut PgConnection, ids: &[i64]) -> Result<Vec<InUse>, RunError> {
+    scorers(conn, models::table.filter(models::id.eq_any(ids)).into_boxed())
+}
+
+fn scorers(conn: &mut PgConnection, query: models::BoxedQuery<'_, diesel::pg::Pg>) -> Result<Vec<InUse>, RunError> {
     type Row = (i64, String, String, String, String, i32, Option<Value>);
-    let rows: Vec<Row> = models::table
-        .filter(models::status.eq_any(["active", "shadow"]))
+    let rows: Vec<Row> = query
         .order(models::id)
         .select((
             models::id,
@@ -195,6 +203,7 @@ struct Unfinished {
     as_of: DateTime<Utc>,
     cursor: i64,
     patient_ids: Option<Vec<Option<i64>>>,
+    model_ids: Option<Vec<Option<i64>>>,
 }
 
 #[derive(QueryableByName)]
@@ -287,7 +296,6 @@ fn run_locked(
     chunk: usize,
     progress: &mut impl FnMut(i64),
 ) -> Result<Outcome, RunError> {
-    let models = models_in_use(conn)?;
     // Whoever holds the lock is the only runner: a run still marked running was killed. A run of
     // everyone is resumed (with its own time); the others are closed and started afresh.
     let unfinished: Option<Unfinished> = scoring_runs::table
@@ -299,14 +307,23 @@ fn run_locked(
             scoring_runs::as_of,
             scoring_runs::cursor,
             scoring_runs::patient_ids,
+            scoring_runs::model_ids,
         ))
         .first(conn)
         .optional()?;
     let resumable = unfinished
         .as_ref()
         .is_some_and(|u| u.kind == scope.kind() && (u.kind == "all" || scope_ids(&scope) == flat(&u.patient_ids)));
-    let (run_id, as_of, mut cursor, list, resumed) = match unfinished {
-        Some(u) if resumable => (u.id, u.as_of, u.cursor, flat(&u.patient_ids), true),
+    let (run_id, as_of, mut cursor, list, models, resumed) = match unfinished {
+        Some(u) if resumable => {
+            // The run finishes with the models it started with (runs from before this was kept
+            // take the models in use now).
+            let models = match flat(&u.model_ids) {
+                Some(ids) => models_of_run(conn, &ids)?,
+                None => models_in_use(conn)?,
+            };
+            (u.id, u.as_of, u.cursor, flat(&u.patient_ids), models, true)
+        }
         stale => {
             if let Some(u) = stale {
                 diesel::update(scoring_runs::table.find(u.id))
@@ -314,16 +331,19 @@ fn run_locked(
                     .execute(conn)?;
             }
             let ids = scope_ids(&scope);
+            let models = models_in_use(conn)?;
+            let model_ids: Vec<i64> = models.iter().map(|m| m.model_id).collect();
             let id: i64 = diesel::insert_into(scoring_runs::table)
                 .values((
                     scoring_runs::kind.eq(scope.kind()),
                     scoring_runs::as_of.eq(as_of),
                     scoring_runs::patient_ids.eq(ids.as_ref()),
+                    scoring_runs::model_ids.eq(&model_ids),
                     scoring_runs::started_by.eq(by),
                 ))
                 .returning(scoring_runs::id)
                 .get_result(conn)?;
-            (id, as_of, 0, ids, false)
+            (id, as_of, 0, ids, models, false)
         }
     };
     let mut patients = 0_i64;

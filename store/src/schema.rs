@@ -352,6 +352,7 @@ diesel::table! {
         started_at -> Timestamptz,
         heartbeat_at -> Timestamptz,
         finished_at -> Nullable<Timestamptz>,
+        model_ids -> Nullable<Array<Nullable<Int8>>>,
     }
 }
 

@@ -152,6 +152,7 @@ fn with_active_models(db: &TestDb) {
 fn a_killed_run_resumes_and_scores_everyone_exactly_once() {
     let db = population(1500);
     with_active_models(&db);
+    cli(&db, &["train", "--target", "admission", "--algorithm", "gradient-boosting"]);
     let patients = count(&db, "SELECT count(*) AS n FROM patients WHERE version > 0");
     let mut first = vigil()
         .args(["score", "--as-of", "2026-10-01", "--chunk", "10"])
@@ -167,6 +168,9 @@ fn a_killed_run_resumes_and_scores_everyone_exactly_once() {
     first.wait().expect("wait");
     let done_before = count(&db, "SELECT count(*) AS n FROM scoring_runs WHERE status = 'done'");
     assert_eq!(done_before, 0, "killed before the end");
+    // A model put in shadow meanwhile waits for the next run: this one finishes with the models it
+    // started with, so each of them scores every patient of it.
+    cli(&db, &["model", "shadow", "admission-2"]);
 
     let out = cli(&db, &["score", "--chunk", "50"]);
     assert!(out.contains("resumed a run that had stopped"), "{out}");
@@ -182,6 +186,11 @@ fn a_killed_run_resumes_and_scores_everyone_exactly_once() {
     );
     assert_eq!(admission_scored, distinct, "no patient scored twice by one model in the run");
     assert!(admission_scored > patients / 2, "{admission_scored} of {patients}: those at home were scored");
+    let challenger = count(
+        &db,
+        "SELECT count(*) AS n FROM scores s JOIN models m ON m.id = s.model_id WHERE m.version = 'admission-2'",
+    );
+    assert_eq!(challenger, 0, "not a model of the run when it started");
     let explained = count(
         &db,
         "SELECT count(*) AS n FROM scores WHERE probability IS NOT NULL AND jsonb_array_length(factors) > 0",

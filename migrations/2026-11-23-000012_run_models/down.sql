@@ -1,0 +1,1 @@
+ALTER TABLE scoring_runs DROP COLUMN model_ids;
