@@ -64,13 +64,14 @@ pub enum Span {
 /// The earliest lab or prescription that features at `as_of` can use, given the patients'
 /// encounters: a lookback before the earliest index time a run at `as_of` scores (a discharge
 /// in the 30 days before it), and any stay it scores from its admission on (HOSPITAL reads the
-/// labs at discharge, taken during the stay). Encounters, conditions and procedures are read
-/// whole.
+/// labs at discharge, taken during the stay). Stays not finished by `as_of` are not scored (nor
+/// is a patient in hospital scored for admission), so a stay never closed does not reach back.
+/// Encounters, conditions and procedures are read whole.
 pub fn since<'a>(as_of: DateTime<Utc>, encounters: impl IntoIterator<Item = &'a Encounter>) -> DateTime<Utc> {
     let earliest_index = as_of - crate::labels::horizon();
     encounters
         .into_iter()
-        .filter(|e| e.class == Class::Inpatient && e.end.is_none_or(|end| end > earliest_index))
+        .filter(|e| e.class == Class::Inpatient && e.end.is_some_and(|end| end > earliest_index && end <= as_of))
         .map(|e| e.start)
         .fold(earliest_index - chrono::Duration::days(LOOKBACK_DAYS), DateTime::min)
 }
@@ -339,9 +340,10 @@ mod tests {
         let lookback = as_of - chrono::Duration::days(crate::labels::HORIZON_DAYS + LOOKBACK_DAYS);
         // Stays finished before the 30 days a run scores do not reach back further.
         assert_eq!(since(as_of, &[stay("old", 100, Some(110)), stay("done", 900, Some(960))]), lookback);
-        // A long stay discharged within them (or still open) is read from its admission: HOSPITAL
-        // looks at the labs taken during it.
+        // A long stay discharged within them is read from its admission: HOSPITAL looks at the
+        // labs taken during it.
         assert_eq!(since(as_of, &[stay("long", 400, Some(990))]), at(400));
-        assert_eq!(since(as_of, &[stay("open", 450, None)]), at(450));
+        // A stay still open, or finished after the time scored, is not scored.
+        assert_eq!(since(as_of, &[stay("open", 450, None), stay("later", 500, Some(1010))]), lookback);
     }
 }
