@@ -46,7 +46,8 @@ bench: ## performance figures, each beside a limit measured in the same run (VIG
 	  $(CARGO) bench --locked -p vigil --bench auth; \
 	  $(CARGO) bench --locked -p vigil --bench ingest; \
 	  $(CARGO) bench --locked -p vigil --bench models; \
-	  $(CARGO) bench --locked -p vigil --bench scoring
+	  $(CARGO) bench --locked -p vigil --bench scoring; \
+	  $(CARGO) bench --locked -p vigil --bench scoring_run
 
 fmt-check:
 	$(CARGO) fmt --all --check

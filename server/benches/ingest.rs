@@ -8,7 +8,6 @@
 #![allow(clippy::print_stdout, clippy::expect_used)]
 
 use std::fs::File;
-use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -21,7 +20,7 @@ use vigil_store::schema::{
 use vigil_store::testing::TestDb;
 
 mod support;
-use support::{peak_rss_mib, synthesize};
+use support::{copy_out, peak_rss_mib, synthesize};
 
 macro_rules! each_table {
     ($m:ident) => {
@@ -50,20 +49,11 @@ fn case(name: &str, paths: &[PathBuf]) {
     macro_rules! export {
         ($t:ident) => {{
             let path = dump.path().join(stringify!($t));
-            let mut file = File::create(&path).expect("file");
             // diesel's COPY TO reader leaves its connection mid-command once drained (it never collects
             // the final result), so each table is exported on a connection of its own.
             let mut export_conn = source.connect();
-            let mut out = diesel::copy_to($t::table).load_raw(&mut export_conn).expect("copy to");
-            loop {
-                let chunk = out.fill_buf().expect("read copy");
-                if chunk.is_empty() {
-                    break;
-                }
-                file.write_all(chunk).expect("write dump");
-                let n = chunk.len();
-                out.consume(n);
-            }
+            let out = diesel::copy_to($t::table).load_raw(&mut export_conn).expect("copy to");
+            copy_out(out, File::create(&path).expect("file"));
         }};
     }
     each_table!(export);

@@ -9,8 +9,6 @@
 
 #![allow(clippy::print_stdout, clippy::expect_used)]
 
-use std::fs::File;
-use std::io::{BufRead, Write};
 use std::time::Instant;
 
 use diesel::connection::SimpleConnection;
@@ -25,11 +23,7 @@ use vigil_store::schema::{patients, scores, scoring_runs};
 use vigil_store::testing::TestDb;
 
 mod support;
-use support::{admission_examples, peak_rss_mib};
-
-fn io(e: std::io::Error) -> diesel::result::Error {
-    diesel::result::Error::SerializationError(Box::new(e))
-}
+use support::{SavedScores, admission_examples, copy_out, io, peak_rss_mib};
 
 #[derive(QueryableByName)]
 struct FeatureRow {
@@ -156,43 +150,15 @@ fn main() {
     let peak = peak_rss_mib();
 
     // The limit: COPY out of the same feature rows, COPY in of the same score rows.
-    let dump = tempfile::tempdir().expect("tempdir");
-    let scores_file = dump.path().join("scores");
-    {
-        let mut export = db.connect();
-        let mut out = diesel::copy_to(scores::table).load_raw(&mut export).expect("copy to");
-        let mut file = File::create(&scores_file).expect("file");
-        loop {
-            let chunk = out.fill_buf().expect("read");
-            if chunk.is_empty() {
-                break;
-            }
-            file.write_all(chunk).expect("write");
-            let n = chunk.len();
-            out.consume(n);
-        }
-    }
-    conn.batch_execute("TRUNCATE scores").expect("truncate");
+    let saved = SavedScores::take(&db, &mut conn);
     let started = Instant::now();
     {
         // Reading the feature rows, as fast as Postgres hands them out.
         let mut export = db.connect();
-        let mut out = diesel::copy_to(bench_features::table).load_raw(&mut export).expect("copy to");
-        loop {
-            let n = out.fill_buf().expect("read").len();
-            if n == 0 {
-                break;
-            }
-            out.consume(n);
-        }
+        let out = diesel::copy_to(bench_features::table).load_raw(&mut export).expect("copy to");
+        copy_out(out, std::io::sink());
     }
-    diesel::copy_from(scores::table)
-        .from_raw_data(scores::table, |w| {
-            let mut file = File::open(&scores_file).map_err(io)?;
-            std::io::copy(&mut file, w).map(|_| ()).map_err(io)
-        })
-        .execute(&mut conn)
-        .expect("copy from");
+    saved.copy_back(&mut conn);
     let limit = started.elapsed().as_secs_f64();
     println!("scoring {patients} patients, features to stored scores (model {version}, {} features)", names.len());
     println!("  vigil                   {written:>9} scores in {ours:>7.1} s  {:>9.0} scores/s", written as f64 / ours);

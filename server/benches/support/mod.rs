@@ -1,26 +1,42 @@
-//! What the benches share: peak memory, and a synthetic population written by `vigil synth`.
+//! What the benches share: peak memory, and a synthetic population written by `vigil synth` and
+//! loaded through ingestion.
 
 #![allow(dead_code, clippy::expect_used)] // each bench uses part of it
 
-use std::path::Path;
+use std::fs::File;
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
-use diesel::PgConnection;
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
 use vigil_ehr_adapter::load::{DEFAULT_BATCH, load};
 use vigil_ehr_adapter::synth::{self, Format, Options, Written};
 use vigil_scoring::training::{Example, Target};
 use vigil_store::audit::{AuditEvent, Outcome};
+use vigil_store::schema::scores;
+use vigil_store::testing::TestDb;
 
-/// Peak resident memory of this process so far, from /proc.
-pub fn peak_rss_mib() -> f64 {
+/// A memory figure of this process from /proc/self/status, in MiB.
+fn status_mib(field: &str) -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     let kib: f64 = status
         .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .find_map(|l| l.strip_prefix(field))
         .and_then(|v| v.split_whitespace().next())
         .and_then(|v| v.parse().ok())
         .unwrap_or(0.0);
     kib / 1024.0
+}
+
+/// Peak resident memory of this process so far (since the last [`reset_peak_rss`]).
+pub fn peak_rss_mib() -> f64 {
+    status_mib("VmHWM:")
+}
+
+/// Resident memory of this process now.
+pub fn rss_mib() -> f64 {
+    status_mib("VmRSS:")
 }
 
 /// Writes `patients` synthetic patients (three years ending 2026-10-31) as NDJSON into `out`.
@@ -35,22 +51,82 @@ pub fn synthesize(patients: u64, seed: u64, out: &Path) -> Written {
     synth::generate(&options, out, |_| {}).expect("synth")
 }
 
-/// Loads a synthetic population into `conn` through ingestion and returns every admission example
-/// of it (no sampling) with the newest time in the data.
-pub fn admission_examples(conn: &mut PgConnection, patients: u64, seed: u64) -> (DateTime<Utc>, Vec<Example>) {
+/// Hands everything a `COPY ... TO STDOUT` reads out to `sink` (`std::io::sink()` to discard it);
+/// the bytes.
+pub fn copy_out(mut out: impl BufRead, mut sink: impl Write) -> u64 {
+    let mut bytes = 0;
+    loop {
+        let chunk = out.fill_buf().expect("read copy");
+        if chunk.is_empty() {
+            return bytes;
+        }
+        sink.write_all(chunk).expect("write copy");
+        let n = chunk.len();
+        bytes += n as u64;
+        out.consume(n);
+    }
+}
+
+/// An I/O error inside a diesel `COPY` callback.
+pub fn io(e: std::io::Error) -> diesel::result::Error {
+    diesel::result::Error::SerializationError(Box::new(e))
+}
+
+/// The stored scores moved out to a file (not timed), for a limit to `COPY` back in (timed).
+pub struct SavedScores {
+    _dir: tempfile::TempDir,
+    path: PathBuf,
+}
+
+impl SavedScores {
+    /// Exports the scores and empties their table.
+    pub fn take(db: &TestDb, conn: &mut PgConnection) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("scores");
+        // diesel's COPY TO reader leaves its connection mid-command once drained: a connection of
+        // its own.
+        let mut export = db.connect();
+        let out = diesel::copy_to(scores::table).load_raw(&mut export).expect("copy to");
+        copy_out(out, File::create(&path).expect("file"));
+        conn.batch_execute("TRUNCATE scores").expect("truncate");
+        Self { _dir: dir, path }
+    }
+
+    /// `COPY`s the scores back in.
+    pub fn copy_back(&self, conn: &mut PgConnection) {
+        diesel::copy_from(scores::table)
+            .from_raw_data(scores::table, |w| {
+                let mut file = File::open(&self.path).map_err(io)?;
+                std::io::copy(&mut file, w).map(|_| ()).map_err(io)
+            })
+            .execute(conn)
+            .expect("copy from");
+    }
+}
+
+/// Starts measuring peak memory afresh (Linux resets the high-water mark on "5").
+pub fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+/// Loads a synthetic population into `conn` through ingestion; returns the newest time in the data.
+pub fn population(conn: &mut PgConnection, patients: u64, seed: u64) -> DateTime<Utc> {
     let dir = tempfile::tempdir().expect("tempdir");
     synthesize(patients, seed, dir.path());
     let loader = AuditEvent::new("service:bench", "service", "ingest", Outcome::Success);
     load(conn, "urn:bench", &loader, &[dir.path().to_owned()], DEFAULT_BATCH, |_| {}).expect("load");
-    let data_end = vigil_scoring::load::data_end(conn).expect("query").expect("data");
-    let examples = vigil_scoring::load::examples(
-        conn,
-        Target::Admission,
-        vigil_scoring::load::admission_from(data_end),
-        data_end,
-        u64::MAX,
-        |_| {},
-    )
-    .expect("examples");
-    (data_end, examples)
+    vigil_scoring::load::data_end(conn).expect("query").expect("data")
+}
+
+/// The examples of `target` in `conn` (at most `max` admission examples, sampled evenly).
+pub fn examples(conn: &mut PgConnection, target: Target, data_end: DateTime<Utc>, max: u64) -> Vec<Example> {
+    let from = vigil_scoring::load::admission_from(data_end);
+    vigil_scoring::load::examples(conn, target, from, data_end, max, |_| {}).expect("examples")
+}
+
+/// Loads a synthetic population into `conn` through ingestion and returns every admission example
+/// of it (no sampling) with the newest time in the data.
+pub fn admission_examples(conn: &mut PgConnection, patients: u64, seed: u64) -> (DateTime<Utc>, Vec<Example>) {
+    let data_end = population(conn, patients, seed);
+    (data_end, examples(conn, Target::Admission, data_end, u64::MAX))
 }

@@ -1,0 +1,197 @@
+//! `make bench` (scoring_run): a whole scoring run from patients' records to stored scores, as
+//! `vigil score` does it, on `VIGIL_BENCH_RUN_PATIENTS` synthetic patients (default 50,000) loaded
+//! through ingestion, with a learned model of each target and the three baselines. Beside it, the
+//! limit measured in the same run: Postgres `COPY` reading the same record rows (the columns the run
+//! reads, the rows its filters keep) and writing the same score rows.
+//!
+//! The limit is a little generous to Postgres: it reads the labs of one window for everyone, where
+//! a chunk holding a long stay reads from that stay's admission.
+
+#![allow(clippy::print_stdout, clippy::expect_used)]
+
+use std::time::Instant;
+
+use chrono::Duration;
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use vigil_scoring::features::{LABS, LOOKBACK_DAYS};
+use vigil_scoring::labels::HORIZON_DAYS;
+use vigil_scoring::model::Algorithm;
+use vigil_scoring::registry;
+use vigil_scoring::run::{self, DEFAULT_CHUNK, Scope};
+use vigil_scoring::training::{self, Settings, Target, default_cutoff};
+use vigil_store::schema::{conditions, encounters, medication_requests, observations, patients, procedures};
+use vigil_store::testing::TestDb;
+
+mod support;
+use support::{SavedScores, copy_out, examples, peak_rss_mib, population, reset_peak_rss, rss_mib};
+
+fn main() {
+    let patients: u64 = std::env::var("VIGIL_BENCH_RUN_PATIENTS").ok().and_then(|v| v.parse().ok()).unwrap_or(50_000);
+    let db = TestDb::migrated();
+    let mut conn = db.connect();
+
+    // The population and the models (not timed).
+    let data_end = population(&mut conn, patients, 3);
+    registry::ensure_baselines(&mut conn, "service:bench").expect("baselines");
+    for (target, threshold) in [(Target::Readmission, 0.30), (Target::Admission, 0.05)] {
+        let examples = examples(&mut conn, target, data_end, 200_000);
+        let cutoff = default_cutoff(data_end, 180);
+        let settings = Settings { target, algorithm: Algorithm::LogisticRegression, cutoff, threshold, threads: None };
+        let (model, report) = training::train(&examples, &settings).expect("train");
+        let version = registry::register(&mut conn, &model, &report, "service:bench").expect("register");
+        registry::activate(&mut conn, &version, "service:bench").expect("activate");
+    }
+    conn.batch_execute("VACUUM ANALYZE").expect("analyze");
+
+    // Ours: the run, records read on a second connection, scores stored with the run's cursor.
+    let mut reader = db.connect();
+    reset_peak_rss();
+    let before = rss_mib();
+    let started = Instant::now();
+    let outcome =
+        run::run(&mut conn, &mut reader, Scope::All, data_end, "service:bench", DEFAULT_CHUNK, |_| {}).expect("run");
+    let ours = started.elapsed().as_secs_f64();
+    let peak = peak_rss_mib();
+
+    // The limit. Only the rows the run reads stay in the record tables (not timed): the labs and
+    // prescriptions of its window, the encounters and procedures its filters keep.
+    let since = data_end - Duration::days(HORIZON_DAYS + LOOKBACK_DAYS);
+    let labs: Vec<&str> = LABS.iter().map(|l| l.loinc).collect();
+    diesel::delete(
+        observations::table.filter(
+            observations::effective_at
+                .lt(since)
+                .or(observations::effective_at.is_null())
+                .or(observations::status.eq_any(["cancelled", "entered-in-error"]))
+                .or(observations::loinc_code.ne_all(labs.iter().copied().chain(["85354-9"]).collect::<Vec<_>>()))
+                .or(observations::loinc_code.eq_any(&labs).and(observations::value_quantity.is_null())),
+        ),
+    )
+    .execute(&mut conn)
+    .expect("observations");
+    diesel::delete(
+        medication_requests::table
+            .filter(medication_requests::authored_at.lt(since).or(medication_requests::authored_at.is_null())),
+    )
+    .execute(&mut conn)
+    .expect("prescriptions");
+    diesel::delete(encounters::table.filter(encounters::status.eq_any(["cancelled", "entered-in-error", "planned"])))
+        .execute(&mut conn)
+        .expect("encounters");
+    diesel::delete(procedures::table.filter(procedures::status.eq_any(["not-done", "entered-in-error"])))
+        .execute(&mut conn)
+        .expect("procedures");
+    let saved = SavedScores::take(&db, &mut conn);
+    conn.batch_execute("VACUUM ANALYZE").expect("vacuum");
+    // diesel's COPY TO reader leaves its connection mid-command once drained, so each table is
+    // read on a connection of its own, opened beforehand.
+    let mut readers: Vec<PgConnection> = (0..6).map(|_| db.connect()).collect();
+    let started = Instant::now();
+    let mut bytes = copy_out(
+        diesel::copy_to((
+            patients::id,
+            patients::fhir_id,
+            patients::birth_date,
+            patients::sex,
+            patients::race_display,
+            patients::deceased_at,
+        ))
+        .load_raw(&mut readers[0])
+        .expect("patients"),
+        std::io::sink(),
+    );
+    bytes += copy_out(
+        diesel::copy_to((
+            encounters::patient_id,
+            encounters::fhir_id,
+            encounters::class_code,
+            encounters::period_start,
+            encounters::period_end,
+            encounters::priority_code,
+            encounters::admit_source_code,
+            encounters::discharge_disposition_code,
+            encounters::service_type_code,
+            encounters::unit,
+            encounters::part_of_fhir_id,
+        ))
+        .load_raw(&mut readers[1])
+        .expect("encounters"),
+        std::io::sink(),
+    );
+    bytes += copy_out(
+        diesel::copy_to((
+            conditions::patient_id,
+            conditions::icd10_codes,
+            conditions::snomed_codes,
+            conditions::recorded_at,
+            conditions::onset_at,
+            conditions::abatement_at,
+            conditions::clinical_status,
+            conditions::verification_status,
+        ))
+        .load_raw(&mut readers[2])
+        .expect("conditions"),
+        std::io::sink(),
+    );
+    bytes += copy_out(
+        diesel::copy_to((
+            observations::patient_id,
+            observations::loinc_code,
+            observations::effective_at,
+            observations::value_quantity,
+            observations::components,
+        ))
+        .load_raw(&mut readers[3])
+        .expect("observations"),
+        std::io::sink(),
+    );
+    bytes += copy_out(
+        diesel::copy_to((
+            medication_requests::patient_id,
+            medication_requests::status,
+            medication_requests::authored_at,
+        ))
+        .load_raw(&mut readers[4])
+        .expect("prescriptions"),
+        std::io::sink(),
+    );
+    bytes += copy_out(
+        diesel::copy_to((procedures::patient_id, procedures::performed_start, procedures::encounter_fhir_id))
+            .load_raw(&mut readers[5])
+            .expect("procedures"),
+        std::io::sink(),
+    );
+    saved.copy_back(&mut conn);
+    let limit = started.elapsed().as_secs_f64();
+    let rows: i64 = ["patients", "encounters", "conditions", "observations", "medication_requests", "procedures"]
+        .iter()
+        .map(|t| {
+            #[derive(QueryableByName)]
+            struct N {
+                #[diesel(sql_type = diesel::sql_types::BigInt)]
+                n: i64,
+            }
+            diesel::sql_query(format!("SELECT count(*) AS n FROM {t}")).get_result::<N>(&mut conn).expect("count").n
+        })
+        .sum();
+
+    let (n, scored) = (outcome.patients, outcome.scores);
+    println!(
+        "scoring run from records, {n} patients as of {} (two learned models, three baselines)",
+        data_end.date_naive()
+    );
+    println!(
+        "  vigil score             {n:>9} patients, {scored} scores in {ours:>6.1} s  {:>8.0} patients/s",
+        n as f64 / ours
+    );
+    println!(
+        "  COPY, same rows (limit) {rows:>9} record rows read ({:.0} MiB) and {scored} score rows written in {limit:>6.1} s",
+        bytes as f64 / 1048576.0
+    );
+    println!("  ratio                   {:>9.2} of COPY's rate", limit / ours);
+    println!(
+        "  peak memory             {peak:>9.0} MiB during the run, {:.0} MiB above the {before:.0} MiB held before it",
+        peak - before
+    );
+}
