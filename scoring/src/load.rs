@@ -13,7 +13,78 @@ use crate::history::{Class, Condition, Disposition, Encounter, History, Medicati
 use crate::training::{self, Example, Target, month_starts};
 
 /// The blood-pressure panel, whose systolic component is a feature.
-const BP_PANEL: &str = "85354-9";
+pub const BP_PANEL: &str = "85354-9";
+
+// What a history is read from, table by table: the columns, and the statuses of rows that never
+// happened. The scoring-run bench copies exactly these as its limit.
+pub const PATIENT_COLUMNS: (
+    patients::id,
+    patients::fhir_id,
+    patients::birth_date,
+    patients::sex,
+    patients::race_display,
+    patients::deceased_at,
+) = (
+    patients::id,
+    patients::fhir_id,
+    patients::birth_date,
+    patients::sex,
+    patients::race_display,
+    patients::deceased_at,
+);
+pub const ENCOUNTER_COLUMNS: (
+    encounters::patient_id,
+    encounters::fhir_id,
+    encounters::class_code,
+    encounters::period_start,
+    encounters::period_end,
+    encounters::priority_code,
+    encounters::admit_source_code,
+    encounters::discharge_disposition_code,
+    encounters::service_type_code,
+    encounters::unit,
+    encounters::part_of_fhir_id,
+) = (
+    encounters::patient_id,
+    encounters::fhir_id,
+    encounters::class_code,
+    encounters::period_start,
+    encounters::period_end,
+    encounters::priority_code,
+    encounters::admit_source_code,
+    encounters::discharge_disposition_code,
+    encounters::service_type_code,
+    encounters::unit,
+    encounters::part_of_fhir_id,
+);
+pub const ENCOUNTERS_LEFT_OUT: [&str; 3] = ["cancelled", "entered-in-error", "planned"];
+// The clinical status is not read: it is today's, and would leak the future.
+pub const CONDITION_COLUMNS: (
+    conditions::patient_id,
+    conditions::icd10_codes,
+    conditions::snomed_codes,
+    conditions::recorded_at,
+    conditions::onset_at,
+    conditions::abatement_at,
+    conditions::verification_status,
+) = (
+    conditions::patient_id,
+    conditions::icd10_codes,
+    conditions::snomed_codes,
+    conditions::recorded_at,
+    conditions::onset_at,
+    conditions::abatement_at,
+    conditions::verification_status,
+);
+pub const OBSERVATIONS_LEFT_OUT: [&str; 2] = ["cancelled", "entered-in-error"];
+pub const PRESCRIPTION_COLUMNS: (
+    medication_requests::patient_id,
+    medication_requests::status,
+    medication_requests::authored_at,
+) = (medication_requests::patient_id, medication_requests::status, medication_requests::authored_at);
+pub const PROCEDURE_COLUMNS: (procedures::patient_id, procedures::performed_start, procedures::encounter_fhir_id) =
+    (procedures::patient_id, procedures::performed_start, procedures::encounter_fhir_id);
+pub const PROCEDURES_LEFT_OUT: [&str; 2] = ["not-done", "entered-in-error"];
 
 /// The row ids of every patient received (not only referenced), in order, after `after`.
 pub fn patient_ids(conn: &mut PgConnection, after: i64, limit: i64) -> QueryResult<Vec<i64>> {
@@ -79,17 +150,7 @@ pub fn since<'a>(as_of: DateTime<Utc>, encounters: impl IntoIterator<Item = &'a 
 /// The histories of the given patients, in the order of `ids` (unknown ids are left out).
 pub fn histories(conn: &mut PgConnection, ids: &[i64], span: Span) -> QueryResult<Vec<History>> {
     type PatientRow = (i64, String, Option<chrono::NaiveDate>, Option<String>, Option<String>, Option<DateTime<Utc>>);
-    let rows: Vec<PatientRow> = patients::table
-        .filter(patients::id.eq_any(ids))
-        .select((
-            patients::id,
-            patients::fhir_id,
-            patients::birth_date,
-            patients::sex,
-            patients::race_display,
-            patients::deceased_at,
-        ))
-        .load(conn)?;
+    let rows: Vec<PatientRow> = patients::table.filter(patients::id.eq_any(ids)).select(PATIENT_COLUMNS).load(conn)?;
     let mut by_id: HashMap<i64, History> = rows
         .into_iter()
         .map(|(id, fhir_id, birth_date, sex, race, deceased_at)| {
@@ -112,20 +173,8 @@ pub fn histories(conn: &mut PgConnection, ids: &[i64], span: Span) -> QueryResul
     );
     let rows: Vec<EncounterRow> = encounters::table
         .filter(encounters::patient_id.eq_any(ids))
-        .filter(encounters::status.ne_all(["cancelled", "entered-in-error", "planned"]))
-        .select((
-            encounters::patient_id,
-            encounters::fhir_id,
-            encounters::class_code,
-            encounters::period_start,
-            encounters::period_end,
-            encounters::priority_code,
-            encounters::admit_source_code,
-            encounters::discharge_disposition_code,
-            encounters::service_type_code,
-            encounters::unit,
-            encounters::part_of_fhir_id,
-        ))
+        .filter(encounters::status.ne_all(ENCOUNTERS_LEFT_OUT))
+        .select(ENCOUNTER_COLUMNS)
         .load(conn)?;
     for (patient, fhir_id, class, start, end, priority, admit_source, disposition, service, unit, part_of) in rows {
         let (Some(history), Some(start)) = (by_id.get_mut(&patient), start) else { continue };
@@ -151,22 +200,10 @@ pub fn histories(conn: &mut PgConnection, ids: &[i64], span: Span) -> QueryResul
         Option<DateTime<Utc>>,
         Option<DateTime<Utc>>,
         Option<String>,
-        Option<String>,
     );
-    let rows: Vec<ConditionRow> = conditions::table
-        .filter(conditions::patient_id.eq_any(ids))
-        .select((
-            conditions::patient_id,
-            conditions::icd10_codes,
-            conditions::snomed_codes,
-            conditions::recorded_at,
-            conditions::onset_at,
-            conditions::abatement_at,
-            conditions::clinical_status,
-            conditions::verification_status,
-        ))
-        .load(conn)?;
-    for (patient, icd10, snomed, recorded, onset, abated, _clinical, verification) in rows {
+    let rows: Vec<ConditionRow> =
+        conditions::table.filter(conditions::patient_id.eq_any(ids)).select(CONDITION_COLUMNS).load(conn)?;
+    for (patient, icd10, snomed, recorded, onset, abated, verification) in rows {
         let Some(history) = by_id.get_mut(&patient) else { continue };
         if matches!(verification.as_deref(), Some("refuted" | "entered-in-error")) {
             continue;
@@ -195,7 +232,7 @@ pub fn histories(conn: &mut PgConnection, ids: &[i64], span: Span) -> QueryResul
     let mut query = observations::table
         .filter(observations::patient_id.eq_any(ids))
         .filter(observations::loinc_code.eq_any(&codes))
-        .filter(observations::status.ne_all(["cancelled", "entered-in-error"]))
+        .filter(observations::status.ne_all(OBSERVATIONS_LEFT_OUT))
         .filter(observations::value_quantity.is_not_null())
         .select((
             observations::patient_id,
@@ -223,7 +260,7 @@ pub fn histories(conn: &mut PgConnection, ids: &[i64], span: Span) -> QueryResul
     let mut query = observations::table
         .filter(observations::patient_id.eq_any(ids))
         .filter(observations::loinc_code.eq(BP_PANEL))
-        .filter(observations::status.ne_all(["cancelled", "entered-in-error"]))
+        .filter(observations::status.ne_all(OBSERVATIONS_LEFT_OUT))
         .select((observations::patient_id, observations::effective_at, observations::components))
         .into_boxed();
     if let Some(since) = since {
@@ -245,7 +282,7 @@ pub fn histories(conn: &mut PgConnection, ids: &[i64], span: Span) -> QueryResul
 
     let mut query = medication_requests::table
         .filter(medication_requests::patient_id.eq_any(ids))
-        .select((medication_requests::patient_id, medication_requests::status, medication_requests::authored_at))
+        .select(PRESCRIPTION_COLUMNS)
         .into_boxed();
     if let Some(since) = since {
         query = query.filter(medication_requests::authored_at.ge(since));
@@ -261,8 +298,8 @@ pub fn histories(conn: &mut PgConnection, ids: &[i64], span: Span) -> QueryResul
 
     let rows: Vec<(i64, Option<DateTime<Utc>>, Option<String>)> = procedures::table
         .filter(procedures::patient_id.eq_any(ids))
-        .filter(procedures::status.ne_all(["not-done", "entered-in-error"]))
-        .select((procedures::patient_id, procedures::performed_start, procedures::encounter_fhir_id))
+        .filter(procedures::status.ne_all(PROCEDURES_LEFT_OUT))
+        .select(PROCEDURE_COLUMNS)
         .load(conn)?;
     for (patient, at, encounter_fhir_id) in rows {
         let (Some(history), Some(at)) = (by_id.get_mut(&patient), at) else { continue };

@@ -17,10 +17,10 @@ use diesel::prelude::*;
 use vigil_scoring::features::{LABS, LOOKBACK_DAYS};
 use vigil_scoring::labels::HORIZON_DAYS;
 use vigil_scoring::model::Algorithm;
-use vigil_scoring::registry;
 use vigil_scoring::run::{self, DEFAULT_CHUNK, Scope};
 use vigil_scoring::training::{self, Settings, Target, default_cutoff};
-use vigil_store::schema::{conditions, encounters, medication_requests, observations, patients, procedures};
+use vigil_scoring::{load, registry};
+use vigil_store::schema::{encounters, medication_requests, observations, procedures};
 use vigil_store::testing::TestDb;
 
 mod support;
@@ -63,8 +63,8 @@ fn main() {
             observations::effective_at
                 .lt(since)
                 .or(observations::effective_at.is_null())
-                .or(observations::status.eq_any(["cancelled", "entered-in-error"]))
-                .or(observations::loinc_code.ne_all(labs.iter().copied().chain(["85354-9"]).collect::<Vec<_>>()))
+                .or(observations::status.eq_any(load::OBSERVATIONS_LEFT_OUT))
+                .or(observations::loinc_code.ne_all(labs.iter().copied().chain([load::BP_PANEL]).collect::<Vec<_>>()))
                 .or(observations::loinc_code.eq_any(&labs).and(observations::value_quantity.is_null())),
         ),
     )
@@ -76,10 +76,10 @@ fn main() {
     )
     .execute(&mut conn)
     .expect("prescriptions");
-    diesel::delete(encounters::table.filter(encounters::status.eq_any(["cancelled", "entered-in-error", "planned"])))
+    diesel::delete(encounters::table.filter(encounters::status.eq_any(load::ENCOUNTERS_LEFT_OUT)))
         .execute(&mut conn)
         .expect("encounters");
-    diesel::delete(procedures::table.filter(procedures::status.eq_any(["not-done", "entered-in-error"])))
+    diesel::delete(procedures::table.filter(procedures::status.eq_any(load::PROCEDURES_LEFT_OUT)))
         .execute(&mut conn)
         .expect("procedures");
     let saved = SavedScores::take(&db, &mut conn);
@@ -87,81 +87,24 @@ fn main() {
     // diesel's COPY TO reader leaves its connection mid-command once drained, so each table is
     // read on a connection of its own, opened beforehand.
     let mut readers: Vec<PgConnection> = (0..6).map(|_| db.connect()).collect();
+    let mut readers = readers.iter_mut();
+    let mut next = || readers.next().expect("a connection per table");
     let started = Instant::now();
-    let mut bytes = copy_out(
-        diesel::copy_to((
-            patients::id,
-            patients::fhir_id,
-            patients::birth_date,
-            patients::sex,
-            patients::race_display,
-            patients::deceased_at,
-        ))
-        .load_raw(&mut readers[0])
-        .expect("patients"),
-        std::io::sink(),
+    let sink = std::io::sink;
+    let mut bytes = copy_out(diesel::copy_to(load::PATIENT_COLUMNS).load_raw(next()).expect("patients"), sink());
+    bytes += copy_out(diesel::copy_to(load::ENCOUNTER_COLUMNS).load_raw(next()).expect("encounters"), sink());
+    bytes += copy_out(diesel::copy_to(load::CONDITION_COLUMNS).load_raw(next()).expect("conditions"), sink());
+    // The run reads values and panels' components apart; both come from these columns.
+    let observation_columns = (
+        observations::patient_id,
+        observations::loinc_code,
+        observations::effective_at,
+        observations::value_quantity,
+        observations::components,
     );
-    bytes += copy_out(
-        diesel::copy_to((
-            encounters::patient_id,
-            encounters::fhir_id,
-            encounters::class_code,
-            encounters::period_start,
-            encounters::period_end,
-            encounters::priority_code,
-            encounters::admit_source_code,
-            encounters::discharge_disposition_code,
-            encounters::service_type_code,
-            encounters::unit,
-            encounters::part_of_fhir_id,
-        ))
-        .load_raw(&mut readers[1])
-        .expect("encounters"),
-        std::io::sink(),
-    );
-    bytes += copy_out(
-        diesel::copy_to((
-            conditions::patient_id,
-            conditions::icd10_codes,
-            conditions::snomed_codes,
-            conditions::recorded_at,
-            conditions::onset_at,
-            conditions::abatement_at,
-            conditions::clinical_status,
-            conditions::verification_status,
-        ))
-        .load_raw(&mut readers[2])
-        .expect("conditions"),
-        std::io::sink(),
-    );
-    bytes += copy_out(
-        diesel::copy_to((
-            observations::patient_id,
-            observations::loinc_code,
-            observations::effective_at,
-            observations::value_quantity,
-            observations::components,
-        ))
-        .load_raw(&mut readers[3])
-        .expect("observations"),
-        std::io::sink(),
-    );
-    bytes += copy_out(
-        diesel::copy_to((
-            medication_requests::patient_id,
-            medication_requests::status,
-            medication_requests::authored_at,
-        ))
-        .load_raw(&mut readers[4])
-        .expect("prescriptions"),
-        std::io::sink(),
-    );
-    bytes += copy_out(
-        diesel::copy_to((procedures::patient_id, procedures::performed_start, procedures::encounter_fhir_id))
-            .load_raw(&mut readers[5])
-            .expect("procedures"),
-        std::io::sink(),
-    );
+    bytes += copy_out(diesel::copy_to(observation_columns).load_raw(next()).expect("observations"), sink());
+    bytes += copy_out(diesel::copy_to(load::PRESCRIPTION_COLUMNS).load_raw(next()).expect("prescriptions"), sink());
+    bytes += copy_out(diesel::copy_to(load::PROCEDURE_COLUMNS).load_raw(next()).expect("procedures"), sink());
     saved.copy_back(&mut conn);
     let limit = started.elapsed().as_secs_f64();
     let rows: i64 = ["patients", "encounters", "conditions", "observations", "medication_requests", "procedures"]
