@@ -212,192 +212,190 @@ struct Locked {
     locked: bool,
 }
 
-/// Runs `work` holding the runners' lock; `Busy` when another runner holds it.
-fn locked<T>(
-    conn: &mut PgConnection,
-    work: impl FnOnce(&mut PgConnection) -> Result<T, RunError>,
-) -> Result<T, RunError> {
-    let locked: Locked = diesel::sql_query("SELECT pg_try_advisory_lock(hashtext($1)) AS locked")
-        .bind::<Text, _>(LOCK)
-        .get_result(conn)?;
-    if !locked.locked {
-        return Err(RunError::Busy);
+/// A runner: its own connection, which holds the runners' lock and writes; a second one that reads
+/// records ahead of it; who it acts for; and how many patients a chunk holds.
+pub struct Runner<'a> {
+    pub conn: &'a mut PgConnection,
+    pub reader: &'a mut PgConnection,
+    pub by: &'a str,
+    pub chunk: usize,
+}
+
+impl std::fmt::Debug for Runner<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runner").field("by", &self.by).field("chunk", &self.chunk).finish_non_exhaustive()
     }
-    let result = work(conn);
-    let unlocked =
-        diesel::sql_query("SELECT pg_advisory_unlock(hashtext($1)) AS locked").bind::<Text, _>(LOCK).execute(conn);
-    let value = result?;
-    unlocked?;
-    Ok(value)
 }
 
-/// Runs (or resumes) a scoring run. `Busy` when another runner holds the lock.
-pub fn run(
-    conn: &mut PgConnection,
-    reader: &mut PgConnection,
-    scope: Scope,
-    as_of: DateTime<Utc>,
-    by: &str,
-    chunk: usize,
-    mut progress: impl FnMut(i64),
-) -> Result<Outcome, RunError> {
-    locked(conn, |conn| run_locked(conn, reader, scope, as_of, by, chunk.max(1), &mut progress))
-}
+impl Runner<'_> {
+    /// Runs (or resumes) a scoring run. `Busy` when another runner holds the lock.
+    pub fn run(
+        &mut self,
+        scope: Scope,
+        as_of: DateTime<Utc>,
+        mut progress: impl FnMut(i64),
+    ) -> Result<Outcome, RunError> {
+        self.locked(|runner| runner.run_locked(scope, as_of, &mut progress))
+    }
 
-/// Finishes a run of everyone that was left unfinished (its runner was killed); None when there
-/// is none.
-pub fn resume_all(
-    conn: &mut PgConnection,
-    reader: &mut PgConnection,
-    by: &str,
-    chunk: usize,
-) -> Result<Option<Outcome>, RunError> {
-    locked(conn, |conn| {
-        let unfinished: Option<DateTime<Utc>> = scoring_runs::table
-            .filter(scoring_runs::status.eq("running").and(scoring_runs::kind.eq("all")))
+    /// Finishes a run of everyone that was left unfinished (its runner was killed); None when
+    /// there is none.
+    pub fn resume_all(&mut self) -> Result<Option<Outcome>, RunError> {
+        self.locked(|runner| {
+            let unfinished: Option<DateTime<Utc>> = scoring_runs::table
+                .filter(scoring_runs::status.eq("running").and(scoring_runs::kind.eq("all")))
+                .order(scoring_runs::id.desc())
+                .select(scoring_runs::as_of)
+                .first(runner.conn)
+                .optional()?;
+            match unfinished {
+                Some(as_of) => runner.run_locked(Scope::All, as_of, &mut |_| {}).map(Some),
+                None => Ok(None),
+            }
+        })
+    }
+
+    /// Scores the patients the change feed named since `consumer` last looked, and moves its
+    /// position on; None when nothing changed. The feed is read under the runners' lock, so two
+    /// workers never score the same changes twice.
+    pub fn score_changes(&mut self, consumer: &str, as_of: DateTime<Utc>) -> Result<Option<Outcome>, RunError> {
+        self.locked(|runner| {
+            let (patients, last) = changed_since(runner.conn, consumer, 100_000)?;
+            let Some(last) = last else { return Ok(None) };
+            let outcome = runner.run_locked(Scope::Changed(patients), as_of, &mut |_| {})?;
+            advance(runner.conn, consumer, last)?;
+            Ok(Some(outcome))
+        })
+    }
+
+    /// Runs `work` holding the runners' lock; `Busy` when another runner holds it.
+    fn locked<T>(&mut self, work: impl FnOnce(&mut Self) -> Result<T, RunError>) -> Result<T, RunError> {
+        let locked: Locked = diesel::sql_query("SELECT pg_try_advisory_lock(hashtext($1)) AS locked")
+            .bind::<Text, _>(LOCK)
+            .get_result(self.conn)?;
+        if !locked.locked {
+            return Err(RunError::Busy);
+        }
+        let result = work(self);
+        let unlocked = diesel::sql_query("SELECT pg_advisory_unlock(hashtext($1)) AS locked")
+            .bind::<Text, _>(LOCK)
+            .execute(self.conn);
+        let value = result?;
+        unlocked?;
+        Ok(value)
+    }
+
+    fn run_locked(
+        &mut self,
+        scope: Scope,
+        as_of: DateTime<Utc>,
+        progress: &mut impl FnMut(i64),
+    ) -> Result<Outcome, RunError> {
+        let (conn, reader) = (&mut *self.conn, &mut *self.reader);
+        let (by, chunk) = (self.by, self.chunk.max(1));
+        // Whoever holds the lock is the only runner: a run still marked running was killed. A run of
+        // everyone is resumed (with its own time); the others are closed and started afresh.
+        let unfinished: Option<Unfinished> = scoring_runs::table
+            .filter(scoring_runs::status.eq("running"))
             .order(scoring_runs::id.desc())
-            .select(scoring_runs::as_of)
+            .select((
+                scoring_runs::id,
+                scoring_runs::kind,
+                scoring_runs::as_of,
+                scoring_runs::cursor,
+                scoring_runs::patient_ids,
+                scoring_runs::model_ids,
+            ))
             .first(conn)
             .optional()?;
-        match unfinished {
-            Some(as_of) => run_locked(conn, reader, Scope::All, as_of, by, chunk.max(1), &mut |_| {}).map(Some),
-            None => Ok(None),
-        }
-    })
-}
-
-/// Scores the patients the change feed named since `consumer` last looked, and moves its
-/// position on; None when nothing changed. The feed is read under the runners' lock, so two
-/// workers never score the same changes twice.
-pub fn score_changes(
-    conn: &mut PgConnection,
-    reader: &mut PgConnection,
-    consumer: &str,
-    as_of: DateTime<Utc>,
-    by: &str,
-    chunk: usize,
-) -> Result<Option<Outcome>, RunError> {
-    locked(conn, |conn| {
-        let (patients, last) = changed_since(conn, consumer, 100_000)?;
-        let Some(last) = last else { return Ok(None) };
-        let outcome = run_locked(conn, reader, Scope::Changed(patients), as_of, by, chunk.max(1), &mut |_| {})?;
-        advance(conn, consumer, last)?;
-        Ok(Some(outcome))
-    })
-}
-
-#[allow(clippy::too_many_arguments)]
-fn run_locked(
-    conn: &mut PgConnection,
-    reader: &mut PgConnection,
-    scope: Scope,
-    as_of: DateTime<Utc>,
-    by: &str,
-    chunk: usize,
-    progress: &mut impl FnMut(i64),
-) -> Result<Outcome, RunError> {
-    // Whoever holds the lock is the only runner: a run still marked running was killed. A run of
-    // everyone is resumed (with its own time); the others are closed and started afresh.
-    let unfinished: Option<Unfinished> = scoring_runs::table
-        .filter(scoring_runs::status.eq("running"))
-        .order(scoring_runs::id.desc())
-        .select((
-            scoring_runs::id,
-            scoring_runs::kind,
-            scoring_runs::as_of,
-            scoring_runs::cursor,
-            scoring_runs::patient_ids,
-            scoring_runs::model_ids,
-        ))
-        .first(conn)
-        .optional()?;
-    let resumable = unfinished
-        .as_ref()
-        .is_some_and(|u| u.kind == scope.kind() && (u.kind == "all" || scope_ids(&scope) == flat(&u.patient_ids)));
-    let (run_id, as_of, mut cursor, list, models, resumed) = match unfinished {
-        Some(u) if resumable => {
-            // The run finishes with the models it started with (runs from before this was kept
-            // take the models in use now).
-            let models = match flat(&u.model_ids) {
-                Some(ids) => models_of_run(conn, &ids)?,
-                None => models_in_use(conn)?,
-            };
-            (u.id, u.as_of, u.cursor, flat(&u.patient_ids), models, true)
-        }
-        stale => {
-            if let Some(u) = stale {
-                diesel::update(scoring_runs::table.find(u.id))
-                    .set((scoring_runs::status.eq("failed"), scoring_runs::finished_at.eq(diesel::dsl::now)))
-                    .execute(conn)?;
+        let resumable = unfinished
+            .as_ref()
+            .is_some_and(|u| u.kind == scope.kind() && (u.kind == "all" || scope_ids(&scope) == flat(&u.patient_ids)));
+        let (run_id, as_of, mut cursor, list, models, resumed) = match unfinished {
+            Some(u) if resumable => {
+                // The run finishes with the models it started with (runs from before this was kept
+                // take the models in use now).
+                let models = match flat(&u.model_ids) {
+                    Some(ids) => models_of_run(conn, &ids)?,
+                    None => models_in_use(conn)?,
+                };
+                (u.id, u.as_of, u.cursor, flat(&u.patient_ids), models, true)
             }
-            let ids = scope_ids(&scope);
-            let models = models_in_use(conn)?;
-            let model_ids: Vec<i64> = models.iter().map(|m| m.model_id).collect();
-            let id: i64 = diesel::insert_into(scoring_runs::table)
-                .values((
-                    scoring_runs::kind.eq(scope.kind()),
-                    scoring_runs::as_of.eq(as_of),
-                    scoring_runs::patient_ids.eq(ids.as_ref()),
-                    scoring_runs::model_ids.eq(&model_ids),
-                    scoring_runs::started_by.eq(by),
-                ))
-                .returning(scoring_runs::id)
-                .get_result(conn)?;
-            (id, as_of, 0, ids, models, false)
-        }
-    };
-    let mut patients = 0_i64;
-    let mut scores = 0_i64;
-    // Three stages, each on its own thread, a chunk apart: the reader reads the records of the
-    // chunk after next on its own connection, the scorer scores the next one, and this thread
-    // stores the current one. Each channel holds one chunk, so memory stays at a few chunks.
-    type Read = QueryResult<(Vec<i64>, Vec<History>)>;
-    type Scored = QueryResult<(Vec<i64>, Vec<NewScore>)>;
-    std::thread::scope(|scope| -> Result<(), RunError> {
-        let (to_scorer, from_reader) = std::sync::mpsc::sync_channel::<Read>(1);
-        let (to_writer, from_scorer) = std::sync::mpsc::sync_channel::<Scored>(1);
-        let list = &list;
-        scope.spawn(move || {
-            let mut after = cursor;
-            loop {
-                let read = next_ids(reader, list.as_deref(), after, chunk).and_then(|ids| {
-                    let histories = load::histories(reader, &ids, load::Span::AsOf(as_of))?;
-                    Ok((ids, histories))
-                });
-                let done = read.as_ref().map_or(true, |(ids, _)| ids.is_empty());
-                if let Ok((ids, _)) = &read {
-                    after = ids.last().copied().unwrap_or(after);
+            stale => {
+                if let Some(u) = stale {
+                    diesel::update(scoring_runs::table.find(u.id))
+                        .set((scoring_runs::status.eq("failed"), scoring_runs::finished_at.eq(diesel::dsl::now)))
+                        .execute(conn)?;
                 }
-                // The next stage stopped listening (the run failed): stop reading.
-                if to_scorer.send(read).is_err() || done {
-                    return;
-                }
+                let ids = scope_ids(&scope);
+                let models = models_in_use(conn)?;
+                let model_ids: Vec<i64> = models.iter().map(|m| m.model_id).collect();
+                let id: i64 = diesel::insert_into(scoring_runs::table)
+                    .values((
+                        scoring_runs::kind.eq(scope.kind()),
+                        scoring_runs::as_of.eq(as_of),
+                        scoring_runs::patient_ids.eq(ids.as_ref()),
+                        scoring_runs::model_ids.eq(&model_ids),
+                        scoring_runs::started_by.eq(by),
+                    ))
+                    .returning(scoring_runs::id)
+                    .get_result(conn)?;
+                (id, as_of, 0, ids, models, false)
             }
-        });
-        let models = &models;
-        scope.spawn(move || {
-            for read in from_reader {
-                let scored = read.map(|(ids, histories)| (ids, score_chunk(run_id, as_of, models, &histories)));
-                if to_writer.send(scored).is_err() {
-                    return;
+        };
+        let mut patients = 0_i64;
+        let mut scores = 0_i64;
+        // Three stages, each on its own thread, a chunk apart: the reader reads the records of the
+        // chunk after next on its own connection, the scorer scores the next one, and this thread
+        // stores the current one. Each channel holds one chunk, so memory stays at a few chunks.
+        type Read = QueryResult<(Vec<i64>, Vec<History>)>;
+        type Scored = QueryResult<(Vec<i64>, Vec<NewScore>)>;
+        std::thread::scope(|scope| -> Result<(), RunError> {
+            let (to_scorer, from_reader) = std::sync::mpsc::sync_channel::<Read>(1);
+            let (to_writer, from_scorer) = std::sync::mpsc::sync_channel::<Scored>(1);
+            let list = &list;
+            scope.spawn(move || {
+                let mut after = cursor;
+                loop {
+                    let read = next_ids(reader, list.as_deref(), after, chunk).and_then(|ids| {
+                        let histories = load::histories(reader, &ids, load::Span::AsOf(as_of))?;
+                        Ok((ids, histories))
+                    });
+                    let done = read.as_ref().map_or(true, |(ids, _)| ids.is_empty());
+                    if let Ok((ids, _)) = &read {
+                        after = ids.last().copied().unwrap_or(after);
+                    }
+                    // The next stage stopped listening (the run failed): stop reading.
+                    if to_scorer.send(read).is_err() || done {
+                        return;
+                    }
                 }
+            });
+            let models = &models;
+            scope.spawn(move || {
+                for read in from_reader {
+                    let scored = read.map(|(ids, histories)| (ids, score_chunk(run_id, as_of, models, &histories)));
+                    if to_writer.send(scored).is_err() {
+                        return;
+                    }
+                }
+            });
+            for scored in from_scorer {
+                let (ids, rows) = scored?;
+                let Some(&last) = ids.last() else { break };
+                store_chunk(conn, run_id, &rows, last, ids.len())?;
+                cursor = last;
+                patients += ids.len() as i64;
+                scores += rows.len() as i64;
+                progress(patients);
             }
-        });
-        for scored in from_scorer {
-            let (ids, rows) = scored?;
-            let Some(&last) = ids.last() else { break };
-            store_chunk(conn, run_id, &rows, last, ids.len())?;
-            cursor = last;
-            patients += ids.len() as i64;
-            scores += rows.len() as i64;
-            progress(patients);
-        }
-        Ok(())
-    })?;
-    diesel::update(scoring_runs::table.find(run_id))
-        .set((scoring_runs::status.eq("done"), scoring_runs::finished_at.eq(diesel::dsl::now)))
-        .execute(conn)?;
-    Ok(Outcome { run_id, patients, scores, resumed })
+            Ok(())
+        })?;
+        diesel::update(scoring_runs::table.find(run_id))
+            .set((scoring_runs::status.eq("done"), scoring_runs::finished_at.eq(diesel::dsl::now)))
+            .execute(conn)?;
+        Ok(Outcome { run_id, patients, scores, resumed })
+    }
 }
 
 /// The next `chunk` patients after `after`: from the run's list, or from everyone.

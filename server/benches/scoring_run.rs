@@ -17,7 +17,7 @@ use diesel::prelude::*;
 use vigil_scoring::features::{LABS, LOOKBACK_DAYS};
 use vigil_scoring::labels::HORIZON_DAYS;
 use vigil_scoring::model::Algorithm;
-use vigil_scoring::run::{self, DEFAULT_CHUNK, Scope};
+use vigil_scoring::run::{DEFAULT_CHUNK, Runner, Scope};
 use vigil_scoring::training::{self, Settings, Target, default_cutoff};
 use vigil_scoring::{load, registry};
 use vigil_store::schema::{encounters, medication_requests, observations, procedures};
@@ -49,8 +49,9 @@ fn main() {
     reset_peak_rss();
     let before = rss_mib();
     let started = Instant::now();
-    let outcome =
-        run::run(&mut conn, &mut reader, Scope::All, data_end, "service:bench", DEFAULT_CHUNK, |_| {}).expect("run");
+    let outcome = Runner { conn: &mut conn, reader: &mut reader, by: "service:bench", chunk: DEFAULT_CHUNK }
+        .run(Scope::All, data_end, |_| {})
+        .expect("run");
     let ours = started.elapsed().as_secs_f64();
     let peak = peak_rss_mib();
 

@@ -8,7 +8,7 @@ use anyhow::Context;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use vigil_ehr_adapter::fhir_time::parse_instant;
-use vigil_scoring::run::{self, DEFAULT_CHUNK, RunError, Scope};
+use vigil_scoring::run::{self, DEFAULT_CHUNK, RunError, Runner, Scope};
 use vigil_store::schema::patients;
 
 use super::cli_actor;
@@ -38,16 +38,17 @@ pub fn run(conn: &mut PgConnection, reader: &mut PgConnection, args: ScoreArgs) 
     };
     let bar = progress_bar();
     bar.set_message("patients scored");
-    let outcome =
-        match run::run(conn, reader, scope, as_of, &cli_actor(), args.chunk as usize, |n| bar.set_position(n as u64)) {
-            Ok(outcome) => outcome,
-            Err(RunError::Busy) => {
-                bar.finish_and_clear();
-                println!("another scoring run is in progress; try again when it has finished");
-                return Ok(ExitCode::from(1));
-            }
-            Err(e) => return Err(e.into()),
-        };
+    let by = cli_actor();
+    let mut runner = Runner { conn, reader, by: &by, chunk: args.chunk as usize };
+    let outcome = match runner.run(scope, as_of, |n| bar.set_position(n as u64)) {
+        Ok(outcome) => outcome,
+        Err(RunError::Busy) => {
+            bar.finish_and_clear();
+            println!("another scoring run is in progress; try again when it has finished");
+            return Ok(ExitCode::from(1));
+        }
+        Err(e) => return Err(e.into()),
+    };
     bar.finish_and_clear();
     let resumed = if outcome.resumed { " (resumed a run that had stopped)" } else { "" };
     println!(
@@ -128,24 +129,21 @@ pub fn worker(settings: &crate::config::Settings) -> anyhow::Result<ExitCode> {
                 Err(error) => tracing::warn!(%error, "worker: database unreachable"),
             }
         }
-        if let Some((c, r)) = conns.as_mut() {
+        if let Some((conn, reader)) = conns.as_mut() {
+            let mut runner = Runner { conn, reader, by, chunk: DEFAULT_CHUNK };
             let mut healthy = true;
             if !resumed {
                 // A run of everyone that a killed worker left unfinished is finished first.
-                healthy &= report("resumed run", run::resume_all(c, r, by, DEFAULT_CHUNK));
+                healthy &= report("resumed run", runner.resume_all());
                 resumed = healthy;
             }
-            healthy &=
-                report("changed patients scored", run::score_changes(c, r, CONSUMER, Utc::now(), by, DEFAULT_CHUNK));
+            healthy &= report("changed patients scored", runner.score_changes(CONSUMER, Utc::now()));
             let now = Utc::now();
             for job in jobs.iter_mut().filter(|j| j.next.is_some_and(|n| n <= now)) {
                 healthy &= if job.all {
-                    report("scheduled run", run::run(c, r, Scope::All, now, by, DEFAULT_CHUNK, |_| {}).map(Some))
+                    report("scheduled run", runner.run(Scope::All, now, |_| {}).map(Some))
                 } else {
-                    report(
-                        "scheduled run of changed patients",
-                        run::score_changes(c, r, CONSUMER, now, by, DEFAULT_CHUNK),
-                    )
+                    report("scheduled run of changed patients", runner.score_changes(CONSUMER, now))
                 };
                 job.next = job.schedule.upcoming(Utc).next();
             }
