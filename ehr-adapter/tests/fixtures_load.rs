@@ -1,4 +1,4 @@
-//! Loading the shared fixtures into a real database: nothing lost, nothing doubled, rejects kept
+//! Loading the fixtures (`tests/fixtures`) into a real database: nothing lost, nothing doubled, rejects kept
 //! with their locations.
 
 use std::collections::BTreeMap;
@@ -10,12 +10,6 @@ use vigil_ehr_adapter::ingest::Summary;
 use vigil_ehr_adapter::load::{DEFAULT_BATCH, load};
 use vigil_store::schema::{encounters, ingest_rejects, patient_changes, patients, raw_resources};
 use vigil_store::testing::TestDb;
-
-fn fixtures() -> PathBuf {
-    std::env::var_os("VIGIL_FIXTURES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures"))
-}
 
 /// Resources per type in the files, counted independently of the loader.
 fn sent(path: &std::path::Path) -> BTreeMap<String, u64> {
@@ -37,9 +31,9 @@ fn load_all(conn: &mut PgConnection, paths: &[PathBuf]) -> Summary {
 fn every_fixture_loads_once_and_a_second_load_changes_nothing() {
     let db = TestDb::migrated();
     let mut conn = db.connect();
-    let paths = vec![fixtures()];
+    let paths = vec![vigil_store::testing::fixtures()];
     let first = load_all(&mut conn, &paths);
-    let sent = sent(&fixtures());
+    let sent = sent(&vigil_store::testing::fixtures());
     for (ty, n) in &sent {
         let counts = first.by_type.get(ty).copied().unwrap_or_default();
         assert_eq!(counts.total(), *n, "{ty}: stored + rejected = sent");
@@ -101,7 +95,10 @@ fn broken_input_is_rejected_with_its_location_and_the_rest_is_stored() {
     let patients_text = {
         let mut text = String::new();
         std::io::Read::read_to_string(
-            &mut vigil_ehr_adapter::read::open(&fixtures().join("hospital-ndjson/Patient.ndjson.gz")).expect("open"),
+            &mut vigil_ehr_adapter::read::open(
+                &vigil_store::testing::fixtures().join("hospital-ndjson/Patient.ndjson.gz"),
+            )
+            .expect("open"),
             &mut text,
         )
         .expect("read");
@@ -114,7 +111,10 @@ fn broken_input_is_rejected_with_its_location_and_the_rest_is_stored() {
 
     let mut bundle_text = String::new();
     std::io::Read::read_to_string(
-        &mut vigil_ehr_adapter::read::open(&fixtures().join("synthea-bundles/patient-01.json.gz")).expect("open"),
+        &mut vigil_ehr_adapter::read::open(
+            &vigil_store::testing::fixtures().join("synthea-bundles/patient-01.json.gz"),
+        )
+        .expect("open"),
         &mut bundle_text,
     )
     .expect("read");

@@ -1,23 +1,16 @@
-//! Every resource of the shared fixtures (real-format files made outside this project) reads and
+//! Every resource of the fixtures (`tests/fixtures`) (real-format files made outside this project) reads and
 //! maps: the clinical types to rows, the others kept raw, none rejected.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
 use vigil_ehr_adapter::map::{Mapped, map};
 use vigil_ehr_adapter::read;
-
-pub fn fixtures() -> PathBuf {
-    std::env::var_os("VIGIL_FIXTURES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures"))
-}
 
 #[test]
 fn every_fixture_resource_maps() {
     let mut mapped: BTreeMap<String, usize> = BTreeMap::new();
     let mut problems = Vec::new();
-    let files = read::files(&fixtures()).expect("fixtures folder");
+    let files = read::files(&vigil_store::testing::fixtures()).expect("fixtures folder");
     assert!(files.len() >= 30, "found {} fixture files", files.len());
     for file in files {
         for item in read::resources(&file).expect("open") {

@@ -1,6 +1,6 @@
 //! `make bench` (ingest): FHIR ingestion into the normalized tables, beside the limit the issue sets:
 //! Postgres `COPY` of the same rows into the same tables (same indexes and constraints), measured in
-//! the same run. Two inputs: the shared fixtures (Synthea Bundles and hospital NDJSON), and a
+//! the same run. Two inputs: the fixtures in `tests/fixtures` (Synthea Bundles and hospital NDJSON), and a
 //! `vigil synth` NDJSON population of `VIGIL_BENCH_PATIENTS` patients (default 100,000).
 //!
 //! Target: ingestion at least half of COPY's rate (ratio >= 0.5).
@@ -90,8 +90,7 @@ fn case(name: &str, paths: &[PathBuf]) {
 }
 
 fn main() {
-    let fixtures = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures");
-    let fixtures = std::env::var_os("VIGIL_FIXTURES").map(PathBuf::from).unwrap_or(fixtures);
+    let fixtures = vigil_store::testing::fixtures();
     case("fixtures: Synthea Bundles and hospital NDJSON", &[fixtures]);
 
     let patients: u64 = std::env::var("VIGIL_BENCH_PATIENTS").ok().and_then(|v| v.parse().ok()).unwrap_or(100_000);

@@ -80,6 +80,12 @@ impl Drop for TestDb {
     }
 }
 
+/// The real-format FHIR files in the repository's `tests/fixtures` (see its README): the one place
+/// every test and bench finds them, so that a clone with nothing beside it tests on its own.
+pub fn fixtures() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures")
+}
+
 /// The URL of the server tests create databases on.
 pub fn admin_url() -> String {
     std::env::var("VIGIL_TEST_ADMIN_URL")

@@ -9,10 +9,7 @@ use crate::support::seed::{self, bearer};
 use crate::support::{App, run, vigil};
 
 pub fn fixture(path: &str) -> PathBuf {
-    std::env::var_os("VIGIL_FIXTURES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures"))
-        .join(path)
+    vigil_store::testing::fixtures().join(path)
 }
 
 #[test]
