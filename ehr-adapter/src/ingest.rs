@@ -17,10 +17,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel::sql_types::{Array, BigInt};
 use diesel::upsert::excluded;
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 use vigil_store::audit::AuditEvent;
 use vigil_store::models::{
     JsonText, NewCondition, NewEncounter, NewMedicationRequest, NewObservation, NewPatient, NewProcedure,
@@ -31,10 +29,10 @@ use vigil_store::schema::{
     raw_resources,
 };
 
-use crate::content;
 use crate::issue::{Issue, operation_outcome};
 use crate::map::{Header, Mapped, map};
 use crate::read::Incoming;
+use crate::{content, identity};
 
 /// Counts per resource type.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -118,12 +116,15 @@ pub enum IngestError {
 
 /// A valid resource on its way to the store.
 #[derive(Debug)]
-struct Valid {
-    header: Header,
-    mapped: Mapped,
+pub(crate) struct Valid {
+    pub(crate) header: Header,
+    pub(crate) mapped: Mapped,
     /// The resource as stored, serialized.
     json: JsonText,
     hash: Vec<u8>,
+    /// Where it came from, should the store refuse it (an id another source holds).
+    origin: String,
+    location: String,
 }
 
 /// Outcome of comparing an incoming resource with what is stored.
@@ -150,6 +151,8 @@ struct Current {
 /// What the store holds for one key.
 #[derive(Default)]
 struct Known {
+    /// The source whose versions these are (one source holds a type and id).
+    holder: Option<String>,
     /// Content hash -> the version holding it.
     hashes: HashMap<Vec<u8>, i32>,
     max_version: i32,
@@ -160,6 +163,7 @@ struct Known {
 #[derive(Queryable)]
 struct StoredVersion {
     row: i64,
+    source: String,
     fhir_id: String,
     version: i32,
     hash: Vec<u8>,
@@ -223,11 +227,14 @@ pub struct Prepared {
     rejects: Vec<Reject>,
 }
 
-/// An invalid resource: its place in the batch, the input, and its [`Problems`].
+/// A refused resource: its place in the batch, where it came from, the input, and its
+/// [`Problems`].
 #[derive(Debug)]
 struct Reject {
     position: usize,
-    item: Incoming,
+    origin: String,
+    location: String,
+    raw: String,
     resource_type: Option<String>,
     id: Option<String>,
     issues: Vec<Issue>,
@@ -251,9 +258,13 @@ pub fn prepare(batch: Vec<Incoming>) -> Prepared {
         match validate(&item) {
             Ok((header, mapped, hash)) => {
                 let json = item.resource.as_ref().map(JsonText::of).unwrap_or_else(|_| JsonText("null".into()));
-                valid.push((position, Valid { header, mapped, json, hash }));
+                let Incoming { origin, location, .. } = item;
+                valid.push((position, Valid { header, mapped, json, hash, origin, location }));
             }
-            Err((resource_type, id, issues)) => rejects.push(Reject { position, item, resource_type, id, issues }),
+            Err((resource_type, id, issues)) => {
+                let Incoming { origin, location, raw, .. } = item;
+                rejects.push(Reject { position, origin, location, raw, resource_type, id, issues })
+            }
         }
     }
     Prepared { len, valid, rejects }
@@ -267,7 +278,7 @@ pub fn store_prepared(
     prepared: Prepared,
     commit: Commit,
 ) -> Result<Stored, IngestError> {
-    let Prepared { len, valid, rejects } = prepared;
+    let Prepared { len, valid, mut rejects } = prepared;
     let mut summary = Summary::default();
     let mut fates: Vec<Option<Fate>> = vec![None; len];
     conn.transaction(|conn| {
@@ -275,8 +286,9 @@ pub fn store_prepared(
             diesel::sql_query("SET LOCAL synchronous_commit = off").execute(conn)?;
         }
         let items: Vec<&Valid> = valid.iter().map(|(_, v)| v).collect();
-        lock_keys(conn, source_system, &items)?;
-        let mut known = load_known(conn, source_system, &items)?;
+        identity::lock_batch(conn, &items)?;
+        let mut known = load_known(conn, &items)?;
+        let patient_holders = identity::patient_holders(conn, &items)?;
         let now = Utc::now();
         let mut raw_rows: Vec<NewRawResource> = Vec::new();
         let mut superseded: Vec<i64> = Vec::new();
@@ -288,6 +300,18 @@ pub fn store_prepared(
         for (position, item) in &valid {
             let key = (item.header.resource_type.clone(), item.header.id.clone());
             let state = known.entry(key.clone()).or_default();
+            if let Some(issue) = identity::taken(source_system, item, state.holder.as_deref(), &patient_holders) {
+                rejects.push(Reject {
+                    position: *position,
+                    origin: item.origin.clone(),
+                    location: item.location.clone(),
+                    raw: item.json.0.clone(),
+                    resource_type: Some(item.header.resource_type.clone()),
+                    id: Some(item.header.id.clone()),
+                    issues: vec![issue],
+                });
+                continue;
+            }
             let class = classify(state, item);
             let counts = summary.count(&item.header.resource_type);
             let accepted = |change, version| Fate::Accepted {
@@ -371,18 +395,18 @@ pub fn store_prepared(
         }
         let current: Vec<&Valid> = to_map.iter().map(|(v, _)| *v).collect();
         resolve_rejects(conn, source_system, &current)?;
-        for Reject { position, item, resource_type: ty, id, issues } in &rejects {
+        for Reject { position, origin, location, raw, resource_type: ty, id, issues } in &rejects {
             summary.count(ty.as_deref().unwrap_or("(unreadable)")).rejected += 1;
-            let outcome = operation_outcome(issues, &item.origin, &item.location);
+            let outcome = operation_outcome(issues, origin, location);
             diesel::insert_into(ingest_rejects::table)
                 .values((
                     ingest_rejects::source_system.eq(source_system),
-                    ingest_rejects::origin.eq(&item.origin),
-                    ingest_rejects::location.eq(&item.location),
+                    ingest_rejects::origin.eq(origin),
+                    ingest_rejects::location.eq(location),
                     ingest_rejects::resource_type.eq(ty),
                     ingest_rejects::fhir_id.eq(id),
                     ingest_rejects::outcome.eq(&outcome),
-                    ingest_rejects::content.eq(&item.raw),
+                    ingest_rejects::content.eq(raw),
                 ))
                 .execute(conn)?;
             fates[*position] = Some(Fate::Rejected { outcome });
@@ -391,140 +415,6 @@ pub fn store_prepared(
     })?;
     let fates = fates.into_iter().map(|f| f.unwrap_or(Fate::Rejected { outcome: Value::Null })).collect();
     Ok(Stored { summary, fates })
-}
-
-/// What a deletion came to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Deletion {
-    /// Deleted: the tombstone is this version.
-    Deleted {
-        version: i32,
-    },
-    /// Deleted before (the tombstone is this version): nothing changed.
-    AlreadyDeleted {
-        version: i32,
-    },
-    NotFound,
-    /// A Patient whose other resources are still stored: delete those first.
-    StillReferenced {
-        resources: i64,
-    },
-}
-
-/// Deletes a resource: a tombstone version becomes current, and its mapped row goes (a Patient's
-/// row turns back into a placeholder, so that nothing referring to it breaks). The patient's
-/// change is recorded and audited like any other write, in one transaction.
-pub fn delete(
-    conn: &mut PgConnection,
-    source_system: &str,
-    audit: &AuditEvent,
-    resource_type: &str,
-    id: &str,
-) -> Result<Deletion, IngestError> {
-    Ok(conn.transaction(|conn| {
-        lock(conn, source_system, &[(resource_type, id)])?;
-        let key = raw_resources::table
-            .filter(raw_resources::source_system.eq(source_system))
-            .filter(raw_resources::resource_type.eq(resource_type).and(raw_resources::fhir_id.eq(id)));
-        let current: Option<(i64, i32, bool)> = key
-            .filter(raw_resources::superseded_at.is_null())
-            .select((raw_resources::id, raw_resources::version, raw_resources::deleted))
-            .first(conn)
-            .optional()?;
-        let Some((row, version, deleted)) = current else { return Ok(Deletion::NotFound) };
-        if deleted {
-            return Ok(Deletion::AlreadyDeleted { version });
-        }
-        let latest: Option<i32> = key.select(diesel::dsl::max(raw_resources::version)).first(conn)?;
-        macro_rules! remove {
-            ($t:ident) => {
-                diesel::delete($t::table.filter($t::source_system.eq(source_system).and($t::fhir_id.eq(id))))
-                    .returning($t::patient_id)
-                    .get_result::<i64>(conn)
-                    .optional()?
-            };
-        }
-        let patient = match resource_type {
-            "Patient" => {
-                let Some(patient) = patients::table
-                    .filter(patients::source_system.eq(source_system).and(patients::fhir_id.eq(id)))
-                    .select(patients::id)
-                    .first::<i64>(conn)
-                    .optional()?
-                else {
-                    return Ok(Deletion::NotFound);
-                };
-                let resources: i64 = diesel::sql_query(
-                    "SELECT (SELECT count(*) FROM encounters WHERE patient_id = $1) \
-                     + (SELECT count(*) FROM conditions WHERE patient_id = $1) \
-                     + (SELECT count(*) FROM observations WHERE patient_id = $1) \
-                     + (SELECT count(*) FROM medication_requests WHERE patient_id = $1) \
-                     + (SELECT count(*) FROM procedures WHERE patient_id = $1) AS n",
-                )
-                .bind::<BigInt, _>(patient)
-                .get_result::<ReferenceCount>(conn)?
-                .n;
-                if resources > 0 {
-                    return Ok(Deletion::StillReferenced { resources });
-                }
-                diesel::sql_query(
-                    "UPDATE patients SET version = 0, content_hash = NULL, source_version_id = NULL, \
-                     source_last_updated = NULL, mrn = NULL, identifiers = '[]', family_name = NULL, \
-                     given_names = NULL, birth_date = NULL, sex = NULL, race_code = NULL, race_display = NULL, \
-                     ethnicity_code = NULL, ethnicity_display = NULL, deceased = FALSE, deceased_at = NULL, \
-                     postal_code = NULL, stored_at = now() WHERE id = $1",
-                )
-                .bind::<BigInt, _>(patient)
-                .execute(conn)?;
-                Some(patient)
-            }
-            "Encounter" => remove!(encounters),
-            "Condition" => remove!(conditions),
-            "Observation" => remove!(observations),
-            "MedicationRequest" => remove!(medication_requests),
-            "Procedure" => remove!(procedures),
-            _ => None,
-        };
-        let now = Utc::now();
-        diesel::update(raw_resources::table.find(row)).set(raw_resources::superseded_at.eq(now)).execute(conn)?;
-        let tombstone = serde_json::json!({ "resourceType": resource_type, "id": id });
-        let version = latest.unwrap_or(version) + 1;
-        diesel::insert_into(raw_resources::table)
-            .values(NewRawResource {
-                source_system: source_system.to_owned(),
-                resource_type: resource_type.to_owned(),
-                fhir_id: id.to_owned(),
-                version,
-                source_version_id: None,
-                source_last_updated: None,
-                content_hash: content::hash(&tombstone).to_vec(),
-                content: JsonText::of(&tombstone),
-                superseded_at: None,
-                deleted: true,
-            })
-            .execute(conn)?;
-        if let Some(patient) = patient {
-            diesel::insert_into(patient_changes::table)
-                .values(patient_changes::patient_id.eq(patient))
-                .execute(conn)?;
-            let event = AuditEvent {
-                patient_id: Some(patient),
-                action: "delete".into(),
-                resource_type: Some(resource_type.to_owned()),
-                resource_id: Some(id.to_owned()),
-                ..audit.clone()
-            };
-            vigil_store::audit::append(conn, &event)
-                .map_err(|e| diesel::result::Error::QueryBuilderError(e.to_string().into()))?;
-        }
-        Ok::<_, diesel::result::Error>(Deletion::Deleted { version })
-    })?)
-}
-
-#[derive(QueryableByName)]
-struct ReferenceCount {
-    #[diesel(sql_type = BigInt)]
-    n: i64,
 }
 
 /// The problems of an incoming resource, if any: its type and id as far as they could be read,
@@ -583,56 +473,19 @@ fn classify(state: &Known, item: &Valid) -> Class {
     }
 }
 
-/// One advisory lock per key, taken in a fixed order.
-fn lock_keys(conn: &mut PgConnection, source_system: &str, valid: &[&Valid]) -> QueryResult<()> {
-    let keys: Vec<(&str, &str)> =
-        valid.iter().map(|v| (v.header.resource_type.as_str(), v.header.id.as_str())).collect();
-    lock(conn, source_system, &keys)
-}
-
-/// Takes the transaction-scoped locks that [`store`] takes for these (type, id) keys, so that a
-/// caller can read and decide on a resource's current version before storing a new one, with no
-/// other writer of it in between. Locks are taken in a fixed order: concurrent callers cannot
-/// deadlock.
-pub fn lock(conn: &mut PgConnection, source_system: &str, keys: &[(&str, &str)]) -> QueryResult<()> {
-    let mut keys: Vec<i64> = keys
-        .iter()
-        .map(|(resource_type, id)| {
-            let digest = Sha256::new()
-                .chain_update(source_system)
-                .chain_update([0])
-                .chain_update(resource_type)
-                .chain_update([0])
-                .chain_update(id)
-                .finalize();
-            let mut first = [0_u8; 8];
-            first.copy_from_slice(&digest[..8]);
-            i64::from_be_bytes(first)
-        })
-        .collect();
-    keys.sort_unstable();
-    keys.dedup();
-    if keys.is_empty() {
-        return Ok(());
-    }
-    diesel::sql_query("SELECT pg_advisory_xact_lock(k) FROM unnest($1) AS k")
-        .bind::<Array<BigInt>, _>(keys)
-        .execute(conn)?;
-    Ok(())
-}
-
-fn load_known(conn: &mut PgConnection, source_system: &str, valid: &[&Valid]) -> QueryResult<HashMap<Key, Known>> {
+/// The stored versions of the batch's keys, whichever source holds them.
+fn load_known(conn: &mut PgConnection, valid: &[&Valid]) -> QueryResult<HashMap<Key, Known>> {
     let mut known: HashMap<Key, Known> = HashMap::new();
     let types: HashSet<&str> = valid.iter().map(|v| v.header.resource_type.as_str()).collect();
     for ty in types {
         let ids: Vec<&str> =
             valid.iter().filter(|v| v.header.resource_type == ty).map(|v| v.header.id.as_str()).collect();
         let rows: Vec<StoredVersion> = raw_resources::table
-            .filter(raw_resources::source_system.eq(source_system))
             .filter(raw_resources::resource_type.eq(ty))
             .filter(raw_resources::fhir_id.eq_any(&ids))
             .select((
                 raw_resources::id,
+                raw_resources::source_system,
                 raw_resources::fhir_id,
                 raw_resources::version,
                 raw_resources::content_hash,
@@ -644,6 +497,7 @@ fn load_known(conn: &mut PgConnection, source_system: &str, valid: &[&Valid]) ->
             .load(conn)?;
         for stored in rows {
             let state = known.entry((ty.to_owned(), stored.fhir_id)).or_default();
+            state.holder = Some(stored.source);
             state.max_version = state.max_version.max(stored.version);
             if stored.superseded_at.is_none() {
                 state.current = Some(Current {
@@ -725,7 +579,7 @@ fn store_mapped(
             for chunk in rows.chunks(1000) {
                 diesel::insert_into($table::table)
                     .values(chunk)
-                    .on_conflict(($table::source_system, $table::fhir_id))
+                    .on_conflict($table::fhir_id)
                     .do_update()
                     .set(($($table::$col.eq(excluded($table::$col)),)* $table::stored_at.eq(diesel::dsl::now)))
                     .execute(conn)?;

@@ -4,7 +4,8 @@ use serde_json::{Value, json};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Issue {
-    /// FHIR issue-type code: `required`, `value`, `invalid`, `structure`, `not-supported`.
+    /// FHIR issue-type code: `required`, `value`, `invalid`, `structure`, `not-supported`,
+    /// `conflict` (valid, but the id or the patient it names is held by another source).
     pub code: &'static str,
     /// The element, as a FHIRPath-like path: `Encounter.period.start`.
     pub path: String,
@@ -19,6 +20,10 @@ impl Issue {
 
     pub fn value(path: impl Into<String>, message: impl Into<String>) -> Self {
         Self { code: "value", path: path.into(), message: message.into() }
+    }
+
+    pub fn conflict(path: impl Into<String>, message: impl Into<String>) -> Self {
+        Self { code: "conflict", path: path.into(), message: message.into() }
     }
 
     pub fn structure(path: impl Into<String>, message: impl Into<String>) -> Self {

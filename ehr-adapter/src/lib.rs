@@ -7,7 +7,9 @@
 //! Reading: [`read`]. Storing: [`ingest`].
 
 pub mod content;
+pub mod deletion;
 pub mod fhir_time;
+pub mod identity;
 pub mod ingest;
 pub mod issue;
 pub mod jobs;

@@ -85,7 +85,7 @@ fn an_earlier_content_said_to_be_newer_is_a_revert() {
 
 #[test]
 fn deleted_resources_leave_a_tombstone_and_may_come_back() {
-    use vigil_ehr_adapter::ingest::{Deletion, delete};
+    use vigil_ehr_adapter::deletion::{Deletion, delete};
     use vigil_store::schema::encounters;
     let db = TestDb::migrated();
     let mut conn = db.connect();
@@ -149,8 +149,7 @@ fn a_resource_may_arrive_before_its_patient() {
 #[test]
 fn three_concurrent_loads_of_one_bundle_store_one_version() {
     let db = TestDb::migrated();
-    let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/fixtures/synthea-bundles/patient-01.json.gz");
+    let path = vigil_store::testing::fixtures().join("synthea-bundles/patient-01.json.gz");
     let loads: Vec<_> = (0..3)
         .map(|_| {
             let (url, path) = (db.url().to_owned(), path.clone());

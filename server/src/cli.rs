@@ -274,7 +274,8 @@ pub struct IngestArgs {
     /// Files or folders to load
     #[arg(required = true, value_name = "PATH")]
     pub paths: Vec<PathBuf>,
-    /// The system the data comes from; the same resource id from two sources is two resources
+    /// The system the data comes from. An id names one resource per type on this server: a resource
+    /// whose type and id (or whose patient) another source holds is rejected, naming the holder
     #[arg(long, default_value = "local")]
     pub source: String,
     /// Resources stored per transaction

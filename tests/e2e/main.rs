@@ -5,6 +5,7 @@ mod access;
 mod bootstrap;
 mod cli;
 mod fhir_api;
+mod identity;
 mod ingest;
 mod invariants;
 mod pull;

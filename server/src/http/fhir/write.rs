@@ -12,7 +12,9 @@ use actix_web::{HttpRequest, HttpResponse, delete, post, put, web};
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use serde_json::{Value, json};
-use vigil_ehr_adapter::ingest::{self, Change, Deletion, Fate, Stored, problems};
+use vigil_ehr_adapter::deletion::{self, Deletion};
+use vigil_ehr_adapter::identity;
+use vigil_ehr_adapter::ingest::{self, Change, Fate, Stored, problems};
 use vigil_ehr_adapter::read::{Incoming, bundle_entries};
 use vigil_store::schema::raw_resources;
 
@@ -79,7 +81,6 @@ type StoredVersion = (Value, DateTime<Utc>);
 /// A stored version, to answer with.
 fn stored_version(conn: &mut PgConnection, ty: &str, id: &str, version: i32) -> QueryResult<StoredVersion> {
     raw_resources::table
-        .filter(raw_resources::source_system.eq(PUSH_SOURCE))
         .filter(raw_resources::resource_type.eq(ty).and(raw_resources::fhir_id.eq(id)))
         .filter(raw_resources::version.eq(version))
         .select((raw_resources::content, raw_resources::received_at))
@@ -98,7 +99,6 @@ fn stored_versions(conn: &mut PgConnection, fates: &[Fate]) -> QueryResult<Vec<O
         .collect();
     type Found = (String, String, i32, Value, DateTime<Utc>);
     let rows: Vec<Found> = raw_resources::table
-        .filter(raw_resources::source_system.eq(PUSH_SOURCE))
         .filter(raw_resources::fhir_id.eq_any(&ids))
         .select((
             raw_resources::resource_type,
@@ -135,6 +135,24 @@ fn merged(outcomes: impl Iterator<Item = Value>) -> Value {
     json!({ "resourceType": "OperationOutcome", "issue": issues })
 }
 
+/// A transaction's attempt to store all its entries, undone when the store refused any.
+enum Attempt {
+    Refused(Vec<Incoming>),
+    Failed(ingest::IngestError),
+}
+
+impl From<diesel::result::Error> for Attempt {
+    fn from(e: diesel::result::Error) -> Self {
+        Self::Failed(e.into())
+    }
+}
+
+impl From<ingest::IngestError> for Attempt {
+    fn from(e: ingest::IngestError) -> Self {
+        Self::Failed(e)
+    }
+}
+
 enum BundleOutcome {
     /// A transaction with invalid entries: nothing stored but the rejects.
     Refused(Value),
@@ -166,16 +184,38 @@ pub async fn bundle(
     let outcome = guard
         .write(types_of(&items), move |conn, audit| {
             if transaction {
-                let bad: Vec<Incoming> = items.iter().filter(|i| problems(i).is_some()).cloned().collect();
-                if !bad.is_empty() {
-                    let stored =
-                        ingest::store(conn, PUSH_SOURCE, audit, bad).map_err(|e| Rejection::unavailable(&e))?;
-                    let outcomes = stored.fates.into_iter().filter_map(|f| match f {
-                        Fate::Rejected { outcome } => Some(outcome),
-                        Fate::Accepted { .. } => None,
+                // Invalid entries are found without storing; an entry the store refuses (an id
+                // another source holds) only by trying, so the attempt is undone if any is refused.
+                let mut bad: Vec<Incoming> = items.iter().filter(|i| problems(i).is_some()).cloned().collect();
+                if bad.is_empty() {
+                    let attempt = conn.transaction(|conn| {
+                        let stored = ingest::store(conn, PUSH_SOURCE, audit, items.clone())?;
+                        let refused: Vec<Incoming> = stored
+                            .fates
+                            .iter()
+                            .zip(&items)
+                            .filter(|(fate, _)| matches!(fate, Fate::Rejected { .. }))
+                            .map(|(_, item)| item.clone())
+                            .collect();
+                        if refused.is_empty() { Ok(stored) } else { Err(Attempt::Refused(refused)) }
                     });
-                    return Ok(BundleOutcome::Refused(merged(outcomes)));
+                    match attempt {
+                        Ok(stored) => {
+                            let versions =
+                                stored_versions(conn, &stored.fates).map_err(|e| Rejection::unavailable(&e))?;
+                            return Ok(BundleOutcome::Stored(stored, versions));
+                        }
+                        Err(Attempt::Refused(refused)) => bad = refused,
+                        Err(Attempt::Failed(e)) => return Err(Rejection::unavailable(&e)),
+                    }
                 }
+                // Only the rejects are kept, so that the sender can find them in the reject list.
+                let stored = ingest::store(conn, PUSH_SOURCE, audit, bad).map_err(|e| Rejection::unavailable(&e))?;
+                let outcomes = stored.fates.into_iter().filter_map(|f| match f {
+                    Fate::Rejected { outcome } => Some(outcome),
+                    Fate::Accepted { .. } => None,
+                });
+                return Ok(BundleOutcome::Refused(merged(outcomes)));
             }
             let stored = ingest::store(conn, PUSH_SOURCE, audit, items).map_err(|e| Rejection::unavailable(&e))?;
             let versions = stored_versions(conn, &stored.fates).map_err(|e| Rejection::unavailable(&e))?;
@@ -207,7 +247,9 @@ pub async fn bundle(
                     Fate::Rejected { outcome } => outcome,
                     Fate::Accepted { .. } => json!({ "resourceType": "OperationOutcome", "issue": [] }),
                 };
-                json!({ "response": { "status": "422 Unprocessable Entity", "outcome": outcome } })
+                let status = refusal_status(&outcome);
+                let line = format!("{} {}", status.as_u16(), status.canonical_reason().unwrap_or_default());
+                json!({ "response": { "status": line, "outcome": outcome } })
             }
         })
         .collect();
@@ -278,9 +320,20 @@ fn store_one(
     }
 }
 
+/// 409 for a resource refused because its id or its patient is held by another source (it is
+/// valid, but conflicts with the server's state), else 422.
+fn refusal_status(outcome: &Value) -> StatusCode {
+    let issues = outcome.get("issue").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
+    if !issues.is_empty() && issues.iter().all(|i| i.get("code").and_then(Value::as_str) == Some("conflict")) {
+        StatusCode::CONFLICT
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    }
+}
+
 fn answer(req: &HttpRequest, def: &TypeDef, written: Written) -> HttpResponse {
     let (status, id, version, content, received) = match written {
-        Written::Invalid(outcome) => return fhir_json(StatusCode::UNPROCESSABLE_ENTITY, &outcome),
+        Written::Invalid(outcome) => return fhir_json(refusal_status(&outcome), &outcome),
         Written::Done { change: Change::Outdated, id, version, .. } => {
             return fhir_json(
                 StatusCode::CONFLICT,
@@ -344,7 +397,7 @@ pub async fn create(
         .write(vec![def.resource_type.to_owned()], move |conn, audit| {
             if let Some((raw, search)) = condition {
                 // Two conditional creates with the same criteria must not both create.
-                ingest::lock(conn, PUSH_SOURCE, &[(def.resource_type, &format!("?{raw}"))])
+                identity::lock(conn, &[(def.resource_type, &format!("?{raw}"))])
                     .map_err(|e| Rejection::unavailable(&e))?;
                 let mut hits =
                     search::run(conn, def, &search, &Visibility::All).map_err(|e| Rejection::unavailable(&e))?;
@@ -418,9 +471,8 @@ pub async fn update(
     let written = guard
         .write(vec![def.resource_type.to_owned()], move |conn, audit| {
             if let Some(expected) = if_match {
-                ingest::lock(conn, PUSH_SOURCE, &[(def.resource_type, &id)]).map_err(|e| Rejection::unavailable(&e))?;
+                identity::lock(conn, &[(def.resource_type, &id)]).map_err(|e| Rejection::unavailable(&e))?;
                 let current: Option<i32> = raw_resources::table
-                    .filter(raw_resources::source_system.eq(PUSH_SOURCE))
                     .filter(raw_resources::resource_type.eq(def.resource_type).and(raw_resources::fhir_id.eq(&id)))
                     .filter(raw_resources::superseded_at.is_null())
                     .select(raw_resources::version)
@@ -453,7 +505,7 @@ pub async fn remove(guard: Guard<Fhir>, path: web::Path<(String, String)>) -> Re
     let shown = id.clone();
     let deletion = guard
         .write(vec![ty.to_owned()], move |conn, audit| {
-            ingest::delete(conn, PUSH_SOURCE, audit, ty, &id).map_err(|e| Rejection::unavailable(&e))
+            deletion::delete(conn, PUSH_SOURCE, audit, ty, &id).map_err(|e| Rejection::unavailable(&e))
         })
         .await?;
     match deletion {
@@ -469,6 +521,11 @@ pub async fn remove(guard: Guard<Fhir>, path: web::Path<(String, String)>) -> Re
             StatusCode::CONFLICT,
             "conflict",
             format!("{resources} other resources still belong to Patient/{shown}; delete them first"),
+        )),
+        Deletion::HeldElsewhere { source_system } => Err(Rejection::new(
+            StatusCode::CONFLICT,
+            "conflict",
+            format!("{ty}/{shown} is held by source {source_system:?}; only that source's feed changes it"),
         )),
     }
 }
