@@ -245,6 +245,29 @@ impl Prepared {
         self.len
     }
 
+    /// Refuses, as rejects kept with their reason, the valid resources of a type `may_write` does
+    /// not allow (work done on someone's behalf is held to their permissions).
+    pub fn refuse_unless(&mut self, may_write: &dyn Fn(&str) -> bool) {
+        let (allowed, refused): (Vec<_>, Vec<_>) =
+            std::mem::take(&mut self.valid).into_iter().partition(|(_, v)| may_write(&v.header.resource_type));
+        self.valid = allowed;
+        for (position, v) in refused {
+            let ty = v.header.resource_type.clone();
+            self.rejects.push(Reject {
+                position,
+                issues: vec![Issue::forbidden(
+                    "resourceType",
+                    format!("whoever queued this may not write {ty} resources (their scopes were kept with the job)"),
+                )],
+                resource_type: Some(ty),
+                id: Some(v.header.id),
+                raw: v.json.0,
+                origin: v.origin,
+                location: v.location,
+            });
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
@@ -395,6 +418,8 @@ pub fn store_prepared(
         }
         let current: Vec<&Valid> = to_map.iter().map(|(v, _)| *v).collect();
         resolve_rejects(conn, source_system, &current)?;
+        // In input order, so that a load's reject list reads like its input.
+        rejects.sort_by_key(|r| r.position);
         for Reject { position, origin, location, raw, resource_type: ty, id, issues } in &rejects {
             summary.count(ty.as_deref().unwrap_or("(unreadable)")).rejected += 1;
             let outcome = operation_outcome(issues, origin, location);

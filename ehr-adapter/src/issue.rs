@@ -5,7 +5,8 @@ use serde_json::{Value, json};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Issue {
     /// FHIR issue-type code: `required`, `value`, `invalid`, `structure`, `not-supported`,
-    /// `conflict` (valid, but the id or the patient it names is held by another source).
+    /// `conflict` (valid, but the id or the patient it names is held by another source),
+    /// `forbidden` (valid, but whoever sent it may not write its type).
     pub code: &'static str,
     /// The element, as a FHIRPath-like path: `Encounter.period.start`.
     pub path: String,
@@ -24,6 +25,10 @@ impl Issue {
 
     pub fn conflict(path: impl Into<String>, message: impl Into<String>) -> Self {
         Self { code: "conflict", path: path.into(), message: message.into() }
+    }
+
+    pub fn forbidden(path: impl Into<String>, message: impl Into<String>) -> Self {
+        Self { code: "forbidden", path: path.into(), message: message.into() }
     }
 
     pub fn structure(path: impl Into<String>, message: impl Into<String>) -> Self {

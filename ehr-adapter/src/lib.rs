@@ -13,6 +13,7 @@ pub mod identity;
 pub mod ingest;
 pub mod issue;
 pub mod jobs;
+pub mod json;
 pub mod load;
 pub mod map;
 pub mod read;

@@ -86,12 +86,21 @@ pub fn resources(path: &Path) -> Result<Box<dyn Iterator<Item = Incoming> + Send
 
 /// NDJSON: one resource per line; blank lines are skipped.
 pub fn ndjson(reader: impl BufRead + Send, origin: String) -> impl Iterator<Item = Incoming> + Send {
+    ndjson_from(reader, origin, 1)
+}
+
+/// [`ndjson`] of a part of a body whose first line is line `first_line` of the whole.
+pub fn ndjson_from(
+    reader: impl BufRead + Send,
+    origin: String,
+    first_line: i64,
+) -> impl Iterator<Item = Incoming> + Send {
     reader.lines().enumerate().filter_map(move |(i, line)| {
-        let location = format!("line {}", i + 1);
+        let location = format!("line {}", first_line + i as i64);
         match line {
             Ok(line) if line.trim().is_empty() => None,
             Ok(line) => {
-                let resource = serde_json::from_str::<Value>(&line).map_err(|e| format!("not valid JSON: {e}"));
+                let resource = crate::json::parse(&line).map_err(|e| format!("not valid JSON: {e}"));
                 Some(Incoming { origin: origin.clone(), location, raw: line, resource })
             }
             Err(e) => Some(Incoming {
@@ -110,7 +119,7 @@ pub fn bundle(mut reader: impl Read, origin: &str) -> Vec<Incoming> {
     if let Err(e) = reader.read_to_string(&mut text) {
         return vec![whole_file_error(origin, String::new(), format!("unreadable: {e}"))];
     }
-    let document: Value = match serde_json::from_str(&text) {
+    let document: Value = match crate::json::parse(&text) {
         Ok(v) => v,
         Err(e) => return vec![whole_file_error(origin, text, format!("not valid JSON: {e}"))],
     };

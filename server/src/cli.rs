@@ -152,6 +152,9 @@ pub struct PullArgs {
     /// The system the data is stored under (as `vigil ingest --source`)
     #[arg(long, default_value = "local")]
     pub source: String,
+    /// Allow plain http when the remote is on this machine (loopback); otherwise only https
+    #[arg(long)]
+    pub allow_http_loopback: bool,
     /// Resource types to pull (default: the mapped types the remote can search)
     #[arg(long = "type", value_name = "TYPE")]
     pub types: Vec<String>,

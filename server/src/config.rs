@@ -46,13 +46,39 @@ pub struct ServerSettings {
     /// PEM certificate chain and private key; with both, the server speaks HTTPS only.
     pub tls_cert_file: Option<PathBuf>,
     pub tls_key_file: Option<PathBuf>,
-    /// The URL clients reach this server at (SMART assertions name `<public_url>/auth/token` as
-    /// their audience). When unset, it is taken from each request's Host header.
+    /// The URL clients reach this server at: SMART assertions name `<public_url>/auth/token` as
+    /// their audience, and links and origins are made from it. Required by `serve`: taking it from
+    /// each request's Host header would let an assertion made for another deployment be replayed.
     pub public_url: Option<String>,
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
-    /// Largest body of a FHIR push (a Bundle, a resource, an `$import` NDJSON), in bytes.
+    /// Largest body of a FHIR Bundle or resource, in bytes (read whole, then parsed).
     pub max_fhir_body_bytes: usize,
+    /// Most entries a pushed Bundle may have.
+    pub max_bundle_entries: usize,
+    /// Largest `$import` NDJSON body, in bytes (streamed into the queue, never held whole).
+    pub max_import_bytes: u64,
+}
+
+impl ServerSettings {
+    /// `public_url` as a base (scheme, host, port; no trailing slash), which `serve` requires.
+    pub fn public_url(&self) -> Result<String, ConfigError> {
+        let raw = self.public_url.as_deref().ok_or(ConfigError::Missing {
+            key: "server.public_url",
+            hint: "set it to the URL clients reach this server at, such as https://vigil.hospital.example \
+                   (SMART client assertions must name <public_url>/auth/token)",
+        })?;
+        let invalid = || ConfigError::OutOfRange {
+            key: "server.public_url",
+            expected: "an http or https URL with no query or fragment, such as https://vigil.hospital.example",
+        };
+        let url = url::Url::parse(raw).map_err(|_| invalid())?;
+        let usable = matches!(url.scheme(), "http" | "https") && url.host().is_some();
+        if !usable || url.query().is_some() || url.fragment().is_some() {
+            return Err(invalid());
+        }
+        Ok(url.as_str().trim_end_matches('/').to_owned())
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -100,7 +126,9 @@ port = 8080
 workers = 0
 shutdown_timeout_secs = 30
 max_body_bytes = 1048576
-max_fhir_body_bytes = 268435456
+max_fhir_body_bytes = 33554432
+max_bundle_entries = 10000
+max_import_bytes = 4294967296
 
 [auth]
 issuer = "vigil"

@@ -12,6 +12,7 @@ use std::time::Duration;
 use vigil_ehr_adapter::jobs;
 use vigil_store::{PgPool, PoolOptions, pool};
 
+use crate::auth::principal::Scopes;
 use crate::config::DatabaseUrl;
 
 /// How often an idle importer looks for jobs queued by other servers.
@@ -67,7 +68,16 @@ fn work_one(pool: &PgPool) -> bool {
         }
     };
     tracing::info!(job = %job.id, attempt = job.attempts, "import started");
-    match jobs::run(&mut conn, &job, BATCH) {
+    // Each resource is held to the write permission of whoever queued the job.
+    let scopes = match Scopes::parse(&job.write_scopes) {
+        Ok(scopes) => scopes,
+        Err(error) => {
+            tracing::error!(job = %job.id, %error, "import job with unusable write scopes");
+            let _ = jobs::fail(&mut conn, job.id, "its write scopes are unusable");
+            return true;
+        }
+    };
+    match jobs::run(&mut conn, &job, BATCH, &|ty| scopes.allow(ty, true)) {
         Ok(summary) => {
             let totals = summary.totals();
             tracing::info!(job = %job.id, resources = totals.total(), rejected = totals.rejected, "import finished");

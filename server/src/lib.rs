@@ -62,7 +62,7 @@ fn serve_overrides(args: &ServeArgs) -> Vec<(&'static str, figment::value::Value
     overrides
 }
 
-fn auth_state(settings: &Settings) -> anyhow::Result<http::access::AuthState> {
+fn auth_state(settings: &Settings, public_url: String) -> anyhow::Result<http::access::AuthState> {
     use std::time::Duration;
     let auth = &settings.auth;
     Ok(http::access::AuthState {
@@ -74,23 +74,17 @@ fn auth_state(settings: &Settings) -> anyhow::Result<http::access::AuthState> {
             absolute: Duration::from_secs(auth.session_absolute_timeout_secs),
         },
         break_glass: Duration::from_secs(auth.break_glass_secs),
-        public_url: settings.server.public_url.clone(),
+        public_url,
     })
 }
 
 fn serve(settings: &Settings) -> anyhow::Result<ExitCode> {
     let url = settings.database_url()?;
-    let auth = auth_state(settings)?;
+    let auth = auth_state(settings, settings.server.public_url()?)?;
     let db = Database::new(url, &settings.database);
     db.spawn_migrator().context("starting the migrator thread")?;
     let importer = imports::spawn(url).context("starting the importer thread")?;
     tracing::info!(database = %url.redacted(), "starting server");
-    if settings.server.public_url.is_none() {
-        tracing::warn!(
-            "server.public_url is not set: SMART client assertions are checked against the Host header; \
-             set it when the server is reached through a proxy or under another name"
-        );
-    }
     actix_web::rt::System::new()
         .block_on(http::serve(&settings.server, db, auth, importer))
         .with_context(|| format!("serving on {}:{}", settings.server.host, settings.server.port))?;

@@ -124,13 +124,21 @@ diesel::table! {
 }
 
 diesel::table! {
+    import_job_parts (job_id, part) {
+        job_id -> Uuid,
+        part -> Int4,
+        first_line -> Int8,
+        body -> Bytea,
+    }
+}
+
+diesel::table! {
     import_jobs (id) {
         id -> Uuid,
         requested_by -> Text,
         requester_role -> Text,
         source_system -> Text,
         status -> Text,
-        body -> Bytea,
         progress -> Int8,
         summary -> Nullable<Jsonb>,
         error -> Nullable<Text>,
@@ -139,6 +147,7 @@ diesel::table! {
         heartbeat_at -> Nullable<Timestamptz>,
         finished_at -> Nullable<Timestamptz>,
         attempts -> Int4,
+        write_scopes -> Text,
     }
 }
 
@@ -401,6 +410,7 @@ diesel::table! {
 diesel::joinable!(break_glass_grants -> patients (patient_id));
 diesel::joinable!(conditions -> patients (patient_id));
 diesel::joinable!(encounters -> patients (patient_id));
+diesel::joinable!(import_job_parts -> import_jobs (job_id));
 diesel::joinable!(medication_requests -> patients (patient_id));
 diesel::joinable!(model_status_changes -> models (model_id));
 diesel::joinable!(observations -> patients (patient_id));
@@ -424,6 +434,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     conditions,
     encounters,
     feed_positions,
+    import_job_parts,
     import_jobs,
     ingest_rejects,
     medication_requests,

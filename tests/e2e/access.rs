@@ -10,7 +10,7 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
 use vigil_store::testing::TestDb;
 
-use crate::support::seed::{self, PASSWORD, bearer};
+use crate::support::seed::{self, PASSWORD, bearer, form_token};
 use crate::support::{App, Response, run, vigil};
 
 fn now() -> u64 {
@@ -139,8 +139,13 @@ fn current_key(app: &App) -> (String, String) {
 }
 
 fn sign(kid: &str, pem: &str, claims: &Value) -> String {
+    sign_typed(kid, pem, Some("at+jwt"), claims)
+}
+
+fn sign_typed(kid: &str, pem: &str, typ: Option<&str>, claims: &Value) -> String {
     let mut header = Header::new(Algorithm::EdDSA);
     header.kid = Some(kid.to_owned());
+    header.typ = typ.map(str::to_owned);
     jsonwebtoken::encode(&header, claims, &EncodingKey::from_ed_pem(pem.as_bytes()).expect("key")).expect("sign")
 }
 
@@ -212,6 +217,8 @@ fn forged_and_broken_tokens_are_rejected() {
         ("no sub", with(&|c| drop(c.as_object_mut().expect("object").remove("sub")))),
         ("a password stamp from before", with(&|c| c["pwd"] = json!(0))),
         ("not a JWT", "garbage".into()),
+        ("typ JWT, not an access token", sign_typed(&kid, &pem, Some("JWT"), &valid_claims(&sub))),
+        ("no typ", sign_typed(&kid, &pem, None, &valid_claims(&sub))),
     ];
     for (name, token) in cases {
         assert_eq!(status(&token), 401, "{name} must be rejected");
@@ -219,10 +226,13 @@ fn forged_and_broken_tokens_are_rejected() {
 }
 
 fn assertion(client: &str, pem: &str, aud: &str, exp: u64, jti: &str) -> String {
+    signed_assertion(pem, &json!({ "iss": client, "sub": client, "aud": aud, "exp": exp, "jti": jti }))
+}
+
+fn signed_assertion(pem: &str, claims: &Value) -> String {
     let mut header = Header::new(Algorithm::ES384);
     header.kid = Some("lab-1".into());
-    let claims = json!({ "iss": client, "sub": client, "aud": aud, "exp": exp, "jti": jti });
-    jsonwebtoken::encode(&header, &claims, &EncodingKey::from_ec_pem(pem.as_bytes()).expect("key")).expect("sign")
+    jsonwebtoken::encode(&header, claims, &EncodingKey::from_ec_pem(pem.as_bytes()).expect("key")).expect("sign")
 }
 
 fn token_request(app: &App, scope: &str, assertion: &str) -> Response {
@@ -266,6 +276,16 @@ fn smart_backend_services_issue_scoped_tokens_once_per_assertion() {
     assert_eq!(token_request(&app, "system/Patient.read", &expired).status, 401);
     let too_long = assertion(&client, &pem, &token_url, now() + 3600, "jti-4");
     assert_eq!(token_request(&app, "system/Patient.read", &too_long).status, 401);
+    let timed = |jti: &str, extra: Value| {
+        let mut claims = json!({ "iss": client, "sub": client, "aud": token_url, "exp": now() + 240, "jti": jti });
+        claims.as_object_mut().expect("object").extend(extra.as_object().expect("object").clone());
+        token_request(&app, "system/Patient.read", &signed_assertion(&pem, &claims)).status
+    };
+    assert_eq!(timed("t-1", json!({ "iat": now() + 600 })), 401, "iat in the future");
+    assert_eq!(timed("t-2", json!({ "nbf": now() + 600 })), 401, "nbf in the future");
+    assert_eq!(timed("t-3", json!({ "nbf": (now() - 10).to_string() })), 401, "nbf as a string");
+    assert_eq!(timed("t-4", json!({ "iat": now() - 3600 })), 401, "older than an assertion may live");
+    assert_eq!(timed("t-5", json!({ "iat": now() - 5, "nbf": now() - 5 })), 200, "both in order");
     let unregistered = assertion(&client, &pem, &token_url, now() + 240, "jti-5");
     let refused = token_request(&app, "system/Observation.read", &unregistered);
     assert_eq!(refused.status, 400);
@@ -283,12 +303,6 @@ fn smart_backend_services_issue_scoped_tokens_once_per_assertion() {
     let denied = app.get_with("/fhir/Patient/p-icu", &[("authorization", &narrow_access)]);
     assert_eq!(denied.status, 403);
     assert_eq!(denied.json()["resourceType"], "OperationOutcome");
-}
-
-fn form_token(body: &str) -> String {
-    let marker = "name=\"csrf_token\" value=\"";
-    let start = body.find(marker).expect("a csrf_token field") + marker.len();
-    body[start..].split('"').next().expect("value").to_owned()
 }
 
 /// Signs in through the portal form; returns the session cookie pair.

@@ -58,12 +58,18 @@ fn invalid_configuration_stops_start_up_naming_the_key() {
         (&[("VIGIL_LOG__FORMAT", "xml")], &["log.format", "auto"]),
         (&[("DATABASE_URL", "mysql://localhost/x")], &["database.url", "postgres://"]),
         (&[], &["DATABASE_URL is not set"]),
+        (&[("VIGIL_SERVER__PUBLIC_URL", "")], &["server.public_url", "http or https URL"]),
+        (&[("VIGIL_SERVER__PUBLIC_URL", "ftp://vigil.example")], &["server.public_url", "http or https URL"]),
+        (&[("VIGIL_SERVER__PUBLIC_URL", "https://vigil.example/?a=b")], &["server.public_url", "no query"]),
     ];
     for (env, expected) in cases {
         let mut cmd = vigil();
         cmd.arg("serve").env_remove("VIGIL_LOG__FORMAT");
         if !env.iter().any(|(k, _)| *k == "DATABASE_URL") {
             cmd.env("DATABASE_URL", "postgres://127.0.0.1:1/none");
+        }
+        if !env.iter().any(|(k, _)| *k == "VIGIL_SERVER__PUBLIC_URL") {
+            cmd.env("VIGIL_SERVER__PUBLIC_URL", "https://vigil.example");
         }
         if env.is_empty() {
             cmd.env_remove("DATABASE_URL");
@@ -89,4 +95,11 @@ fn a_missing_configuration_file_is_an_error_and_a_present_one_is_read() {
     let (status, _, err) = run(vigil().arg("--config").arg(&file).arg("serve").env("DATABASE_URL", "postgres://x/y"));
     assert!(!status.success());
     assert!(err.contains("server.port") && err.contains(&file.display().to_string()), "{err}");
+}
+
+#[test]
+fn serve_needs_its_public_url() {
+    let (status, _, err) = run(vigil().arg("serve").env("DATABASE_URL", "postgres://127.0.0.1:1/none"));
+    assert_eq!(status.code(), Some(1), "{err}");
+    assert!(err.contains("server.public_url is not set") && err.contains("/auth/token"), "{err}");
 }

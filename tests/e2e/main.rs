@@ -12,3 +12,4 @@ mod pull;
 mod scoring;
 mod serve;
 mod support;
+mod write_guards;

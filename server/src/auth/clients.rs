@@ -73,6 +73,11 @@ struct AssertionClaims {
     sub: String,
     exp: u64,
     jti: String,
+    /// Optional in SMART Backend Services; when present, not in the future and within an
+    /// assertion's lifetime of `exp`.
+    /// (`nbf` is checked by jsonwebtoken when present.)
+    #[serde(default)]
+    iat: Option<u64>,
 }
 
 /// A verified client: its id and the scopes it is registered for.
@@ -116,6 +121,7 @@ pub fn verify_assertion(
     validation.set_issuer(&[&unverified.iss]);
     validation.sub = Some(unverified.iss.clone());
     validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+    validation.validate_nbf = true;
     validation.leeway = LEEWAY_SECS;
     let claims = jsonwebtoken::decode::<AssertionClaims>(assertion, &key, &validation)
         .map_err(|e| invalid(&e.to_string()))?
@@ -126,6 +132,14 @@ pub fn verify_assertion(
     let now = jsonwebtoken::get_current_timestamp();
     if claims.exp > now + MAX_ASSERTION_SECS + LEEWAY_SECS {
         return Err(invalid("exp is more than five minutes ahead"));
+    }
+    if let Some(iat) = claims.iat {
+        if iat > now + LEEWAY_SECS {
+            return Err(invalid("iat is in the future"));
+        }
+        if claims.exp.saturating_sub(iat) > MAX_ASSERTION_SECS + LEEWAY_SECS {
+            return Err(invalid("the assertion lives more than five minutes (exp - iat)"));
+        }
     }
     // Kept until no clock within the leeway can accept the assertion any more.
     let kept_until = claims.exp.saturating_add(2 * LEEWAY_SECS);

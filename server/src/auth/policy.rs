@@ -2,7 +2,7 @@
 //! patient's units, whether a break-glass grant is active) and acts on the decision.
 
 use super::Role;
-use super::principal::Principal;
+use super::principal::{Principal, Scopes};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
@@ -79,6 +79,20 @@ pub fn may(principal: &Principal, action: Action, target: Target<'_>) -> Decisio
     }
 }
 
+/// The principal's write permissions as scopes, or None when they may write nothing. A Bundle or an
+/// import is checked against them before its body is read (each type it holds once known), and
+/// work done later on the principal's behalf (an import job) checks each resource against them.
+pub fn write_scopes(principal: &Principal) -> Option<Scopes> {
+    match principal {
+        Principal::Client { scopes, .. } => scopes.writes(),
+        Principal::User(user) => {
+            let any = Target::Patient { resource_type: "Patient", units: &[], break_glass: false };
+            // A role's write permission does not depend on the type.
+            matches!(may_user(user.role, &user.units, Action::Write, any), Decision::Allow).then(Scopes::write_all)
+        }
+    }
+}
+
 /// Which patients a principal's searches may return (each one still audited): clinicians see the
 /// patients of their units (and those they opened with break-glass); everyone else whom `may`
 /// lets read at all sees every patient.
@@ -122,7 +136,6 @@ fn may_user(role: Role, user_units: &[String], action: Action, target: Target<'_
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::auth::principal::Scopes;
     use crate::auth::users::User;
 
     fn user(role: Role, units: &[&str]) -> Principal {
@@ -182,6 +195,21 @@ mod tests {
         assert_eq!(may(&admin, Action::ReviewAccess, Target::System), Decision::Allow);
         assert_eq!(may(&admin, Action::Read, patient(&[], true)), Decision::Deny(DenyReason::Role));
         assert_eq!(may(&admin, Action::BreakGlass, patient(&[], false)), Decision::Deny(DenyReason::Role));
+    }
+
+    #[test]
+    fn write_permissions_as_scopes() {
+        let client = |s: &str| Principal::Client { client_id: "c".into(), scopes: Scopes::parse(s).expect("scopes") };
+        let shown = |p: &Principal| write_scopes(p).map(|s| s.to_string());
+        assert_eq!(
+            shown(&client("system/Patient.read system/Observation.*")).as_deref(),
+            Some("system/Observation.write")
+        );
+        assert_eq!(shown(&client("system/*.read")), None);
+        assert_eq!(shown(&user(Role::Integration, &[])).as_deref(), Some("system/*.write"));
+        for role in [Role::Clinician, Role::Informatics, Role::Admin] {
+            assert_eq!(shown(&user(role, &[])), None);
+        }
     }
 
     #[test]

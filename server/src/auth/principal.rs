@@ -80,6 +80,22 @@ impl Scopes {
         })
     }
 
+    /// The write part of these scopes (`system/X.write` for every `X` written), if any.
+    pub fn writes(&self) -> Option<Scopes> {
+        let writes: Vec<Scope> = self
+            .0
+            .iter()
+            .filter(|s| s.write)
+            .map(|s| Scope { resource_type: s.resource_type.clone(), read: false, write: true })
+            .collect();
+        (!writes.is_empty()).then_some(Scopes(writes))
+    }
+
+    /// Every type, written: what a role that may write anything amounts to.
+    pub fn write_all() -> Scopes {
+        Scopes(vec![Scope { resource_type: "*".into(), read: false, write: true }])
+    }
+
     /// The subset of `requested` that these scopes cover, or None when nothing is covered.
     pub fn grant(&self, requested: &Scopes) -> Option<Scopes> {
         let granted: Vec<Scope> = requested
@@ -131,5 +147,7 @@ mod tests {
         let granted = registered.grant(&asked).expect("some granted");
         assert_eq!(granted.to_string(), "system/Patient.read system/Observation.write");
         assert!(registered.grant(&Scopes::parse("system/*.read").expect("valid")).is_none());
+        assert_eq!(registered.writes().map(|s| s.to_string()).as_deref(), Some("system/Observation.write"));
+        assert!(Scopes::parse("system/*.read").expect("valid").writes().is_none());
     }
 }

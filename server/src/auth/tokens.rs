@@ -1,8 +1,9 @@
 //! Vigil's own access tokens: JWTs signed with the current Ed25519 key.
 //!
 //! Verification pins the algorithm to EdDSA (so `alg: none` and HMAC tokens made with a public
-//! key fail), requires a known, still-accepted `kid`, requires `exp`, `iat`, `iss`, `aud` and `sub`
-//! with the right types, and checks `nbf` when present.
+//! key fail), requires `typ: at+jwt` (RFC 9068: an ID token or any other JWT signed with the same key
+//! is not an access token), a known, still-accepted `kid`, `exp`, `iat`, `iss`, `aud` and `sub` with
+//! the right types, and checks `nbf` when present.
 
 use jsonwebtoken::{Algorithm, Header, Validation};
 use serde::{Deserialize, Serialize};
@@ -12,6 +13,8 @@ use super::keys::SigningKeys;
 /// Longest lifetime of any token Vigil issues.
 pub const MAX_TTL_SECS: u64 = 15 * 60;
 const LEEWAY_SECS: u64 = 30;
+/// The JWT type of an access token (RFC 9068, section 2.1).
+pub const ACCESS_TOKEN_TYPE: &str = "at+jwt";
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Claims {
@@ -34,6 +37,8 @@ pub struct Claims {
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum TokenError {
+    #[error("the token is not an access token (typ must be at+jwt)")]
+    NotAnAccessToken,
     #[error("the token has no key id")]
     NoKeyId,
     #[error("the token's key id is unknown or retired")]
@@ -73,12 +78,17 @@ pub fn issue(
     let (kid, key) = keys.current();
     let mut header = Header::new(Algorithm::EdDSA);
     header.kid = Some(kid.to_owned());
+    header.typ = Some(ACCESS_TOKEN_TYPE.to_owned());
     let token = jsonwebtoken::encode(&header, &claims, key).map_err(|_| TokenError::Signing)?;
     Ok((token, claims))
 }
 
 pub fn verify(keys: &SigningKeys, settings: &TokenSettings, token: &str) -> Result<Claims, TokenError> {
     let header = jsonwebtoken::decode_header(token).map_err(|e| TokenError::Invalid(e.to_string()))?;
+    let typ = header.typ.as_deref().map(str::to_ascii_lowercase);
+    if !matches!(typ.as_deref(), Some("at+jwt" | "application/at+jwt")) {
+        return Err(TokenError::NotAnAccessToken);
+    }
     let kid = header.kid.ok_or(TokenError::NoKeyId)?;
     let key = keys.accepted(&kid).ok_or(TokenError::UnknownKey)?;
     let mut validation = Validation::new(Algorithm::EdDSA);

@@ -31,7 +31,8 @@ pub fn run(dir: &Path, force: bool) -> anyhow::Result<ExitCode> {
 
     let toml = format!(
         "# Written by `vigil init`. Settings not named here take their defaults (see README).\n\
-         [server]\nport = 8443\ntls_cert_file = {cert:?}\ntls_key_file = {key:?}\n\n\
+         [server]\nport = 8443\npublic_url = \"https://127.0.0.1:8443\"\n\
+         tls_cert_file = {cert:?}\ntls_key_file = {key:?}\n\n\
          [[auth.signing_keys]]\nkid = {kid:?}\nfile = {signing:?}\nstate = \"current\"\n"
     );
     write_private(&config, &toml)?;

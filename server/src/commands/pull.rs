@@ -31,6 +31,47 @@ const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-be
 /// Largest page accepted from the remote.
 const MAX_PAGE_BYTES: u64 = 256 * 1024 * 1024;
 
+/// Where a pull may send its bearer token: the remote's own origin (scheme, host and port), over
+/// https, or plain http on loopback when allowed. A remote's `next` link to anywhere else is not
+/// followed: it would hand the token to whoever the link names.
+#[derive(Debug)]
+struct Origin {
+    base: url::Url,
+}
+
+impl Origin {
+    fn of(base: &url::Url, allow_http_loopback: bool) -> anyhow::Result<Self> {
+        let loopback = match base.host() {
+            Some(url::Host::Domain(name)) => name == "localhost",
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            None => false,
+        };
+        match base.scheme() {
+            "https" => {}
+            "http" if allow_http_loopback && loopback => {}
+            "http" if allow_http_loopback => {
+                bail!("--allow-http-loopback allows http only to this machine, not {base}")
+            }
+            _ => bail!("{base}: the remote must be reached over https (--allow-http-loopback for a local test server)"),
+        }
+        Ok(Self { base: base.clone() })
+    }
+
+    /// `link` (absolute, or relative to the base) if it stays on the remote's origin.
+    fn follow(&self, link: &str) -> anyhow::Result<String> {
+        let url = self.base.join(link).with_context(|| format!("the remote's next link {link:?} is not a URL"))?;
+        if url.origin() != self.base.origin() {
+            bail!(
+                "the remote's next link leads to {}, not to the remote ({}): not followed",
+                url.origin().ascii_serialization(),
+                self.base.origin().ascii_serialization()
+            );
+        }
+        Ok(url.into())
+    }
+}
+
 /// A remote FHIR server and our access to it.
 struct Remote {
     agent: ureq::Agent,
@@ -129,6 +170,8 @@ fn agent(ca_cert: Option<&Path>) -> anyhow::Result<ureq::Agent> {
     Ok(ureq::Agent::config_builder()
         .tls_config(tls.build())
         .http_status_as_error(false)
+        // A redirect could lead the bearer token elsewhere: the remote's own URLs only.
+        .max_redirects(0)
         .timeout_global(Some(Duration::from_secs(120)))
         .build()
         .into())
@@ -175,6 +218,7 @@ pub fn run(conn: &mut PgConnection, args: PullArgs) -> anyhow::Result<ExitCode> 
         Some(raw) => Some(parse_instant(raw).with_context(|| format!("--since {raw}: not a date or RFC 3339 time"))?),
         None => None,
     };
+    let origin = Origin::of(&args.from, args.allow_http_loopback)?;
     let (key, algorithm) = signing_key(&args.key)?;
     let agent = agent(args.ca_cert.as_deref())?;
     let mut remote = Remote {
@@ -246,13 +290,16 @@ pub fn run(conn: &mut PgConnection, args: PullArgs) -> anyhow::Result<ExitCode> 
                 remember(conn, &base, ty, newest)?;
             }
             bar.set_position(summary.totals().total());
-            next = bundle["link"]
+            next = match bundle["link"]
                 .as_array()
                 .into_iter()
                 .flatten()
                 .find(|l| l["relation"] == "next")
                 .and_then(|l| l["url"].as_str())
-                .map(str::to_owned);
+            {
+                Some(link) => Some(origin.follow(link)?),
+                None => None,
+            };
         }
     }
     bar.finish_and_clear();
@@ -277,4 +324,43 @@ fn remember(conn: &mut PgConnection, remote: &str, ty: &str, newest: DateTime<Ut
         ))
         .execute(conn)
         .map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Origin;
+
+    fn origin(base: &str, allow_http: bool) -> anyhow::Result<Origin> {
+        Origin::of(&url::Url::parse(base).expect("url"), allow_http)
+    }
+
+    #[test]
+    fn next_links_stay_on_the_remote_over_https() {
+        let remote = origin("https://ehr.example/fhir", false).expect("https");
+        assert_eq!(
+            remote.follow("https://ehr.example/fhir/Patient?_cursor=x").expect("same origin"),
+            "https://ehr.example/fhir/Patient?_cursor=x"
+        );
+        assert_eq!(remote.follow("/fhir/Patient?page=2").expect("relative"), "https://ehr.example/fhir/Patient?page=2");
+        for elsewhere in [
+            "https://attacker.example/fhir/Patient",
+            "http://ehr.example/fhir/Patient",
+            "https://ehr.example:8443/fhir/Patient",
+            "https://ehr.example.attacker.example/fhir",
+            "//attacker.example/x",
+        ] {
+            let refused = remote.follow(elsewhere).expect_err(elsewhere).to_string();
+            assert!(refused.contains("not followed"), "{refused}");
+        }
+    }
+
+    #[test]
+    fn plain_http_only_to_this_machine_and_only_when_allowed() {
+        assert!(origin("http://ehr.example/fhir", false).is_err());
+        assert!(origin("http://127.0.0.1:8080/fhir", false).is_err());
+        assert!(origin("http://127.0.0.1:8080/fhir", true).is_ok());
+        assert!(origin("http://localhost:8080/fhir", true).is_ok());
+        assert!(origin("http://ehr.example/fhir", true).is_err());
+        assert!(origin("ftp://ehr.example/fhir", true).is_err());
+    }
 }

@@ -54,7 +54,11 @@ pub async fn serve(
     let data = web::Data::from(db);
     let auth = web::Data::new(auth);
     let max_body = settings.max_body_bytes;
-    let fhir_limits = web::Data::new(fhir::write::BodyLimit(settings.max_fhir_body_bytes));
+    let fhir_limits = web::Data::new(fhir::write::Limits {
+        body: settings.max_fhir_body_bytes,
+        bundle_entries: settings.max_bundle_entries,
+        import: settings.max_import_bytes,
+    });
     let importer = web::Data::new(importer);
     let server = HttpServer::new(move || {
         let mut headers = DefaultHeaders::new();
@@ -68,6 +72,15 @@ pub async fn serve(
             .app_data(importer.clone())
             .app_data(web::PayloadConfig::new(max_body))
             .app_data(web::JsonConfig::default().limit(max_body).error_handler(|e, _| {
+                if let actix_web::error::JsonPayloadError::ContentType = e {
+                    let status = actix_web::http::StatusCode::UNSUPPORTED_MEDIA_TYPE;
+                    return Rejection::<Api>::new(
+                        status,
+                        "unsupported_media_type",
+                        "the body must be application/json",
+                    )
+                    .into();
+                }
                 let status = actix_web::ResponseError::status_code(&e);
                 Rejection::<Api>::new(status, "invalid_body", format!("the request body was not accepted: {e}")).into()
             }))

@@ -11,6 +11,12 @@ use actix_web::{HttpResponse, ResponseError};
 use serde_json::json;
 
 pub trait Surface: 'static {
+    /// The media types a request body that changes something may have on this surface; empty
+    /// for the portal, whose forms carry and check their own CSRF token. Keeping the types a
+    /// cross-site form can send (urlencoded, multipart, text/plain) off the APIs keeps their
+    /// writes out of a forged form's reach.
+    const BODY_TYPES: &'static [&'static str];
+
     fn render(status: StatusCode, code: &'static str, message: &str) -> HttpResponse;
 }
 
@@ -22,12 +28,22 @@ pub struct Fhir;
 pub struct Portal;
 
 impl Surface for Api {
+    const BODY_TYPES: &'static [&'static str] = &["application/json"];
+
     fn render(status: StatusCode, code: &'static str, message: &str) -> HttpResponse {
         HttpResponse::build(status).json(json!({ "error": { "code": code, "message": message } }))
     }
 }
 
 impl Surface for Fhir {
+    const BODY_TYPES: &'static [&'static str] = &[
+        "application/fhir+json",
+        "application/json",
+        "application/fhir+ndjson",
+        "application/ndjson",
+        "application/x-ndjson",
+    ];
+
     fn render(status: StatusCode, code: &'static str, message: &str) -> HttpResponse {
         // FHIR issue-type codes for the statuses Vigil answers with.
         let issue_code = match status.as_u16() {
@@ -50,6 +66,8 @@ impl Surface for Fhir {
 }
 
 impl Surface for Portal {
+    const BODY_TYPES: &'static [&'static str] = &[];
+
     fn render(status: StatusCode, code: &'static str, message: &str) -> HttpResponse {
         let page = crate::http::portal::ErrorPage { status: status.as_u16(), code, message };
         HttpResponse::build(status).insert_header(ContentType::html()).body(page.render_or_plain())

@@ -75,11 +75,15 @@ impl App {
         std::fs::write(&config, toml).expect("write config");
         let log_path = dir.path().join("vigil.log");
         let log = std::fs::File::create(&log_path).expect("log file");
+        // The server's public URL names its port, so the port is chosen here rather than by the
+        // server; a test may set another public URL.
+        let port = free_port().to_string();
         let mut cmd = vigil();
         cmd.arg("--config")
             .arg(dir.path().join("vigil.toml"))
-            .args(["serve", "--port", "0"])
+            .args(["serve", "--port", &port])
             .env("DATABASE_URL", database_url)
+            .env("VIGIL_SERVER__PUBLIC_URL", format!("https://127.0.0.1:{port}"))
             .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(log);
@@ -132,6 +136,10 @@ impl App {
         let mut builder = ureq::http::Request::builder().method(method).uri(&url);
         for (name, value) in headers {
             builder = builder.header(*name, *value);
+        }
+        // As a FHIR client would: a body is FHIR JSON unless the test says otherwise.
+        if body.is_some() && !headers.iter().any(|(name, _)| name.eq_ignore_ascii_case("content-type")) {
+            builder = builder.header("content-type", "application/fhir+json");
         }
         let result = match body {
             Some(body) => self.agent.run(builder.body(body).expect("request")),

@@ -112,6 +112,33 @@ pub fn es384_client(database_url: &str, scopes: &str) -> (String, String) {
     (id.trim().to_owned(), pair.serialize_pem())
 }
 
+/// Registers a client with `scopes` and gets an access token for all of them through SMART
+/// Backend Services; returns `Bearer <token>`.
+pub fn client_bearer(app: &App, database_url: &str, scopes: &str) -> String {
+    let (client, pem) = es384_client(database_url, scopes);
+    let now = jsonwebtoken::get_current_timestamp();
+    let claims = serde_json::json!({
+        "iss": client, "sub": client, "aud": format!("{}/auth/token", app.base),
+        "exp": now + 240, "jti": uuid::Uuid::new_v4().to_string(),
+    });
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES384);
+    header.kid = Some("lab-1".into());
+    let key = jsonwebtoken::EncodingKey::from_ec_pem(pem.as_bytes()).expect("key");
+    let assertion = jsonwebtoken::encode(&header, &claims, &key).expect("sign");
+    let response = app.post_form(
+        "/auth/token",
+        &[],
+        &[
+            ("grant_type", "client_credentials"),
+            ("scope", scopes),
+            ("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
+            ("client_assertion", &assertion),
+        ],
+    );
+    assert_eq!(response.status, 200, "token for {scopes}: {}", response.body);
+    bearer(response.json()["access_token"].as_str().expect("access_token"))
+}
+
 /// Signs in through the API and returns the bearer token.
 pub fn token(app: &App, username: &str) -> String {
     let response =
@@ -122,4 +149,11 @@ pub fn token(app: &App, username: &str) -> String {
 
 pub fn bearer(token: &str) -> String {
     format!("Bearer {token}")
+}
+
+/// The CSRF token a portal page's forms carry.
+pub fn form_token(body: &str) -> String {
+    let marker = "name=\"csrf_token\" value=\"";
+    let start = body.find(marker).expect("a csrf_token field") + marker.len();
+    body[start..].split('"').next().expect("value").to_owned()
 }

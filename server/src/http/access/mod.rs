@@ -9,9 +9,11 @@
 
 pub mod break_glass;
 pub mod context;
+mod csrf;
 pub mod database;
 pub mod sign_in;
 pub mod smart;
+mod write;
 
 use std::future::Future;
 use std::marker::PhantomData;
@@ -28,6 +30,7 @@ use vigil_store::schema::{
 };
 
 pub use self::context::RequestContext;
+pub use self::write::{Declared, WriteScope};
 use crate::auth::keys::SigningKeys;
 use crate::auth::policy::{Action, Decision, DenyReason, Target, Visibility, may, visibility};
 use crate::auth::principal::{Principal, Scopes};
@@ -45,7 +48,8 @@ pub struct AuthState {
     pub token_ttl_secs: u64,
     pub sessions: SessionLimits,
     pub break_glass: std::time::Duration,
-    pub public_url: Option<String>,
+    /// `server.public_url`, without a trailing slash.
+    pub public_url: String,
 }
 
 /// The authenticated principal of a request, and the portal session it came through, if any.
@@ -79,7 +83,8 @@ impl<S: Surface> FromRequest for Authenticated<S> {
             let csrf_header = req.headers().get("x-csrf-token").and_then(|v| v.to_str().ok()).map(str::to_owned);
             let unsafe_method = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
             let (db, state) = (db.clone().into_inner(), state.clone().into_inner());
-            let found = web::block(move || authenticate(&db, &state, bearer, cookie)).await;
+            let shared = Arc::clone(&state);
+            let found = web::block(move || authenticate(&db, &shared, bearer, cookie)).await;
             let (principal, session) = match found {
                 Ok(Ok(Some(found))) => found,
                 Ok(Ok(None)) => return Err(Rejection::unauthenticated("sign in, or send a valid bearer token")),
@@ -90,14 +95,11 @@ impl<S: Surface> FromRequest for Authenticated<S> {
                 Ok(Err(AuthFailure::Unavailable(e))) => return Err(Rejection::unavailable(&e)),
                 Err(e) => return Err(Rejection::internal(&e)),
             };
-            // A cookie-authenticated API call that changes something must prove it comes from our
-            // own pages (forms carry the token in a field and are checked by their handlers).
-            if let Some(session) = &session
-                && unsafe_method
-                && req.content_type() != "application/x-www-form-urlencoded"
-                && csrf_header.as_deref() != Some(session.csrf_token.as_str())
-            {
-                return Err(Rejection::forbidden("missing or wrong CSRF token"));
+            if unsafe_method {
+                csrf::check_body_type::<S>(&req)?;
+                if let Some(session) = &session {
+                    csrf::check_session_write::<S>(&req, &state, session, csrf_header.as_deref())?;
+                }
             }
             req.extensions_mut().insert(principal.actor());
             Ok(Self { principal, session, context, _surface: PhantomData })
@@ -331,58 +333,9 @@ impl<S: Surface> Guard<S> {
         .await
     }
 
-    /// Runs `work`, a write of patient data of the given resource types, if `may` allows writing
-    /// every one of them. `work` gets the audit event to record each changed patient with (see
-    /// `vigil_ehr_adapter::ingest::store`) and runs in one transaction, which a rejection from it
-    /// rolls back. The request itself gets one audit row whatever its outcome.
-    pub async fn write<T: Send + 'static>(
-        &self,
-        types: Vec<String>,
-        work: impl FnOnce(&mut PgConnection, &AuditEvent) -> Result<T, Rejection<S>> + Send + 'static,
-    ) -> Result<T, Rejection<S>> {
-        self.blocking(move |conn, principal, context| {
-            let request = |outcome: Outcome, detail: Option<String>| AuditEvent {
-                resource_type: Some(types.join(",").chars().take(200).collect()),
-                data_category: Some("clinical-import".into()),
-                detail,
-                ..context.event(principal.actor(), principal.role(), "write", outcome)
-            };
-            let denied = types.iter().find_map(|t| {
-                let target = Target::Patient { resource_type: t, units: &[], break_glass: false };
-                match may(principal, Action::Write, target) {
-                    Decision::Deny(reason) => Some(reason),
-                    _ => None,
-                }
-            });
-            if let Some(reason) = denied {
-                audit::append(conn, &request(Outcome::Denied, None)).map_err(|e| Rejection::unavailable(&e))?;
-                return Err(Rejection::forbidden(reason.message()));
-            }
-            let per_patient = AuditEvent {
-                data_category: Some("clinical-import".into()),
-                ..context.event(principal.actor(), principal.role(), "write", Outcome::Success)
-            };
-            let result = conn.transaction(|conn| {
-                let value = work(conn, &per_patient).map_err(WriteAborted)?;
-                audit::append(conn, &request(Outcome::Success, None))
-                    .map_err(|e| WriteAborted(Rejection::unavailable(&e)))?;
-                Ok::<_, WriteAborted<S>>(value)
-            });
-            match result {
-                Ok(value) => Ok(value),
-                Err(WriteAborted(rejection)) => {
-                    let detail = Some(format!("{} {}", rejection.status.as_u16(), rejection.code));
-                    let _ = audit::append(conn, &request(Outcome::Failure, detail));
-                    Err(rejection)
-                }
-            }
-        })
-        .await
-    }
-
     /// Runs `work` on a blocking thread with a pooled connection and who is asking; a connection
     /// that cannot be had is 503.
-    async fn blocking<T: Send + 'static>(
+    pub(in crate::http::access) async fn blocking<T: Send + 'static>(
         &self,
         work: impl FnOnce(&mut PgConnection, &Principal, &RequestContext) -> Result<T, Rejection<S>> + Send + 'static,
     ) -> Result<T, Rejection<S>> {
@@ -452,15 +405,6 @@ impl<S: Surface> Guard<S> {
 pub struct Found<T> {
     pub value: T,
     pub patients: Vec<(i64, bool)>,
-}
-
-/// A write's work refused or failed: its transaction is rolled back and the rejection answered.
-struct WriteAborted<S>(Rejection<S>);
-
-impl<S> From<diesel::result::Error> for WriteAborted<S> {
-    fn from(e: diesel::result::Error) -> Self {
-        Self(Rejection::unavailable(&e))
-    }
 }
 
 #[allow(clippy::too_many_arguments)] // one audit row has this many facts

@@ -17,30 +17,21 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(token).service(configuration);
 }
 
-/// The token endpoint's URL: the configured public URL, else as this request reached us (its
-/// scheme and Host header; forwarded-for headers are never trusted for this). Deployments behind a
-/// proxy set `server.public_url`.
-pub(crate) fn token_url(req: &HttpRequest, state: &AuthState) -> String {
-    format!("{}/auth/token", base_url(req, state))
+/// The token endpoint's URL, which client assertions must name as their audience: made from
+/// `server.public_url`, never from the request (its Host header is the client's to choose).
+pub(crate) fn token_url(state: &AuthState) -> String {
+    format!("{}/auth/token", state.public_url)
 }
 
-/// The base URL clients reach this server at: the configured public URL, else the scheme and
-/// Host of the request.
-pub(crate) fn base_url(req: &HttpRequest, state: &AuthState) -> String {
-    match &state.public_url {
-        Some(base) => base.trim_end_matches('/').to_owned(),
-        None => {
-            let scheme = if req.app_config().secure() { "https" } else { "http" };
-            let host = req.headers().get(actix_web::http::header::HOST).and_then(|h| h.to_str().ok());
-            format!("{scheme}://{}", host.unwrap_or_else(|| req.app_config().host()))
-        }
-    }
+/// The base URL clients reach this server at (`server.public_url`).
+pub(crate) fn base_url(state: &AuthState) -> &str {
+    &state.public_url
 }
 
 #[get("/.well-known/smart-configuration")]
-async fn configuration(req: HttpRequest, state: web::Data<AuthState>) -> HttpResponse {
+async fn configuration(state: web::Data<AuthState>) -> HttpResponse {
     HttpResponse::Ok().json(json!({
-        "token_endpoint": token_url(&req, &state),
+        "token_endpoint": token_url(&state),
         "token_endpoint_auth_methods_supported": ["private_key_jwt"],
         "token_endpoint_auth_signing_alg_values_supported": ["RS384", "ES384"],
         "grant_types_supported": ["client_credentials"],
@@ -85,7 +76,7 @@ async fn token(
         Some(Err(e)) => return oauth_error(StatusCode::BAD_REQUEST, "invalid_scope", &e),
         None => return oauth_error(StatusCode::BAD_REQUEST, "invalid_scope", "scope is missing"),
     };
-    let url = token_url(&req, &state);
+    let url = token_url(&state);
     let context = RequestContext::of(&req);
     let db = db.into_inner();
     let outcome = web::block(move || {

@@ -1,7 +1,7 @@
 //! `GET /fhir/metadata`: a CapabilityStatement that lists exactly what this server does, built
 //! from the same type table the routes use, so the two cannot disagree.
 
-use actix_web::{HttpRequest, HttpResponse, get, web};
+use actix_web::{HttpResponse, get, web};
 use serde_json::{Value, json};
 
 use super::TYPES;
@@ -18,8 +18,8 @@ fn param_type(param: Param) -> &'static str {
 }
 
 #[get("/fhir/metadata")]
-pub async fn metadata(req: HttpRequest, state: web::Data<AuthState>) -> HttpResponse {
-    let token = crate::http::access::smart::token_url(&req, &state);
+pub async fn metadata(state: web::Data<AuthState>) -> HttpResponse {
+    let token = crate::http::access::smart::token_url(&state);
     let resources: Vec<Value> = TYPES
         .iter()
         .map(|t| {

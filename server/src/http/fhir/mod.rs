@@ -130,7 +130,7 @@ pub fn etag(version: i32) -> String {
 pub fn base(req: &HttpRequest) -> String {
     let state = req.app_data::<actix_web::web::Data<crate::http::access::AuthState>>();
     match state {
-        Some(state) => format!("{}/fhir", crate::http::access::smart::base_url(req, state)),
+        Some(state) => format!("{}/fhir", crate::http::access::smart::base_url(state)),
         None => "/fhir".into(),
     }
 }

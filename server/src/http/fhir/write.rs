@@ -16,21 +16,40 @@ use vigil_ehr_adapter::deletion::{self, Deletion};
 use vigil_ehr_adapter::identity;
 use vigil_ehr_adapter::ingest::{self, Change, Fate, Stored, problems};
 use vigil_ehr_adapter::read::{Incoming, bundle_entries};
+use vigil_store::audit::AuditEvent;
 use vigil_store::schema::raw_resources;
 
 use super::search::{self, Search};
 use super::{PUSH_SOURCE, TypeDef, base, etag, fhir_json, instant, served, type_def, version_response};
 use crate::auth::policy::Visibility;
-use crate::http::access::Guard;
+use crate::http::access::{Declared, Guard};
 use crate::http::surface::{Fhir, Rejection};
 
-/// The largest FHIR push body, in bytes.
+/// How much a FHIR push may hold.
 #[derive(Debug, Clone, Copy)]
-pub struct BodyLimit(pub usize);
+pub struct Limits {
+    /// The largest body of a Bundle or a resource, in bytes (read whole, then parsed).
+    pub body: usize,
+    /// The most entries a Bundle may have.
+    pub bundle_entries: usize,
+    /// The largest `$import` body, in bytes (streamed into the queue, never held whole).
+    pub import: u64,
+}
 
-/// Reads a request body of at most the configured size.
-pub async fn read_body(req: &HttpRequest, payload: web::Payload) -> Result<web::Bytes, Rejection<Fhir>> {
-    let limit = req.app_data::<web::Data<BodyLimit>>().map(|l| l.0).unwrap_or(1 << 20);
+impl Limits {
+    pub fn of(req: &HttpRequest) -> Limits {
+        req.app_data::<web::Data<Limits>>().map(|l| *l.get_ref()).unwrap_or(Limits {
+            body: 1 << 20,
+            bundle_entries: 1000,
+            import: 1 << 20,
+        })
+    }
+}
+
+/// Reads a request body of at most the configured size. Only reads: parsing happens on a
+/// blocking thread, once the write is known to be allowed.
+async fn read_body(req: &HttpRequest, payload: web::Payload) -> Result<web::Bytes, Rejection<Fhir>> {
+    let limit = Limits::of(req).body;
     match payload.to_bytes_limited(limit).await {
         Ok(Ok(bytes)) => Ok(bytes),
         Ok(Err(e)) => Err(Rejection::bad_request(format!("the request body could not be read: {e}"))),
@@ -42,12 +61,10 @@ pub async fn read_body(req: &HttpRequest, payload: web::Payload) -> Result<web::
     }
 }
 
-async fn json_body(req: &HttpRequest, payload: web::Payload) -> Result<(Value, String), Rejection<Fhir>> {
-    let bytes = read_body(req, payload).await?;
-    let text = String::from_utf8(bytes.to_vec()).map_err(|_| Rejection::bad_request("the body is not UTF-8"))?;
-    let value =
-        serde_json::from_str(&text).map_err(|e| Rejection::bad_request(format!("the body is not valid JSON: {e}")))?;
-    Ok((value, text))
+/// Parses a body read by [`read_body`] (on a blocking thread: a large Bundle takes a while).
+fn parse_json(bytes: &[u8]) -> Result<Value, Rejection<Fhir>> {
+    let text = std::str::from_utf8(bytes).map_err(|_| Rejection::bad_request("the body is not UTF-8"))?;
+    vigil_ehr_adapter::json::parse(text).map_err(|e| Rejection::bad_request(format!("the body is not valid JSON: {e}")))
 }
 
 /// Where pushed resources are said to come from, in rejects and OperationOutcomes.
@@ -153,10 +170,48 @@ impl From<ingest::IngestError> for Attempt {
     }
 }
 
+/// Stores a transaction's entries all or nothing: Err with the merged OperationOutcome when any
+/// was refused, in which case only the refused entries are kept (in the reject list, so that the
+/// sender can find them).
+fn store_transaction(
+    conn: &mut PgConnection,
+    audit: &AuditEvent,
+    items: Vec<Incoming>,
+) -> Result<Result<Stored, Value>, Rejection<Fhir>> {
+    // Invalid entries are found without storing; an entry the store refuses (an id another
+    // source holds) only by trying, so the attempt is undone if any is refused.
+    let mut bad: Vec<Incoming> = items.iter().filter(|i| problems(i).is_some()).cloned().collect();
+    if bad.is_empty() {
+        let attempt = conn.transaction(|conn| {
+            let stored = ingest::store(conn, PUSH_SOURCE, audit, items.clone())?;
+            let refused: Vec<Incoming> = stored
+                .fates
+                .iter()
+                .zip(&items)
+                .filter(|(fate, _)| matches!(fate, Fate::Rejected { .. }))
+                .map(|(_, item)| item.clone())
+                .collect();
+            if refused.is_empty() { Ok(stored) } else { Err(Attempt::Refused(refused)) }
+        });
+        match attempt {
+            Ok(stored) => return Ok(Ok(stored)),
+            Err(Attempt::Refused(refused)) => bad = refused,
+            Err(Attempt::Failed(e)) => return Err(Rejection::unavailable(&e)),
+        }
+    }
+    let stored = ingest::store(conn, PUSH_SOURCE, audit, bad).map_err(|e| Rejection::unavailable(&e))?;
+    let outcomes = stored.fates.into_iter().filter_map(|f| match f {
+        Fate::Rejected { outcome } => Some(outcome),
+        Fate::Accepted { .. } => None,
+    });
+    Ok(Err(merged(outcomes)))
+}
+
 enum BundleOutcome {
     /// A transaction with invalid entries: nothing stored but the rejects.
     Refused(Value),
-    Stored(Stored, Vec<Option<StoredVersion>>),
+    /// Stored; the answer is a transaction-response (true) or a batch-response.
+    Stored(Stored, Vec<Option<StoredVersion>>, bool),
 }
 
 #[post("/fhir")]
@@ -165,66 +220,53 @@ pub async fn bundle(
     guard: Guard<Fhir>,
     payload: web::Payload,
 ) -> Result<HttpResponse, Rejection<Fhir>> {
-    let (document, _) = json_body(&req, payload).await?;
-    if document.get("resourceType").and_then(Value::as_str) != Some("Bundle") {
-        return Err(Rejection::bad_request("POST /fhir takes a Bundle of type transaction or batch"));
-    }
-    let transaction = match document.get("type").and_then(Value::as_str) {
-        Some("transaction") => true,
-        Some("batch") => false,
-        other => {
-            return Err(Rejection::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "unprocessable",
-                format!("Bundle.type must be transaction or batch, not {}", other.unwrap_or("missing")),
-            ));
-        }
-    };
-    let items = bundle_entries(document, &origin(&guard, "POST /fhir"));
+    guard.check_write(Declared::Any).await?;
+    let bytes = read_body(&req, payload).await?;
+    let max_entries = Limits::of(&req).bundle_entries;
+    let origin = origin(&guard, "POST /fhir");
     let outcome = guard
-        .write(types_of(&items), move |conn, audit| {
-            if transaction {
-                // Invalid entries are found without storing; an entry the store refuses (an id
-                // another source holds) only by trying, so the attempt is undone if any is refused.
-                let mut bad: Vec<Incoming> = items.iter().filter(|i| problems(i).is_some()).cloned().collect();
-                if bad.is_empty() {
-                    let attempt = conn.transaction(|conn| {
-                        let stored = ingest::store(conn, PUSH_SOURCE, audit, items.clone())?;
-                        let refused: Vec<Incoming> = stored
-                            .fates
-                            .iter()
-                            .zip(&items)
-                            .filter(|(fate, _)| matches!(fate, Fate::Rejected { .. }))
-                            .map(|(_, item)| item.clone())
-                            .collect();
-                        if refused.is_empty() { Ok(stored) } else { Err(Attempt::Refused(refused)) }
-                    });
-                    match attempt {
-                        Ok(stored) => {
-                            let versions =
-                                stored_versions(conn, &stored.fates).map_err(|e| Rejection::unavailable(&e))?;
-                            return Ok(BundleOutcome::Stored(stored, versions));
-                        }
-                        Err(Attempt::Refused(refused)) => bad = refused,
-                        Err(Attempt::Failed(e)) => return Err(Rejection::unavailable(&e)),
-                    }
-                }
-                // Only the rejects are kept, so that the sender can find them in the reject list.
-                let stored = ingest::store(conn, PUSH_SOURCE, audit, bad).map_err(|e| Rejection::unavailable(&e))?;
-                let outcomes = stored.fates.into_iter().filter_map(|f| match f {
-                    Fate::Rejected { outcome } => Some(outcome),
-                    Fate::Accepted { .. } => None,
-                });
-                return Ok(BundleOutcome::Refused(merged(outcomes)));
+        .write(Declared::Any, move |conn, scope| {
+            let document = parse_json(&bytes)?;
+            if document.get("resourceType").and_then(Value::as_str) != Some("Bundle") {
+                return Err(Rejection::bad_request("POST /fhir takes a Bundle of type transaction or batch"));
             }
-            let stored = ingest::store(conn, PUSH_SOURCE, audit, items).map_err(|e| Rejection::unavailable(&e))?;
+            let transaction = match document.get("type").and_then(Value::as_str) {
+                Some("transaction") => true,
+                Some("batch") => false,
+                other => {
+                    return Err(Rejection::new(
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        "unprocessable",
+                        format!("Bundle.type must be transaction or batch, not {}", other.unwrap_or("missing")),
+                    ));
+                }
+            };
+            let entries = document.get("entry").and_then(Value::as_array).map_or(0, Vec::len);
+            if entries > max_entries {
+                return Err(Rejection::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "too_large",
+                    format!("the Bundle has {entries} entries; at most {max_entries} (server.max_bundle_entries)"),
+                ));
+            }
+            let items = bundle_entries(document, &origin);
+            scope.require(&types_of(&items))?;
+            let audit = &scope.audit;
+            let stored = if transaction {
+                match store_transaction(conn, audit, items)? {
+                    Ok(stored) => stored,
+                    Err(outcome) => return Ok(BundleOutcome::Refused(outcome)),
+                }
+            } else {
+                ingest::store(conn, PUSH_SOURCE, audit, items).map_err(|e| Rejection::unavailable(&e))?
+            };
             let versions = stored_versions(conn, &stored.fates).map_err(|e| Rejection::unavailable(&e))?;
-            Ok(BundleOutcome::Stored(stored, versions))
+            Ok(BundleOutcome::Stored(stored, versions, transaction))
         })
         .await?;
-    let (stored, versions) = match outcome {
+    let (stored, versions, transaction) = match outcome {
         BundleOutcome::Refused(outcome) => return Ok(fhir_json(StatusCode::BAD_REQUEST, &outcome)),
-        BundleOutcome::Stored(stored, versions) => (stored, versions),
+        BundleOutcome::Stored(stored, versions, transaction) => (stored, versions, transaction),
     };
     let base = base(&req);
     let entries: Vec<Value> = stored
@@ -278,13 +320,8 @@ enum Written {
 }
 
 /// The body of a create or update: a resource of the type in the path.
-async fn resource_body(
-    req: &HttpRequest,
-    payload: web::Payload,
-    def: &TypeDef,
-) -> Result<(serde_json::Map<String, Value>, String), Rejection<Fhir>> {
-    let (value, raw) = json_body(req, payload).await?;
-    let Value::Object(mut resource) = value else {
+fn resource_body(bytes: &[u8], def: &TypeDef) -> Result<serde_json::Map<String, Value>, Rejection<Fhir>> {
+    let Value::Object(mut resource) = parse_json(bytes)? else {
         return Err(Rejection::bad_request("the body must be a JSON object"));
     };
     // This server numbers the versions of what is created or updated through it: whatever
@@ -300,7 +337,7 @@ async fn resource_body(
             def.resource_type
         )));
     }
-    Ok((resource, raw))
+    Ok(resource)
 }
 
 fn store_one(
@@ -382,20 +419,24 @@ pub async fn create(
             Some((raw, search))
         }
     };
-    let (mut resource, _) = resource_body(&req, payload, def).await?;
-    // The server assigns the id of a created resource; PUT is for ids the client chooses.
-    let id = uuid::Uuid::new_v4().to_string();
-    resource.insert("id".into(), Value::String(id));
-    let resource = Value::Object(resource);
-    let item = Incoming {
-        origin: origin(&guard, &format!("POST /fhir/{}", def.resource_type)),
-        location: "body".into(),
-        raw: resource.to_string(),
-        resource: Ok(resource),
-    };
+    guard.check_write(Declared::Type(def.resource_type)).await?;
+    let bytes = read_body(&req, payload).await?;
+    let origin = origin(&guard, &format!("POST /fhir/{}", def.resource_type));
     let written = guard
-        .write(vec![def.resource_type.to_owned()], move |conn, audit| {
+        .write(Declared::Type(def.resource_type), move |conn, scope| {
+            let mut resource = resource_body(&bytes, def)?;
+            // The server assigns the id of a created resource; PUT is for ids the client chooses.
+            resource.insert("id".into(), Value::String(uuid::Uuid::new_v4().to_string()));
+            let resource = Value::Object(resource);
+            let item = Incoming { origin, location: "body".into(), raw: resource.to_string(), resource: Ok(resource) };
             if let Some((raw, search)) = condition {
+                // A match is answered with the matching resource: only to who may read it.
+                if !scope.may_read(def.resource_type) {
+                    return Err(Rejection::forbidden(format!(
+                        "If-None-Exist needs permission to read {} as well: a match would be returned",
+                        def.resource_type
+                    )));
+                }
                 // Two conditional creates with the same criteria must not both create.
                 identity::lock(conn, &[(def.resource_type, &format!("?{raw}"))])
                     .map_err(|e| Rejection::unavailable(&e))?;
@@ -409,6 +450,7 @@ pub async fn create(
                     ));
                 }
                 if let Some(hit) = hits.pop() {
+                    scope.revealed(conn, def.resource_type, hit.patient_id).map_err(|e| Rejection::unavailable(&e))?;
                     let id = hit.content.get("id").and_then(Value::as_str).unwrap_or_default().to_owned();
                     return Ok(Written::Exists {
                         id,
@@ -418,7 +460,7 @@ pub async fn create(
                     });
                 }
             }
-            store_one(conn, audit, item)
+            store_one(conn, &scope.audit, item)
         })
         .await?;
     Ok(answer(&req, def, written))
@@ -453,23 +495,21 @@ pub async fn update(
                 .ok_or_else(|| Rejection::bad_request("If-Match must be an ETag such as W/\"3\""))?,
         ),
     };
-    let (resource, _) = resource_body(&req, payload, def).await?;
-    match resource.get("id").and_then(Value::as_str) {
-        Some(body_id) if body_id == id => {}
-        Some(body_id) => {
-            return Err(Rejection::bad_request(format!("the body's id {body_id:?} is not the id in the URL")));
-        }
-        None => return Err(Rejection::bad_request("an update needs the resource's id in the body")),
-    }
-    let resource = Value::Object(resource);
-    let item = Incoming {
-        origin: origin(&guard, &format!("PUT /fhir/{resource_type}/{id}")),
-        location: "body".into(),
-        raw: resource.to_string(),
-        resource: Ok(resource),
-    };
+    guard.check_write(Declared::Type(def.resource_type)).await?;
+    let bytes = read_body(&req, payload).await?;
+    let origin = origin(&guard, &format!("PUT /fhir/{resource_type}/{id}"));
     let written = guard
-        .write(vec![def.resource_type.to_owned()], move |conn, audit| {
+        .write(Declared::Type(def.resource_type), move |conn, scope| {
+            let resource = resource_body(&bytes, def)?;
+            match resource.get("id").and_then(Value::as_str) {
+                Some(body_id) if body_id == id => {}
+                Some(body_id) => {
+                    return Err(Rejection::bad_request(format!("the body's id {body_id:?} is not the id in the URL")));
+                }
+                None => return Err(Rejection::bad_request("an update needs the resource's id in the body")),
+            }
+            let resource = Value::Object(resource);
+            let item = Incoming { origin, location: "body".into(), raw: resource.to_string(), resource: Ok(resource) };
             if let Some(expected) = if_match {
                 identity::lock(conn, &[(def.resource_type, &id)]).map_err(|e| Rejection::unavailable(&e))?;
                 let current: Option<i32> = raw_resources::table
@@ -488,7 +528,7 @@ pub async fn update(
                     ));
                 }
             }
-            store_one(conn, audit, item)
+            store_one(conn, &scope.audit, item)
         })
         .await?;
     Ok(answer(&req, def, written))
@@ -504,8 +544,8 @@ pub async fn remove(guard: Guard<Fhir>, path: web::Path<(String, String)>) -> Re
     let ty = def.resource_type;
     let shown = id.clone();
     let deletion = guard
-        .write(vec![ty.to_owned()], move |conn, audit| {
-            deletion::delete(conn, PUSH_SOURCE, audit, ty, &id).map_err(|e| Rejection::unavailable(&e))
+        .write(Declared::Type(ty), move |conn, scope| {
+            deletion::delete(conn, PUSH_SOURCE, &scope.audit, ty, &id).map_err(|e| Rejection::unavailable(&e))
         })
         .await?;
     match deletion {
