@@ -20,8 +20,9 @@ run: ## build, bring up Postgres, migrate, and serve over HTTPS (prints the URL 
 	$(CARGO) build --release --locked --bin vigil
 	@mkdir -p $(VIGIL_HOME)
 	@target/release/vigil init --dir $(VIGIL_HOME)
-	@url=$$(deploy/postgres.sh url); \
-	  export DATABASE_URL="$$url"; \
+	@roles=$$(deploy/postgres.sh roles); \
+	  export VIGIL_DATABASE__MIGRATION_URL="$$(echo "$$roles" | sed -n 1p)"; \
+	  export DATABASE_URL="$$(echo "$$roles" | sed -n 2p)"; \
 	  vigil="target/release/vigil --config $(VIGIL_HOME)/vigil.toml"; \
 	  $$vigil migrate; \
 	  deploy/first-load.sh "$$vigil" $(VIGIL_HOME) $(PATIENTS); \

@@ -1,8 +1,15 @@
 #!/usr/bin/env bash
 # Finds or starts the Postgres that Vigil uses on this machine.
 #
-#   deploy/postgres.sh url    ensure a server and the database exist; print the DATABASE_URL
-#   deploy/postgres.sh stop   stop the private cluster, if one runs
+#   deploy/postgres.sh url        ensure a server and the database exist; print an administrator's URL
+#   deploy/postgres.sh roles      also ensure Vigil's two roles; print two lines: the owner's URL
+#                                 (migrations) and the runtime role's URL (everything else)
+#   deploy/postgres.sh stop       stop the private cluster, if one runs
+#
+# The roles: vigil_owner owns the database and its tables and applies migrations; vigil_app logs in
+# as a member of vigil_runtime, which the migrations grant rows to read and write and, on the audit
+# log, only INSERT and SELECT. With DATABASE_URL set, both lines are DATABASE_URL (one role: give
+# Vigil two yourself, as deploy/README describes, to keep the audit log out of the application's reach).
 #
 # Where the server comes from, first match wins:
 #   1. DATABASE_URL, when set: used as it is.
@@ -99,7 +106,46 @@ stop_private() {
   fi
 }
 
+# Creates the roles (once) and gives the owner role the database and whatever is in its schema.
+ensure_roles() { # $1: an administrator's URL to the database
+  local psql=psql
+  command -v psql >/dev/null 2>&1 || psql="$(pg_bin)/psql"
+  "$psql" "$1" -qX -v ON_ERROR_STOP=1 >&2 <<SQL
+DO \$\$ BEGIN
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'vigil_runtime') THEN CREATE ROLE vigil_runtime NOLOGIN; END IF;
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'vigil_owner') THEN CREATE ROLE vigil_owner LOGIN; END IF;
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'vigil_app') THEN CREATE ROLE vigil_app LOGIN IN ROLE vigil_runtime; END IF;
+END \$\$;
+ALTER DATABASE "$db" OWNER TO vigil_owner;
+ALTER SCHEMA public OWNER TO vigil_owner;
+-- A database made before the roles existed: its tables pass to the owner role.
+DO \$\$ DECLARE r record; BEGIN
+  FOR r IN SELECT format('ALTER TABLE public.%I OWNER TO vigil_owner', tablename) AS sql
+             FROM pg_tables WHERE schemaname = 'public' AND tableowner <> 'vigil_owner' LOOP
+    EXECUTE r.sql;
+  END LOOP;
+  FOR r IN SELECT format('ALTER FUNCTION public.%I(%s) OWNER TO vigil_owner', p.proname, pg_get_function_identity_arguments(p.oid)) AS sql
+             FROM pg_proc p JOIN pg_roles o ON o.oid = p.proowner
+            WHERE p.pronamespace = 'public'::regnamespace AND o.rolname <> 'vigil_owner' LOOP
+    EXECUTE r.sql;
+  END LOOP;
+END \$\$;
+SQL
+}
+
+# "user@host" URL of the same server and database as the administrator's $1, for role $2.
+as_role() { echo "$1" | sed -E "s#^(postgres(ql)?://)([^@/]*@)?#\1$2@#"; }
+
 case "${1:-url}" in
+  roles)
+    if [ "$mode" != private ] && [ -n "${DATABASE_URL:-}" ]; then
+      echo "$DATABASE_URL"; echo "$DATABASE_URL"; exit 0
+    fi
+    admin=$("$0" url)
+    ensure_roles "$admin"
+    as_role "$admin" vigil_owner
+    as_role "$admin" vigil_app
+    ;;
   url)
     if [ "$mode" != private ]; then
       if [ -n "${DATABASE_URL:-}" ]; then echo "$DATABASE_URL"; exit 0; fi

@@ -106,5 +106,5 @@ pub fn load(
     })
 }
 
-const ANALYZE: &str =
-    "ANALYZE raw_resources, patients, encounters, conditions, observations, medication_requests, procedures";
+/// ANALYZE of the record tables, with their owner's rights (the loader may be the runtime role).
+const ANALYZE: &str = "SELECT analyze_records()";

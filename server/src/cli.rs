@@ -376,16 +376,22 @@ pub enum ClientCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
-    /// Walk the hash chain and name the first row that was altered or removed
+    /// Seal what is unsealed, walk the hash chain, check every anchor, and name the first row that
+    /// was altered or removed
     ///
-    /// Prints the chain's head (sequence number and hash): keep it outside the database (a ticket, a
-    /// log shipped elsewhere) and pass it back with --anchor to prove the chain was not rewritten or
-    /// cut short since. Exit status 0 when the chain is intact, 1 when it is broken.
+    /// Prints the chain's head (position and hash) and the rows not sealed yet. Every anchor in
+    /// audit.anchor_dir is checked: its signature, and that the chain still holds its hash. A head
+    /// printed earlier can be checked too with --anchor. Exit status 0 when the chain and every
+    /// anchor hold, 1 otherwise.
     Verify {
-        /// A head printed earlier, SEQ:HASH, that must still be in the chain
-        #[arg(long, value_name = "SEQ:HASH")]
+        /// A head printed earlier, POSITION:HASH, that must still be in the chain
+        #[arg(long, value_name = "POSITION:HASH")]
         anchor: Vec<String>,
     },
+    /// Seal the rows written since the sealer last ran (servers and workers do it every second)
+    Seal,
+    /// Anchor the chain's head now: sign it with audit.anchor_key_file into audit.anchor_dir
+    Anchor,
     /// Write the audit rows of a period as CSV, for privacy officers
     Export {
         /// Start of the period, inclusive (YYYY-MM-DD or RFC 3339)

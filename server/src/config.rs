@@ -22,14 +22,33 @@ pub struct Settings {
     pub database: DatabaseSettings,
     pub server: ServerSettings,
     pub auth: AuthSettings,
+    pub audit: AuditSettings,
     pub log: LogSettings,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+pub struct AuditSettings {
+    /// Where anchors of the audit chain are written, one write-once file each (storage outside
+    /// the database, ideally one that refuses rewrites); anchoring is off when unset.
+    pub anchor_dir: Option<PathBuf>,
+    /// The Ed25519 private key (PKCS#8 PEM) anchors are signed with; kept out of the database.
+    pub anchor_key_file: Option<PathBuf>,
+    /// When anchors are written (a cron expression with seconds).
+    pub anchor_cron: String,
+    /// Rejected tokens and CSRF failures from one address are counted into one audit row per
+    /// window of this many seconds.
+    pub security_event_window_secs: u64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct DatabaseSettings {
-    /// Absent until validated: see [`Settings::database_url`].
+    /// Absent until validated: see [`Settings::database_url`]. The application's runtime role.
     pub url: Option<DatabaseUrl>,
+    /// The owner role that applies migrations (`vigil migrate`, and `vigil serve` in the
+    /// background); when unset, `url` is used, as in a single-role installation.
+    pub migration_url: Option<DatabaseUrl>,
     pub pool_size: u32,
     pub connect_timeout_secs: u64,
 }
@@ -58,6 +77,11 @@ pub struct ServerSettings {
     pub max_bundle_entries: usize,
     /// Largest `$import` NDJSON body, in bytes (streamed into the queue, never held whole).
     pub max_import_bytes: u64,
+    /// Reverse proxies (addresses or networks) whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: crate::http::proxies::TrustedProxies,
+    /// Requests per minute each principal may make of the APIs (0: no limit), and how many at once.
+    pub api_requests_per_minute: u32,
+    pub api_burst: u32,
 }
 
 impl ServerSettings {
@@ -129,6 +153,9 @@ max_body_bytes = 1048576
 max_fhir_body_bytes = 33554432
 max_bundle_entries = 10000
 max_import_bytes = 4294967296
+trusted_proxies = []
+api_requests_per_minute = 12000
+api_burst = 400
 
 [auth]
 issuer = "vigil"
@@ -138,6 +165,10 @@ session_idle_timeout_secs = 900
 session_absolute_timeout_secs = 43200
 break_glass_secs = 14400
 signing_keys = []
+
+[audit]
+anchor_cron = "0 */5 * * * *"
+security_event_window_secs = 60
 
 [log]
 format = "auto"
@@ -225,6 +256,14 @@ impl Settings {
             .merge(Env::prefixed("VIGIL_").filter(|key| key.as_str().contains("__")).split("__"))
             .merge(Env::raw().only(&["DATABASE_URL"]).map(|_| "database.url".into()));
         Ok(figment)
+    }
+
+    /// The URL migrations are applied with: `database.migration_url`, else the database URL.
+    pub fn migration_url(&self) -> Result<&DatabaseUrl, ConfigError> {
+        match &self.database.migration_url {
+            Some(url) => Ok(url),
+            None => self.database_url(),
+        }
     }
 
     /// The database URL, which every command that touches the database needs.

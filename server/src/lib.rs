@@ -2,12 +2,14 @@
 //! access and audit. The binary in `main.rs` only calls [`run`]; the library form lets the
 //! benchmarks reach the same code.
 
+pub mod anchor;
 pub mod auth;
 pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod http;
 pub mod imports;
+pub mod sealer;
 pub mod telemetry;
 
 use std::process::ExitCode;
@@ -84,9 +86,16 @@ fn serve(settings: &Settings) -> anyhow::Result<ExitCode> {
     let db = Database::new(url, &settings.database);
     db.spawn_migrator().context("starting the migrator thread")?;
     let importer = imports::spawn(url).context("starting the importer thread")?;
+    sealer::spawn(url, sealer::Anchoring::from_settings(&settings.audit)?).context("starting the audit sealer")?;
     tracing::info!(database = %url.redacted(), "starting server");
     actix_web::rt::System::new()
-        .block_on(http::serve(&settings.server, db, auth, importer))
+        .block_on(http::serve(
+            &settings.server,
+            std::time::Duration::from_secs(settings.audit.security_event_window_secs),
+            db,
+            auth,
+            importer,
+        ))
         .with_context(|| format!("serving on {}:{}", settings.server.host, settings.server.port))?;
     tracing::info!("server stopped");
     Ok(ExitCode::SUCCESS)

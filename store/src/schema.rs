@@ -28,8 +28,16 @@ diesel::table! {
         request_id -> Nullable<Text>,
         break_glass -> Bool,
         detail -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    audit_seals (position) {
+        position -> Int8,
+        seq -> Int8,
         prev_hash -> Bytea,
         hash -> Bytea,
+        sealed_at -> Timestamptz,
     }
 }
 
@@ -383,6 +391,7 @@ diesel::table! {
         key -> Text,
         failures -> Int4,
         last_failure_at -> Timestamptz,
+        last_attempt_counted -> Bool,
     }
 }
 
@@ -401,12 +410,12 @@ diesel::table! {
         role -> Text,
         password_hash -> Text,
         disabled_at -> Nullable<Timestamptz>,
-        locked_at -> Nullable<Timestamptz>,
         created_at -> Timestamptz,
         password_changed_at -> Timestamptz,
     }
 }
 
+diesel::joinable!(audit_seals -> audit_log (seq));
 diesel::joinable!(break_glass_grants -> patients (patient_id));
 diesel::joinable!(conditions -> patients (patient_id));
 diesel::joinable!(encounters -> patients (patient_id));
@@ -428,6 +437,7 @@ diesel::joinable!(user_units -> users (user_id));
 diesel::allow_tables_to_appear_in_same_query!(
     api_clients,
     audit_log,
+    audit_seals,
     break_glass_grants,
     care_units,
     client_assertion_jtis,

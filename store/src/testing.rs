@@ -5,6 +5,10 @@
 //! server on 127.0.0.1:5432; the URL must name a role allowed to create databases.
 //! Databases are named `vigil_test_<pid>_<n>`; those left behind by a killed test process (whose
 //! pid is gone) are dropped by the next run.
+//!
+//! Like a deployment, a test database has two roles: the URL's own (the owner, who migrates) and
+//! [`RUNTIME_LOGIN`], a member of `vigil_runtime` with only the grants the migrations give it, which
+//! [`TestDb::runtime_url`] names and the end-to-end tests serve with.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -15,6 +19,8 @@ use diesel::sql_types::Text;
 use crate::migrate;
 
 const DEFAULT_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+/// The login role tests run the application as: a member of `vigil_runtime`.
+pub const RUNTIME_LOGIN: &str = "vigil_test_app";
 /// Serialises template creation and database creation across concurrent test processes.
 const CREATE_LOCK: i64 = 0x0056_4947_494C_7465;
 
@@ -39,6 +45,11 @@ impl TestDb {
         Self::create(false)
     }
 
+    /// The database as the application's runtime role sees it.
+    pub fn runtime_url(&self) -> String {
+        runtime_url(&self.url)
+    }
+
     pub fn url(&self) -> &str {
         &self.url
     }
@@ -59,6 +70,7 @@ impl TestDb {
         let name = format!("vigil_test_{}_{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
         admin.batch_execute(&format!("SELECT pg_advisory_lock({CREATE_LOCK})")).expect("lock");
         drop_orphans(&mut admin);
+        ensure_roles(&mut admin);
         let template = if migrated { Some(ensure_template(&mut admin, &admin_url)) } else { None };
         let create = match &template {
             Some(t) => format!("CREATE DATABASE \"{name}\" TEMPLATE \"{t}\""),
@@ -91,6 +103,34 @@ pub fn admin_url() -> String {
     std::env::var("VIGIL_TEST_ADMIN_URL")
         .or_else(|_| std::env::var("DATABASE_URL"))
         .unwrap_or_else(|_| DEFAULT_ADMIN_URL.to_owned())
+}
+
+/// `url` with its user replaced by the runtime login role [`RUNTIME_LOGIN`] (trust authentication,
+/// as on the test servers this harness uses).
+pub fn runtime_url(url: &str) -> String {
+    let Some(scheme_end) = url.find("://").map(|i| i + 3) else { return url.to_owned() };
+    let rest = &url[scheme_end..];
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let host = match rest[..authority_end].rfind('@') {
+        Some(at) => &rest[at + 1..],
+        None => rest,
+    };
+    format!("{}{RUNTIME_LOGIN}@{host}", &url[..scheme_end])
+}
+
+/// The roles of a deployment, cluster-wide, made once (the migrations would make `vigil_runtime`,
+/// but concurrent tests migrating at once would race to).
+fn ensure_roles(admin: &mut PgConnection) {
+    admin
+        .batch_execute(&format!(
+            "DO $$ BEGIN \
+               IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'vigil_runtime') THEN \
+                 CREATE ROLE vigil_runtime NOLOGIN; END IF; \
+               IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{RUNTIME_LOGIN}') THEN \
+                 CREATE ROLE {RUNTIME_LOGIN} LOGIN IN ROLE vigil_runtime; END IF; \
+             END $$"
+        ))
+        .expect("create the test roles");
 }
 
 /// `url` with its database name replaced by `database`.
@@ -180,6 +220,13 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::with_database;
+
+    #[test]
+    fn names_the_runtime_role() {
+        assert_eq!(super::runtime_url("postgres://postgres@h:5432/db"), "postgres://vigil_test_app@h:5432/db");
+        assert_eq!(super::runtime_url("postgres://u:pw@h/db?x=1"), "postgres://vigil_test_app@h/db?x=1");
+        assert_eq!(super::runtime_url("postgres://h/db"), "postgres://vigil_test_app@h/db");
+    }
 
     #[test]
     fn replaces_the_database_name() {

@@ -1,4 +1,6 @@
-//! The audit trail is append-only and its hash chain names the first row changed or removed.
+//! The audit trail is append-only; its rows, appended concurrently without a lock, are sealed into
+//! a hash chain that names the first row changed or removed, and rows committed late are sealed
+//! late rather than lost.
 
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
@@ -28,25 +30,36 @@ fn filled(n: i64) -> (TestDb, PgConnection) {
     for i in 1..=n {
         audit::append(&mut conn, &event(i)).expect("append");
     }
+    audit::chain::seal_all(&mut conn).expect("seal");
     (db, conn)
+}
+
+fn intact(conn: &mut PgConnection) -> (u64, i64) {
+    match audit::verify(conn).expect("verify") {
+        Verification::Intact { sealed, unsealed, .. } => (sealed, unsealed.rows),
+        broken => panic!("{broken:?}"),
+    }
 }
 
 #[test]
 fn an_untouched_chain_verifies() {
     let (_db, mut conn) = filled(25);
-    assert!(matches!(audit::verify(&mut conn).expect("verify"), Verification::Intact { rows: 25, .. }));
+    assert_eq!(intact(&mut conn), (25, 0));
 }
 
 #[test]
-fn the_table_refuses_update_delete_and_truncate() {
+fn the_tables_refuse_update_delete_and_truncate_even_to_their_owner() {
     let (_db, mut conn) = filled(3);
     for statement in [
         "UPDATE audit_log SET actor = 'user:mallory' WHERE seq = 2",
         "DELETE FROM audit_log WHERE seq = 2",
-        "TRUNCATE audit_log",
+        "TRUNCATE audit_log, audit_seals",
+        "UPDATE audit_seals SET hash = prev_hash WHERE position = 2",
+        "DELETE FROM audit_seals WHERE position = 3",
+        "TRUNCATE audit_seals",
     ] {
-        let error = conn.batch_execute(statement).expect_err(statement);
-        assert!(error.to_string().contains("permission denied for table audit_log"), "{statement}: {error}");
+        let error = conn.batch_execute(statement).expect_err(statement).to_string();
+        assert!(error.contains("the audit log is append-only"), "{statement}: {error}");
     }
 }
 
@@ -64,15 +77,24 @@ fn an_edited_row_is_named() {
     tamper(&mut conn, "UPDATE audit_log SET outcome = 'denied' WHERE seq = 7");
     assert_eq!(
         audit::verify(&mut conn).expect("verify"),
-        Verification::Broken { seq: 7, problem: Break::ContentAltered }
+        Verification::Broken { position: 7, seq: 7, problem: Break::ContentAltered }
     );
 }
 
 #[test]
-fn a_removed_row_is_found_at_its_successor() {
+fn a_removed_row_or_seal_is_named() {
     let (_db, mut conn) = filled(10);
     tamper(&mut conn, "DELETE FROM audit_log WHERE seq = 4");
-    assert_eq!(audit::verify(&mut conn).expect("verify"), Verification::Broken { seq: 5, problem: Break::LinkBroken });
+    assert_eq!(
+        audit::verify(&mut conn).expect("verify"),
+        Verification::Broken { position: 4, seq: 4, problem: Break::RowRemoved }
+    );
+    let (_db, mut conn) = filled(10);
+    tamper(&mut conn, "DELETE FROM audit_seals WHERE position = 6");
+    assert_eq!(
+        audit::verify(&mut conn).expect("verify"),
+        Verification::Broken { position: 7, seq: 7, problem: Break::LinkBroken }
+    );
 }
 
 #[test]
@@ -89,11 +111,40 @@ fn concurrent_appends_keep_one_chain() {
             })
         })
         .collect();
-    for w in writers {
-        w.join().expect("writer");
+    // A sealer at work all along, and another racing it: one chain, every row once.
+    let sealers: Vec<_> = (0..2)
+        .map(|_| {
+            let url = db.url().to_owned();
+            std::thread::spawn(move || {
+                let mut conn = PgConnection::establish(&url).expect("connect");
+                for _ in 0..50 {
+                    audit::seal(&mut conn).expect("seal");
+                }
+            })
+        })
+        .collect();
+    for w in writers.into_iter().chain(sealers) {
+        w.join().expect("thread");
     }
     let mut conn = db.connect();
-    assert!(matches!(audit::verify(&mut conn).expect("verify"), Verification::Intact { rows: 100, .. }));
+    audit::chain::seal_all(&mut conn).expect("seal");
+    assert_eq!(intact(&mut conn), (100, 0));
+}
+
+#[test]
+fn a_row_committed_late_is_sealed_late_and_unsealed_rows_are_reported() {
+    let db = TestDb::migrated();
+    let (mut late, mut conn) = (db.connect(), db.connect());
+    late.batch_execute("BEGIN").expect("begin");
+    audit::append(&mut late, &event(1)).expect("append in a transaction still open");
+    for i in 2..=5 {
+        audit::append(&mut conn, &event(i)).expect("append");
+    }
+    assert_eq!(audit::chain::seal_all(&mut conn).expect("seal"), 4, "the rows committed so far");
+    late.batch_execute("COMMIT").expect("commit");
+    assert_eq!(intact(&mut conn), (4, 1), "the late row is reported, not hidden");
+    assert_eq!(audit::chain::seal_all(&mut conn).expect("seal"), 1);
+    assert_eq!(intact(&mut conn), (5, 0));
 }
 
 #[test]
@@ -102,5 +153,6 @@ fn a_bulk_append_continues_the_chain() {
     let many: Vec<AuditEvent> = (10..40).map(event).collect();
     audit::append_many(&mut conn, &many).expect("append many");
     audit::append(&mut conn, &event(99)).expect("append");
-    assert!(matches!(audit::verify(&mut conn).expect("verify"), Verification::Intact { rows: 34, .. }));
+    audit::chain::seal_all(&mut conn).expect("seal");
+    assert_eq!(intact(&mut conn), (34, 0));
 }

@@ -2,6 +2,7 @@
 //! its own throwaway database and talks to it over HTTP or reads what it prints.
 
 mod access;
+mod audit_trail;
 mod bootstrap;
 mod cli;
 mod fhir_api;
@@ -12,4 +13,5 @@ mod pull;
 mod scoring;
 mod serve;
 mod support;
+mod throttling;
 mod write_guards;

@@ -146,7 +146,6 @@ mod tests {
             role,
             units: units.iter().map(|u| u.to_string()).collect(),
             disabled: false,
-            locked: false,
             password_changed_at: chrono::DateTime::UNIX_EPOCH,
         })
     }

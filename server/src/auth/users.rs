@@ -71,7 +71,6 @@ pub struct User {
     pub role: Role,
     pub units: Vec<String>,
     pub disabled: bool,
-    pub locked: bool,
     /// Tokens issued before this are no longer accepted.
     pub password_changed_at: chrono::DateTime<chrono::Utc>,
 }
@@ -84,7 +83,6 @@ struct UserRow {
     display_name: String,
     role: String,
     disabled_at: Option<chrono::DateTime<chrono::Utc>>,
-    locked_at: Option<chrono::DateTime<chrono::Utc>>,
     password_changed_at: chrono::DateTime<chrono::Utc>,
 }
 
@@ -173,7 +171,6 @@ fn with_units(conn: &mut PgConnection, row: UserRow) -> Result<User, UserError> 
         role: row.role.parse().unwrap_or(Role::Clinician),
         units,
         disabled: row.disabled_at.is_some(),
-        locked: row.locked_at.is_some(),
         password_changed_at: row.password_changed_at,
     })
 }
@@ -187,19 +184,17 @@ pub fn disable(conn: &mut PgConnection, username: &Username) -> Result<(), UserE
     })
 }
 
-/// Stores a new password hash, unlocks the account, and ends its sessions.
+/// Stores a new password hash, clears the account's sign-in back-off, and ends its sessions.
 pub fn set_password(conn: &mut PgConnection, username: &Username, hash: &str) -> Result<(), UserError> {
     conn.transaction(|conn| {
         let id = id_of(conn, username)?;
         diesel::update(users::table.find(id))
-            .set((
-                users::password_hash.eq(hash),
-                users::locked_at.eq(None::<chrono::DateTime<chrono::Utc>>),
-                users::password_changed_at.eq(diesel::dsl::now),
-            ))
+            .set((users::password_hash.eq(hash), users::password_changed_at.eq(diesel::dsl::now)))
             .execute(conn)?;
+        let account = format!("account:{}", username.as_str());
+        let pairs = format!("pair:{}|%", username.as_str());
         diesel::delete(
-            sign_in_failures::table.filter(sign_in_failures::key.eq(format!("account:{}", username.as_str()))),
+            sign_in_failures::table.filter(sign_in_failures::key.eq(account).or(sign_in_failures::key.like(pairs))),
         )
         .execute(conn)?;
         end_sessions(conn, id)

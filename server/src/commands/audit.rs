@@ -6,38 +6,30 @@ use diesel::PgConnection;
 use vigil_store::audit::{self, AuditEvent, Outcome, Verification};
 
 use super::cli_actor;
+use crate::anchor;
 use crate::cli::AuditCommand;
+use crate::config::AuditSettings;
+use crate::sealer::Anchoring;
 
 const EXPORT_PAGE: i64 = 5_000;
 
 #[allow(clippy::print_stdout)] // the command's output for its user
-pub fn run(conn: &mut PgConnection, command: AuditCommand) -> anyhow::Result<ExitCode> {
+pub fn run(conn: &mut PgConnection, settings: &AuditSettings, command: AuditCommand) -> anyhow::Result<ExitCode> {
     match command {
-        AuditCommand::Verify { anchor } => match audit::verify(conn)? {
-            Verification::Intact { rows, head } => {
-                for a in &anchor {
-                    let (seq, hash) =
-                        a.split_once(':').ok_or_else(|| anyhow::anyhow!("--anchor takes SEQ:HASH, not {a}"))?;
-                    let seq: i64 =
-                        seq.parse().map_err(|_| anyhow::anyhow!("--anchor: {seq} is not a sequence number"))?;
-                    if audit::hash_of(conn, seq)?.map(hex::encode).as_deref() != Some(hash) {
-                        println!(
-                            "audit trail broken: row {seq} no longer has the hash recorded for it (the chain was rewritten or cut short)"
-                        );
-                        return Ok(ExitCode::from(1));
-                    }
-                }
-                println!("audit trail intact: {rows} rows");
-                if let Some((seq, hash)) = head {
-                    println!("head {seq}:{}", hex::encode(hash));
-                }
-                Ok(ExitCode::SUCCESS)
+        AuditCommand::Verify { anchor } => verify(conn, settings, &anchor),
+        AuditCommand::Seal => {
+            println!("sealed {} rows", audit::chain::seal_all(conn)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        AuditCommand::Anchor => {
+            let anchoring = Anchoring::from_settings(settings)?
+                .context("anchoring is not configured: set audit.anchor_dir and audit.anchor_key_file")?;
+            match anchor::anchor(conn, &anchoring.key, &anchoring.dir)? {
+                Some(file) => println!("wrote {}", file.display()),
+                None => println!("the head is anchored already (or the chain is empty)"),
             }
-            Verification::Broken { seq, problem } => {
-                println!("audit trail broken at row {seq}: {problem}");
-                Ok(ExitCode::from(1))
-            }
-        },
+            Ok(ExitCode::SUCCESS)
+        }
         AuditCommand::Export { from, to, out } => {
             anyhow::ensure!(from < to, "--from must be before --to");
             // Exporting the trail reads which patients were seen by whom: it is audited too.
@@ -63,6 +55,53 @@ pub fn run(conn: &mut PgConnection, command: AuditCommand) -> anyhow::Result<Exi
     }
 }
 
+#[allow(clippy::print_stdout)] // the command's output for its user
+fn verify(conn: &mut PgConnection, settings: &AuditSettings, manual: &[String]) -> anyhow::Result<ExitCode> {
+    audit::chain::seal_all(conn)?;
+    let (sealed, head, unsealed) = match audit::verify(conn)? {
+        Verification::Intact { sealed, head, unsealed } => (sealed, head, unsealed),
+        Verification::Broken { position, seq, problem } => {
+            println!("audit trail broken at row {seq} (chain position {position}): {problem}");
+            return Ok(ExitCode::from(1));
+        }
+    };
+    let mut broken = false;
+    for a in manual {
+        let (position, hash) =
+            a.split_once(':').ok_or_else(|| anyhow::anyhow!("--anchor takes POSITION:HASH, not {a}"))?;
+        let position: i64 = position.parse().map_err(|_| anyhow::anyhow!("--anchor: {position} is not a position"))?;
+        if audit::chain::hash_at(conn, position)?.map(hex::encode).as_deref() != Some(hash) {
+            println!(
+                "audit trail broken: position {position} no longer has the hash recorded for it (the chain was rewritten or cut short)"
+            );
+            broken = true;
+        }
+    }
+    match Anchoring::from_settings(settings)? {
+        Some(anchoring) => {
+            let (checked, problems) = anchor::check_all(conn, &anchoring.key, &anchoring.dir)?;
+            for (file, problem) in &problems {
+                println!("anchor {} does not hold: {problem}", file.display());
+            }
+            broken |= !problems.is_empty();
+            println!("{checked} anchors checked in {}, {} hold", anchoring.dir.display(), checked - problems.len());
+        }
+        None => println!("no anchors configured (audit.anchor_dir): only the chain itself was checked"),
+    }
+    if broken {
+        return Ok(ExitCode::from(1));
+    }
+    println!("audit trail intact: {sealed} rows sealed");
+    if let Some(head) = head {
+        println!("head {}:{}", head.position, hex::encode(head.hash));
+    }
+    if unsealed.rows > 0 {
+        let oldest = unsealed.oldest.map(|t| t.to_rfc3339()).unwrap_or_default();
+        println!("{} rows written but not sealed yet (in flight; the oldest written {oldest})", unsealed.rows);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 fn export(
     conn: &mut PgConnection,
     from: chrono::DateTime<chrono::Utc>,
@@ -85,7 +124,6 @@ fn export(
         "request_id",
         "break_glass",
         "detail",
-        "hash",
     ])?;
     let (mut after, mut rows) = (0, 0_u64);
     loop {
@@ -93,7 +131,7 @@ fn export(
         let Some(last) = page.last() else { break };
         after = last.seq;
         for r in page {
-            csv.write_record([
+            let record = [
                 r.seq.to_string(),
                 r.at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
                 r.actor,
@@ -108,11 +146,37 @@ fn export(
                 r.request_id.unwrap_or_default(),
                 r.break_glass.to_string(),
                 r.detail.unwrap_or_default(),
-                hex::encode(&r.hash),
-            ])?;
+            ];
+            csv.write_record(record.iter().map(|cell| spreadsheet_safe(cell).into_owned()))?;
             rows += 1;
         }
     }
     csv.flush()?;
     Ok(rows)
+}
+
+/// A cell a spreadsheet will show as text: one that starts like a formula (`=`, `+`, `-`, `@`, a
+/// tab or a carriage return) gets a leading apostrophe, so that an account name or an id a client
+/// chose cannot run when a privacy officer opens the export (OWASP's CSV injection advice).
+fn spreadsheet_safe(cell: &str) -> std::borrow::Cow<'_, str> {
+    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        std::borrow::Cow::Owned(format!("'{cell}"))
+    } else {
+        std::borrow::Cow::Borrowed(cell)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::spreadsheet_safe;
+
+    #[test]
+    fn cells_that_look_like_formulas_are_defused() {
+        for cell in ["=HYPERLINK(\"http://x\")", "+1", "-2+3", "@SUM(A1)", "\tx", "\rx"] {
+            assert_eq!(spreadsheet_safe(cell), format!("'{cell}"));
+        }
+        for cell in ["user:nurse", "2026-12-02T10:00:00Z", "", "p-1"] {
+            assert_eq!(spreadsheet_safe(cell), cell);
+        }
+    }
 }

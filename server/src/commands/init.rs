@@ -1,5 +1,6 @@
 //! `vigil init`: everything a local installation needs before it can serve: a self-signed TLS
-//! certificate, a token-signing key, and a configuration file naming them.
+//! certificate, a token-signing key, the audit anchors' key and folder, and a configuration file
+//! naming them.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -28,12 +29,19 @@ pub fn run(dir: &Path, force: bool) -> anyhow::Result<ExitCode> {
     let kid = format!("vigil-{}", chrono::Utc::now().format("%Y%m%d%H%M%S"));
     let signing = dir.join(format!("keys/{kid}.pem"));
     write_private(&signing, &keys::generate_pem().context("generating the signing key")?)?;
+    // The audit anchors' key and folder stay out of the database; in production the folder is
+    // storage that refuses rewrites.
+    let anchor_key = dir.join("keys/audit-anchor.pem");
+    write_private(&anchor_key, &keys::generate_pem().context("generating the anchor key")?)?;
+    let anchors = dir.join("anchors");
+    std::fs::create_dir_all(&anchors)?;
 
     let toml = format!(
         "# Written by `vigil init`. Settings not named here take their defaults (see README).\n\
          [server]\nport = 8443\npublic_url = \"https://127.0.0.1:8443\"\n\
          tls_cert_file = {cert:?}\ntls_key_file = {key:?}\n\n\
-         [[auth.signing_keys]]\nkid = {kid:?}\nfile = {signing:?}\nstate = \"current\"\n"
+         [[auth.signing_keys]]\nkid = {kid:?}\nfile = {signing:?}\nstate = \"current\"\n\n\
+         [audit]\nanchor_dir = {anchors:?}\nanchor_key_file = {anchor_key:?}\n"
     );
     write_private(&config, &toml)?;
     println!("wrote {} (TLS certificate for localhost, signing key {kid})", config.display());

@@ -20,7 +20,7 @@ pub fn run(conn: &mut PgConnection, settings: &Settings, args: &MigrateArgs) -> 
     for version in &applied {
         println!("applied {version}");
     }
-    let url = settings.database_url()?;
+    let url = settings.migration_url()?;
     println!("database {} is up to date ({} migrations)", url.redacted(), migrate::known()?.len());
     Ok(ExitCode::SUCCESS)
 }

@@ -29,13 +29,23 @@ pub fn run(settings: &Settings, command: Command) -> anyhow::Result<ExitCode> {
         // The worker outlives database outages: it opens and reopens its own connection.
         return score::worker(settings);
     }
+    let command = match command {
+        Command::Migrate(args) => {
+            // Migrations are the owner's: `database.migration_url`, else the database URL.
+            let url = settings.migration_url()?;
+            let conn = &mut PgConnection::establish(url.expose())
+                .with_context(|| format!("connecting to {}", url.redacted()))?;
+            return migrate::run(conn, settings, &args);
+        }
+        other => other,
+    };
     let conn = &mut connect(settings)?;
-    match command {
+    let result = match command {
         Command::Serve(_) | Command::Init { .. } | Command::Synth(_) => unreachable_serve(),
-        Command::Migrate(args) => migrate::run(conn, settings, &args),
+        Command::Migrate(_) => unreachable_serve(),
         Command::User(cmd) => user::run(conn, cmd),
         Command::Unit(cmd) => unit::run(conn, cmd),
-        Command::Audit(cmd) => audit::run(conn, cmd),
+        Command::Audit(cmd) => audit::run(conn, &settings.audit, cmd),
         Command::Client(cmd) => client::run(conn, cmd),
         Command::Ingest(args) => ingest::run(conn, args),
         Command::Pull(args) => pull::run(conn, args),
@@ -44,7 +54,12 @@ pub fn run(settings: &Settings, command: Command) -> anyhow::Result<ExitCode> {
         Command::Score(args) => score::run(conn, &mut connect(settings)?, args),
         Command::Backtest(args) => backtest::run(conn, args),
         Command::Worker => unreachable_serve(),
+    };
+    // What the command audited joins the chain now, not when a server's sealer next looks.
+    if let Err(error) = vigil_store::audit::chain::seal_all(conn) {
+        tracing::warn!(%error, "could not seal the audit rows this command wrote; a server's sealer will");
     }
+    result
 }
 
 fn unreachable_serve() -> anyhow::Result<ExitCode> {

@@ -119,6 +119,8 @@ pub fn worker(settings: &crate::config::Settings) -> anyhow::Result<ExitCode> {
     let url = settings.database_url()?;
     let by = "service:worker";
     tracing::info!(schedules = %raw, database = %url.redacted(), "worker started");
+    crate::sealer::spawn(url, crate::sealer::Anchoring::from_settings(&settings.audit)?)
+        .context("starting the audit sealer")?;
     // The runner's connection and the one that reads records ahead of it.
     let mut conns: Option<(PgConnection, PgConnection)> = None;
     let mut resumed = false;

@@ -34,13 +34,7 @@ pub fn run(conn: &mut PgConnection, command: UserCommand) -> anyhow::Result<Exit
         UserCommand::List => {
             println!("{:<24} {:<12} {:<10} units", "username", "role", "status");
             for user in users::list(conn)? {
-                let status = if user.disabled {
-                    "disabled"
-                } else if user.locked {
-                    "locked"
-                } else {
-                    "active"
-                };
+                let status = if user.disabled { "disabled" } else { "active" };
                 println!("{:<24} {:<12} {:<10} {}", user.username, user.role, status, user.units.join(","));
             }
         }
@@ -55,7 +49,10 @@ pub fn run(conn: &mut PgConnection, command: UserCommand) -> anyhow::Result<Exit
             let hash = read_password(password_stdin)?.hash()?;
             users::set_password(conn, &username, &hash)?;
             audit_cli(conn, "user-set-password", "User", Some(username.as_str()), None)?;
-            println!("password set for {}; the account is unlocked and its sessions have ended", username.as_str());
+            println!(
+                "password set for {}; its sign-in back-off is cleared and its sessions have ended",
+                username.as_str()
+            );
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -6,6 +6,8 @@ pub mod fhir;
 pub mod health;
 pub mod patients;
 pub mod portal;
+pub mod proxies;
+pub mod rate_limit;
 pub mod request_id;
 pub mod risk;
 pub mod surface;
@@ -41,6 +43,7 @@ const SECURITY_HEADERS: [(&str, &str); 6] = [
 /// up to the configured shutdown timeout to finish.
 pub async fn serve(
     settings: &ServerSettings,
+    security_event_window: std::time::Duration,
     db: Arc<Database>,
     auth: AuthState,
     importer: crate::imports::Waker,
@@ -51,6 +54,10 @@ pub async fn serve(
         (Some(cert), Some(key)) => Some(tls_config(cert, key)?),
         _ => None,
     };
+    let events = Arc::new(access::security_events::SecurityEvents::new(security_event_window));
+    access::security_events::spawn_flusher(Arc::clone(&events), Arc::clone(&db))?;
+    let flushed = (Arc::clone(&events), Arc::clone(&db));
+    let events = web::Data::from(events);
     let data = web::Data::from(db);
     let auth = web::Data::new(auth);
     let max_body = settings.max_body_bytes;
@@ -60,6 +67,9 @@ pub async fn serve(
         import: settings.max_import_bytes,
     });
     let importer = web::Data::new(importer);
+    let proxies = web::Data::new(settings.trusted_proxies.clone());
+    let rate_limit =
+        web::Data::new(rate_limit::ApiRateLimit::new(settings.api_requests_per_minute, settings.api_burst));
     let server = HttpServer::new(move || {
         let mut headers = DefaultHeaders::new();
         for header in SECURITY_HEADERS {
@@ -70,6 +80,9 @@ pub async fn serve(
             .app_data(auth.clone())
             .app_data(fhir_limits.clone())
             .app_data(importer.clone())
+            .app_data(proxies.clone())
+            .app_data(events.clone())
+            .app_data(rate_limit.clone())
             .app_data(web::PayloadConfig::new(max_body))
             .app_data(web::JsonConfig::default().limit(max_body).error_handler(|e, _| {
                 if let actix_web::error::JsonPayloadError::ContentType = e {
@@ -111,6 +124,9 @@ pub async fn serve(
         println!("Vigil is listening on {scheme}://{addr}");
     }
     running.await?;
+    // What was counted but not written yet, written before the process ends.
+    let (events, db) = flushed;
+    web::block(move || events.flush(&db, true)).await?;
     Ok(())
 }
 

@@ -117,6 +117,14 @@ impl<S> Rejection<S> {
         }
     }
 
+    /// The principal's API rate limit is used up.
+    pub fn rate_limited(wait_secs: u64) -> Self {
+        Self {
+            retry_after: Some(wait_secs.max(1)),
+            ..Self::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", "too many requests; retry after the given time")
+        }
+    }
+
     /// A server-side failure: logged with its cause, answered without it.
     pub fn internal(cause: &dyn std::fmt::Display) -> Self {
         tracing::error!(error = %cause, "request failed");

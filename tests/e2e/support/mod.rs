@@ -49,7 +49,8 @@ pub struct App {
 }
 
 impl App {
-    /// Starts `vigil serve` on a free port against `database_url` and waits until it listens.
+    /// Starts `vigil serve` on a free port against `database_url` (as the runtime role; migrating as
+    /// the URL's own role) and waits until it listens.
     pub fn spawn(database_url: &str) -> Self {
         Self::spawn_with(database_url, &[])
     }
@@ -82,7 +83,9 @@ impl App {
         cmd.arg("--config")
             .arg(dir.path().join("vigil.toml"))
             .args(["serve", "--port", &port])
-            .env("DATABASE_URL", database_url)
+            // As deployed: the server runs as the runtime role, and migrates as the owner.
+            .env("DATABASE_URL", vigil_store::testing::runtime_url(database_url))
+            .env("VIGIL_DATABASE__MIGRATION_URL", database_url)
             .env("VIGIL_SERVER__PUBLIC_URL", format!("https://127.0.0.1:{port}"))
             .envs(env.iter().copied())
             .stdout(Stdio::piped())
@@ -163,6 +166,14 @@ impl App {
 
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// Stops the server and hands back its folder (configuration, keys, anchors).
+    pub fn stop(mut self) -> tempfile::TempDir {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::mem::replace(&mut self.dir, dir)
     }
 
     /// Waits for the process to exit by itself.

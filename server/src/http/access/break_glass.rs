@@ -49,8 +49,11 @@ async fn grant_break_glass(
     let user_id = guard.principal().user_id().ok_or_else(|| Rejection::forbidden("only people can break the glass"))?;
     let expires = Utc::now() + chrono::Duration::from_std(state.break_glass).unwrap_or_default();
     let access = Access { action: Action::BreakGlass, resource_type: "Patient", data_category: "access" };
+    // The reason is kept with the grant and, so that it can never be changed unnoticed, in the
+    // audit row inside the chain.
+    let note = format!("reason: {reason}");
     let (grant_id, expires_at) = guard
-        .patient(access, id.into_inner(), move |conn, patient| {
+        .patient_noted(access, id.into_inner(), note, move |conn, patient| {
             diesel::insert_into(break_glass_grants::table)
                 .values((
                     break_glass_grants::user_id.eq(user_id),

@@ -1,14 +1,15 @@
 //! Where a request came from, for the audit trail.
 
-use actix_web::{HttpMessage, HttpRequest};
+use actix_web::{HttpMessage, HttpRequest, web};
 use vigil_store::audit::{AuditEvent, Outcome};
 
+use crate::http::proxies::TrustedProxies;
 use crate::http::request_id::RequestId;
 
 #[derive(Debug, Clone)]
 pub struct RequestContext {
     pub request_id: String,
-    /// The peer's IP address. Forwarded-for headers are not trusted: any client can send them.
+    /// The client's IP address: the peer's, or what a trusted proxy says (`server.trusted_proxies`).
     pub source_address: Option<String>,
 }
 
@@ -16,7 +17,11 @@ impl RequestContext {
     pub fn of(req: &HttpRequest) -> Self {
         Self {
             request_id: req.extensions().get::<RequestId>().map(|id| id.as_str().to_owned()).unwrap_or_default(),
-            source_address: req.peer_addr().map(|a| a.ip().to_string()),
+            source_address: match req.app_data::<web::Data<TrustedProxies>>() {
+                Some(proxies) => proxies.client_address(req),
+                None => req.peer_addr().map(|a| a.ip()),
+            }
+            .map(|a| a.to_string()),
         }
     }
 }

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use diesel::Connection;
 use vigil_store::{PgPool, PoolOptions, StoreError, migrate, pool};
 
 use crate::config::{DatabaseSettings, DatabaseUrl};
@@ -21,6 +22,8 @@ const MIGRATOR_MAX_BACKOFF: Duration = Duration::from_secs(10);
 #[derive(Debug)]
 pub struct Database {
     pool: PgPool,
+    /// The owner role's URL, when migrations are applied as another role than the pool's.
+    migration_url: Option<DatabaseUrl>,
     migrated: AtomicBool,
 }
 
@@ -36,7 +39,11 @@ pub enum Readiness {
 impl Database {
     pub fn new(url: &DatabaseUrl, settings: &DatabaseSettings) -> Arc<Self> {
         let options = PoolOptions { max_size: settings.pool_size, connect_timeout: settings.connect_timeout() };
-        Arc::new(Self { pool: pool::build_pool(url.expose(), &options), migrated: AtomicBool::new(false) })
+        Arc::new(Self {
+            pool: pool::build_pool(url.expose(), &options),
+            migration_url: settings.migration_url.clone(),
+            migrated: AtomicBool::new(false),
+        })
     }
 
     /// A connection from the pool. Only the access layer may take one: every other route reaches
@@ -95,8 +102,18 @@ impl Database {
         Ok(())
     }
 
+    /// Applies what is pending as the owner role (`database.migration_url`); without one, with the
+    /// pool's role, and only when something is pending (a runtime role may read the migration state
+    /// but not apply anything).
     fn migrate_once(&self) -> Result<Vec<String>, StoreError> {
+        if let Some(url) = &self.migration_url {
+            let mut conn = diesel::PgConnection::establish(url.expose())?;
+            return migrate::run_pending(&mut conn);
+        }
         let mut conn = self.pool.get()?;
+        if migrate::pending(&mut conn)?.is_empty() {
+            return Ok(Vec::new());
+        }
         migrate::run_pending(&mut conn)
     }
 }

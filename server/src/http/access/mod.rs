@@ -11,6 +11,7 @@ pub mod break_glass;
 pub mod context;
 mod csrf;
 pub mod database;
+pub mod security_events;
 pub mod sign_in;
 pub mod smart;
 mod write;
@@ -38,6 +39,8 @@ use crate::auth::sessions::{self, Session, SessionLimits};
 use crate::auth::tokens::{self, TokenSettings};
 use crate::auth::users;
 use crate::http::access::database::Database;
+use crate::http::access::security_events::SecurityEvents;
+use crate::http::rate_limit::ApiRateLimit;
 use crate::http::surface::{Rejection, Surface};
 
 /// What authentication needs, shared by all workers.
@@ -90,6 +93,9 @@ impl<S: Surface> FromRequest for Authenticated<S> {
                 Ok(Ok(None)) => return Err(Rejection::unauthenticated("sign in, or send a valid bearer token")),
                 Ok(Err(AuthFailure::Token(e))) => {
                     tracing::info!(reason = %e, "bearer token rejected");
+                    if let Some(events) = req.app_data::<web::Data<SecurityEvents>>() {
+                        events.record(context.source_address.as_deref(), "token-rejected", &e);
+                    }
                     return Err(Rejection::unauthenticated("the bearer token is not valid"));
                 }
                 Ok(Err(AuthFailure::Unavailable(e))) => return Err(Rejection::unavailable(&e)),
@@ -97,9 +103,20 @@ impl<S: Surface> FromRequest for Authenticated<S> {
             };
             if unsafe_method {
                 csrf::check_body_type::<S>(&req)?;
-                if let Some(session) = &session {
-                    csrf::check_session_write::<S>(&req, &state, session, csrf_header.as_deref())?;
+                if let Some(session) = &session
+                    && let Err(rejection) =
+                        csrf::check_session_write::<S>(&req, &state, session, csrf_header.as_deref())
+                {
+                    if let Some(events) = req.app_data::<web::Data<SecurityEvents>>() {
+                        events.record(context.source_address.as_deref(), "csrf-rejected", &rejection.message);
+                    }
+                    return Err(rejection);
                 }
+            }
+            if let Some(limit) = req.app_data::<web::Data<ApiRateLimit>>()
+                && let Err(wait) = limit.check(&principal.actor())
+            {
+                return Err(Rejection::rate_limited(wait.as_secs() + 1));
             }
             req.extensions_mut().insert(principal.actor());
             Ok(Self { principal, session, context, _surface: PhantomData })
@@ -219,7 +236,19 @@ impl<S: Surface> Guard<S> {
         fhir_id: String,
         work: impl FnOnce(&mut PgConnection, &PatientRef) -> QueryResult<Option<T>> + Send + 'static,
     ) -> Result<T, Rejection<S>> {
-        self.run(access, fhir_id, None, work).await
+        self.run(access, fhir_id, None, None, work).await
+    }
+
+    /// [`Guard::patient`] with a note that the audit row carries inside the chain (a break-glass
+    /// grant's reason).
+    pub async fn patient_noted<T: Send + 'static>(
+        &self,
+        access: Access,
+        fhir_id: String,
+        note: String,
+        work: impl FnOnce(&mut PgConnection, &PatientRef) -> QueryResult<Option<T>> + Send + 'static,
+    ) -> Result<T, Rejection<S>> {
+        self.run(access, fhir_id, None, Some(note), work).await
     }
 
     /// Like [`Guard::patient`], for a resource of a mapped clinical type (`access.resource_type`)
@@ -232,11 +261,11 @@ impl<S: Surface> Guard<S> {
         work: impl FnOnce(&mut PgConnection, &PatientRef) -> QueryResult<Option<T>> + Send + 'static,
     ) -> Result<T, Rejection<S>> {
         if access.resource_type == "Patient" {
-            return self.run(access, fhir_id, None, work).await;
+            return self.run(access, fhir_id, None, None, work).await;
         }
         let owner =
             owner_lookup(access.resource_type).ok_or_else(|| Rejection::not_found("not a mapped resource type"))?;
-        self.run(access, fhir_id, Some(owner), work).await
+        self.run(access, fhir_id, Some(owner), None, work).await
     }
 
     /// Runs a search if `may` lets the principal read `access.resource_type` at all; `work` gets
@@ -353,10 +382,12 @@ impl<S: Surface> Guard<S> {
         access: Access,
         fhir_id: String,
         owner: Option<OwnerLookup>,
+        note: Option<String>,
         work: impl FnOnce(&mut PgConnection, &PatientRef) -> QueryResult<Option<T>> + Send + 'static,
     ) -> Result<T, Rejection<S>> {
         let (db, principal, context) = (self.db.clone(), self.auth.principal.clone(), self.auth.context.clone());
-        web::block(move || guarded(&db, &principal, &context, access, &fhir_id, owner, work))
+        let subject = Subject { fhir_id, owner, note };
+        web::block(move || guarded(&db, &principal, &context, access, &subject, work))
             .await
             .map_err(|e| Rejection::internal(&e))?
     }
@@ -476,16 +507,23 @@ fn owner_lookup(resource_type: &str) -> Option<OwnerLookup> {
     })
 }
 
-#[allow(clippy::too_many_arguments)] // the whole decision: who, what, which, where from, and the work
+/// What a guarded access is about: the FHIR id asked for, how to find its patient (None: it is a
+/// Patient), and a note for the audit row.
+struct Subject {
+    fhir_id: String,
+    owner: Option<OwnerLookup>,
+    note: Option<String>,
+}
+
 fn guarded<S, T>(
     db: &Database,
     principal: &Principal,
     context: &RequestContext,
     access: Access,
-    fhir_id: &str,
-    owner: Option<OwnerLookup>,
+    subject: &Subject,
     work: impl FnOnce(&mut PgConnection, &PatientRef) -> QueryResult<Option<T>>,
 ) -> Result<T, Rejection<S>> {
+    let (fhir_id, owner, note) = (subject.fhir_id.as_str(), subject.owner, subject.note.as_deref());
     let mut conn = db.conn().map_err(|e| Rejection::unavailable(&e))?;
     let conn = &mut *conn;
     // The id as the client sent it, escaped and bounded: it may hold anything, and the audit row
@@ -534,11 +572,11 @@ fn guarded<S, T>(
         Decision::Allow => false,
         Decision::AllowUnderBreakGlass => true,
         Decision::Deny(reason) => {
-            record(conn, event(Some(patient.id), Outcome::Denied, false, None))?;
+            record(conn, event(Some(patient.id), Outcome::Denied, false, note))?;
             return Err(Rejection::forbidden(reason.message()));
         }
     };
-    let success = event(Some(patient.id), Outcome::Success, flagged, None);
+    let success = event(Some(patient.id), Outcome::Success, flagged, note);
     let outcome = audited(conn, &success, |conn| work(conn, &patient));
     match outcome {
         Ok(Some(value)) => Ok(value),

@@ -2,7 +2,7 @@
 //! credential check the portal's sign-in form uses. `GET /.well-known/jwks.json` publishes the
 //! keys Vigil's tokens are signed with.
 //!
-//! An unknown user, a wrong password, and a disabled or locked account all get the same answer
+//! An unknown user, a wrong password, and a disabled account all get the same answer
 //! after the same work (one argon2 verification), so the response says nothing about which
 //! accounts exist.
 
@@ -82,14 +82,16 @@ fn sign_in<S>(db: &Database, context: &RequestContext, credentials: &Credentials
     // A name that cannot be a username is counted against the address only and never stored.
     let account = Username::parse(&credentials.username).ok().map(|u| u.as_str().to_owned());
     let throttle_key = account.clone().unwrap_or_else(|| "(invalid)".into());
+    // The name tried goes into the audit row, escaped and bounded: it is whatever the client sent.
+    let tried: String = credentials.username.escape_debug().take(64).collect();
+    let record = |conn: &mut PgConnection, user: Option<&User>, outcome, detail: &str| {
+        record(conn, context, &tried, user, outcome, detail)
+    };
     let found = {
         let mut conn = db.conn().map_err(|e| unavailable(&e))?;
-        if let Some(wait) = throttle::wait_needed(&mut conn, &throttle_key, &address).map_err(|e| unavailable(&e))? {
-            record(&mut conn, context, None, Outcome::Denied, "throttled")?;
+        if let Some(wait) = throttle::attempt(&mut conn, &throttle_key, &address).map_err(|e| unavailable(&e))? {
+            record(&mut conn, None, Outcome::Denied, "throttled")?;
             return Err(Rejection::throttled(wait.as_secs()));
-        }
-        if throttle::failed(&mut conn, &throttle_key, &address).map_err(|e| unavailable(&e))? {
-            record(&mut conn, context, None, Outcome::Failure, "account locked after 100 failures in a row")?;
         }
         match &account {
             Some(name) => users::find(&mut conn, name).map_err(|e| unavailable(&e))?,
@@ -99,32 +101,36 @@ fn sign_in<S>(db: &Database, context: &RequestContext, credentials: &Credentials
     let verified = password::verify(found.as_ref().map(|(_, hash)| hash.as_str()), &credentials.password);
     let mut conn = db.conn().map_err(|e| unavailable(&e))?;
     match found {
-        Some((user, _)) if verified != Verified::No && !user.disabled && !user.locked => {
+        Some((user, _)) if verified != Verified::No && !user.disabled => {
             throttle::succeeded(&mut conn, &throttle_key, &address).map_err(|e| unavailable(&e))?;
             if verified == Verified::YesRehash
                 && let Ok(new) = NewPassword::parse(credentials.password.clone()).and_then(|p| p.hash())
             {
                 users::rehash(&mut conn, user.id, &new).map_err(|e| unavailable(&e))?;
             }
-            record(&mut conn, context, Some(&user), Outcome::Success, "signed in")?;
+            record(&mut conn, Some(&user), Outcome::Success, "signed in")?;
             Ok(user)
         }
         _ => {
-            record(&mut conn, context, None, Outcome::Failure, "wrong credentials")?;
+            record(&mut conn, None, Outcome::Failure, "wrong credentials")?;
             Err(wrong())
         }
     }
 }
 
+/// Audits a sign-in attempt: who it was (when known), the account name tried, how it ended.
 fn record<S>(
     conn: &mut PgConnection,
     context: &RequestContext,
+    tried: &str,
     user: Option<&User>,
     outcome: Outcome,
     detail: &str,
 ) -> Result<(), Rejection<S>> {
     let actor = user.map_or_else(|| "anonymous".to_owned(), |u| format!("user:{}", u.username));
     let event = AuditEvent {
+        resource_type: Some("User".into()),
+        resource_id: Some(tried.to_owned()),
         detail: Some(detail.into()),
         ..context.event(actor, user.map_or("none", |u| u.role.as_str()), "sign-in", outcome)
     };

@@ -1,0 +1,165 @@
+//! The audit trail: append-only, hash-chained.
+//!
+//! Rows are appended without a lock, concurrently, each in its writer's own transaction; the
+//! sealer ([`chain::seal`]) links them into the hash chain in `audit_seals` within a second, one
+//! sealer at a time. Each seal's hash is SHA-256 over the previous seal's hash and a
+//! length-prefixed encoding of the row's fields, so changing any field of a sealed row, or removing
+//! one, breaks the chain there; [`chain::verify`] names where, and reports the unsealed tail. Both
+//! tables refuse UPDATE, DELETE and TRUNCATE (see the audit_log migration), and the application's
+//! runtime role may only insert into them and read them.
+
+pub mod chain;
+
+pub use chain::{Break, Head, Verification, seal, verify};
+
+use chrono::{DateTime, SubsecRound, Utc};
+use diesel::prelude::*;
+
+use crate::StoreError;
+use crate::schema::audit_log;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Success,
+    /// Refused by access control.
+    Denied,
+    /// Attempted and failed (not found, invalid, error).
+    Failure,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Success => "success",
+            Self::Denied => "denied",
+            Self::Failure => "failure",
+        }
+    }
+}
+
+/// One audited event, before it is chained.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEvent {
+    /// `user:<username>`, `client:<client_id>`, `service:<name>`, `cli:<os user>` or `anonymous`.
+    pub actor: String,
+    pub actor_role: String,
+    /// What was done: `read`, `search`, `create`, `update`, `sign-in`, `break-glass`, ...
+    pub action: String,
+    pub resource_type: Option<String>,
+    pub resource_id: Option<String>,
+    pub patient_id: Option<i64>,
+    /// Which kind of patient data: `demographics`, `encounters`, `observations`, `scores`, ...
+    pub data_category: Option<String>,
+    pub outcome: Outcome,
+    pub source_address: Option<String>,
+    pub request_id: Option<String>,
+    /// The access was allowed only by a break-glass grant.
+    pub break_glass: bool,
+    /// A short free text for reviewers (never patient data).
+    pub detail: Option<String>,
+}
+
+impl AuditEvent {
+    /// Who did what and how it ended; every other field empty, to be filled with struct update
+    /// syntax where known.
+    pub fn new(
+        actor: impl Into<String>,
+        actor_role: impl Into<String>,
+        action: impl Into<String>,
+        outcome: Outcome,
+    ) -> Self {
+        Self {
+            actor: actor.into(),
+            actor_role: actor_role.into(),
+            action: action.into(),
+            resource_type: None,
+            resource_id: None,
+            patient_id: None,
+            data_category: None,
+            outcome,
+            source_address: None,
+            request_id: None,
+            break_glass: false,
+            detail: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable)]
+#[diesel(table_name = audit_log, check_for_backend(diesel::pg::Pg))]
+pub struct AuditRow {
+    pub seq: i64,
+    pub at: DateTime<Utc>,
+    pub actor: String,
+    pub actor_role: String,
+    pub action: String,
+    pub resource_type: Option<String>,
+    pub resource_id: Option<String>,
+    pub patient_id: Option<i64>,
+    pub data_category: Option<String>,
+    pub outcome: String,
+    pub source_address: Option<String>,
+    pub request_id: Option<String>,
+    pub break_glass: bool,
+    pub detail: Option<String>,
+}
+
+/// Appends `event` at the current time and returns its sequence number. Runs in its own
+/// transaction, or joins the caller's. Appends take no lock: the sealer links them into the chain.
+pub fn append(conn: &mut PgConnection, event: &AuditEvent) -> Result<i64, StoreError> {
+    let seqs = append_many(conn, std::slice::from_ref(event))?;
+    seqs.last().copied().ok_or(StoreError::Query(diesel::result::Error::NotFound))
+}
+
+/// Appends several events in order, one statement per thousand (for bulk writers such as
+/// ingestion, which audit every patient a batch changed in the batch's own transaction); returns
+/// their sequence numbers.
+pub fn append_many(conn: &mut PgConnection, events: &[AuditEvent]) -> Result<Vec<i64>, StoreError> {
+    if events.is_empty() {
+        return Ok(Vec::new());
+    }
+    let at = Utc::now().trunc_subsecs(6);
+    let rows: Vec<_> = events
+        .iter()
+        .map(|event| {
+            (
+                audit_log::at.eq(at),
+                audit_log::actor.eq(&event.actor),
+                audit_log::actor_role.eq(&event.actor_role),
+                audit_log::action.eq(&event.action),
+                audit_log::resource_type.eq(&event.resource_type),
+                audit_log::resource_id.eq(&event.resource_id),
+                audit_log::patient_id.eq(event.patient_id),
+                audit_log::data_category.eq(&event.data_category),
+                audit_log::outcome.eq(event.outcome.as_str()),
+                audit_log::source_address.eq(&event.source_address),
+                audit_log::request_id.eq(&event.request_id),
+                audit_log::break_glass.eq(event.break_glass),
+                audit_log::detail.eq(&event.detail),
+            )
+        })
+        .collect();
+    let mut seqs = Vec::with_capacity(rows.len());
+    for chunk in rows.chunks(1000) {
+        seqs.extend(
+            diesel::insert_into(audit_log::table).values(chunk).returning(audit_log::seq).get_results::<i64>(conn)?,
+        );
+    }
+    Ok(seqs)
+}
+
+/// Rows with `from <= at < to`, oldest first, in pages of `page` rows after `after_seq`.
+pub fn page(
+    conn: &mut PgConnection,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    after_seq: i64,
+    page: i64,
+) -> Result<Vec<AuditRow>, StoreError> {
+    Ok(audit_log::table
+        .filter(audit_log::at.ge(from).and(audit_log::at.lt(to)).and(audit_log::seq.gt(after_seq)))
+        .order(audit_log::seq)
+        .limit(page)
+        .select(AuditRow::as_select())
+        .load(conn)?)
+}
