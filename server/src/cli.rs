@@ -330,6 +330,9 @@ pub enum UserCommand {
         #[arg(long)]
         password_stdin: bool,
     },
+    /// Remove a user's second factor and recovery codes (a lost phone); they enrol again at their
+    /// next sign-in if their role requires one. Ends their sessions
+    ResetMfa { username: String },
 }
 
 #[derive(Debug, Subcommand)]

@@ -119,6 +119,8 @@ pub struct AuthSettings {
     /// How long a break-glass grant lasts.
     pub break_glass_secs: u64,
     pub signing_keys: Vec<crate::auth::keys::SigningKeySetting>,
+    /// Roles whose users must sign in with a second factor (TOTP).
+    pub mfa_required_roles: Vec<crate::auth::Role>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -165,6 +167,7 @@ session_idle_timeout_secs = 900
 session_absolute_timeout_secs = 43200
 break_glass_secs = 14400
 signing_keys = []
+mfa_required_roles = ["admin", "informatics"]
 
 [audit]
 anchor_cron = "0 */5 * * * *"

@@ -383,6 +383,7 @@ diesel::table! {
         last_seen_at -> Timestamptz,
         expires_at -> Timestamptz,
         ended_at -> Nullable<Timestamptz>,
+        stage -> Text,
     }
 }
 
@@ -392,6 +393,16 @@ diesel::table! {
         failures -> Int4,
         last_failure_at -> Timestamptz,
         last_attempt_counted -> Bool,
+    }
+}
+
+diesel::table! {
+    user_recovery_codes (id) {
+        id -> Int8,
+        user_id -> Int8,
+        code_hash -> Bytea,
+        created_at -> Timestamptz,
+        used_at -> Nullable<Timestamptz>,
     }
 }
 
@@ -412,6 +423,9 @@ diesel::table! {
         disabled_at -> Nullable<Timestamptz>,
         created_at -> Timestamptz,
         password_changed_at -> Timestamptz,
+        totp_secret -> Nullable<Bytea>,
+        totp_pending -> Nullable<Bytea>,
+        totp_last_step -> Nullable<Int8>,
     }
 }
 
@@ -431,6 +445,7 @@ diesel::joinable!(scores -> models (model_id));
 diesel::joinable!(scores -> patients (patient_id));
 diesel::joinable!(scores -> scoring_runs (run_id));
 diesel::joinable!(sessions -> users (user_id));
+diesel::joinable!(user_recovery_codes -> users (user_id));
 diesel::joinable!(user_units -> care_units (unit_id));
 diesel::joinable!(user_units -> users (user_id));
 
@@ -461,6 +476,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     scoring_runs,
     sessions,
     sign_in_failures,
+    user_recovery_codes,
     user_units,
     users,
 );

@@ -9,6 +9,7 @@ mod fhir_api;
 mod identity;
 mod ingest;
 mod invariants;
+mod mfa;
 mod pull;
 mod scoring;
 mod serve;

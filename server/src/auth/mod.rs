@@ -3,6 +3,7 @@
 
 pub mod clients;
 pub mod keys;
+pub mod mfa;
 pub mod password;
 pub mod policy;
 pub mod principal;
@@ -15,7 +16,8 @@ use std::fmt;
 use std::str::FromStr;
 
 /// What a user is for; decides what they may do (see `policy`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Role {
     /// Ward nurse, care manager, discharge planner: patients of their units.
     Clinician,

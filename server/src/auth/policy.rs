@@ -146,6 +146,7 @@ mod tests {
             role,
             units: units.iter().map(|u| u.to_string()).collect(),
             disabled: false,
+            mfa_enrolled: false,
             password_changed_at: chrono::DateTime::UNIX_EPOCH,
         })
     }

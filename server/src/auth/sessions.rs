@@ -1,5 +1,6 @@
 //! Portal sessions, server-side: the cookie carries a random secret, the database its SHA-256,
-//! the user, a CSRF token, and the idle and absolute limits.
+//! the user, a CSRF token, the idle and absolute limits, and the stage of sign-in: a session
+//! awaiting its second factor, or one that may only enrol one, is no sign-in yet.
 
 use std::time::Duration;
 
@@ -23,6 +24,38 @@ pub struct Session {
     pub id: i64,
     pub user_id: i64,
     pub csrf_token: String,
+    pub stage: Stage,
+}
+
+/// How far sign-in has got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// Signed in: every factor given.
+    Full,
+    /// The password was right; the second factor is awaited.
+    AwaitingCode,
+    /// The password was right; the user's role requires a second factor they have not enrolled,
+    /// and enrolling is all they may do.
+    MustEnrol,
+}
+
+impl Stage {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Full => "full",
+            Self::AwaitingCode => "mfa",
+            Self::MustEnrol => "enroll",
+        }
+    }
+
+    fn parse(raw: &str) -> Self {
+        match raw {
+            "full" => Self::Full,
+            "mfa" => Self::AwaitingCode,
+            // The column admits only the three; anything else signs nobody in.
+            _ => Self::MustEnrol,
+        }
+    }
 }
 
 /// A fresh random token: 32 bytes from the OS, URL-safe base64.
@@ -41,6 +74,7 @@ pub fn start(
     conn: &mut PgConnection,
     user_id: i64,
     limits: &SessionLimits,
+    stage: Stage,
 ) -> Result<(String, Session), Box<dyn std::error::Error + Send + Sync>> {
     let secret = random_token()?;
     let csrf_token = random_token()?;
@@ -51,14 +85,15 @@ pub fn start(
             sessions::user_id.eq(user_id),
             sessions::csrf_token.eq(&csrf_token),
             sessions::expires_at.eq(expires),
+            sessions::stage.eq(stage.as_str()),
         ))
         .returning(sessions::id)
         .get_result(conn)?;
-    Ok((secret, Session { id, user_id, csrf_token }))
+    Ok((secret, Session { id, user_id, csrf_token, stage }))
 }
 
-/// id, user id, CSRF token, last seen, absolute expiry.
-type SessionRow = (i64, i64, String, DateTime<Utc>, DateTime<Utc>);
+/// id, user id, CSRF token, last seen, absolute expiry, stage.
+type SessionRow = (i64, i64, String, DateTime<Utc>, DateTime<Utc>, String);
 
 /// The live session for a cookie secret, touched; None when unknown, ended, idle too long or
 /// past its absolute limit.
@@ -67,16 +102,23 @@ pub fn resume(conn: &mut PgConnection, secret: &str, limits: &SessionLimits) -> 
     let idle_since = now - chrono::Duration::from_std(limits.idle).unwrap_or(chrono::Duration::MAX);
     let row: Option<SessionRow> = sessions::table
         .filter(sessions::secret_hash.eq(digest(secret)).and(sessions::ended_at.is_null()))
-        .select((sessions::id, sessions::user_id, sessions::csrf_token, sessions::last_seen_at, sessions::expires_at))
+        .select((
+            sessions::id,
+            sessions::user_id,
+            sessions::csrf_token,
+            sessions::last_seen_at,
+            sessions::expires_at,
+            sessions::stage,
+        ))
         .first(conn)
         .optional()?;
-    let Some((id, user_id, csrf_token, last_seen, expires)) = row else { return Ok(None) };
+    let Some((id, user_id, csrf_token, last_seen, expires, stage)) = row else { return Ok(None) };
     if last_seen < idle_since || expires <= now {
         diesel::update(sessions::table.find(id)).set(sessions::ended_at.eq(now)).execute(conn)?;
         return Ok(None);
     }
     diesel::update(sessions::table.find(id)).set(sessions::last_seen_at.eq(now)).execute(conn)?;
-    Ok(Some(Session { id, user_id, csrf_token }))
+    Ok(Some(Session { id, user_id, csrf_token, stage: Stage::parse(&stage) }))
 }
 
 pub fn end(conn: &mut PgConnection, id: i64) -> QueryResult<()> {

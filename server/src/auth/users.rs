@@ -71,6 +71,8 @@ pub struct User {
     pub role: Role,
     pub units: Vec<String>,
     pub disabled: bool,
+    /// A second factor (TOTP) is enrolled.
+    pub mfa_enrolled: bool,
     /// Tokens issued before this are no longer accepted.
     pub password_changed_at: chrono::DateTime<chrono::Utc>,
 }
@@ -83,6 +85,8 @@ struct UserRow {
     display_name: String,
     role: String,
     disabled_at: Option<chrono::DateTime<chrono::Utc>>,
+    #[diesel(select_expression = users::totp_secret.is_not_null())]
+    mfa_enrolled: bool,
     password_changed_at: chrono::DateTime<chrono::Utc>,
 }
 
@@ -171,6 +175,7 @@ fn with_units(conn: &mut PgConnection, row: UserRow) -> Result<User, UserError> 
         role: row.role.parse().unwrap_or(Role::Clinician),
         units,
         disabled: row.disabled_at.is_some(),
+        mfa_enrolled: row.mfa_enrolled,
         password_changed_at: row.password_changed_at,
     })
 }
@@ -205,6 +210,15 @@ pub fn set_password(conn: &mut PgConnection, username: &Username, hash: &str) ->
 pub fn rehash(conn: &mut PgConnection, id: i64, hash: &str) -> Result<(), UserError> {
     diesel::update(users::table.find(id)).set(users::password_hash.eq(hash)).execute(conn)?;
     Ok(())
+}
+
+/// Removes the user's second factor and recovery codes, and ends their sessions.
+pub fn reset_mfa(conn: &mut PgConnection, username: &Username) -> Result<(), UserError> {
+    conn.transaction(|conn| {
+        let id = id_of(conn, username)?;
+        super::mfa::reset(conn, id)?;
+        end_sessions(conn, id)
+    })
 }
 
 fn id_of(conn: &mut PgConnection, username: &Username) -> Result<i64, UserError> {

@@ -44,6 +44,12 @@ pub fn run(conn: &mut PgConnection, command: UserCommand) -> anyhow::Result<Exit
             audit_cli(conn, "user-disable", "User", Some(username.as_str()), None)?;
             println!("disabled {}; their sessions have ended", username.as_str());
         }
+        UserCommand::ResetMfa { username } => {
+            let username = Username::parse(&username)?;
+            users::reset_mfa(conn, &username)?;
+            audit_cli(conn, "user-reset-mfa", "User", Some(username.as_str()), None)?;
+            println!("second factor removed for {}; their sessions have ended", username.as_str());
+        }
         UserCommand::SetPassword { username, password_stdin } => {
             let username = Username::parse(&username)?;
             let hash = read_password(password_stdin)?.hash()?;

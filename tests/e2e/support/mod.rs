@@ -87,6 +87,9 @@ impl App {
             .env("DATABASE_URL", vigil_store::testing::runtime_url(database_url))
             .env("VIGIL_DATABASE__MIGRATION_URL", database_url)
             .env("VIGIL_SERVER__PUBLIC_URL", format!("https://127.0.0.1:{port}"))
+            // Tests sign admins and informatics users in with a password alone, unless they are
+            // about the second factor (and set this themselves).
+            .env("VIGIL_AUTH__MFA_REQUIRED_ROLES", "[]")
             .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(log);

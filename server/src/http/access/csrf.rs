@@ -44,16 +44,7 @@ pub(super) fn check_session_write<S: Surface>(
     session: &Session,
     csrf_header: Option<&str>,
 ) -> Result<(), Rejection<S>> {
-    let headers = req.headers();
-    let site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok());
-    let cross_site = match site {
-        Some(site) => !matches!(site, "same-origin" | "none"),
-        None => match headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
-            Some(origin) => origin != super::smart::base_url(state),
-            None => false,
-        },
-    };
-    if cross_site {
+    if cross_site(req, state) {
         return Err(Rejection::forbidden("a request from another site may not change anything here"));
     }
     let form = S::BODY_TYPES.is_empty() && req.content_type() == "application/x-www-form-urlencoded";
@@ -61,4 +52,17 @@ pub(super) fn check_session_write<S: Surface>(
         return Err(Rejection::forbidden("missing or wrong CSRF token"));
     }
     Ok(())
+}
+
+/// Whether the browser says the request comes from another site (`Sec-Fetch-Site`, else an
+/// `Origin` that is not `server.public_url`); a client that says neither is not a browser form.
+pub(crate) fn cross_site(req: &HttpRequest, state: &AuthState) -> bool {
+    let headers = req.headers();
+    match headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
+        Some(site) => !matches!(site, "same-origin" | "none"),
+        None => match headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
+            Some(origin) => origin != super::smart::base_url(state),
+            None => false,
+        },
+    }
 }

@@ -9,8 +9,9 @@
 
 pub mod break_glass;
 pub mod context;
-mod csrf;
+pub(crate) mod csrf;
 pub mod database;
+pub mod portal_session;
 pub mod security_events;
 pub mod sign_in;
 pub mod smart;
@@ -31,6 +32,7 @@ use vigil_store::schema::{
 };
 
 pub use self::context::RequestContext;
+pub use self::portal_session::{end_session, start_session};
 pub use self::write::{Declared, WriteScope};
 use crate::auth::keys::SigningKeys;
 use crate::auth::policy::{Action, Decision, DenyReason, Target, Visibility, may, visibility};
@@ -53,6 +55,8 @@ pub struct AuthState {
     pub break_glass: std::time::Duration,
     /// `server.public_url`, without a trailing slash.
     pub public_url: String,
+    /// Roles that must sign in with a second factor.
+    pub mfa_required: Vec<crate::auth::Role>,
 }
 
 /// The authenticated principal of a request, and the portal session it came through, if any.
@@ -175,6 +179,10 @@ fn authenticate(
     let Some(secret) = cookie else { return Ok(None) };
     let mut conn = db.conn().map_err(|e| AuthFailure::Unavailable(e.to_string()))?;
     let Some(session) = sessions::resume(&mut conn, &secret, &state.sessions)? else { return Ok(None) };
+    // A sign-in still awaiting its second factor (or an enrolment) is no sign-in.
+    if session.stage != sessions::Stage::Full {
+        return Ok(None);
+    }
     match users::by_id(&mut conn, session.user_id).map_err(|e| AuthFailure::Unavailable(e.to_string()))? {
         // A lock stops new sign-ins, not the sessions its owner already has.
         Some(user) if !user.disabled => Ok(Some((Principal::User(user), Some(session)))),
@@ -644,29 +652,4 @@ fn active_break_glass(conn: &mut PgConnection, user_id: i64, patient_id: i64) ->
         ),
     ))
     .get_result(conn)
-}
-
-/// Starts a portal session for a user who just proved their password; returns the cookie secret.
-pub async fn start_session<S: Surface>(
-    db: &web::Data<Database>,
-    state: &AuthState,
-    user_id: i64,
-) -> Result<String, Rejection<S>> {
-    let (db, limits) = (db.clone().into_inner(), state.sessions.clone());
-    web::block(move || {
-        let mut conn = db.conn().map_err(|e| Rejection::unavailable(&e))?;
-        sessions::start(&mut conn, user_id, &limits).map(|(secret, _)| secret).map_err(|e| Rejection::unavailable(&e))
-    })
-    .await
-    .map_err(|e| Rejection::internal(&e))?
-}
-
-pub async fn end_session<S: Surface>(db: &web::Data<Database>, session_id: i64) -> Result<(), Rejection<S>> {
-    let db = db.clone().into_inner();
-    web::block(move || {
-        let mut conn = db.conn().map_err(|e| Rejection::unavailable(&e))?;
-        sessions::end(&mut conn, session_id).map_err(|e| Rejection::unavailable(&e))
-    })
-    .await
-    .map_err(|e| Rejection::internal(&e))?
 }

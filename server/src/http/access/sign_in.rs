@@ -9,7 +9,7 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, get, post, web};
 use diesel::PgConnection;
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::json;
 use vigil_store::audit::{self, AuditEvent, Outcome};
@@ -17,7 +17,7 @@ use vigil_store::audit::{self, AuditEvent, Outcome};
 use super::{AuthState, RequestContext};
 use crate::auth::password::{self, NewPassword, Verified};
 use crate::auth::users::{self, User, Username};
-use crate::auth::{throttle, tokens};
+use crate::auth::{Role, mfa, throttle, tokens};
 use crate::http::access::database::Database;
 use crate::http::surface::{Api, Rejection, Surface};
 
@@ -29,12 +29,27 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 pub struct Credentials {
     pub username: String,
     pub password: SecretString,
+    /// The second factor: a code from the authenticator, or a recovery code.
+    #[serde(default)]
+    pub code: Option<SecretString>,
 }
 
 impl std::fmt::Debug for Credentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Credentials").finish_non_exhaustive()
     }
+}
+
+/// How far a sign-in got.
+#[derive(Debug)]
+pub enum SignedIn {
+    /// Every factor given.
+    Done(User),
+    /// The password was right; the second factor is awaited (the attempt stays counted until it
+    /// is given).
+    NeedsCode(User),
+    /// The password was right; the role requires a second factor that is not enrolled yet.
+    MustEnrol(User),
 }
 
 #[post("/auth/login")]
@@ -45,7 +60,23 @@ async fn login(
     state: web::Data<AuthState>,
 ) -> Result<HttpResponse, Rejection<Api>> {
     let context = RequestContext::of(&req);
-    let user = check_credentials::<Api>(&db, &context, body.into_inner()).await?;
+    let user = match check_credentials::<Api>(&db, &state, &context, body.into_inner()).await? {
+        SignedIn::Done(user) => user,
+        SignedIn::NeedsCode(_) => {
+            return Err(Rejection::new(
+                StatusCode::UNAUTHORIZED,
+                "mfa_required",
+                "send the code from your authenticator app (or a recovery code) as \"code\"",
+            ));
+        }
+        SignedIn::MustEnrol(_) => {
+            return Err(Rejection::new(
+                StatusCode::FORBIDDEN,
+                "mfa_enrollment_required",
+                "your role requires a second factor: sign in to the portal to enrol one",
+            ));
+        }
+    };
     let pwd = Some(user.password_changed_at.timestamp_micros());
     let subject = format!("user:{}", user.id);
     let (token, claims) = tokens::issue(&state.keys, &state.tokens, &subject, state.token_ttl_secs, None, pwd)
@@ -62,20 +93,27 @@ async fn jwks(state: web::Data<AuthState>) -> HttpResponse {
     HttpResponse::Ok().json(state.keys.jwks())
 }
 
-/// Checks a username and password with throttling, and audits the attempt. Returns the user on
-/// success; every failure looks the same to the caller. The attempt is counted before the password
+/// Checks a username, password and (when enrolled) second factor with throttling, and audits the
+/// attempt. Every failure looks the same to the caller. The attempt is counted before the password
 /// is checked, and no database connection is held while argon2 runs.
 pub async fn check_credentials<S: Surface>(
     db: &web::Data<Database>,
+    state: &AuthState,
     context: &RequestContext,
     credentials: Credentials,
-) -> Result<User, Rejection<S>> {
+) -> Result<SignedIn, Rejection<S>> {
     let db = db.clone().into_inner();
     let context = context.clone();
-    web::block(move || sign_in(&db, &context, &credentials)).await.map_err(|e| Rejection::internal(&e))?
+    let required = state.mfa_required.clone();
+    web::block(move || sign_in(&db, &required, &context, &credentials)).await.map_err(|e| Rejection::internal(&e))?
 }
 
-fn sign_in<S>(db: &Database, context: &RequestContext, credentials: &Credentials) -> Result<User, Rejection<S>> {
+fn sign_in<S>(
+    db: &Database,
+    mfa_required: &[Role],
+    context: &RequestContext,
+    credentials: &Credentials,
+) -> Result<SignedIn, Rejection<S>> {
     let address = context.source_address.clone().unwrap_or_else(|| "unknown".into());
     let unavailable = |e: &dyn std::fmt::Display| Rejection::unavailable(e);
     let wrong = || Rejection::new(StatusCode::UNAUTHORIZED, "invalid_credentials", "wrong username or password");
@@ -100,22 +138,60 @@ fn sign_in<S>(db: &Database, context: &RequestContext, credentials: &Credentials
     };
     let verified = password::verify(found.as_ref().map(|(_, hash)| hash.as_str()), &credentials.password);
     let mut conn = db.conn().map_err(|e| unavailable(&e))?;
-    match found {
-        Some((user, _)) if verified != Verified::No && !user.disabled => {
-            throttle::succeeded(&mut conn, &throttle_key, &address).map_err(|e| unavailable(&e))?;
-            if verified == Verified::YesRehash
-                && let Ok(new) = NewPassword::parse(credentials.password.clone()).and_then(|p| p.hash())
-            {
-                users::rehash(&mut conn, user.id, &new).map_err(|e| unavailable(&e))?;
-            }
-            record(&mut conn, Some(&user), Outcome::Success, "signed in")?;
-            Ok(user)
-        }
+    let user = match found {
+        Some((user, _)) if verified != Verified::No && !user.disabled => user,
         _ => {
             record(&mut conn, None, Outcome::Failure, "wrong credentials")?;
-            Err(wrong())
+            return Err(wrong());
+        }
+    };
+    if verified == Verified::YesRehash
+        && let Ok(new) = NewPassword::parse(credentials.password.clone()).and_then(|p| p.hash())
+    {
+        users::rehash(&mut conn, user.id, &new).map_err(|e| unavailable(&e))?;
+    }
+    if user.mfa_enrolled {
+        let Some(code) = &credentials.code else {
+            record(&mut conn, Some(&user), Outcome::Failure, "password right; second factor awaited")?;
+            return Ok(SignedIn::NeedsCode(user));
+        };
+        if !mfa::verify(&mut conn, &user, code.expose_secret()).map_err(|e| unavailable(&e))? {
+            record(&mut conn, Some(&user), Outcome::Failure, "wrong second factor")?;
+            return Err(wrong());
         }
     }
+    throttle::succeeded(&mut conn, &throttle_key, &address).map_err(|e| unavailable(&e))?;
+    if !user.mfa_enrolled && mfa_required.contains(&user.role) {
+        record(&mut conn, Some(&user), Outcome::Success, "password right; must enrol a second factor")?;
+        return Ok(SignedIn::MustEnrol(user));
+    }
+    let how = if user.mfa_enrolled { "signed in with a second factor" } else { "signed in" };
+    record(&mut conn, Some(&user), Outcome::Success, how)?;
+    Ok(SignedIn::Done(user))
+}
+
+/// Checks the second factor of a portal sign-in awaiting it (throttled like a password); true when
+/// it is right, which also clears the attempts counted.
+pub(crate) fn second_factor<S>(
+    db: &Database,
+    context: &RequestContext,
+    user: &User,
+    code: &str,
+) -> Result<bool, Rejection<S>> {
+    let address = context.source_address.clone().unwrap_or_else(|| "unknown".into());
+    let unavailable = |e: &dyn std::fmt::Display| Rejection::unavailable(e);
+    let mut conn = db.conn().map_err(|e| unavailable(&e))?;
+    if let Some(wait) = throttle::attempt(&mut conn, &user.username, &address).map_err(|e| unavailable(&e))? {
+        record(&mut conn, context, &user.username, Some(user), Outcome::Denied, "throttled")?;
+        return Err(Rejection::throttled(wait.as_secs()));
+    }
+    if !mfa::verify(&mut conn, user, code).map_err(|e| unavailable(&e))? {
+        record(&mut conn, context, &user.username, Some(user), Outcome::Failure, "wrong second factor")?;
+        return Ok(false);
+    }
+    throttle::succeeded(&mut conn, &user.username, &address).map_err(|e| unavailable(&e))?;
+    record(&mut conn, context, &user.username, Some(user), Outcome::Success, "signed in with a second factor")?;
+    Ok(true)
 }
 
 /// Audits a sign-in attempt: who it was (when known), the account name tried, how it ended.

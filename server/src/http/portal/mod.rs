@@ -13,9 +13,11 @@ use askama::Template;
 use secrecy::SecretString;
 use serde::Deserialize;
 
-use crate::auth::sessions;
+mod mfa;
+
+use crate::auth::sessions::{self, Stage};
 use crate::http::access::database::Database;
-use crate::http::access::sign_in::{Credentials, check_credentials};
+use crate::http::access::sign_in::{Credentials, SignedIn, check_credentials};
 use crate::http::access::{AuthState, Authenticated, RequestContext, start_session};
 use crate::http::surface::{Portal, Rejection};
 
@@ -23,6 +25,7 @@ const CSRF_COOKIE: &str = "__Host-vigil-csrf";
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(home).service(sign_in_page).service(sign_in).service(sign_out).service(stylesheet);
+    mfa::routes(cfg);
 }
 
 #[derive(Template)]
@@ -61,11 +64,11 @@ pub(crate) fn html(status: StatusCode, page: &impl Template) -> Result<HttpRespo
     Ok(HttpResponse::build(status).insert_header(ContentType::html()).body(body))
 }
 
-fn host_cookie(name: &'static str, value: String) -> Cookie<'static> {
+pub(crate) fn host_cookie(name: &'static str, value: String) -> Cookie<'static> {
     Cookie::build(name, value).path("/").secure(true).http_only(true).same_site(SameSite::Strict).finish()
 }
 
-fn removal(name: &'static str) -> Cookie<'static> {
+pub(crate) fn removal(name: &'static str) -> Cookie<'static> {
     let mut cookie = host_cookie(name, String::new());
     cookie.make_removal();
     cookie
@@ -125,21 +128,18 @@ async fn sign_in(
     }
     let context = RequestContext::of(&req);
     let username = form.username.clone();
-    let user = match check_credentials::<Portal>(
-        &db,
-        &context,
-        Credentials { username: form.username, password: form.password },
-    )
-    .await
-    {
-        Ok(user) => user,
+    let credentials = Credentials { username: form.username, password: form.password, code: None };
+    let (user, stage, next) = match check_credentials::<Portal>(&db, &state, &context, credentials).await {
+        Ok(SignedIn::Done(user)) => (user, Stage::Full, "/"),
+        Ok(SignedIn::NeedsCode(user)) => (user, Stage::AwaitingCode, "/sign-in/code"),
+        Ok(SignedIn::MustEnrol(user)) => (user, Stage::MustEnrol, "/settings/mfa"),
         Err(rejection) if rejection.status == StatusCode::UNAUTHORIZED => {
             return sign_in_form(StatusCode::UNAUTHORIZED, &username, Some("Wrong username or password."));
         }
         Err(rejection) => return Err(rejection),
     };
-    let secret = start_session(&db, &state, user.id).await?;
-    let mut response = HttpResponse::SeeOther().insert_header((LOCATION, "/")).finish();
+    let secret = start_session(&db, &state, user.id, stage).await?;
+    let mut response = HttpResponse::SeeOther().insert_header((LOCATION, next)).finish();
     response.add_cookie(&host_cookie(sessions::COOKIE, secret)).map_err(|e| Rejection::internal(&e))?;
     response.add_removal_cookie(&removal(CSRF_COOKIE)).map_err(|e| Rejection::internal(&e))?;
     Ok(response)
@@ -174,5 +174,5 @@ async fn stylesheet() -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/css; charset=utf-8")
         .insert_header(("Cache-Control", "public, max-age=3600"))
-        .body(include_str!("../../../templates/portal.css"))
+        .body(include_str!("../../../../templates/portal.css"))
 }
