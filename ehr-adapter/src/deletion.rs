@@ -140,8 +140,7 @@ pub fn delete(
                 resource_id: Some(id.to_owned()),
                 ..audit.clone()
             };
-            vigil_store::audit::append(conn, &event)
-                .map_err(|e| diesel::result::Error::QueryBuilderError(e.to_string().into()))?;
+            vigil_store::audit::append(conn, &event)?;
         }
         Ok::<_, diesel::result::Error>(Deletion::Deleted { version })
     })?)

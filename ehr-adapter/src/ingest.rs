@@ -413,8 +413,7 @@ pub fn store_prepared(
             diesel::insert_into(patient_changes::table).values(rows).execute(conn)?;
             let events: Vec<AuditEvent> =
                 changed.iter().map(|p| AuditEvent { patient_id: Some(*p), ..audit.clone() }).collect();
-            vigil_store::audit::append_many(conn, &events)
-                .map_err(|e| diesel::result::Error::QueryBuilderError(e.to_string().into()))?;
+            vigil_store::audit::append_many(conn, &events)?;
         }
         let current: Vec<&Valid> = to_map.iter().map(|(v, _)| *v).collect();
         resolve_rejects(conn, source_system, &current)?;

@@ -543,9 +543,20 @@ fn without_an_audit_row_no_data_is_returned() {
         )
         .expect("break the audit trail");
     let response = app.get_with("/api/patients/p-icu", &[("authorization", &nurse)]);
-    assert_eq!(response.status, 503);
+    assert_eq!(response.status, 500, "the database answered: the fault is the server's, not an outage");
     assert!(!response.body.contains("Icupatient"), "no patient data without its audit row: {}", response.body);
     assert!(!response.body.contains("audit store full"), "a 5xx says nothing internal");
+    // The log says an audit row could not be written, under the error id the client was given,
+    // and names no patient.
+    let message = response.json()["error"]["message"].as_str().expect("message").to_owned();
+    let id = message.split("error id ").nth(1).expect("an error id").trim_end_matches(')').to_owned();
+    crate::support::poll("the log line", || {
+        let logs = app.logs();
+        logs.lines().any(|l| l.contains(&id) && l.contains("audit store full")).then_some(())
+    });
+    let logs = app.logs();
+    assert!(logs.contains("could not write an audit row"), "{logs}");
+    assert!(!logs.contains("p-icu") && !logs.contains("Icupatient"), "{logs}");
 }
 
 #[test]

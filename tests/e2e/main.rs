@@ -5,6 +5,7 @@ mod access;
 mod audit_trail;
 mod bootstrap;
 mod cli;
+mod errors;
 mod fhir_api;
 mod identity;
 mod ingest;

@@ -58,6 +58,20 @@ impl Stage {
     }
 }
 
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error("the operating system gave no random bytes: {0}")]
+    Random(#[from] getrandom::Error),
+    #[error(transparent)]
+    Database(#[from] diesel::result::Error),
+}
+
+impl crate::http::fault::Fault for SessionError {
+    fn out_of_reach(&self) -> bool {
+        matches!(self, Self::Database(e) if e.out_of_reach())
+    }
+}
+
 /// A fresh random token: 32 bytes from the OS, URL-safe base64.
 pub fn random_token() -> Result<String, getrandom::Error> {
     let mut bytes = [0_u8; 32];
@@ -75,10 +89,10 @@ pub fn start(
     user_id: i64,
     limits: &SessionLimits,
     stage: Stage,
-) -> Result<(String, Session), Box<dyn std::error::Error + Send + Sync>> {
+) -> Result<(String, Session), SessionError> {
     let secret = random_token()?;
     let csrf_token = random_token()?;
-    let expires = Utc::now() + chrono::Duration::from_std(limits.absolute)?;
+    let expires = Utc::now() + chrono::Duration::from_std(limits.absolute).unwrap_or(chrono::Duration::hours(12));
     let id = diesel::insert_into(sessions::table)
         .values((
             sessions::secret_hash.eq(digest(&secret)),

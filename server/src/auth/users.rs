@@ -27,6 +27,12 @@ pub enum UserError {
     Database(#[from] diesel::result::Error),
 }
 
+impl crate::http::fault::Fault for UserError {
+    fn out_of_reach(&self) -> bool {
+        matches!(self, Self::Database(e) if e.out_of_reach())
+    }
+}
+
 /// A username as stored: lowercase, so sign-in is case-insensitive.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Username(String);

@@ -2,6 +2,7 @@
 
 pub mod access;
 pub mod error;
+pub mod fault;
 pub mod fhir;
 pub mod health;
 pub mod patients;

@@ -125,13 +125,25 @@ impl<S> Rejection<S> {
         }
     }
 
-    /// A server-side failure: logged with its cause, answered without it.
+    /// A server-side failure: logged with its cause and an error id, answered with the id only.
     pub fn internal(cause: &dyn std::fmt::Display) -> Self {
-        tracing::error!(error = %cause, "request failed");
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "the server could not complete the request")
+        let id = uuid::Uuid::new_v4();
+        tracing::error!(error_id = %id, error = %cause, "request failed");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            format!("the server could not complete the request (error id {id})"),
+        )
     }
 
-    /// The database is unreachable: the client may retry.
+    /// A failure on the way to the database: 503 when it was out of reach, else the server's own
+    /// fault (500 with an error id).
+    pub fn fault(cause: &dyn crate::http::fault::Fault) -> Self {
+        if cause.out_of_reach() { Self::unavailable(&cause) } else { Self::internal(&cause) }
+    }
+
+    /// The database is out of reach: the client may retry. (Use [`Rejection::fault`] for an error
+    /// that may also be the server's own.)
     pub fn unavailable(cause: &dyn std::fmt::Display) -> Self {
         tracing::warn!(error = %cause, "database unavailable for a request");
         Self::new(

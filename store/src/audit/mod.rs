@@ -106,15 +106,15 @@ pub struct AuditRow {
 
 /// Appends `event` at the current time and returns its sequence number. Runs in its own
 /// transaction, or joins the caller's. Appends take no lock: the sealer links them into the chain.
-pub fn append(conn: &mut PgConnection, event: &AuditEvent) -> Result<i64, StoreError> {
+pub fn append(conn: &mut PgConnection, event: &AuditEvent) -> QueryResult<i64> {
     let seqs = append_many(conn, std::slice::from_ref(event))?;
-    seqs.last().copied().ok_or(StoreError::Query(diesel::result::Error::NotFound))
+    seqs.last().copied().ok_or(diesel::result::Error::NotFound)
 }
 
 /// Appends several events in order, one statement per thousand (for bulk writers such as
 /// ingestion, which audit every patient a batch changed in the batch's own transaction); returns
 /// their sequence numbers.
-pub fn append_many(conn: &mut PgConnection, events: &[AuditEvent]) -> Result<Vec<i64>, StoreError> {
+pub fn append_many(conn: &mut PgConnection, events: &[AuditEvent]) -> QueryResult<Vec<i64>> {
     if events.is_empty() {
         return Ok(Vec::new());
     }

@@ -102,7 +102,8 @@ impl<S: Surface> FromRequest for Authenticated<S> {
                     }
                     return Err(Rejection::unauthenticated("the bearer token is not valid"));
                 }
-                Ok(Err(AuthFailure::Unavailable(e))) => return Err(Rejection::unavailable(&e)),
+                Ok(Err(AuthFailure::Store(e))) => return Err(Rejection::fault(&e)),
+                Ok(Err(AuthFailure::User(e))) => return Err(Rejection::fault(&e)),
                 Err(e) => return Err(Rejection::internal(&e)),
             };
             if unsafe_method {
@@ -131,12 +132,13 @@ impl<S: Surface> FromRequest for Authenticated<S> {
 #[derive(Debug)]
 enum AuthFailure {
     Token(String),
-    Unavailable(String),
+    Store(vigil_store::StoreError),
+    User(users::UserError),
 }
 
 impl From<diesel::result::Error> for AuthFailure {
     fn from(e: diesel::result::Error) -> Self {
-        Self::Unavailable(e.to_string())
+        Self::Store(e.into())
     }
 }
 
@@ -150,9 +152,9 @@ fn authenticate(
         let token = header.ok_or_else(|| AuthFailure::Token("not a bearer authorization".into()))?;
         let claims =
             tokens::verify(&state.keys, &state.tokens, &token).map_err(|e| AuthFailure::Token(e.to_string()))?;
-        let mut conn = db.conn().map_err(|e| AuthFailure::Unavailable(e.to_string()))?;
+        let mut conn = db.conn().map_err(AuthFailure::Store)?;
         if let Some(id) = claims.sub.strip_prefix("user:").and_then(|id| id.parse().ok()) {
-            let user = users::by_id(&mut conn, id).map_err(|e| AuthFailure::Unavailable(e.to_string()))?;
+            let user = users::by_id(&mut conn, id).map_err(AuthFailure::User)?;
             return match user {
                 Some(user) if user.disabled => Err(AuthFailure::Token("the account is disabled".into())),
                 Some(user) if claims.pwd != Some(user.password_changed_at.timestamp_micros()) => {
@@ -177,13 +179,13 @@ fn authenticate(
         return Err(AuthFailure::Token("unknown subject".into()));
     }
     let Some(secret) = cookie else { return Ok(None) };
-    let mut conn = db.conn().map_err(|e| AuthFailure::Unavailable(e.to_string()))?;
+    let mut conn = db.conn().map_err(AuthFailure::Store)?;
     let Some(session) = sessions::resume(&mut conn, &secret, &state.sessions)? else { return Ok(None) };
     // A sign-in still awaiting its second factor (or an enrolment) is no sign-in.
     if session.stage != sessions::Stage::Full {
         return Ok(None);
     }
-    match users::by_id(&mut conn, session.user_id).map_err(|e| AuthFailure::Unavailable(e.to_string()))? {
+    match users::by_id(&mut conn, session.user_id).map_err(AuthFailure::User)? {
         // A lock stops new sign-ins, not the sessions its owner already has.
         Some(user) if !user.disabled => Ok(Some((Principal::User(user), Some(session)))),
         _ => {
@@ -292,7 +294,7 @@ impl<S: Surface> Guard<S> {
             };
             let probe = Target::Patient { resource_type: access.resource_type, units: &[], break_glass: true };
             if let Decision::Deny(reason) = may(principal, access.action, probe) {
-                audit::append(conn, &event(None, Outcome::Denied, false)).map_err(|e| Rejection::unavailable(&e))?;
+                audit_or_refuse(conn, &event(None, Outcome::Denied, false))?;
                 return Err(Rejection::forbidden(reason.message()));
             }
             let visibility = visibility(principal);
@@ -306,13 +308,12 @@ impl<S: Surface> Guard<S> {
                 if events.is_empty() {
                     events.push(event(None, Outcome::Success, false));
                 }
-                audit::append_many(conn, &events)
-                    .map_err(|e| diesel::result::Error::QueryBuilderError(e.to_string().into()))?;
+                audit::append_many(conn, &events)?;
                 Ok::<_, diesel::result::Error>(found.value)
             });
             outcome.map_err(|e| {
                 let _ = audit::append(conn, &event(None, Outcome::Failure, false));
-                Rejection::unavailable(&e)
+                Rejection::fault(&e)
             })
         })
         .await
@@ -330,7 +331,7 @@ impl<S: Surface> Guard<S> {
             if let Decision::Deny(reason) =
                 may(principal, access.action, Target::Aggregate { resource_type: access.resource_type })
             {
-                audit::append(conn, &event(Outcome::Denied)).map_err(|e| Rejection::unavailable(&e))?;
+                audit_or_refuse(conn, &event(Outcome::Denied))?;
                 return Err(Rejection::forbidden(reason.message()));
             }
             match audited(conn, &event(Outcome::Success), work) {
@@ -338,7 +339,7 @@ impl<S: Surface> Guard<S> {
                 Ok(None) => Err(Rejection::not_found("nothing to sum")),
                 Err(e) => {
                     let _ = audit::append(conn, &event(Outcome::Failure));
-                    Err(Rejection::unavailable(&e))
+                    Err(Rejection::fault(&e))
                 }
             }
         })
@@ -362,9 +363,9 @@ impl<S: Surface> Guard<S> {
                 data_category: Some("clinical-import".into()),
                 ..context.event(principal.actor(), principal.role(), "read", outcome)
             };
-            let found = work(conn, &principal.actor()).map_err(|e| Rejection::unavailable(&e))?;
+            let found = work(conn, &principal.actor()).map_err(|e| Rejection::fault(&e))?;
             let outcome = if found.is_some() { Outcome::Success } else { Outcome::Failure };
-            audit::append(conn, &event(outcome)).map_err(|e| Rejection::unavailable(&e))?;
+            audit_or_refuse(conn, &event(outcome))?;
             found.ok_or_else(|| Rejection::not_found(format!("no {resource_type} {shown} of yours")))
         })
         .await
@@ -378,7 +379,7 @@ impl<S: Surface> Guard<S> {
     ) -> Result<T, Rejection<S>> {
         let (db, principal, context) = (self.db.clone(), self.auth.principal.clone(), self.auth.context.clone());
         web::block(move || {
-            let mut conn = db.conn().map_err(|e| Rejection::unavailable(&e))?;
+            let mut conn = db.conn().map_err(|e| Rejection::fault(&e))?;
             work(&mut conn, &principal, &context)
         })
         .await
@@ -413,7 +414,7 @@ impl<S: Surface> Guard<S> {
         self.blocking(move |conn, principal, context| {
             let record = |conn: &mut PgConnection, outcome: Outcome| {
                 let event = audit_event(principal, context, access, resource_id.as_deref(), None, outcome, false, None);
-                audit::append(conn, &event).map(|_| ()).map_err(|e| Rejection::unavailable(&e))
+                audit_or_refuse(conn, &event)
             };
             if let Decision::Deny(reason) = may(principal, access.action, Target::System) {
                 record(conn, Outcome::Denied)?;
@@ -430,7 +431,7 @@ impl<S: Surface> Guard<S> {
                 }
                 Err(e) => {
                     let _ = record(conn, Outcome::Failure);
-                    Err(Rejection::unavailable(&e))
+                    Err(Rejection::fault(&e))
                 }
             }
         })
@@ -472,6 +473,25 @@ fn audit_event(
         detail: detail.map(str::to_owned),
         ..context.event(principal.actor(), principal.role(), action, outcome)
     }
+}
+
+/// Appends an audit row, or refuses the request: what cannot be audited does not happen. The
+/// failure is logged with what the row was about, never whom (no patient, no resource id).
+pub(in crate::http::access) fn audit_or_refuse<S>(
+    conn: &mut PgConnection,
+    event: &AuditEvent,
+) -> Result<(), Rejection<S>> {
+    audit::append(conn, event).map(|_| ()).map_err(|e| {
+        tracing::error!(
+            error = %e,
+            action = %event.action,
+            resource_type = event.resource_type.as_deref().unwrap_or(""),
+            outcome = event.outcome.as_str(),
+            request_id = event.request_id.as_deref().unwrap_or(""),
+            "could not write an audit row; the request is refused"
+        );
+        Rejection::fault(&e)
+    })
 }
 
 /// Runs `work` and, when it finds what it looked for, appends `success` in the same transaction:
@@ -532,7 +552,7 @@ fn guarded<S, T>(
     work: impl FnOnce(&mut PgConnection, &PatientRef) -> QueryResult<Option<T>>,
 ) -> Result<T, Rejection<S>> {
     let (fhir_id, owner, note) = (subject.fhir_id.as_str(), subject.owner, subject.note.as_deref());
-    let mut conn = db.conn().map_err(|e| Rejection::unavailable(&e))?;
+    let mut conn = db.conn().map_err(|e| Rejection::fault(&e))?;
     let conn = &mut *conn;
     // The id as the client sent it, escaped and bounded: it may hold anything, and the audit row
     // must still be written.
@@ -540,8 +560,7 @@ fn guarded<S, T>(
     let event = |patient: Option<i64>, outcome: Outcome, break_glass: bool, detail: Option<&str>| {
         audit_event(principal, context, access, Some(&shown), patient, outcome, break_glass, detail)
     };
-    let record =
-        |conn: &mut PgConnection, e: AuditEvent| audit::append(conn, &e).map_err(|e| Rejection::unavailable(&e));
+    let record = |conn: &mut PgConnection, e: AuditEvent| audit_or_refuse(conn, &e);
 
     // Whoever could never be allowed learns nothing about which patients exist.
     let probe = Target::Patient { resource_type: access.resource_type, units: &[], break_glass: true };
@@ -562,9 +581,9 @@ fn guarded<S, T>(
             Err(e) => Err(e),
         },
     };
-    let Some(patient) = found.map_err(|e| Rejection::unavailable(&e))? else {
+    let Some(patient) = found.map_err(|e| Rejection::fault(&e))? else {
         // A deleted resource has no patient any more, only its tombstone: 410 rather than 404.
-        if is_deleted(conn, access.resource_type, fhir_id).map_err(|e| Rejection::unavailable(&e))? {
+        if is_deleted(conn, access.resource_type, fhir_id).map_err(|e| Rejection::fault(&e))? {
             record(conn, event(None, Outcome::Failure, false, Some("deleted")))?;
             return Err(Rejection::gone(format!("{}/{shown} was deleted", access.resource_type)));
         }
@@ -572,7 +591,7 @@ fn guarded<S, T>(
         return Err(missing());
     };
     let break_glass = match principal.user_id() {
-        Some(user_id) => active_break_glass(conn, user_id, patient.id).map_err(|e| Rejection::unavailable(&e))?,
+        Some(user_id) => active_break_glass(conn, user_id, patient.id).map_err(|e| Rejection::fault(&e))?,
         None => false,
     };
     let target = Target::Patient { resource_type: access.resource_type, units: &patient.units, break_glass };
@@ -594,7 +613,7 @@ fn guarded<S, T>(
         }
         Err(e) => {
             let _ = record(conn, event(Some(patient.id), Outcome::Failure, flagged, Some("error")));
-            Err(Rejection::unavailable(&e))
+            Err(Rejection::fault(&e))
         }
     }
 }

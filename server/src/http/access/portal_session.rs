@@ -22,10 +22,8 @@ pub async fn start_session<S: Surface>(
 ) -> Result<String, Rejection<S>> {
     let (db, limits) = (db.clone().into_inner(), state.sessions.clone());
     web::block(move || {
-        let mut conn = db.conn().map_err(|e| Rejection::unavailable(&e))?;
-        sessions::start(&mut conn, user_id, &limits, stage)
-            .map(|(secret, _)| secret)
-            .map_err(|e| Rejection::unavailable(&e))
+        let mut conn = db.conn().map_err(|e| Rejection::fault(&e))?;
+        sessions::start(&mut conn, user_id, &limits, stage).map(|(secret, _)| secret).map_err(|e| Rejection::fault(&e))
     })
     .await
     .map_err(|e| Rejection::internal(&e))?
@@ -34,8 +32,8 @@ pub async fn start_session<S: Surface>(
 pub async fn end_session<S: Surface>(db: &web::Data<Database>, session_id: i64) -> Result<(), Rejection<S>> {
     let db = db.clone().into_inner();
     web::block(move || {
-        let mut conn = db.conn().map_err(|e| Rejection::unavailable(&e))?;
-        sessions::end(&mut conn, session_id).map_err(|e| Rejection::unavailable(&e))
+        let mut conn = db.conn().map_err(|e| Rejection::fault(&e))?;
+        sessions::end(&mut conn, session_id).map_err(|e| Rejection::fault(&e))
     })
     .await
     .map_err(|e| Rejection::internal(&e))?
@@ -51,12 +49,11 @@ pub async fn any_stage(req: &HttpRequest) -> Result<Option<(Session, User)>, Rej
     let Some(secret) = req.cookie(sessions::COOKIE).map(|c| c.value().to_owned()) else { return Ok(None) };
     let (db, limits) = (db.clone().into_inner(), state.sessions.clone());
     web::block(move || {
-        let mut conn = db.conn().map_err(|e| Rejection::unavailable(&e))?;
-        let Some(session) = sessions::resume(&mut conn, &secret, &limits).map_err(|e| Rejection::unavailable(&e))?
-        else {
+        let mut conn = db.conn().map_err(|e| Rejection::fault(&e))?;
+        let Some(session) = sessions::resume(&mut conn, &secret, &limits).map_err(|e| Rejection::fault(&e))? else {
             return Ok(None);
         };
-        match users::by_id(&mut conn, session.user_id).map_err(|e| Rejection::unavailable(&e))? {
+        match users::by_id(&mut conn, session.user_id).map_err(|e| Rejection::fault(&e))? {
             Some(user) if !user.disabled => Ok(Some((session, user))),
             _ => Ok(None),
         }
@@ -69,8 +66,8 @@ pub async fn any_stage(req: &HttpRequest) -> Result<Option<(Session, User)>, Rej
 pub async fn begin_enrolment(db: &web::Data<Database>, user: User) -> Result<Enrolment, Rejection<Portal>> {
     let db = db.clone().into_inner();
     web::block(move || {
-        let mut conn = db.conn().map_err(|e| Rejection::unavailable(&e))?;
-        mfa::begin(&mut conn, &user).map_err(|e| Rejection::internal(&e))
+        let mut conn = db.conn().map_err(|e| Rejection::fault(&e))?;
+        mfa::begin(&mut conn, &user).map_err(|e| Rejection::fault(&e))
     })
     .await
     .map_err(|e| Rejection::internal(&e))?
@@ -85,11 +82,11 @@ pub async fn confirm_enrolment(
 ) -> Result<Option<Vec<String>>, Rejection<Portal>> {
     let (db, context) = (db.clone().into_inner(), context.clone());
     web::block(move || {
-        let mut conn = db.conn().map_err(|e| Rejection::unavailable(&e))?;
+        let mut conn = db.conn().map_err(|e| Rejection::fault(&e))?;
         let outcome = match mfa::confirm(&mut conn, &user, &code) {
             Ok(codes) => Some(codes),
             Err(MfaError::WrongCode | MfaError::NotStarted) => None,
-            Err(e) => return Err(Rejection::internal(&e)),
+            Err(e) => return Err(Rejection::fault(&e)),
         };
         let (result, detail) = match &outcome {
             Some(_) => (vigil_store::audit::Outcome::Success, "second factor enrolled"),
@@ -101,7 +98,7 @@ pub async fn confirm_enrolment(
             detail: Some(detail.into()),
             ..context.event(format!("user:{}", user.username), user.role.as_str(), "mfa-enrol", result)
         };
-        vigil_store::audit::append(&mut conn, &event).map_err(|e| Rejection::unavailable(&e))?;
+        super::audit_or_refuse(&mut conn, &event)?;
         Ok(outcome)
     })
     .await

@@ -12,7 +12,7 @@ use diesel::PgConnection;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::json;
-use vigil_store::audit::{self, AuditEvent, Outcome};
+use vigil_store::audit::{AuditEvent, Outcome};
 
 use super::{AuthState, RequestContext};
 use crate::auth::password::{self, NewPassword, Verified};
@@ -115,7 +115,7 @@ fn sign_in<S>(
     credentials: &Credentials,
 ) -> Result<SignedIn, Rejection<S>> {
     let address = context.source_address.clone().unwrap_or_else(|| "unknown".into());
-    let unavailable = |e: &dyn std::fmt::Display| Rejection::unavailable(e);
+    let unavailable = |e: &dyn crate::http::fault::Fault| Rejection::fault(e);
     let wrong = || Rejection::new(StatusCode::UNAUTHORIZED, "invalid_credentials", "wrong username or password");
     // A name that cannot be a username is counted against the address only and never stored.
     let account = Username::parse(&credentials.username).ok().map(|u| u.as_str().to_owned());
@@ -179,7 +179,7 @@ pub(crate) fn second_factor<S>(
     code: &str,
 ) -> Result<bool, Rejection<S>> {
     let address = context.source_address.clone().unwrap_or_else(|| "unknown".into());
-    let unavailable = |e: &dyn std::fmt::Display| Rejection::unavailable(e);
+    let unavailable = |e: &dyn crate::http::fault::Fault| Rejection::fault(e);
     let mut conn = db.conn().map_err(|e| unavailable(&e))?;
     if let Some(wait) = throttle::attempt(&mut conn, &user.username, &address).map_err(|e| unavailable(&e))? {
         record(&mut conn, context, &user.username, Some(user), Outcome::Denied, "throttled")?;
@@ -210,5 +210,5 @@ fn record<S>(
         detail: Some(detail.into()),
         ..context.event(actor, user.map_or("none", |u| u.role.as_str()), "sign-in", outcome)
     };
-    audit::append(conn, &event).map(|_| ()).map_err(|e| Rejection::unavailable(&e))
+    super::audit_or_refuse(conn, &event)
 }

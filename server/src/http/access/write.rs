@@ -91,7 +91,7 @@ struct WriteAborted<S>(Rejection<S>);
 
 impl<S> From<diesel::result::Error> for WriteAborted<S> {
     fn from(e: diesel::result::Error) -> Self {
-        Self(Rejection::unavailable(&e))
+        Self(Rejection::fault(&e))
     }
 }
 
@@ -133,7 +133,7 @@ impl<S: Surface> Guard<S> {
         let Decision::Deny(reason) = declared_allowed(&self.auth.principal, declared) else { return Ok(()) };
         self.blocking(move |conn, principal, context| {
             let event = request_event(principal, context, declared.label(), Outcome::Denied, None);
-            audit::append(conn, &event).map_err(|e| Rejection::unavailable(&e))?;
+            super::audit_or_refuse(conn, &event)?;
             Err(Rejection::forbidden(reason.message()))
         })
         .await
@@ -151,7 +151,7 @@ impl<S: Surface> Guard<S> {
         self.blocking(move |conn, principal, context| {
             if let Decision::Deny(reason) = declared_allowed(principal, declared) {
                 let event = request_event(principal, context, declared.label(), Outcome::Denied, None);
-                audit::append(conn, &event).map_err(|e| Rejection::unavailable(&e))?;
+                super::audit_or_refuse(conn, &event)?;
                 return Err(Rejection::forbidden(reason.message()));
             }
             let mut scope = WriteScope {
@@ -171,7 +171,7 @@ impl<S: Surface> Guard<S> {
                 let value = work(conn, &mut scope).map_err(WriteAborted)?;
                 let types = scope.types.join(",");
                 audit::append(conn, &request_event(principal, context, &types, Outcome::Success, None))
-                    .map_err(|e| WriteAborted(Rejection::unavailable(&e)))?;
+                    .map_err(|e| WriteAborted(Rejection::fault(&e)))?;
                 Ok::<_, WriteAborted<S>>(value)
             });
             match result {

@@ -68,7 +68,7 @@ pub async fn start(
             source_system: PUSH_SOURCE,
             write_scopes: &write_scopes,
         };
-        let id = jobs::create(conn, &requester).map_err(|e| Rejection::unavailable(&e))?;
+        let id = jobs::create(conn, &requester).map_err(|e| Rejection::fault(&e))?;
         let mut parts = Parts { id, next: 0, first_line: 1 };
         let mut pending: Vec<u8> = Vec::new();
         let mut received: u64 = 0;
@@ -162,7 +162,7 @@ impl Parts {
             }
         }
         scope.require(&write_types(types.iter().map(String::as_str)))?;
-        jobs::add_part(conn, self.id, self.next, self.first_line, part).map_err(|e| Rejection::unavailable(&e))?;
+        jobs::add_part(conn, self.id, self.next, self.first_line, part).map_err(|e| Rejection::fault(&e))?;
         self.next += 1;
         // A part ends with a newline unless it is the last: `lines` is its count of them.
         self.first_line += lines;

@@ -196,10 +196,10 @@ fn store_transaction(
         match attempt {
             Ok(stored) => return Ok(Ok(stored)),
             Err(Attempt::Refused(refused)) => bad = refused,
-            Err(Attempt::Failed(e)) => return Err(Rejection::unavailable(&e)),
+            Err(Attempt::Failed(e)) => return Err(Rejection::fault(&e)),
         }
     }
-    let stored = ingest::store(conn, PUSH_SOURCE, audit, bad).map_err(|e| Rejection::unavailable(&e))?;
+    let stored = ingest::store(conn, PUSH_SOURCE, audit, bad).map_err(|e| Rejection::fault(&e))?;
     let outcomes = stored.fates.into_iter().filter_map(|f| match f {
         Fate::Rejected { outcome } => Some(outcome),
         Fate::Accepted { .. } => None,
@@ -258,9 +258,9 @@ pub async fn bundle(
                     Err(outcome) => return Ok(BundleOutcome::Refused(outcome)),
                 }
             } else {
-                ingest::store(conn, PUSH_SOURCE, audit, items).map_err(|e| Rejection::unavailable(&e))?
+                ingest::store(conn, PUSH_SOURCE, audit, items).map_err(|e| Rejection::fault(&e))?
             };
-            let versions = stored_versions(conn, &stored.fates).map_err(|e| Rejection::unavailable(&e))?;
+            let versions = stored_versions(conn, &stored.fates).map_err(|e| Rejection::fault(&e))?;
             Ok(BundleOutcome::Stored(stored, versions, transaction))
         })
         .await?;
@@ -345,11 +345,11 @@ fn store_one(
     audit: &vigil_store::audit::AuditEvent,
     item: Incoming,
 ) -> Result<Written, Rejection<Fhir>> {
-    let stored = ingest::store(conn, PUSH_SOURCE, audit, vec![item]).map_err(|e| Rejection::unavailable(&e))?;
+    let stored = ingest::store(conn, PUSH_SOURCE, audit, vec![item]).map_err(|e| Rejection::fault(&e))?;
     match stored.fates.into_iter().next() {
         Some(Fate::Accepted { resource_type, id, change, version }) => {
             let (content, received) =
-                stored_version(conn, &resource_type, &id, version).map_err(|e| Rejection::unavailable(&e))?;
+                stored_version(conn, &resource_type, &id, version).map_err(|e| Rejection::fault(&e))?;
             Ok(Written::Done { change, id, version, content, received })
         }
         Some(Fate::Rejected { outcome }) => Ok(Written::Invalid(outcome)),
@@ -438,10 +438,8 @@ pub async fn create(
                     )));
                 }
                 // Two conditional creates with the same criteria must not both create.
-                identity::lock(conn, &[(def.resource_type, &format!("?{raw}"))])
-                    .map_err(|e| Rejection::unavailable(&e))?;
-                let mut hits =
-                    search::run(conn, def, &search, &Visibility::All).map_err(|e| Rejection::unavailable(&e))?;
+                identity::lock(conn, &[(def.resource_type, &format!("?{raw}"))]).map_err(|e| Rejection::fault(&e))?;
+                let mut hits = search::run(conn, def, &search, &Visibility::All).map_err(|e| Rejection::fault(&e))?;
                 if hits.len() > 1 {
                     return Err(Rejection::new(
                         StatusCode::PRECONDITION_FAILED,
@@ -450,7 +448,7 @@ pub async fn create(
                     ));
                 }
                 if let Some(hit) = hits.pop() {
-                    scope.revealed(conn, def.resource_type, hit.patient_id).map_err(|e| Rejection::unavailable(&e))?;
+                    scope.revealed(conn, def.resource_type, hit.patient_id).map_err(|e| Rejection::fault(&e))?;
                     let id = hit.content.get("id").and_then(Value::as_str).unwrap_or_default().to_owned();
                     return Ok(Written::Exists {
                         id,
@@ -511,14 +509,14 @@ pub async fn update(
             let resource = Value::Object(resource);
             let item = Incoming { origin, location: "body".into(), raw: resource.to_string(), resource: Ok(resource) };
             if let Some(expected) = if_match {
-                identity::lock(conn, &[(def.resource_type, &id)]).map_err(|e| Rejection::unavailable(&e))?;
+                identity::lock(conn, &[(def.resource_type, &id)]).map_err(|e| Rejection::fault(&e))?;
                 let current: Option<i32> = raw_resources::table
                     .filter(raw_resources::resource_type.eq(def.resource_type).and(raw_resources::fhir_id.eq(&id)))
                     .filter(raw_resources::superseded_at.is_null())
                     .select(raw_resources::version)
                     .first(conn)
                     .optional()
-                    .map_err(|e| Rejection::unavailable(&e))?;
+                    .map_err(|e| Rejection::fault(&e))?;
                 if current != Some(expected) {
                     let now = current.map(|v| format!("version {v}")).unwrap_or_else(|| "no version".into());
                     return Err(Rejection::new(
@@ -545,7 +543,7 @@ pub async fn remove(guard: Guard<Fhir>, path: web::Path<(String, String)>) -> Re
     let shown = id.clone();
     let deletion = guard
         .write(Declared::Type(ty), move |conn, scope| {
-            deletion::delete(conn, PUSH_SOURCE, &scope.audit, ty, &id).map_err(|e| Rejection::unavailable(&e))
+            deletion::delete(conn, PUSH_SOURCE, &scope.audit, ty, &id).map_err(|e| Rejection::fault(&e))
         })
         .await?;
     match deletion {

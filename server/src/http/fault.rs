@@ -1,0 +1,102 @@
+//! What a server-side failure says to the client: the database out of reach (a connection could
+//! not be had, or was lost) is 503, and the client may retry; anything else (a query the server
+//! got wrong, a constraint it broke) is its own fault, 500, with an error id that the log carries
+//! beside the cause. Neither ever puts the cause in the body.
+
+use vigil_ehr_adapter::ingest::IngestError;
+use vigil_store::StoreError;
+
+pub trait Fault: std::fmt::Display {
+    /// The database was out of reach, so trying again later may work.
+    fn out_of_reach(&self) -> bool;
+}
+
+impl Fault for diesel::result::Error {
+    fn out_of_reach(&self) -> bool {
+        use diesel::result::DatabaseErrorKind::{ClosedConnection, UnableToSendCommand};
+        use diesel::result::Error;
+        match self {
+            Error::DatabaseError(ClosedConnection | UnableToSendCommand, _) | Error::BrokenTransactionManager => true,
+            // Postgres going away mid-query surfaces as an unknown error about the connection.
+            Error::DatabaseError(_, info) => {
+                let message = info.message();
+                message.contains("terminating connection") || message.contains("server closed the connection")
+            }
+            _ => false,
+        }
+    }
+}
+
+impl Fault for StoreError {
+    fn out_of_reach(&self) -> bool {
+        match self {
+            Self::Pool(_) | Self::Connect(_) => true,
+            Self::Query(e) => e.out_of_reach(),
+            Self::Migration(_) => false,
+        }
+    }
+}
+
+impl Fault for IngestError {
+    fn out_of_reach(&self) -> bool {
+        match self {
+            Self::Database(e) => e.out_of_reach(),
+        }
+    }
+}
+
+impl Fault for crate::auth::mfa::MfaError {
+    fn out_of_reach(&self) -> bool {
+        matches!(self, Self::Database(e) if e.out_of_reach())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Fault;
+    use diesel::result::{DatabaseErrorInformation, DatabaseErrorKind, Error};
+
+    struct Info(&'static str);
+
+    impl DatabaseErrorInformation for Info {
+        fn message(&self) -> &str {
+            self.0
+        }
+        fn details(&self) -> Option<&str> {
+            None
+        }
+        fn hint(&self) -> Option<&str> {
+            None
+        }
+        fn table_name(&self) -> Option<&str> {
+            None
+        }
+        fn column_name(&self) -> Option<&str> {
+            None
+        }
+        fn constraint_name(&self) -> Option<&str> {
+            None
+        }
+        fn statement_position(&self) -> Option<i32> {
+            None
+        }
+    }
+
+    fn database(kind: DatabaseErrorKind, message: &'static str) -> Error {
+        Error::DatabaseError(kind, Box::new(Info(message)))
+    }
+
+    #[test]
+    fn only_a_database_out_of_reach_is_worth_retrying() {
+        assert!(database(DatabaseErrorKind::ClosedConnection, "gone").out_of_reach());
+        assert!(
+            database(DatabaseErrorKind::Unknown, "terminating connection due to administrator command").out_of_reach()
+        );
+        assert!(!database(DatabaseErrorKind::UniqueViolation, "duplicate key").out_of_reach());
+        assert!(!database(DatabaseErrorKind::Unknown, "syntax error at or near").out_of_reach());
+        assert!(!Error::NotFound.out_of_reach());
+        assert!(
+            vigil_store::StoreError::Connect(diesel::ConnectionError::BadConnection("refused".into())).out_of_reach()
+        );
+    }
+}
