@@ -13,6 +13,7 @@ mod invariants;
 mod mfa;
 mod pull;
 mod scoring;
+mod search;
 mod serve;
 mod support;
 mod throttling;

@@ -53,7 +53,7 @@ fn admins_enrol_a_second_factor_and_sign_in_with_it() {
     // The portal leads to enrolment, and to nothing else before it.
     let (next, pending) = portal_sign_in(&app);
     assert_eq!(next, "/settings/mfa");
-    assert_eq!(app.get_with("/", &[("cookie", &pending)]).status, 401, "not signed in yet");
+    assert_eq!(app.get_with("/", &[("cookie", &pending)]).status, 303, "not signed in yet");
     let page = app.get_with("/settings/mfa", &[("cookie", &pending)]);
     assert_eq!(page.status, 200, "{}", page.body);
     assert!(page.body.contains("src=\"data:image/svg+xml;base64,"), "a QR code rendered on the server");
@@ -80,7 +80,7 @@ fn admins_enrol_a_second_factor_and_sign_in_with_it() {
     let full = confirmed.cookie_pair("__Host-vigil-session").expect("a new session");
     assert_ne!(full, pending, "a new session id once signed in");
     assert_eq!(app.get_with("/", &[("cookie", &full)]).status, 200);
-    assert_eq!(app.get_with("/", &[("cookie", &pending)]).status, 401, "the pending session ended");
+    assert_eq!(app.get_with("/", &[("cookie", &pending)]).status, 303, "the pending session ended");
 
     // The API asks for the second factor; each code works once.
     let asked = api_login(&app, None);
@@ -92,7 +92,7 @@ fn admins_enrol_a_second_factor_and_sign_in_with_it() {
     // The portal asks for it too.
     let (next, awaiting) = portal_sign_in(&app);
     assert_eq!(next, "/sign-in/code");
-    assert_eq!(app.get_with("/", &[("cookie", &awaiting)]).status, 401);
+    assert_eq!(app.get_with("/", &[("cookie", &awaiting)]).status, 303);
     let form = app.get_with("/sign-in/code", &[("cookie", &awaiting)]);
     let csrf = form_token(&form.body);
     let wrong = app.post_form("/sign-in/code", &[("cookie", &awaiting)], &[("csrf_token", &csrf), ("code", "000000")]);
@@ -116,7 +116,7 @@ fn admins_enrol_a_second_factor_and_sign_in_with_it() {
     // A lost phone: an operator resets the second factor, which is audited.
     let (status, out, err) = run(vigil().args(["user", "reset-mfa", "chief"]).env("DATABASE_URL", db.url()));
     assert!(status.success(), "{out}{err}");
-    assert_eq!(app.get_with("/", &[("cookie", &session)]).status, 401, "sessions ended");
+    assert_eq!(app.get_with("/", &[("cookie", &session)]).status, 303, "sessions ended");
     let mut conn = db.connect();
     let resets: Vec<Option<String>> = audit_log::table
         .filter(audit_log::action.eq("user-reset-mfa"))

@@ -278,6 +278,18 @@ impl<S: Surface> Guard<S> {
         self.run(access, fhir_id, Some(owner), None, work).await
     }
 
+    /// Refuses (audited) a principal who could never read `access.resource_type` (a search that
+    /// includes resources of another type needs this for each). Allowing costs nothing.
+    pub async fn check_read(&self, access: Access) -> Result<(), Rejection<S>> {
+        let probe = Target::Patient { resource_type: access.resource_type, units: &[], break_glass: true };
+        let Decision::Deny(reason) = may(&self.auth.principal, access.action, probe) else { return Ok(()) };
+        self.blocking(move |conn, principal, context| {
+            audit_or_refuse(conn, &audit_event(principal, context, access, None, None, Outcome::Denied, false, None))?;
+            Err(Rejection::forbidden(reason.message()))
+        })
+        .await
+    }
+
     /// Runs a search if `may` lets the principal read `access.resource_type` at all; `work` gets
     /// the principal's [`Visibility`] to restrict its query with, and reports which patients'
     /// data it returns. Each of those patients gets an audit row (flagged when seen only under

@@ -132,6 +132,14 @@ pub fn query_pairs(req: &HttpRequest) -> Vec<(String, String)> {
     url::form_urlencoded::parse(req.query_string().as_bytes()).into_owned().collect()
 }
 
+/// What a search page holds: its matches (one more than a page, to tell whether another
+/// follows), what they include, and the total when asked for.
+struct Page {
+    hits: Vec<searching::Hit>,
+    included: Vec<(&'static str, searching::Hit)>,
+    total: Option<i64>,
+}
+
 #[get("/fhir/{type}")]
 pub async fn search(
     req: HttpRequest,
@@ -140,17 +148,32 @@ pub async fn search(
 ) -> Result<HttpResponse, Rejection<Fhir>> {
     let def = type_def(&path.into_inner())?;
     let parsed = searching::parse(def, &query_pairs(&req)).map_err(Rejection::bad_request)?;
+    let included_types = parsed.included_types();
+    for included in &included_types {
+        guard.check_read(included.access(Action::Read)).await?;
+    }
     let query = parsed.clone();
-    let mut hits = guard
+    let page = guard
         .search(def.access(Action::Read), move |conn, visibility| {
             let hits = searching::run(conn, def, &query, visibility)?;
-            let patients = hits.iter().take(query.count as usize).map(|h| (h.patient_id, h.flagged)).collect();
-            Ok(Found { value: hits, patients })
+            let total = if query.total { Some(searching::count(conn, def, &query, visibility)?) } else { None };
+            let shown = &hits[..hits.len().min(query.count as usize)];
+            let mut patients: Vec<(i64, bool)> = shown.iter().map(|h| (h.patient_id, h.flagged)).collect();
+            patients.dedup();
+            let ids: Vec<i64> = patients.iter().map(|(id, _)| *id).collect();
+            let mut included = Vec::new();
+            if !ids.is_empty() {
+                for t in &included_types {
+                    included.extend(searching::included(conn, t, &ids)?.into_iter().map(|h| (t.resource_type, h)));
+                }
+            }
+            Ok(Found { value: Page { hits, included, total }, patients })
         })
         .await?;
+    let Page { mut hits, included, total } = page;
     let next = (hits.len() as i64 > parsed.count).then(|| {
         hits.truncate(parsed.count as usize);
-        hits.last().map(|h| Cursor { stored_at: h.stored_at, row: h.row_id })
+        hits.last().map(|h| Cursor { key: h.sort_key, row: h.row_id })
     });
     let base = base(&req);
     let link = |cursor: Option<Cursor>| {
@@ -167,19 +190,22 @@ pub async fn search(
     if let Some(Some(cursor)) = next {
         links.push(json!({ "relation": "next", "url": link(Some(cursor)) }));
     }
-    let entries: Vec<Value> = hits
-        .into_iter()
-        .map(|hit| {
-            let id = hit.content.get("id").and_then(Value::as_str).unwrap_or_default().to_owned();
-            json!({
-                "fullUrl": format!("{base}/{}/{id}", def.resource_type),
-                "resource": served(hit.content, hit.version, hit.received_at),
-                "search": { "mode": "match" },
-            })
+    let entry = |resource_type: &str, hit: searching::Hit, mode: &str| {
+        let id = hit.content.get("id").and_then(Value::as_str).unwrap_or_default().to_owned();
+        json!({
+            "fullUrl": format!("{base}/{resource_type}/{id}"),
+            "resource": served(hit.content, hit.version, hit.received_at),
+            "search": { "mode": mode },
         })
-        .collect();
-    Ok(fhir_json(
-        StatusCode::OK,
-        &json!({ "resourceType": "Bundle", "type": "searchset", "link": links, "entry": entries }),
-    ))
+    };
+    let mut entries: Vec<Value> = hits.into_iter().map(|hit| entry(def.resource_type, hit, "match")).collect();
+    entries.extend(included.into_iter().map(|(ty, hit)| entry(ty, hit, "include")));
+    let mut bundle = json!({ "resourceType": "Bundle", "type": "searchset", "link": links });
+    if let Some(total) = total {
+        bundle["total"] = json!(total);
+    }
+    if !parsed.summary_count {
+        bundle["entry"] = json!(entries);
+    }
+    Ok(fhir_json(StatusCode::OK, &bundle))
 }

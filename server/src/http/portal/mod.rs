@@ -80,7 +80,15 @@ pub(crate) fn same_token(a: &str, b: &str) -> bool {
 }
 
 #[get("/")]
-async fn home(auth: Authenticated<Portal>) -> Result<HttpResponse, Rejection<Portal>> {
+async fn home(auth: Result<Authenticated<Portal>, Rejection<Portal>>) -> Result<HttpResponse, Rejection<Portal>> {
+    // Signed out (or signed in only partly): the start page is the sign-in page.
+    let auth = match auth {
+        Ok(auth) => auth,
+        Err(rejection) if rejection.status == StatusCode::UNAUTHORIZED => {
+            return Ok(HttpResponse::SeeOther().insert_header((LOCATION, "/sign-in")).finish());
+        }
+        Err(rejection) => return Err(rejection),
+    };
     let crate::auth::principal::Principal::User(user) = &auth.principal else {
         return Err(Rejection::forbidden("the portal is for people; systems use the API"));
     };

@@ -1,21 +1,20 @@
 //! FHIR search on the mapped types: the parameters each type supports, parsed into [`Filter`]s
-//! (pure, unit-tested), and the SQL that finds the current versions that match, in a stable order
-//! (`stored_at`, row id) so that paging with a cursor neither skips nor repeats a resource.
+//! (pure, unit-tested), and the SQL ([`sql`]) that finds the current versions that match, in a
+//! stable order (the sort key, then the row id) so that paging with a cursor neither skips nor
+//! repeats a resource. Also `_sort` on the date parameters, `_total`, `_summary=count`, `_count=0`,
+//! and `_include` / `_revinclude` of the patient.
 //!
 //! Unknown parameters and modifiers are refused with 400 naming them, rather than ignored: a
 //! client that believes it filtered must not silently get everything.
 
+mod sql;
+
 use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
-use diesel::pg::Pg;
-use diesel::prelude::*;
-use diesel::query_builder::{BoxedSqlQuery, SqlQuery};
-use diesel::sql_types::{Array, BigInt, Bool, Date, Integer, Jsonb, Text, Timestamptz};
-use serde_json::{Value, json};
-use vigil_ehr_adapter::map::{ICD10, ICD10_CM, LOINC, SNOMED};
+use vigil_ehr_adapter::map::LOINC;
 use vigil_ehr_adapter::reference;
 
-use super::TypeDef;
-use crate::auth::policy::Visibility;
+pub use self::sql::{Hit, count, included, run};
+use super::{TYPES, TypeDef};
 
 /// A search parameter of a type, and how it filters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,37 +78,105 @@ pub enum Filter {
     Identifier(Vec<(Option<String>, String)>),
 }
 
-/// Where a page starts: after this (stored_at, row id).
+/// Where a page starts: after this sort key (None: a resource without a value, sorted last) and
+/// row id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Cursor {
-    pub stored_at: DateTime<Utc>,
+    pub key: Option<DateTime<Utc>>,
     pub row: i64,
 }
 
 impl Cursor {
     pub fn encode(&self) -> String {
-        format!("{}.{}", self.stored_at.timestamp_micros(), self.row)
+        match self.key {
+            Some(key) => format!("{}.{}", key.timestamp_micros(), self.row),
+            None => format!("none.{}", self.row),
+        }
     }
 
     fn decode(raw: &str) -> Option<Self> {
-        let (micros, row) = raw.split_once('.')?;
-        Some(Self { stored_at: DateTime::from_timestamp_micros(micros.parse().ok()?)?, row: row.parse().ok()? })
+        let (key, row) = raw.split_once('.')?;
+        let key = match key {
+            "none" => None,
+            micros => Some(DateTime::from_timestamp_micros(micros.parse().ok()?)?),
+        };
+        Some(Self { key, row: row.parse().ok()? })
     }
+}
+
+/// What results are ordered by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sort {
+    /// The SQL of the key: `t.stored_at` (`_lastUpdated`, the default) or a date parameter's column.
+    pub key: SortKey,
+    pub descending: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortKey {
+    LastUpdated,
+    Instant(&'static str),
+    PeriodStart,
+    BirthDate,
 }
 
 /// A parsed search request.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Search {
     pub filters: Vec<Filter>,
+    /// Matches per page; 0 asks only for the total.
     pub count: i64,
     pub after: Option<Cursor>,
+    pub sort: Sort,
+    /// `Bundle.total` is wanted (`_total=accurate` or `estimate`, `_summary=count`, `_count=0`).
+    pub total: bool,
+    /// `_summary=count`: the total and no entries.
+    pub summary_count: bool,
+    /// `_include=Type:patient`: the patients of the matches; `_revinclude=Type:patient` (on
+    /// Patient): those types' resources of the matched patients.
+    pub include_patient: bool,
+    pub revinclude: Vec<&'static str>,
     /// The parameters as given (but the cursor), to repeat in paging links.
     pub echo: Vec<(String, String)>,
 }
 
+impl Search {
+    /// The resource types this search returns beside the searched one, whose read permission it
+    /// needs as well.
+    pub fn included_types(&self) -> Vec<&'static TypeDef> {
+        let patient = self.include_patient.then_some("Patient");
+        TYPES
+            .iter()
+            .filter(|t| self.revinclude.contains(&t.resource_type) || patient == Some(t.resource_type))
+            .collect()
+    }
+}
+
+/// `Type:patient` (or `Type:subject`) naming a mapped type that refers to a patient.
+fn patient_reference(name: &str, value: &str) -> Result<&'static TypeDef, String> {
+    let (ty, param) = value.split_once(':').ok_or_else(|| format!("{name} takes Type:patient, not {value:?}"))?;
+    if !matches!(param, "patient" | "subject") {
+        return Err(format!("{name}: only the patient can be included ({ty}:patient)"));
+    }
+    TYPES
+        .iter()
+        .find(|t| t.resource_type == ty && t.resource_type != "Patient")
+        .ok_or_else(|| format!("{name}: {ty} is not a type this server serves with a patient"))
+}
+
 /// Parses the query parameters of a search on `def`; the error names the parameter and says why.
 pub fn parse(def: &TypeDef, params: &[(String, String)]) -> Result<Search, String> {
-    let mut search = Search { filters: Vec::new(), count: DEFAULT_COUNT, after: None, echo: Vec::new() };
+    let mut search = Search {
+        filters: Vec::new(),
+        count: DEFAULT_COUNT,
+        after: None,
+        sort: Sort { key: SortKey::LastUpdated, descending: false },
+        total: false,
+        summary_count: false,
+        include_patient: false,
+        revinclude: Vec::new(),
+        echo: Vec::new(),
+    };
     for (name, value) in params {
         if name != "_cursor" {
             search.echo.push((name.clone(), value.clone()));
@@ -117,16 +184,37 @@ pub fn parse(def: &TypeDef, params: &[(String, String)]) -> Result<Search, Strin
         match name.as_str() {
             "_count" => {
                 let n: i64 = value.parse().map_err(|_| format!("_count must be a whole number, not {value:?}"))?;
-                if n < 1 {
-                    return Err("_count must be at least 1".into());
+                if n < 0 {
+                    return Err("_count must be 0 (the total only) or more".into());
                 }
                 search.count = n.min(MAX_COUNT);
+                search.total |= n == 0;
             }
             "_cursor" => {
                 search.after = Some(Cursor::decode(value).ok_or("_cursor is not one this server gave out")?);
             }
-            "_sort" if value == "_lastUpdated" => {}
-            "_sort" => return Err(format!("_sort={value} is not supported; results come in _lastUpdated order")),
+            "_sort" => search.sort = sort(def, value)?,
+            "_total" => match value.as_str() {
+                "none" => search.total = false,
+                "estimate" | "accurate" => search.total = true,
+                other => return Err(format!("_total must be none, estimate or accurate, not {other:?}")),
+            },
+            "_summary" => match value.as_str() {
+                "count" => (search.summary_count, search.total) = (true, true),
+                "false" => {}
+                other => return Err(format!("_summary={other} is not supported (count and false are)")),
+            },
+            "_include" => {
+                let included = patient_reference(name, value)?;
+                if included.resource_type != def.resource_type {
+                    return Err(format!("_include={value} does not name the searched type {}", def.resource_type));
+                }
+                search.include_patient = true;
+            }
+            "_revinclude" if def.resource_type == "Patient" => {
+                search.revinclude.push(patient_reference(name, value)?.resource_type);
+            }
+            "_revinclude" => return Err("_revinclude is supported on Patient searches (Type:patient)".into()),
             "_format" | "_pretty" => {}
             "_id" => search.filters.push(Filter::Id(list(value))),
             _ => {
@@ -147,6 +235,38 @@ pub fn parse(def: &TypeDef, params: &[(String, String)]) -> Result<Search, Strin
         }
     }
     Ok(search)
+}
+
+/// `_sort`: `_lastUpdated` or a date parameter of the type, `-` first for descending.
+fn sort(def: &TypeDef, value: &str) -> Result<Sort, String> {
+    let (descending, name) = match value.strip_prefix('-') {
+        Some(name) => (true, name),
+        None => (false, value),
+    };
+    let key = if name == "_lastUpdated" {
+        SortKey::LastUpdated
+    } else {
+        match def.params.iter().find(|(p, _)| *p == name).map(|(_, p)| *p) {
+            Some(Param::Instant(column)) => SortKey::Instant(column),
+            Some(Param::Period) => SortKey::PeriodStart,
+            Some(Param::BirthDate) => SortKey::BirthDate,
+            _ => {
+                let dates: Vec<&str> = def
+                    .params
+                    .iter()
+                    .filter(|(_, p)| matches!(p, Param::Instant(_) | Param::Period | Param::BirthDate))
+                    .map(|(n, _)| *n)
+                    .chain(["_lastUpdated"])
+                    .collect();
+                return Err(format!(
+                    "_sort={value}: {} can be sorted by {} (- first for descending)",
+                    def.resource_type,
+                    dates.join(", ")
+                ));
+            }
+        }
+    };
+    Ok(Sort { key, descending })
 }
 
 fn list(value: &str) -> Vec<String> {
@@ -249,228 +369,11 @@ pub fn date(name: &str, value: &str) -> Result<(Prefix, Range), String> {
     Ok((prefix, range))
 }
 
-/// A current version that a search found.
-#[derive(Debug, QueryableByName)]
-pub struct Hit {
-    #[diesel(sql_type = BigInt)]
-    pub row_id: i64,
-    #[diesel(sql_type = BigInt)]
-    pub patient_id: i64,
-    #[diesel(sql_type = Timestamptz)]
-    pub stored_at: DateTime<Utc>,
-    #[diesel(sql_type = Jsonb)]
-    pub content: Value,
-    #[diesel(sql_type = Integer)]
-    pub version: i32,
-    #[diesel(sql_type = Timestamptz)]
-    pub received_at: DateTime<Utc>,
-    /// Visible to the searcher only through a break-glass grant.
-    #[diesel(sql_type = Bool)]
-    pub flagged: bool,
-}
-
-/// SQL text with numbered bind parameters, built in order.
-struct Sql<'a> {
-    query: Option<BoxedSqlQuery<'a, Pg, SqlQuery>>,
-    binds: usize,
-}
-
-impl<'a> Sql<'a> {
-    fn new(text: &str) -> Self {
-        Self { query: Some(diesel::sql_query(text).into_boxed()), binds: 0 }
-    }
-
-    fn push(&mut self, text: &str) -> &mut Self {
-        self.query = self.query.take().map(|q| q.sql(text));
-        self
-    }
-
-    fn bind<T, V>(&mut self, value: V) -> &mut Self
-    where
-        Pg: diesel::sql_types::HasSqlType<T>,
-        V: diesel::serialize::ToSql<T, Pg> + Send + 'a,
-        T: Send + 'a,
-    {
-        self.binds += 1;
-        let placeholder = format!("${}", self.binds);
-        self.query = self.query.take().map(|q| q.sql(placeholder).bind::<T, V>(value));
-        self
-    }
-}
-
-/// The SQL condition that the patient in `column` is one the searcher may see; binds as needed.
-fn visible(sql: &mut Sql<'_>, column: &str, visibility: &Visibility) {
-    if let Visibility::Units { units, user_id } = visibility {
-        sql.push(" AND (");
-        on_units(sql, column, units);
-        sql.push(&format!(" OR {column} IN (SELECT g.patient_id FROM break_glass_grants g WHERE g.user_id = "));
-        sql.bind::<BigInt, _>(*user_id).push(" AND g.expires_at > now()))");
-    }
-}
-
-/// A patient's units: explicit assignments, and the unit of their current or last encounter (as
-/// the guard decides for a single patient).
-fn on_units(sql: &mut Sql<'_>, column: &str, units: &[String]) {
-    sql.push(&format!(
-        "({column} IN (SELECT a.patient_id FROM patient_unit_assignments a JOIN care_units u ON u.id = a.unit_id \
-         WHERE u.code = ANY("
-    ));
-    sql.bind::<Array<Text>, _>(units.to_vec()).push(&format!(
-        ")) OR (SELECT e.unit FROM encounters e WHERE e.patient_id = {column} AND e.unit IS NOT NULL \
-         ORDER BY e.period_start DESC NULLS LAST LIMIT 1) = ANY("
-    ));
-    sql.bind::<Array<Text>, _>(units.to_vec()).push("))");
-}
-
-/// Runs a search: one page of current versions (one more than `count`, to tell whether a next
-/// page exists).
-pub fn run(conn: &mut PgConnection, def: &TypeDef, search: &Search, visibility: &Visibility) -> QueryResult<Vec<Hit>> {
-    let patient = if def.resource_type == "Patient" { "t.id" } else { "t.patient_id" };
-    let mut sql = Sql::new("SELECT t.id AS row_id, ");
-    sql.push(&format!("{patient} AS patient_id, t.stored_at, r.content, r.version, r.received_at, "));
-    match visibility {
-        Visibility::All => {
-            sql.push("FALSE");
-        }
-        Visibility::Units { units, .. } => {
-            sql.push("NOT ");
-            on_units(&mut sql, patient, units);
-        }
-    }
-    sql.push(&format!(
-        " AS flagged FROM {} t JOIN raw_resources r ON r.source_system = t.source_system AND r.resource_type = '{}' \
-         AND r.fhir_id = t.fhir_id AND r.superseded_at IS NULL WHERE TRUE",
-        def.table, def.resource_type
-    ));
-    if def.resource_type == "Patient" {
-        sql.push(" AND t.version > 0");
-    }
-    visible(&mut sql, patient, visibility);
-    for filter in &search.filters {
-        condition(&mut sql, filter);
-    }
-    if let Some(after) = search.after {
-        sql.push(" AND (t.stored_at, t.id) > (");
-        sql.bind::<Timestamptz, _>(after.stored_at).push(", ").bind::<BigInt, _>(after.row).push(")");
-    }
-    sql.push(" ORDER BY t.stored_at, t.id LIMIT ").bind::<BigInt, _>(search.count + 1);
-    sql.query.take().map(|q| q.load(conn)).unwrap_or_else(|| Ok(Vec::new()))
-}
-
-fn escape_like(s: &str) -> String {
-    s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
-}
-
-/// `lower <= x < upper` style comparisons of a search range with a target range
-/// `[start, end]` (a point when both are the same column), as FHIR defines the prefixes.
-fn compare(sql: &mut Sql<'_>, prefix: Prefix, start: &str, end: &str, range: Range, date: bool) {
-    let bound = |sql: &mut Sql<'_>, at: DateTime<Utc>| {
-        if date {
-            sql.bind::<Date, _>(at.date_naive());
-        } else {
-            sql.bind::<Timestamptz, _>(at);
-        }
-    };
-    match prefix {
-        Prefix::Eq | Prefix::Ne => {
-            sql.push(if prefix == Prefix::Ne { " AND NOT (" } else { " AND (" });
-            sql.push(&format!("{start} >= "));
-            bound(sql, range.lower);
-            sql.push(&format!(" AND {end} < "));
-            bound(sql, range.upper);
-            sql.push(")");
-        }
-        Prefix::Lt | Prefix::Le => {
-            sql.push(&format!(" AND {start} < "));
-            bound(sql, if prefix == Prefix::Lt { range.lower } else { range.upper });
-        }
-        Prefix::Gt | Prefix::Ge => {
-            sql.push(&format!(" AND {end} >= "));
-            bound(sql, if prefix == Prefix::Gt { range.upper } else { range.lower });
-        }
-    }
-}
-
-fn condition(sql: &mut Sql<'_>, filter: &Filter) {
-    match filter {
-        Filter::Id(ids) => {
-            sql.push(" AND t.fhir_id = ANY(").bind::<Array<Text>, _>(ids.clone()).push(")");
-        }
-        Filter::Patient(ids) => {
-            sql.push(" AND t.patient_id IN (SELECT p.id FROM patients p WHERE p.fhir_id = ANY(")
-                .bind::<Array<Text>, _>(ids.clone())
-                .push("))");
-        }
-        Filter::Token { column, codes } => {
-            sql.push(&format!(" AND t.{column} = ANY(")).bind::<Array<Text>, _>(codes.clone()).push(")");
-        }
-        Filter::LoincCode(codes) => {
-            // A code of another system can never match: LOINC is the only one stored.
-            let codes: Vec<String> = codes.iter().flatten().cloned().collect();
-            sql.push(" AND t.loinc_code = ANY(").bind::<Array<Text>, _>(codes).push(")");
-        }
-        Filter::ConditionCode(codes) => {
-            sql.push(" AND (FALSE");
-            for (system, code) in codes {
-                let columns: &[&str] = match system.as_deref() {
-                    None => &["icd10_codes", "snomed_codes"],
-                    Some(ICD10_CM | ICD10) => &["icd10_codes"],
-                    Some(SNOMED) => &["snomed_codes"],
-                    Some(_) => &[],
-                };
-                for column in columns {
-                    sql.push(&format!(" OR t.{column} @> ARRAY[")).bind::<Text, _>(code.clone()).push("]");
-                }
-            }
-            sql.push(")");
-        }
-        Filter::Instant { column, prefix, range } => {
-            let column = format!("t.{column}");
-            compare(sql, *prefix, &column, &column, *range, false);
-        }
-        Filter::Period { prefix, range } => compare(
-            sql,
-            *prefix,
-            "COALESCE(t.period_start, '-infinity')",
-            "COALESCE(t.period_end, 'infinity')",
-            *range,
-            false,
-        ),
-        Filter::BirthDate { prefix, range } => compare(sql, *prefix, "t.birth_date", "t.birth_date", *range, true),
-        Filter::Name(names) => {
-            sql.push(" AND (FALSE");
-            for name in names {
-                let start = format!("{}%", escape_like(name));
-                let word = format!("% {}%", escape_like(name));
-                sql.push(" OR lower(t.family_name) LIKE ").bind::<Text, _>(start.clone());
-                sql.push(" OR lower(t.given_names) LIKE ").bind::<Text, _>(start);
-                sql.push(" OR lower(t.given_names) LIKE ").bind::<Text, _>(word);
-            }
-            sql.push(")");
-        }
-        Filter::Identifier(identifiers) => {
-            sql.push(" AND (FALSE");
-            for (system, value) in identifiers {
-                match system {
-                    Some(system) => {
-                        let wanted = json!([{ "system": system, "value": value }]);
-                        sql.push(" OR t.identifiers @> ").bind::<Jsonb, _>(wanted);
-                    }
-                    None => {
-                        sql.push(" OR t.mrn = ").bind::<Text, _>(value.clone());
-                        sql.push(" OR t.identifiers @> ").bind::<Jsonb, _>(json!([{ "value": value }]));
-                    }
-                }
-            }
-            sql.push(")");
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::http::fhir::type_def;
+    use vigil_ehr_adapter::map::ICD10_CM;
 
     fn params(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
         pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
@@ -524,13 +427,41 @@ mod tests {
         assert!(unknown.contains("subject") && unknown.contains("patient, code, date"), "{unknown}");
         assert!(parse(observation, &params(&[("code:text", "x")])).is_err_and(|e| e.contains(":text")));
         assert!(parse(observation, &params(&[("patient", "Encounter/e1")])).is_err());
-        assert!(parse(observation, &params(&[("_count", "0")])).is_err());
+        assert!(parse(observation, &params(&[("_count", "-1")])).is_err());
+        let count_only = parse(observation, &params(&[("_count", "0")])).expect("the total only");
+        assert!(count_only.total && count_only.count == 0);
         assert!(parse(observation, &params(&[("_cursor", "nonsense")])).is_err());
 
-        let cursor = Cursor { stored_at: at("2025-01-01T00:00:00.123456Z"), row: 42 };
+        let cursor = Cursor { key: Some(at("2025-01-01T00:00:00.123456Z")), row: 42 };
+        assert_eq!(Cursor::decode(&Cursor { key: None, row: 7 }.encode()), Some(Cursor { key: None, row: 7 }));
         let paged = parse(observation, &params(&[("_cursor", &cursor.encode()), ("_count", "2")])).expect("cursor");
         assert_eq!(paged.after, Some(cursor));
         assert_eq!(paged.echo, params(&[("_count", "2")]), "the cursor is not echoed");
+    }
+
+    #[test]
+    fn sorts_totals_and_includes() {
+        let observation = type_def("Observation").expect("type");
+        let sorted = parse(observation, &params(&[("_sort", "-date")])).expect("by date");
+        assert_eq!(sorted.sort, Sort { key: SortKey::Instant("effective_at"), descending: true });
+        assert!(parse(observation, &params(&[("_sort", "code")])).is_err_and(|e| e.contains("date, _lastUpdated")));
+        let encounter = type_def("Encounter").expect("type");
+        assert_eq!(parse(encounter, &params(&[("_sort", "date")])).expect("period").sort.key, SortKey::PeriodStart);
+        let counted = parse(observation, &params(&[("_summary", "count")])).expect("count");
+        assert!(counted.summary_count && counted.total);
+        assert!(parse(observation, &params(&[("_summary", "text")])).is_err());
+        assert!(parse(observation, &params(&[("_total", "accurate")])).expect("total").total);
+        assert!(parse(observation, &params(&[("_include", "Observation:patient")])).expect("include").include_patient);
+        assert!(parse(observation, &params(&[("_include", "Encounter:patient")])).is_err());
+        assert!(parse(observation, &params(&[("_include", "Observation:encounter")])).is_err());
+        let patient = type_def("Patient").expect("type");
+        let rev = parse(patient, &params(&[("_revinclude", "Condition:subject")])).expect("revinclude");
+        assert_eq!(rev.revinclude, ["Condition"]);
+        assert!(parse(observation, &params(&[("_revinclude", "Condition:patient")])).is_err());
+        assert_eq!(
+            parse(patient, &params(&[("_sort", "-birthdate")])).expect("birthdate").sort.key,
+            SortKey::BirthDate
+        );
     }
 
     #[test]
