@@ -42,13 +42,15 @@ ci: fmt-check clippy test ## what CI runs: format check, clippy with warnings as
 
 bench: ## performance figures, each beside a limit measured in the same run (VIGIL_BENCH_PATIENTS=100000)
 	@deploy/system-deps.sh
+	@deploy/bench-deps.sh
 	@url=$$(deploy/postgres.sh url); \
 	  export VIGIL_TEST_ADMIN_URL="$${VIGIL_TEST_ADMIN_URL:-$$url}"; \
 	  $(CARGO) bench --locked -p vigil --bench auth; \
 	  $(CARGO) bench --locked -p vigil --bench ingest; \
 	  $(CARGO) bench --locked -p vigil --bench models; \
 	  $(CARGO) bench --locked -p vigil --bench scoring; \
-	  $(CARGO) bench --locked -p vigil --bench scoring_run
+	  $(CARGO) bench --locked -p vigil --bench scoring_run; \
+	  $(CARGO) bench --locked -p vigil --bench reads
 
 fmt-check:
 	$(CARGO) fmt --all --check

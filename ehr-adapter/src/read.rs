@@ -25,6 +25,18 @@ pub struct Incoming {
     pub resource: Result<Value, String>,
 }
 
+impl Incoming {
+    /// A resource already parsed (a request body, a page of a pull), keeping its text for rejects.
+    pub fn parsed(origin: impl Into<String>, location: impl Into<String>, resource: Value) -> Self {
+        Incoming { origin: origin.into(), location: location.into(), raw: resource.to_string(), resource: Ok(resource) }
+    }
+
+    /// Resources made in code (seeds, tests, benches), located as `item 0`, `item 1`, ….
+    pub fn items(origin: &str, resources: impl IntoIterator<Item = Value>) -> Vec<Self> {
+        resources.into_iter().enumerate().map(|(i, r)| Incoming::parsed(origin, format!("item {i}"), r)).collect()
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ReadError {
     #[error("cannot read {path}: {source}")]

@@ -32,12 +32,7 @@ fn send(conn: &mut PgConnection, source: &str, resources: Vec<Value>) -> (Counts
     let batch = resources
         .into_iter()
         .enumerate()
-        .map(|(i, r)| Incoming {
-            origin: format!("{source} file"),
-            location: format!("line {}", i + 1),
-            raw: r.to_string(),
-            resource: Ok(r),
-        })
+        .map(|(i, r)| Incoming::parsed(format!("{source} file"), format!("line {}", i + 1), r))
         .collect();
     let stored = store(conn, source, &loader(), batch).expect("store");
     (stored.summary.totals(), stored.fates)

@@ -17,16 +17,7 @@ fn patient(gender: &str, last_updated: &str) -> Value {
 }
 
 fn send(conn: &mut PgConnection, resources: Vec<Value>) -> vigil_ehr_adapter::ingest::Counts {
-    let batch = resources
-        .into_iter()
-        .enumerate()
-        .map(|(i, r)| Incoming {
-            origin: "test".into(),
-            location: format!("item {i}"),
-            raw: r.to_string(),
-            resource: Ok(r),
-        })
-        .collect();
+    let batch = Incoming::items("test", resources);
     store_batch(conn, SOURCE, &loader(), batch).expect("store").totals()
 }
 

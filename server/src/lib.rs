@@ -78,6 +78,7 @@ fn auth_state(settings: &Settings, public_url: String) -> anyhow::Result<http::a
         break_glass: Duration::from_secs(auth.break_glass_secs),
         public_url,
         mfa_required: auth.mfa_required_roles.clone(),
+        verified: auth::tokens::VerifiedTokens::default(),
     })
 }
 

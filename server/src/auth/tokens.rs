@@ -104,3 +104,40 @@ pub fn verify(keys: &SigningKeys, settings: &TokenSettings, token: &str) -> Resu
     }
     Ok(data.claims)
 }
+
+/// Tokens verified before, by the SHA-256 of their text, until they expire: a client sends the same
+/// token with every request, and verifying its Ed25519 signature each time would cost more CPU than
+/// the rest of a read by id. What the token stands for (the user enabled, the password unchanged,
+/// the client active) is still checked against the database on every request.
+#[derive(Debug, Default)]
+pub struct VerifiedTokens {
+    cache: std::sync::Mutex<std::collections::HashMap<[u8; 32], Claims>>,
+}
+
+/// Most tokens remembered; past it, the expired ones are forgotten, else all.
+const REMEMBERED: usize = 10_000;
+
+impl VerifiedTokens {
+    pub fn verify(&self, keys: &SigningKeys, settings: &TokenSettings, token: &str) -> Result<Claims, TokenError> {
+        use sha2::Digest;
+        let digest: [u8; 32] = sha2::Sha256::digest(token.as_bytes()).into();
+        let now = jsonwebtoken::get_current_timestamp();
+        let fresh = |c: &Claims| c.exp + LEEWAY_SECS > now && c.nbf.is_none_or(|nbf| nbf <= now + LEEWAY_SECS);
+        if let Ok(cache) = self.cache.lock()
+            && let Some(claims) = cache.get(&digest).filter(|c| fresh(c))
+        {
+            return Ok(claims.clone());
+        }
+        let claims = verify(keys, settings, token)?;
+        if let Ok(mut cache) = self.cache.lock() {
+            if cache.len() >= REMEMBERED {
+                cache.retain(|_, c| fresh(c));
+                if cache.len() >= REMEMBERED {
+                    cache.clear();
+                }
+            }
+            cache.insert(digest, claims.clone());
+        }
+        Ok(claims)
+    }
+}

@@ -94,6 +94,18 @@ struct UserRow {
     #[diesel(select_expression = users::totp_secret.is_not_null())]
     mfa_enrolled: bool,
     password_changed_at: chrono::DateTime<chrono::Utc>,
+    /// The user's unit codes, in the same query (every authenticated request reads a user), by a
+    /// database function so that the query stays one diesel prepares once per connection.
+    #[diesel(
+        select_expression = user_unit_codes(users::id),
+        select_expression_type = user_unit_codes<users::id>
+    )]
+    units: Vec<String>,
+}
+
+diesel::define_sql_function! {
+    /// The unit codes of a user (migration `access_functions`).
+    fn user_unit_codes(user_id: diesel::sql_types::BigInt) -> diesel::sql_types::Array<diesel::sql_types::Text>;
 }
 
 impl std::fmt::Debug for NewUser<'_> {
@@ -149,7 +161,7 @@ fn unit_ids(conn: &mut PgConnection, codes: &[UnitCode]) -> Result<Vec<i64>, Use
 
 pub fn list(conn: &mut PgConnection) -> Result<Vec<User>, UserError> {
     let rows: Vec<UserRow> = users::table.select(UserRow::as_select()).order(users::username).load(conn)?;
-    rows.into_iter().map(|row| with_units(conn, row)).collect()
+    Ok(rows.into_iter().map(User::from).collect())
 }
 
 pub fn find(conn: &mut PgConnection, username: &str) -> Result<Option<(User, String)>, UserError> {
@@ -158,32 +170,28 @@ pub fn find(conn: &mut PgConnection, username: &str) -> Result<Option<(User, Str
         .select((UserRow::as_select(), users::password_hash))
         .first(conn)
         .optional()?;
-    row.map(|(row, hash)| Ok((with_units(conn, row)?, hash))).transpose()
+    Ok(row.map(|(row, hash)| (User::from(row), hash)))
 }
 
 pub fn by_id(conn: &mut PgConnection, id: i64) -> Result<Option<User>, UserError> {
     let row: Option<UserRow> = users::table.find(id).select(UserRow::as_select()).first(conn).optional()?;
-    row.map(|row| with_units(conn, row)).transpose()
+    Ok(row.map(User::from))
 }
 
-fn with_units(conn: &mut PgConnection, row: UserRow) -> Result<User, UserError> {
-    let units = user_units::table
-        .inner_join(care_units::table)
-        .filter(user_units::user_id.eq(row.id))
-        .select(care_units::code)
-        .order(care_units::code)
-        .load(conn)?;
-    Ok(User {
-        id: row.id,
-        username: row.username,
-        display_name: row.display_name,
-        // The column's CHECK constraint admits only the four roles.
-        role: row.role.parse().unwrap_or(Role::Clinician),
-        units,
-        disabled: row.disabled_at.is_some(),
-        mfa_enrolled: row.mfa_enrolled,
-        password_changed_at: row.password_changed_at,
-    })
+impl From<UserRow> for User {
+    fn from(row: UserRow) -> Self {
+        User {
+            id: row.id,
+            username: row.username,
+            display_name: row.display_name,
+            // The column's CHECK constraint admits only the four roles.
+            role: row.role.parse().unwrap_or(Role::Clinician),
+            units: row.units,
+            disabled: row.disabled_at.is_some(),
+            mfa_enrolled: row.mfa_enrolled,
+            password_changed_at: row.password_changed_at,
+        }
+    }
 }
 
 /// Disables the account and ends its sessions at once.

@@ -277,12 +277,7 @@ pub fn run(conn: &mut PgConnection, args: PullArgs) -> anyhow::Result<ExitCode> 
                     let resource = entry.get("resource")?.clone();
                     let updated = resource.pointer("/meta/lastUpdated").and_then(Value::as_str).and_then(parse_instant);
                     newest = newest.max(updated);
-                    Some(Incoming {
-                        origin: format!("pull {base}/{ty}"),
-                        location: format!("page {page}, entry {i}"),
-                        raw: resource.to_string(),
-                        resource: Ok(resource),
-                    })
+                    Some(Incoming::parsed(format!("pull {base}/{ty}"), format!("page {page}, entry {i}"), resource))
                 })
                 .collect();
             summary.merge(&store_batch(conn, &args.source, &loader, batch)?);

@@ -107,8 +107,49 @@ pub struct AuditRow {
 /// Appends `event` at the current time and returns its sequence number. Runs in its own
 /// transaction, or joins the caller's. Appends take no lock: the sealer links them into the chain.
 pub fn append(conn: &mut PgConnection, event: &AuditEvent) -> QueryResult<i64> {
-    let seqs = append_many(conn, std::slice::from_ref(event))?;
-    seqs.last().copied().ok_or(diesel::result::Error::NotFound)
+    // One row as one tuple, not a slice: a statement of fixed shape, which diesel prepares once
+    // per connection (every guarded request appends one).
+    diesel::insert_into(audit_log::table)
+        .values(row(event, Utc::now().trunc_subsecs(6)))
+        .returning(audit_log::seq)
+        .get_result(conn)
+}
+
+/// The columns of `event` written at `at`.
+#[allow(clippy::type_complexity)] // the insertable tuple of audit_log's columns
+fn row(
+    event: &AuditEvent,
+    at: DateTime<Utc>,
+) -> (
+    diesel::dsl::Eq<audit_log::at, DateTime<Utc>>,
+    diesel::dsl::Eq<audit_log::actor, &String>,
+    diesel::dsl::Eq<audit_log::actor_role, &String>,
+    diesel::dsl::Eq<audit_log::action, &String>,
+    diesel::dsl::Eq<audit_log::resource_type, &Option<String>>,
+    diesel::dsl::Eq<audit_log::resource_id, &Option<String>>,
+    diesel::dsl::Eq<audit_log::patient_id, Option<i64>>,
+    diesel::dsl::Eq<audit_log::data_category, &Option<String>>,
+    diesel::dsl::Eq<audit_log::outcome, &'static str>,
+    diesel::dsl::Eq<audit_log::source_address, &Option<String>>,
+    diesel::dsl::Eq<audit_log::request_id, &Option<String>>,
+    diesel::dsl::Eq<audit_log::break_glass, bool>,
+    diesel::dsl::Eq<audit_log::detail, &Option<String>>,
+) {
+    (
+        audit_log::at.eq(at),
+        audit_log::actor.eq(&event.actor),
+        audit_log::actor_role.eq(&event.actor_role),
+        audit_log::action.eq(&event.action),
+        audit_log::resource_type.eq(&event.resource_type),
+        audit_log::resource_id.eq(&event.resource_id),
+        audit_log::patient_id.eq(event.patient_id),
+        audit_log::data_category.eq(&event.data_category),
+        audit_log::outcome.eq(event.outcome.as_str()),
+        audit_log::source_address.eq(&event.source_address),
+        audit_log::request_id.eq(&event.request_id),
+        audit_log::break_glass.eq(event.break_glass),
+        audit_log::detail.eq(&event.detail),
+    )
 }
 
 /// Appends several events in order, one statement per thousand (for bulk writers such as
@@ -119,26 +160,7 @@ pub fn append_many(conn: &mut PgConnection, events: &[AuditEvent]) -> QueryResul
         return Ok(Vec::new());
     }
     let at = Utc::now().trunc_subsecs(6);
-    let rows: Vec<_> = events
-        .iter()
-        .map(|event| {
-            (
-                audit_log::at.eq(at),
-                audit_log::actor.eq(&event.actor),
-                audit_log::actor_role.eq(&event.actor_role),
-                audit_log::action.eq(&event.action),
-                audit_log::resource_type.eq(&event.resource_type),
-                audit_log::resource_id.eq(&event.resource_id),
-                audit_log::patient_id.eq(event.patient_id),
-                audit_log::data_category.eq(&event.data_category),
-                audit_log::outcome.eq(event.outcome.as_str()),
-                audit_log::source_address.eq(&event.source_address),
-                audit_log::request_id.eq(&event.request_id),
-                audit_log::break_glass.eq(event.break_glass),
-                audit_log::detail.eq(&event.detail),
-            )
-        })
-        .collect();
+    let rows: Vec<_> = events.iter().map(|event| row(event, at)).collect();
     let mut seqs = Vec::with_capacity(rows.len());
     for chunk in rows.chunks(1000) {
         seqs.extend(

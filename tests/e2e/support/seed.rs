@@ -75,16 +75,7 @@ pub fn patient(database_url: &str, fhir_id: &str, family: &str, mrn: &str, unit:
 /// Stores FHIR resources through ingestion, as `vigil ingest` would; panics on a reject.
 pub fn ingest(database_url: &str, resources: Vec<serde_json::Value>) {
     let mut conn = PgConnection::establish(database_url).expect("connect");
-    let batch = resources
-        .into_iter()
-        .enumerate()
-        .map(|(i, r)| Incoming {
-            origin: "seed".into(),
-            location: format!("item {i}"),
-            raw: r.to_string(),
-            resource: Ok(r),
-        })
-        .collect();
+    let batch = Incoming::items("seed", resources);
     let loader = AuditEvent::new("cli:test", "operator", "ingest", Outcome::Success);
     let summary = store_batch(&mut conn, "local", &loader, batch).expect("store");
     assert_eq!(summary.totals().rejected, 0, "seed data rejected: {summary:?}");

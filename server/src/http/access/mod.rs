@@ -11,6 +11,7 @@ pub mod break_glass;
 pub mod context;
 pub(crate) mod csrf;
 pub mod database;
+mod guarded;
 pub mod portal_session;
 pub mod security_events;
 pub mod sign_in;
@@ -27,15 +28,13 @@ use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 use diesel::PgConnection;
 use diesel::prelude::*;
 use vigil_store::audit::{self, AuditEvent, Outcome};
-use vigil_store::schema::{
-    api_clients, break_glass_grants, care_units, encounters, patient_unit_assignments, patients,
-};
+use vigil_store::schema::api_clients;
 
 pub use self::context::RequestContext;
 pub use self::portal_session::{end_session, start_session};
 pub use self::write::{Declared, WriteScope};
 use crate::auth::keys::SigningKeys;
-use crate::auth::policy::{Action, Decision, DenyReason, Target, Visibility, may, visibility};
+use crate::auth::policy::{Action, Decision, Target, Visibility, may, visibility};
 use crate::auth::principal::{Principal, Scopes};
 use crate::auth::sessions::{self, Session, SessionLimits};
 use crate::auth::tokens::{self, TokenSettings};
@@ -57,6 +56,8 @@ pub struct AuthState {
     pub public_url: String,
     /// Roles that must sign in with a second factor.
     pub mfa_required: Vec<crate::auth::Role>,
+    /// Access tokens whose signature was verified already.
+    pub verified: tokens::VerifiedTokens,
 }
 
 /// The authenticated principal of a request, and the portal session it came through, if any.
@@ -151,7 +152,7 @@ fn authenticate(
     if let Some(header) = bearer {
         let token = header.ok_or_else(|| AuthFailure::Token("not a bearer authorization".into()))?;
         let claims =
-            tokens::verify(&state.keys, &state.tokens, &token).map_err(|e| AuthFailure::Token(e.to_string()))?;
+            state.verified.verify(&state.keys, &state.tokens, &token).map_err(|e| AuthFailure::Token(e.to_string()))?;
         let mut conn = db.conn().map_err(AuthFailure::Store)?;
         if let Some(id) = claims.sub.strip_prefix("user:").and_then(|id| id.parse().ok()) {
             let user = users::by_id(&mut conn, id).map_err(AuthFailure::User)?;
@@ -246,7 +247,7 @@ impl<S: Surface> Guard<S> {
         fhir_id: String,
         work: impl FnOnce(&mut PgConnection, &PatientRef) -> QueryResult<Option<T>> + Send + 'static,
     ) -> Result<T, Rejection<S>> {
-        self.run(access, fhir_id, None, None, work).await
+        self.run(access, "Patient", fhir_id, None, work).await
     }
 
     /// [`Guard::patient`] with a note that the audit row carries inside the chain (a break-glass
@@ -258,7 +259,7 @@ impl<S: Surface> Guard<S> {
         note: String,
         work: impl FnOnce(&mut PgConnection, &PatientRef) -> QueryResult<Option<T>> + Send + 'static,
     ) -> Result<T, Rejection<S>> {
-        self.run(access, fhir_id, None, Some(note), work).await
+        self.run(access, "Patient", fhir_id, Some(note), work).await
     }
 
     /// Like [`Guard::patient`], for a resource of a mapped clinical type (`access.resource_type`)
@@ -270,12 +271,10 @@ impl<S: Surface> Guard<S> {
         fhir_id: String,
         work: impl FnOnce(&mut PgConnection, &PatientRef) -> QueryResult<Option<T>> + Send + 'static,
     ) -> Result<T, Rejection<S>> {
-        if access.resource_type == "Patient" {
-            return self.run(access, fhir_id, None, None, work).await;
+        if !guarded::leads_to_patient(access.resource_type) {
+            return Err(Rejection::not_found("not a mapped resource type"));
         }
-        let owner =
-            owner_lookup(access.resource_type).ok_or_else(|| Rejection::not_found("not a mapped resource type"))?;
-        self.run(access, fhir_id, Some(owner), None, work).await
+        self.run(access, access.resource_type, fhir_id, None, work).await
     }
 
     /// Refuses (audited) a principal who could never read `access.resource_type` (a search that
@@ -401,14 +400,14 @@ impl<S: Surface> Guard<S> {
     async fn run<T: Send + 'static>(
         &self,
         access: Access,
+        resource_type: &'static str,
         fhir_id: String,
-        owner: Option<OwnerLookup>,
         note: Option<String>,
         work: impl FnOnce(&mut PgConnection, &PatientRef) -> QueryResult<Option<T>> + Send + 'static,
     ) -> Result<T, Rejection<S>> {
         let (db, principal, context) = (self.db.clone(), self.auth.principal.clone(), self.auth.context.clone());
-        let subject = Subject { fhir_id, owner, note };
-        web::block(move || guarded(&db, &principal, &context, access, &subject, work))
+        let subject = guarded::Subject { resource_type, fhir_id, note };
+        web::block(move || guarded::guarded(&db, &principal, &context, access, &subject, work))
             .await
             .map_err(|e| Rejection::internal(&e))?
     }
@@ -518,169 +517,4 @@ fn audited<T>(
         audit::append(conn, success)?;
         Ok(Some(value))
     })
-}
-
-/// Finds the patient row a resource of some mapped type belongs to.
-type OwnerLookup = fn(&mut PgConnection, &str) -> QueryResult<Option<i64>>;
-
-fn owner_lookup(resource_type: &str) -> Option<OwnerLookup> {
-    use vigil_store::schema::{conditions, medication_requests, observations, procedures, scores};
-    macro_rules! lookup {
-        ($t:ident) => {
-            |conn: &mut PgConnection, id: &str| {
-                $t::table.filter($t::fhir_id.eq(id)).select($t::patient_id).order($t::id).first(conn).optional()
-            }
-        };
-    }
-    Some(match resource_type {
-        "Encounter" => lookup!(encounters),
-        "Condition" => lookup!(conditions),
-        "Observation" => lookup!(observations),
-        "MedicationRequest" => lookup!(medication_requests),
-        "Procedure" => lookup!(procedures),
-        // Scores are served as RiskAssessments under their numeric row id.
-        "RiskAssessment" => |conn: &mut PgConnection, id: &str| match id.parse::<i64>() {
-            Ok(id) => scores::table.find(id).select(scores::patient_id).first(conn).optional(),
-            Err(_) => Ok(None),
-        },
-        _ => return None,
-    })
-}
-
-/// What a guarded access is about: the FHIR id asked for, how to find its patient (None: it is a
-/// Patient), and a note for the audit row.
-struct Subject {
-    fhir_id: String,
-    owner: Option<OwnerLookup>,
-    note: Option<String>,
-}
-
-fn guarded<S, T>(
-    db: &Database,
-    principal: &Principal,
-    context: &RequestContext,
-    access: Access,
-    subject: &Subject,
-    work: impl FnOnce(&mut PgConnection, &PatientRef) -> QueryResult<Option<T>>,
-) -> Result<T, Rejection<S>> {
-    let (fhir_id, owner, note) = (subject.fhir_id.as_str(), subject.owner, subject.note.as_deref());
-    let mut conn = db.conn().map_err(|e| Rejection::fault(&e))?;
-    let conn = &mut *conn;
-    // The id as the client sent it, escaped and bounded: it may hold anything, and the audit row
-    // must still be written.
-    let shown: String = fhir_id.escape_debug().take(128).collect();
-    let event = |patient: Option<i64>, outcome: Outcome, break_glass: bool, detail: Option<&str>| {
-        audit_event(principal, context, access, Some(&shown), patient, outcome, break_glass, detail)
-    };
-    let record = |conn: &mut PgConnection, e: AuditEvent| audit_or_refuse(conn, &e);
-
-    // Whoever could never be allowed learns nothing about which patients exist.
-    let probe = Target::Patient { resource_type: access.resource_type, units: &[], break_glass: true };
-    if let Decision::Deny(reason @ (DenyReason::Role | DenyReason::Scope)) = may(principal, access.action, probe) {
-        record(conn, event(None, Outcome::Denied, false, None))?;
-        return Err(Rejection::forbidden(reason.message()));
-    }
-    let missing = || Rejection::not_found(format!("no {} with id {shown}", access.resource_type));
-    if !vigil_ehr_adapter::reference::is_valid_id(fhir_id) {
-        record(conn, event(None, Outcome::Failure, false, Some("not a FHIR id")))?;
-        return Err(missing());
-    }
-    let found = match owner {
-        None => resolve_patient(conn, patients::fhir_id.eq(fhir_id)),
-        Some(lookup) => match lookup(conn, fhir_id) {
-            Ok(Some(patient_id)) => resolve_patient(conn, patients::id.eq(patient_id)),
-            Ok(None) => Ok(None),
-            Err(e) => Err(e),
-        },
-    };
-    let Some(patient) = found.map_err(|e| Rejection::fault(&e))? else {
-        // A deleted resource has no patient any more, only its tombstone: 410 rather than 404.
-        if is_deleted(conn, access.resource_type, fhir_id).map_err(|e| Rejection::fault(&e))? {
-            record(conn, event(None, Outcome::Failure, false, Some("deleted")))?;
-            return Err(Rejection::gone(format!("{}/{shown} was deleted", access.resource_type)));
-        }
-        record(conn, event(None, Outcome::Failure, false, Some("not found")))?;
-        return Err(missing());
-    };
-    let break_glass = match principal.user_id() {
-        Some(user_id) => active_break_glass(conn, user_id, patient.id).map_err(|e| Rejection::fault(&e))?,
-        None => false,
-    };
-    let target = Target::Patient { resource_type: access.resource_type, units: &patient.units, break_glass };
-    let flagged = match may(principal, access.action, target) {
-        Decision::Allow => false,
-        Decision::AllowUnderBreakGlass => true,
-        Decision::Deny(reason) => {
-            record(conn, event(Some(patient.id), Outcome::Denied, false, note))?;
-            return Err(Rejection::forbidden(reason.message()));
-        }
-    };
-    let success = event(Some(patient.id), Outcome::Success, flagged, note);
-    let outcome = audited(conn, &success, |conn| work(conn, &patient));
-    match outcome {
-        Ok(Some(value)) => Ok(value),
-        Ok(None) => {
-            record(conn, event(Some(patient.id), Outcome::Failure, flagged, Some("not found")))?;
-            Err(Rejection::not_found(format!("no {} with id {fhir_id}", access.resource_type)))
-        }
-        Err(e) => {
-            let _ = record(conn, event(Some(patient.id), Outcome::Failure, flagged, Some("error")));
-            Err(Rejection::fault(&e))
-        }
-    }
-}
-
-/// The patient `which` selects (received, not only referenced) and their care units: explicit
-/// assignments, and the unit of their current or most recent encounter.
-fn resolve_patient<W>(conn: &mut PgConnection, which: W) -> QueryResult<Option<PatientRef>>
-where
-    W: diesel::expression::BoxableExpression<patients::table, diesel::pg::Pg, SqlType = diesel::sql_types::Bool>
-        + diesel::expression::NonAggregate
-        + diesel::query_builder::QueryId,
-{
-    let id: Option<i64> = patients::table
-        .filter(which)
-        .filter(patients::version.gt(0))
-        .select(patients::id)
-        .order(patients::id)
-        .first(conn)
-        .optional()?;
-    let Some(id) = id else { return Ok(None) };
-    let mut units: Vec<String> = patient_unit_assignments::table
-        .inner_join(care_units::table)
-        .filter(patient_unit_assignments::patient_id.eq(id))
-        .select(care_units::code)
-        .load(conn)?;
-    let last_unit: Option<Option<String>> = encounters::table
-        .filter(encounters::patient_id.eq(id).and(encounters::unit.is_not_null()))
-        .order(encounters::period_start.desc().nulls_last())
-        .select(encounters::unit)
-        .first(conn)
-        .optional()?;
-    units.extend(last_unit.flatten());
-    units.sort();
-    units.dedup();
-    Ok(Some(PatientRef { id, units }))
-}
-
-fn is_deleted(conn: &mut PgConnection, resource_type: &str, fhir_id: &str) -> QueryResult<bool> {
-    use vigil_store::schema::raw_resources;
-    diesel::select(diesel::dsl::exists(
-        raw_resources::table
-            .filter(raw_resources::resource_type.eq(resource_type).and(raw_resources::fhir_id.eq(fhir_id)))
-            .filter(raw_resources::superseded_at.is_null().and(raw_resources::deleted)),
-    ))
-    .get_result(conn)
-}
-
-fn active_break_glass(conn: &mut PgConnection, user_id: i64, patient_id: i64) -> QueryResult<bool> {
-    diesel::select(diesel::dsl::exists(
-        break_glass_grants::table.filter(
-            break_glass_grants::user_id
-                .eq(user_id)
-                .and(break_glass_grants::patient_id.eq(patient_id))
-                .and(break_glass_grants::expires_at.gt(diesel::dsl::now)),
-        ),
-    ))
-    .get_result(conn)
 }

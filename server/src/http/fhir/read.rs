@@ -46,12 +46,23 @@ async fn one_version(
     let (ty, fhir_id) = (def.resource_type, id.clone());
     let (content, version, received, deleted) = guard
         .resource(def.access(Action::Read), id.clone(), move |conn, _| {
-            let versions = versions_of(ty, fhir_id);
-            let versions = match number {
-                None => versions.filter(raw_resources::superseded_at.is_null()),
-                Some(number) => versions.filter(raw_resources::version.eq(number)),
-            };
-            versions.select(VERSION_COLUMNS).order(raw_resources::id).first::<Version>(conn).optional()
+            // Written out for each case rather than boxed, so that diesel prepares each once per
+            // connection: a read by id is the hottest query there is.
+            let versions = raw_resources::table
+                .filter(raw_resources::resource_type.eq(ty))
+                .filter(raw_resources::fhir_id.eq(fhir_id));
+            match number {
+                None => versions
+                    .filter(raw_resources::superseded_at.is_null())
+                    .select(VERSION_COLUMNS)
+                    .first::<Version>(conn)
+                    .optional(),
+                Some(number) => versions
+                    .filter(raw_resources::version.eq(number))
+                    .select(VERSION_COLUMNS)
+                    .first::<Version>(conn)
+                    .optional(),
+            }
         })
         .await?;
     if deleted {

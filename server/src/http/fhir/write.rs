@@ -428,7 +428,7 @@ pub async fn create(
             // The server assigns the id of a created resource; PUT is for ids the client chooses.
             resource.insert("id".into(), Value::String(uuid::Uuid::new_v4().to_string()));
             let resource = Value::Object(resource);
-            let item = Incoming { origin, location: "body".into(), raw: resource.to_string(), resource: Ok(resource) };
+            let item = Incoming::parsed(origin, "body", resource);
             if let Some((raw, search)) = condition {
                 // A match is answered with the matching resource: only to who may read it.
                 if !scope.may_read(def.resource_type) {
@@ -507,7 +507,7 @@ pub async fn update(
                 None => return Err(Rejection::bad_request("an update needs the resource's id in the body")),
             }
             let resource = Value::Object(resource);
-            let item = Incoming { origin, location: "body".into(), raw: resource.to_string(), resource: Ok(resource) };
+            let item = Incoming::parsed(origin, "body", resource);
             if let Some(expected) = if_match {
                 identity::lock(conn, &[(def.resource_type, &id)]).map_err(|e| Rejection::fault(&e))?;
                 let current: Option<i32> = raw_resources::table

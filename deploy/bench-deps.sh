@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Installs what `make bench` drives the server and Postgres with, from Debian's packages: wrk (HTTP
+# load) and pgbench (postgresql-client).
+set -euo pipefail
+source "$(dirname "$0")/lib/apt.sh"
+missing=()
+command -v wrk >/dev/null 2>&1 || missing+=(wrk)
+command -v pgbench >/dev/null 2>&1 || missing+=(postgresql-client)
+apt_install_missing bench-deps.sh "${missing[@]}"

@@ -1,0 +1,2 @@
+DROP FUNCTION patient_access(TEXT, TEXT, BIGINT);
+DROP FUNCTION user_unit_codes(BIGINT);
