@@ -79,6 +79,12 @@ fn readiness_follows_the_database_and_recovers_without_a_restart() {
     assert_eq!(app.get("/healthz").status, 200, "a database outage never makes the process unhealthy");
     proxy.open();
     poll("readiness after the second outage", || Some(app.get("/readyz")).filter(|r| r.status == 200));
+    // Requests, whose checkouts are tested only after a loss, get live connections too: a wrong
+    // password is answered (401) by the database's throttle, not refused for a dead connection.
+    for i in 0..12 {
+        let login = serde_json::json!({ "username": format!("nobody-{i}"), "password": "not the password" });
+        assert_eq!(app.post_json("/auth/login", &[], &login).status, 401);
+    }
 }
 
 #[test]

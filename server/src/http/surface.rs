@@ -139,7 +139,12 @@ impl<S> Rejection<S> {
     /// A failure on the way to the database: 503 when it was out of reach, else the server's own
     /// fault (500 with an error id).
     pub fn fault(cause: &dyn crate::http::fault::Fault) -> Self {
-        if cause.out_of_reach() { Self::unavailable(&cause) } else { Self::internal(&cause) }
+        if cause.out_of_reach() {
+            vigil_store::pool::connection_lost();
+            Self::unavailable(&cause)
+        } else {
+            Self::internal(&cause)
+        }
     }
 
     /// The database is out of reach: the client may retry. (Use [`Rejection::fault`] for an error

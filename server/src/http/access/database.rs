@@ -38,7 +38,12 @@ pub enum Readiness {
 
 impl Database {
     pub fn new(url: &DatabaseUrl, settings: &DatabaseSettings) -> Arc<Self> {
-        let options = PoolOptions { max_size: settings.pool_size, connect_timeout: settings.connect_timeout() };
+        // Requests test a checkout only after a connection was lost: see `vigil_store::pool`.
+        let options = PoolOptions {
+            max_size: settings.pool_size,
+            connect_timeout: settings.connect_timeout(),
+            check: pool::Check::AfterLoss,
+        };
         Arc::new(Self {
             pool: pool::build_pool(url.expose(), &options),
             migration_url: settings.migration_url.clone(),
@@ -62,6 +67,12 @@ impl Database {
                 return Readiness::DatabaseUnreachable;
             }
         };
+        // The checkout may not have tested the connection; readiness always does.
+        if let Err(error) = diesel::connection::SimpleConnection::batch_execute(&mut *conn, "SELECT 1") {
+            tracing::warn!(%error, "readiness: database connection lost");
+            pool::connection_lost();
+            return Readiness::DatabaseUnreachable;
+        }
         if self.migrated.load(Ordering::Acquire) {
             return Readiness::Ready;
         }
