@@ -126,6 +126,9 @@ pub enum Command {
     /// Check and export the audit trail
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Alert rules: which scores open alerts of which tier
+    #[command(subcommand)]
+    Alert(crate::commands::alert::AlertCommand),
 }
 
 #[derive(Debug, Args)]

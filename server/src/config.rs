@@ -23,7 +23,26 @@ pub struct Settings {
     pub server: ServerSettings,
     pub auth: AuthSettings,
     pub audit: AuditSettings,
+    pub alerts: AlertSettings,
     pub log: LogSettings,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertSettings {
+    /// How long a notice waits for others to the same person, to go in one message.
+    pub group_wait_secs: u64,
+    /// How long notices wait for who asked for digests.
+    pub digest_secs: u64,
+}
+
+impl AlertSettings {
+    pub fn timing(&self) -> crate::alerts::engine::Timing {
+        crate::alerts::engine::Timing {
+            group_wait: Duration::from_secs(self.group_wait_secs),
+            digest: Duration::from_secs(self.digest_secs),
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -172,6 +191,10 @@ mfa_required_roles = ["admin", "informatics"]
 [audit]
 anchor_cron = "0 */5 * * * *"
 security_event_window_secs = 60
+
+[alerts]
+group_wait_secs = 30
+digest_secs = 3600
 
 [log]
 format = "auto"

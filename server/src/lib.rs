@@ -2,6 +2,7 @@
 //! access and audit. The binary in `main.rs` only calls [`run`]; the library form lets the
 //! benchmarks reach the same code.
 
+pub mod alerts;
 pub mod anchor;
 pub mod auth;
 pub mod cli;

@@ -1,6 +1,81 @@
 // @generated automatically by Diesel CLI.
 
 diesel::table! {
+    alert_events (id) {
+        id -> Int8,
+        alert_id -> Int8,
+        at -> Timestamptz,
+        actor -> Text,
+        action -> Text,
+        from_status -> Nullable<Text>,
+        to_status -> Text,
+        tier -> Text,
+        probability -> Float8,
+        score_id -> Nullable<Int8>,
+        reason -> Nullable<Text>,
+        note -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    alert_rule_history (rule_id, version) {
+        rule_id -> Int8,
+        version -> Int4,
+        info -> Nullable<Float8>,
+        warning -> Nullable<Float8>,
+        critical -> Nullable<Float8>,
+        hysteresis -> Float8,
+        enabled -> Bool,
+        changed_by -> Text,
+        changed_at -> Timestamptz,
+        reason -> Text,
+    }
+}
+
+diesel::table! {
+    alert_rules (id) {
+        id -> Int8,
+        target -> Text,
+        unit_id -> Nullable<Int8>,
+        info -> Nullable<Float8>,
+        warning -> Nullable<Float8>,
+        critical -> Nullable<Float8>,
+        hysteresis -> Float8,
+        enabled -> Bool,
+        version -> Int4,
+        changed_by -> Text,
+        changed_at -> Timestamptz,
+        reason -> Text,
+    }
+}
+
+diesel::table! {
+    alerts (id) {
+        id -> Int8,
+        patient_id -> Int8,
+        target -> Text,
+        episode -> Text,
+        unit -> Nullable<Text>,
+        rule_id -> Int8,
+        rule_version -> Int4,
+        model_id -> Int8,
+        score_id -> Int8,
+        probability -> Float8,
+        factors -> Jsonb,
+        tier -> Text,
+        notified_tier -> Text,
+        status -> Text,
+        snoozed_until -> Nullable<Timestamptz>,
+        critical_since -> Nullable<Timestamptz>,
+        escalated_at -> Nullable<Timestamptz>,
+        escalations -> Int4,
+        opened_at -> Timestamptz,
+        updated_at -> Timestamptz,
+        ended_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
     api_clients (id) {
         id -> Int8,
         client_id -> Text,
@@ -61,6 +136,8 @@ diesel::table! {
         code -> Text,
         name -> Text,
         created_at -> Timestamptz,
+        escalate_after_minutes -> Int4,
+        escalate_repeat_minutes -> Int4,
     }
 }
 
@@ -227,6 +304,18 @@ diesel::table! {
 }
 
 diesel::table! {
+    notification_preferences (user_id) {
+        user_id -> Int8,
+        email_tiers -> Array<Nullable<Text>>,
+        delivery -> Text,
+        quiet_start -> Nullable<Time>,
+        quiet_end -> Nullable<Time>,
+        time_zone -> Text,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     observations (id) {
         id -> Int8,
         source_system -> Text,
@@ -248,6 +337,35 @@ diesel::table! {
         value_text -> Nullable<Text>,
         components -> Jsonb,
         stored_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    outbox (id) {
+        id -> Int8,
+        user_id -> Int8,
+        alert_id -> Int8,
+        kind -> Text,
+        tier -> Text,
+        unit -> Nullable<Text>,
+        deliver_after -> Timestamptz,
+        message_id -> Nullable<Int8>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    outbox_messages (id) {
+        id -> Int8,
+        user_id -> Int8,
+        recipient -> Text,
+        status -> Text,
+        attempts -> Int4,
+        next_attempt_at -> Timestamptz,
+        leased_until -> Nullable<Timestamptz>,
+        last_error -> Nullable<Text>,
+        created_at -> Timestamptz,
+        sent_at -> Nullable<Timestamptz>,
     }
 }
 
@@ -410,6 +528,7 @@ diesel::table! {
     user_units (user_id, unit_id) {
         user_id -> Int8,
         unit_id -> Int8,
+        escalation_contact -> Bool,
     }
 }
 
@@ -426,9 +545,18 @@ diesel::table! {
         totp_secret -> Nullable<Bytea>,
         totp_pending -> Nullable<Bytea>,
         totp_last_step -> Nullable<Int8>,
+        email -> Nullable<Text>,
     }
 }
 
+diesel::joinable!(alert_events -> alerts (alert_id));
+diesel::joinable!(alert_events -> scores (score_id));
+diesel::joinable!(alert_rule_history -> alert_rules (rule_id));
+diesel::joinable!(alert_rules -> care_units (unit_id));
+diesel::joinable!(alerts -> alert_rules (rule_id));
+diesel::joinable!(alerts -> models (model_id));
+diesel::joinable!(alerts -> patients (patient_id));
+diesel::joinable!(alerts -> scores (score_id));
 diesel::joinable!(audit_seals -> audit_log (seq));
 diesel::joinable!(break_glass_grants -> patients (patient_id));
 diesel::joinable!(conditions -> patients (patient_id));
@@ -436,7 +564,12 @@ diesel::joinable!(encounters -> patients (patient_id));
 diesel::joinable!(import_job_parts -> import_jobs (job_id));
 diesel::joinable!(medication_requests -> patients (patient_id));
 diesel::joinable!(model_status_changes -> models (model_id));
+diesel::joinable!(notification_preferences -> users (user_id));
 diesel::joinable!(observations -> patients (patient_id));
+diesel::joinable!(outbox -> alerts (alert_id));
+diesel::joinable!(outbox -> outbox_messages (message_id));
+diesel::joinable!(outbox -> users (user_id));
+diesel::joinable!(outbox_messages -> users (user_id));
 diesel::joinable!(patient_changes -> patients (patient_id));
 diesel::joinable!(patient_unit_assignments -> care_units (unit_id));
 diesel::joinable!(patient_unit_assignments -> patients (patient_id));
@@ -450,6 +583,10 @@ diesel::joinable!(user_units -> care_units (unit_id));
 diesel::joinable!(user_units -> users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
+    alert_events,
+    alert_rule_history,
+    alert_rules,
+    alerts,
     api_clients,
     audit_log,
     audit_seals,
@@ -465,7 +602,10 @@ diesel::allow_tables_to_appear_in_same_query!(
     medication_requests,
     model_status_changes,
     models,
+    notification_preferences,
     observations,
+    outbox,
+    outbox_messages,
     patient_changes,
     patient_unit_assignments,
     patients,

@@ -6,7 +6,7 @@ use vigil_store::testing::TestDb;
 
 use crate::support::{run, vigil};
 
-fn cli(db: &TestDb, args: &[&str]) -> String {
+pub fn cli(db: &TestDb, args: &[&str]) -> String {
     let (status, out, err) = run(vigil().args(args).env("DATABASE_URL", db.url()));
     assert!(status.success(), "vigil {args:?}: {out}{err}");
     out
@@ -130,7 +130,7 @@ fn training_reports_beside_the_baselines_and_the_registry_manages_models() {
     }
 }
 
-fn count(db: &TestDb, sql: &str) -> i64 {
+pub fn count(db: &TestDb, sql: &str) -> i64 {
     use diesel::prelude::*;
     #[derive(QueryableByName)]
     struct N {
@@ -141,7 +141,7 @@ fn count(db: &TestDb, sql: &str) -> i64 {
 }
 
 /// Trains and activates a model of each target on `db`.
-fn with_active_models(db: &TestDb) {
+pub fn with_active_models(db: &TestDb) {
     cli(db, &["train", "--target", "readmission"]);
     cli(db, &["model", "activate", "readmission-4"]);
     cli(db, &["train", "--target", "admission"]);

@@ -1,6 +1,7 @@
 //! The subcommands that run to completion (everything but `serve`): each opens a database
 //! connection, does its work, prints for its user, and returns an exit code.
 
+pub mod alert;
 mod audit;
 mod backtest;
 mod client;
@@ -45,13 +46,14 @@ pub fn run(settings: &Settings, command: Command) -> anyhow::Result<ExitCode> {
         Command::Migrate(_) => unreachable_serve(),
         Command::User(cmd) => user::run(conn, cmd),
         Command::Unit(cmd) => unit::run(conn, cmd),
+        Command::Alert(cmd) => alert::run(conn, cmd),
         Command::Audit(cmd) => audit::run(conn, &settings.audit, cmd),
         Command::Client(cmd) => client::run(conn, cmd),
         Command::Ingest(args) => ingest::run(conn, args),
         Command::Pull(args) => pull::run(conn, args),
         Command::Train(args) => train::run(conn, args),
         Command::Model(cmd) => model::run(conn, cmd),
-        Command::Score(args) => score::run(conn, &mut connect(settings)?, args),
+        Command::Score(args) => score::run(conn, &mut connect(settings)?, settings.alerts.timing(), args),
         Command::Backtest(args) => backtest::run(conn, args),
         Command::Worker => unreachable_serve(),
     };

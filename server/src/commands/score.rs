@@ -13,10 +13,16 @@ use vigil_store::schema::patients;
 
 use super::cli_actor;
 use super::ingest::progress_bar;
+use crate::alerts::engine::{self, Timing};
 use crate::cli::ScoreArgs;
 
 #[allow(clippy::print_stdout)] // the command's output for its user
-pub fn run(conn: &mut PgConnection, reader: &mut PgConnection, args: ScoreArgs) -> anyhow::Result<ExitCode> {
+pub fn run(
+    conn: &mut PgConnection,
+    reader: &mut PgConnection,
+    timing: Timing,
+    args: ScoreArgs,
+) -> anyhow::Result<ExitCode> {
     let as_of = match &args.as_of {
         Some(raw) => parse_instant(raw).with_context(|| format!("--as-of {raw}: not a date or RFC 3339 time"))?,
         None => Utc::now(),
@@ -57,6 +63,11 @@ pub fn run(conn: &mut PgConnection, reader: &mut PgConnection, args: ScoreArgs) 
         outcome.patients,
         outcome.scores,
         as_of.format("%Y-%m-%d %H:%M:%S UTC")
+    );
+    let alerts = engine::evaluate_all(conn, timing)?;
+    println!(
+        "alerts: {} opened, {} updated, {} ended; {} notices queued",
+        alerts.opened, alerts.updated, alerts.ended, alerts.notices
     );
     Ok(ExitCode::SUCCESS)
 }
@@ -118,6 +129,7 @@ pub fn worker(settings: &crate::config::Settings) -> anyhow::Result<ExitCode> {
     let mut jobs = schedules(&raw)?;
     let url = settings.database_url()?;
     let by = "service:worker";
+    let timing = settings.alerts.timing();
     tracing::info!(schedules = %raw, database = %url.redacted(), "worker started");
     crate::sealer::spawn(url, crate::sealer::Anchoring::from_settings(&settings.audit)?)
         .context("starting the audit sealer")?;
@@ -148,6 +160,22 @@ pub fn worker(settings: &crate::config::Settings) -> anyhow::Result<ExitCode> {
                     report("scheduled run of changed patients", runner.score_changes(CONSUMER, now))
                 };
                 job.next = job.schedule.upcoming(Utc).next();
+            }
+            // Alerts follow the scores just stored, and any a killed worker left unevaluated.
+            match engine::evaluate_all(conn, timing) {
+                Ok(done) if done.scores > 0 => tracing::info!(
+                    scores = done.scores,
+                    opened = done.opened,
+                    updated = done.updated,
+                    ended = done.ended,
+                    notices = done.notices,
+                    "alerts evaluated"
+                ),
+                Ok(_) => {}
+                Err(error) => {
+                    tracing::warn!(%error, "alert evaluation failed; it will be tried again");
+                    healthy = false;
+                }
             }
             if !healthy {
                 conns = None;

@@ -1,0 +1,18 @@
+DROP FUNCTION notice_due(BIGINT, TEXT, INTERVAL, INTERVAL);
+DROP FUNCTION patient_unit(BIGINT);
+DROP TABLE outbox;
+DROP TABLE outbox_messages;
+DROP TABLE notification_preferences;
+DROP TABLE alert_events;
+DROP TABLE alerts;
+DROP FUNCTION alerts_lifecycle();
+DROP FUNCTION alert_transition_allowed(TEXT, TEXT);
+DROP TABLE alert_rule_history;
+DROP TABLE alert_rules;
+DROP FUNCTION alert_rules_keep();
+DROP FUNCTION alert_rules_bump();
+ALTER TABLE care_units DROP COLUMN escalate_after_minutes, DROP COLUMN escalate_repeat_minutes;
+ALTER TABLE user_units DROP COLUMN escalation_contact;
+ALTER TABLE users DROP CONSTRAINT users_display_name_line;
+ALTER TABLE users DROP COLUMN email;
+DELETE FROM feed_positions WHERE consumer = 'alerts';

@@ -1,0 +1,451 @@
+//! The alert engine: a consumer of stored scores, in score id order, with an exactly-once
+//! position. Each chunk of scores, the alert changes they cause, their history and the outbox
+//! notices for them are written in one transaction with the position, so a killed worker neither
+//! loses nor repeats an evaluation. Score ids commit in order (scores are written only under the
+//! scoring runners' lock, one chunk transaction after another), so no score commits behind the
+//! position.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use diesel::prelude::*;
+use diesel::sql_types::{Array, BigInt, Interval, Nullable, Text};
+use vigil_store::schema::{alert_events, alerts, feed_positions, models, scores};
+
+use super::episode::{self, Decision, Ended, Live, Status};
+use super::rules::{self, Rule, RuleError};
+use super::tier::Tier;
+
+/// The consumer's name in `feed_positions`, whose `seq` is the last score id evaluated.
+pub const CONSUMER: &str = "alerts";
+const ACTOR: &str = "service:alerts";
+
+/// When notices may go: after the group wait (immediate delivery) or the digest interval.
+#[derive(Debug, Clone, Copy)]
+pub struct Timing {
+    pub group_wait: Duration,
+    pub digest: Duration,
+}
+
+impl Default for Timing {
+    fn default() -> Self {
+        Self { group_wait: Duration::from_secs(30), digest: Duration::from_secs(3600) }
+    }
+}
+
+/// What one evaluation did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Evaluated {
+    pub scores: usize,
+    pub opened: usize,
+    pub updated: usize,
+    pub ended: usize,
+    pub notices: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("database: {0}")]
+    Database(#[from] diesel::result::Error),
+    #[error(transparent)]
+    Rules(#[from] RuleError),
+}
+
+/// A score as the engine sees it.
+#[derive(Debug, Queryable)]
+struct Stored {
+    id: i64,
+    patient_id: i64,
+    model_id: i64,
+    target: String,
+    encounter_fhir_id: Option<String>,
+    probability: Option<f64>,
+    factors: serde_json::Value,
+    model_status: String,
+}
+
+#[derive(Debug, Clone, Queryable)]
+struct LiveRow {
+    id: i64,
+    patient_id: i64,
+    target: String,
+    episode: String,
+    unit: Option<String>,
+    rule_id: i64,
+    tier: String,
+    notified_tier: String,
+    status: String,
+}
+
+#[derive(QueryableByName)]
+struct UnitOf {
+    #[diesel(sql_type = BigInt)]
+    patient: i64,
+    #[diesel(sql_type = Nullable<Text>)]
+    unit: Option<String>,
+}
+
+/// Evaluates up to `limit` scores after the position. None when there was nothing to do or
+/// another evaluator holds the position (it is doing the work).
+pub fn evaluate(conn: &mut PgConnection, timing: Timing, limit: i64) -> Result<Option<Evaluated>, EngineError> {
+    diesel::insert_into(feed_positions::table)
+        .values((feed_positions::consumer.eq(CONSUMER), feed_positions::seq.eq(0_i64)))
+        .on_conflict_do_nothing()
+        .execute(conn)?;
+    conn.transaction(|conn| {
+        let position: Option<i64> = feed_positions::table
+            .find(CONSUMER)
+            .select(feed_positions::seq)
+            .for_update()
+            .skip_locked()
+            .first(conn)
+            .optional()?;
+        let Some(position) = position else { return Ok(None) };
+        let batch: Vec<Stored> = scores::table
+            .inner_join(models::table)
+            .filter(scores::id.gt(position))
+            .order(scores::id)
+            .limit(limit)
+            .select((
+                scores::id,
+                scores::patient_id,
+                scores::model_id,
+                models::target,
+                scores::encounter_fhir_id,
+                scores::probability,
+                scores::factors,
+                models::status,
+            ))
+            .load(conn)?;
+        let Some(last) = batch.last().map(|s| s.id) else { return Ok(None) };
+        let mut state = State::load(conn, &batch)?;
+        let mut done = Evaluated { scores: batch.len(), ..Evaluated::default() };
+        // Only the active model of a target alerts; shadow models and the baselines are scored for
+        // comparison.
+        for score in batch.iter().filter(|s| s.model_status == "active") {
+            if let Some(probability) = score.probability {
+                state.apply(conn, timing, score, probability, &mut done)?;
+            }
+        }
+        diesel::update(feed_positions::table.find(CONSUMER))
+            .set((feed_positions::seq.eq(last), feed_positions::updated_at.eq(diesel::dsl::now)))
+            .execute(conn)?;
+        Ok(Some(done))
+    })
+}
+
+/// Evaluates every score not evaluated yet.
+pub fn evaluate_all(conn: &mut PgConnection, timing: Timing) -> Result<Evaluated, EngineError> {
+    let mut total = Evaluated::default();
+    while let Some(done) = evaluate(conn, timing, 5_000)? {
+        total.scores += done.scores;
+        total.opened += done.opened;
+        total.updated += done.updated;
+        total.ended += done.ended;
+        total.notices += done.notices;
+    }
+    Ok(total)
+}
+
+/// The live alerts, units and rules a chunk of scores needs, kept current as it is applied.
+struct State {
+    live: HashMap<(i64, String), LiveRow>,
+    units: HashMap<i64, Option<String>>,
+    rules: Vec<Rule>,
+}
+
+impl State {
+    fn load(conn: &mut PgConnection, batch: &[Stored]) -> Result<Self, EngineError> {
+        let mut patients: Vec<i64> = batch.iter().map(|s| s.patient_id).collect();
+        patients.sort_unstable();
+        patients.dedup();
+        let live: Vec<LiveRow> = alerts::table
+            .filter(alerts::patient_id.eq_any(&patients).and(alerts::ended_at.is_null()))
+            .select((
+                alerts::id,
+                alerts::patient_id,
+                alerts::target,
+                alerts::episode,
+                alerts::unit,
+                alerts::rule_id,
+                alerts::tier,
+                alerts::notified_tier,
+                alerts::status,
+            ))
+            .load(conn)?;
+        let units: Vec<UnitOf> =
+            diesel::sql_query("SELECT p AS patient, patient_unit(p) AS unit FROM unnest($1::BIGINT[]) AS p")
+                .bind::<Array<BigInt>, _>(&patients)
+                .load(conn)?;
+        Ok(Self {
+            live: live.into_iter().map(|a| ((a.patient_id, a.target.clone()), a)).collect(),
+            units: units.into_iter().map(|u| (u.patient, u.unit)).collect(),
+            rules: rules::list(conn)?,
+        })
+    }
+
+    /// The enabled rule for `target` in `unit`: the unit's own, else the one for every unit.
+    fn rule_for(&self, target: &str, unit: Option<&str>) -> Option<&Rule> {
+        let enabled = |r: &&Rule| r.enabled && r.target.as_str() == target;
+        self.rules
+            .iter()
+            .filter(enabled)
+            .find(|r| unit.is_some() && r.unit.as_deref() == unit)
+            .or_else(|| self.rules.iter().filter(enabled).find(|r| r.unit.is_none()))
+    }
+
+    fn apply(
+        &mut self,
+        conn: &mut PgConnection,
+        timing: Timing,
+        score: &Stored,
+        probability: f64,
+        done: &mut Evaluated,
+    ) -> Result<(), EngineError> {
+        let key = (score.patient_id, score.target.clone());
+        let unit = self.units.get(&score.patient_id).cloned().flatten();
+        let rule = self.rule_for(&score.target, unit.as_deref()).cloned();
+        let live = match self.live.get(&key) {
+            None => None,
+            Some(row) => {
+                // The alert keeps the rule it was opened under, even if it was disabled since.
+                let thresholds = self.rules.iter().find(|r| r.id == row.rule_id).map(|r| r.thresholds);
+                match (thresholds, Tier::parse(&row.tier), Tier::parse(&row.notified_tier), Status::parse(&row.status))
+                {
+                    (Some(thresholds), Some(tier), Some(notified), Some(status)) => {
+                        Some(Live { episode: row.episode.clone(), tier, notified, status, thresholds })
+                    }
+                    _ => None,
+                }
+            }
+        };
+        let decision = episode::decide(
+            live.as_ref(),
+            score.encounter_fhir_id.as_deref(),
+            probability,
+            rule.as_ref().map(|r| &r.thresholds),
+        );
+        let opening = match decision {
+            Decision::Nothing => None,
+            Decision::Open { tier } => Some(tier),
+            Decision::Update { tier, notify } => {
+                if let Some(row) = self.live.get_mut(&key) {
+                    update(conn, timing, row, score, probability, tier, notify, done)?;
+                }
+                None
+            }
+            Decision::End(ended) => {
+                self.end(conn, &key, score, probability, ended, done)?;
+                None
+            }
+            Decision::Replace { ended, tier } => {
+                self.end(conn, &key, score, probability, ended, done)?;
+                Some(tier)
+            }
+        };
+        if let (Some(tier), Some(rule)) = (opening, rule) {
+            let episode = score.encounter_fhir_id.clone().unwrap_or_else(|| format!("from-score-{}", score.id));
+            if let Some(row) = open(conn, timing, score, probability, tier, &rule, &episode, unit, done)? {
+                self.live.insert(key, row);
+            }
+        }
+        Ok(())
+    }
+
+    fn end(
+        &mut self,
+        conn: &mut PgConnection,
+        key: &(i64, String),
+        score: &Stored,
+        probability: f64,
+        ended: Ended,
+        done: &mut Evaluated,
+    ) -> Result<(), EngineError> {
+        if let Some(row) = self.live.remove(key) {
+            diesel::update(alerts::table.find(row.id))
+                .set((
+                    alerts::status.eq(Status::Resolved.as_str()),
+                    alerts::ended_at.eq(diesel::dsl::now),
+                    alerts::snoozed_until.eq(None::<chrono::DateTime<chrono::Utc>>),
+                    alerts::probability.eq(probability),
+                    alerts::score_id.eq(score.id),
+                ))
+                .execute(conn)?;
+            event(
+                conn,
+                row.id,
+                "resolved",
+                Some(&row.status),
+                Status::Resolved,
+                &row.tier,
+                probability,
+                score.id,
+                ended.reason(),
+            )?;
+            done.ended += 1;
+        }
+        Ok(())
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn open(
+    conn: &mut PgConnection,
+    timing: Timing,
+    score: &Stored,
+    probability: f64,
+    tier: Tier,
+    rule: &Rule,
+    episode: &str,
+    unit: Option<String>,
+    done: &mut Evaluated,
+) -> Result<Option<LiveRow>, EngineError> {
+    let critical_since = (tier == Tier::Critical).then(chrono::Utc::now);
+    // One alert per episode, ever: a readmission episode that ended is not opened again.
+    let id: Option<i64> = diesel::insert_into(alerts::table)
+        .values((
+            alerts::patient_id.eq(score.patient_id),
+            alerts::target.eq(&score.target),
+            alerts::episode.eq(episode),
+            alerts::unit.eq(&unit),
+            alerts::rule_id.eq(rule.id),
+            alerts::rule_version.eq(rule.version),
+            alerts::model_id.eq(score.model_id),
+            alerts::score_id.eq(score.id),
+            alerts::probability.eq(probability),
+            alerts::factors.eq(&score.factors),
+            alerts::tier.eq(tier.as_str()),
+            alerts::notified_tier.eq(tier.as_str()),
+            alerts::critical_since.eq(critical_since),
+        ))
+        .on_conflict_do_nothing()
+        .returning(alerts::id)
+        .get_result(conn)
+        .optional()?;
+    let Some(id) = id else { return Ok(None) };
+    event(conn, id, "opened", None, Status::Open, tier.as_str(), probability, score.id, "")?;
+    done.opened += 1;
+    done.notices += notify(conn, timing, id, score.patient_id, "alert", tier, unit.as_deref())?;
+    Ok(Some(LiveRow {
+        id,
+        patient_id: score.patient_id,
+        target: score.target.clone(),
+        episode: episode.to_owned(),
+        unit,
+        rule_id: rule.id,
+        tier: tier.as_str().to_owned(),
+        notified_tier: tier.as_str().to_owned(),
+        status: Status::Open.as_str().to_owned(),
+    }))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn update(
+    conn: &mut PgConnection,
+    timing: Timing,
+    row: &mut LiveRow,
+    score: &Stored,
+    probability: f64,
+    tier: Tier,
+    notify_now: bool,
+    done: &mut Evaluated,
+) -> Result<(), EngineError> {
+    let before = Tier::parse(&row.tier);
+    let notified = if notify_now { tier.as_str().to_owned() } else { row.notified_tier.clone() };
+    let critical_since = match (before, tier) {
+        (Some(Tier::Critical), Tier::Critical) => None,
+        (_, Tier::Critical) => Some(Some(chrono::Utc::now())),
+        _ => Some(None),
+    };
+    let target = alerts::table.find(row.id);
+    let values = (
+        alerts::probability.eq(probability),
+        alerts::score_id.eq(score.id),
+        alerts::model_id.eq(score.model_id),
+        alerts::factors.eq(&score.factors),
+        alerts::tier.eq(tier.as_str()),
+        alerts::notified_tier.eq(&notified),
+    );
+    match critical_since {
+        None => diesel::update(target).set(values).execute(conn)?,
+        Some(since) => diesel::update(target).set((values, alerts::critical_since.eq(since))).execute(conn)?,
+    };
+    let status = Status::parse(&row.status).unwrap_or(Status::Open);
+    if before != Some(tier) {
+        let action = if before.is_some_and(|b| tier > b) { "tier-raised" } else { "tier-lowered" };
+        event(conn, row.id, action, Some(&row.status), status, tier.as_str(), probability, score.id, "")?;
+    }
+    if notify_now {
+        done.notices += notify(conn, timing, row.id, score.patient_id, "tier-raised", tier, row.unit.as_deref())?;
+    }
+    row.tier = tier.as_str().to_owned();
+    row.notified_tier = notified;
+    done.updated += 1;
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(super) fn event(
+    conn: &mut PgConnection,
+    alert: i64,
+    action: &str,
+    from: Option<&str>,
+    to: Status,
+    tier: &str,
+    probability: f64,
+    score: i64,
+    reason: &str,
+) -> QueryResult<()> {
+    diesel::insert_into(alert_events::table)
+        .values((
+            alert_events::alert_id.eq(alert),
+            alert_events::actor.eq(ACTOR),
+            alert_events::action.eq(action),
+            alert_events::from_status.eq(from),
+            alert_events::to_status.eq(to.as_str()),
+            alert_events::tier.eq(tier),
+            alert_events::probability.eq(probability),
+            alert_events::score_id.eq(score),
+            alert_events::reason.eq((!reason.is_empty()).then_some(reason)),
+        ))
+        .execute(conn)
+        .map(|_| ())
+}
+
+/// Writes a notice of `kind` about alert `alert` to everyone who should hear of it: the active
+/// clinicians of `unit` with an email address, and whoever holds an unexpired break-glass grant
+/// for the patient, if their preferences take `tier` by email. Returns how many.
+pub(super) fn notify(
+    conn: &mut PgConnection,
+    timing: Timing,
+    alert: i64,
+    patient: i64,
+    kind: &str,
+    tier: Tier,
+    unit: Option<&str>,
+) -> QueryResult<usize> {
+    diesel::sql_query(
+        "INSERT INTO outbox (user_id, alert_id, kind, tier, unit, deliver_after)
+         SELECT u.id, $1, $2, $3, $4, notice_due(u.id, $3, $6, $7)
+           FROM users u
+          WHERE u.disabled_at IS NULL AND u.email IS NOT NULL AND u.role = 'clinician'
+            AND (EXISTS (SELECT 1 FROM user_units uu JOIN care_units c ON c.id = uu.unit_id
+                          WHERE uu.user_id = u.id AND c.code = $4)
+                 OR EXISTS (SELECT 1 FROM break_glass_grants g
+                             WHERE g.user_id = u.id AND g.patient_id = $5 AND g.expires_at > now()))
+            AND $3 = ANY (COALESCE((SELECT p.email_tiers FROM notification_preferences p WHERE p.user_id = u.id),
+                                   ARRAY['warning', 'critical']))",
+    )
+    .bind::<BigInt, _>(alert)
+    .bind::<Text, _>(kind)
+    .bind::<Text, _>(tier.as_str())
+    .bind::<Nullable<Text>, _>(unit)
+    .bind::<BigInt, _>(patient)
+    .bind::<Interval, _>(interval(timing.group_wait))
+    .bind::<Interval, _>(interval(timing.digest))
+    .execute(conn)
+}
+
+fn interval(d: Duration) -> diesel::pg::data_types::PgInterval {
+    diesel::pg::data_types::PgInterval::from_microseconds(i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
+}

@@ -1,0 +1,10 @@
+//! Alerts: threshold rules turn stored scores into alerts, one per patient, target and episode,
+//! that move through a lifecycle enforced by the database; every change that someone must hear of
+//! is written to the outbox in the same transaction.
+
+pub mod engine;
+pub mod episode;
+pub mod rules;
+pub mod tier;
+
+pub use tier::{Thresholds, Tier};

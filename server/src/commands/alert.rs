@@ -1,0 +1,173 @@
+//! `vigil alert rule add|list|set|enable|disable|history`.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+use diesel::PgConnection;
+use vigil_scoring::training::Target;
+
+use super::{audit_cli, cli_actor};
+use crate::alerts::rules::{self, Rule};
+use crate::alerts::{Thresholds, Tier};
+use crate::auth::users::UnitCode;
+
+#[derive(Debug, Subcommand)]
+pub enum AlertCommand {
+    /// Threshold rules: which probabilities open an alert of which tier
+    #[command(subcommand)]
+    Rule(RuleCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RuleCommand {
+    /// Add the rule of a target for every unit, or for one unit (which then wins there)
+    Add {
+        /// admission or readmission
+        #[arg(long)]
+        target: String,
+        /// A care unit's code; without it, the rule holds for every unit
+        #[arg(long)]
+        unit: Option<String>,
+        #[command(flatten)]
+        tiers: TierArgs,
+        /// Why (kept in the rule's history)
+        #[arg(long)]
+        reason: String,
+    },
+    /// List the rules
+    List,
+    /// Change a rule's thresholds: those given replace the current ones ("off" removes a tier)
+    Set {
+        id: i64,
+        #[command(flatten)]
+        tiers: TierArgs,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Stop a rule opening alerts (open ones stay)
+    Disable {
+        id: i64,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Let a disabled rule open alerts again
+    Enable {
+        id: i64,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Every version of a rule: who changed what, when and why
+    History { id: i64 },
+}
+
+/// A threshold as given: a probability, or "off".
+#[derive(Debug, Clone, Copy)]
+pub struct Given(Option<f64>);
+
+fn given(raw: &str) -> Result<Given, String> {
+    if raw == "off" {
+        return Ok(Given(None));
+    }
+    raw.parse::<f64>().map(|v| Given(Some(v))).map_err(|_| format!("{raw:?} is neither a probability nor off"))
+}
+
+#[derive(Debug, Args)]
+pub struct TierArgs {
+    /// Probability at which an alert is info (or "off")
+    #[arg(long, value_parser = given)]
+    info: Option<Given>,
+    /// Probability at which an alert is warning (or "off")
+    #[arg(long, value_parser = given)]
+    warning: Option<Given>,
+    /// Probability at which an alert is critical (or "off")
+    #[arg(long, value_parser = given)]
+    critical: Option<Given>,
+    /// How far below a tier's threshold a score must fall to leave it (default 0.02 for a new rule)
+    #[arg(long)]
+    hysteresis: Option<f64>,
+}
+
+impl TierArgs {
+    /// The thresholds these arguments make, over `current` (a rule being changed).
+    fn over(&self, current: Option<&Thresholds>) -> anyhow::Result<Thresholds> {
+        let pick = |given: Option<Given>, tier| given.map_or_else(|| current.and_then(|c| c.get(tier)), |g| g.0);
+        let hysteresis = self.hysteresis.or(current.map(Thresholds::hysteresis)).unwrap_or(0.02);
+        Ok(Thresholds::new(
+            pick(self.info, Tier::Info),
+            pick(self.warning, Tier::Warning),
+            pick(self.critical, Tier::Critical),
+            hysteresis,
+        )?)
+    }
+}
+
+fn show(value: Option<f64>) -> String {
+    value.map_or_else(|| "-".to_owned(), |v| format!("{v:.3}"))
+}
+
+#[allow(clippy::print_stdout)] // the command's output for its user
+fn print_rule(rule: &Rule) {
+    let t = &rule.thresholds;
+    println!(
+        "{:>4}  {:<11}  {:<12}  info {:>5}  warning {:>5}  critical {:>5}  hysteresis {:.3}  {}  v{} by {} at {}: {}",
+        rule.id,
+        rule.target.as_str(),
+        rule.unit.as_deref().unwrap_or("every unit"),
+        show(t.get(Tier::Info)),
+        show(t.get(Tier::Warning)),
+        show(t.get(Tier::Critical)),
+        t.hysteresis(),
+        if rule.enabled { "enabled" } else { "DISABLED" },
+        rule.version,
+        rule.changed_by,
+        rule.changed_at.format("%Y-%m-%d %H:%M"),
+        rule.reason
+    );
+}
+
+#[allow(clippy::print_stdout)] // the command's output for its user
+pub fn run(conn: &mut PgConnection, command: AlertCommand) -> anyhow::Result<ExitCode> {
+    let AlertCommand::Rule(command) = command;
+    let by = cli_actor();
+    let changed = match command {
+        RuleCommand::Add { target, unit, tiers, reason } => {
+            let target = Target::parse(&target)
+                .with_context(|| format!("--target {target:?}: expected admission or readmission"))?;
+            let unit = unit.as_deref().map(UnitCode::parse).transpose()?;
+            rules::add(conn, target, unit.as_ref(), tiers.over(None)?, &by, &reason)?
+        }
+        RuleCommand::Set { id, tiers, reason } => {
+            let current = rules::get(conn, id)?;
+            rules::set(conn, id, tiers.over(Some(&current.thresholds))?, &by, &reason)?
+        }
+        RuleCommand::Disable { id, reason } => rules::set_enabled(conn, id, false, &by, &reason)?,
+        RuleCommand::Enable { id, reason } => rules::set_enabled(conn, id, true, &by, &reason)?,
+        RuleCommand::List => {
+            for rule in rules::list(conn)? {
+                print_rule(&rule);
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+        RuleCommand::History { id } => {
+            for v in rules::history(conn, id)? {
+                println!(
+                    "v{:<3} {}  info {:>5}  warning {:>5}  critical {:>5}  hysteresis {:.3}  {}  by {}: {}",
+                    v.version,
+                    v.changed_at.format("%Y-%m-%d %H:%M:%S"),
+                    show(v.info),
+                    show(v.warning),
+                    show(v.critical),
+                    v.hysteresis,
+                    if v.enabled { "enabled" } else { "disabled" },
+                    v.changed_by,
+                    v.reason
+                );
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+    };
+    audit_cli(conn, "alert-rule-change", "AlertRule", Some(&changed.id.to_string()), None)?;
+    print_rule(&changed);
+    Ok(ExitCode::SUCCESS)
+}
