@@ -129,6 +129,9 @@ pub enum Command {
     /// Alert rules: which scores open alerts of which tier
     #[command(subcommand)]
     Alert(crate::commands::alert::AlertCommand),
+    /// Email messages: list, show, retry dead letters
+    #[command(subcommand)]
+    Outbox(crate::commands::outbox::OutboxCommand),
 }
 
 #[derive(Debug, Args)]
@@ -321,7 +324,12 @@ pub enum UserCommand {
         /// Read the password from the first line of standard input
         #[arg(long)]
         password_stdin: bool,
+        /// Where alert notices are emailed
+        #[arg(long)]
+        email: Option<String>,
     },
+    /// Set the address alert notices are emailed to ("none" removes it)
+    SetEmail { username: String, email: String },
     /// List users with their role, units and status
     List,
     /// Disable a user: they cannot sign in, and their sessions end at once

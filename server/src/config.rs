@@ -24,6 +24,7 @@ pub struct Settings {
     pub auth: AuthSettings,
     pub audit: AuditSettings,
     pub alerts: AlertSettings,
+    pub email: crate::alerts::transport::EmailSettings,
     pub log: LogSettings,
 }
 
@@ -195,6 +196,18 @@ security_event_window_secs = 60
 [alerts]
 group_wait_secs = 30
 digest_secs = 3600
+
+[email]
+smtp_tls = "starttls"
+smtp_pool_size = 4
+smtp_timeout_secs = 30
+from = "Vigil <vigil@localhost>"
+mail_dir = ".vigil/mail"
+max_attempts = 8
+retry_base_secs = 30
+retry_max_secs = 3600
+lease_secs = 120
+group_interval_secs = 300
 
 [log]
 format = "auto"

@@ -8,7 +8,9 @@ use diesel::prelude::*;
 use vigil_store::testing::TestDb;
 
 use crate::scoring::{cli, count, population, with_active_models};
-use crate::support::{run, vigil};
+use crate::support::seed;
+use crate::support::smtp::{Smtp, header};
+use crate::support::{poll, run, vigil};
 
 const AS_OF: &str = "2026-06-01T00:00:00Z";
 
@@ -27,8 +29,14 @@ fn quantile(db: &TestDb, q: f64) -> f64 {
     diesel::sql_query(&sql).get_result::<V>(&mut db.connect()).expect("quantile").v
 }
 
+/// A scoring run as of `AS_OF`, whose notices are due at once.
 fn score(db: &TestDb) -> String {
-    cli(db, &["score", "--as-of", AS_OF])
+    let (status, out, err) = run(vigil()
+        .args(["score", "--as-of", AS_OF])
+        .env("DATABASE_URL", db.url())
+        .env("VIGIL_ALERTS__GROUP_WAIT_SECS", "0"));
+    assert!(status.success(), "vigil score: {out}{err}");
+    out
 }
 
 fn admission_scores_at_least(db: &TestDb, threshold: f64) -> i64 {
@@ -149,4 +157,197 @@ fn invalid_rules_are_refused_with_a_reason_and_change_nothing() {
     assert!(err.contains("info") && err.contains("warning"), "{err}");
     assert_eq!(count(&db, rules), 1);
     assert_eq!(count(&db, "SELECT count(*) AS n FROM alert_rule_history"), 1);
+}
+
+const UNITS: [&str; 5] = ["ward-4W", "ward-5E", "ward-6N", "ward-3S", "ward-2P"];
+
+/// Care units of the synthetic population, a clinician of all of them with an email address,
+/// and a rule that alerts on the top decile of admission risk.
+fn ward_with_a_nurse(db: &TestDb) {
+    for unit in UNITS {
+        seed::unit(db.url(), unit);
+    }
+    let mut args =
+        vec!["user", "add", "nurse", "--role", "clinician", "--email", "nurse@hospital.test", "--password-stdin"];
+    for unit in UNITS {
+        args.extend(["--unit", unit]);
+    }
+    seed::cli(db.url(), &args, &format!("{}\n", seed::PASSWORD));
+    cli(db, &["score", "--as-of", AS_OF]);
+    let warning = quantile(db, 0.90);
+    cli(
+        db,
+        &["alert", "rule", "add", "--target", "admission", "--warning", &warning.to_string(), "--reason", "top decile"],
+    );
+}
+
+#[test]
+fn an_alert_reaches_its_clinician_once_by_email_without_patient_data() {
+    let db = population(300);
+    with_active_models(&db);
+    ward_with_a_nurse(&db);
+    let queued = score(&db);
+    let notices = count(&db, "SELECT count(*) AS n FROM outbox");
+    assert!(notices > 5, "notices queued for the nurse: {queued}");
+
+    let smtp = Smtp::start();
+    let mut worker = worker(&db, &smtp, &[]);
+    let message = poll("the email to arrive", || smtp.messages().into_iter().next());
+    poll("the message to be recorded as sent", || {
+        (count(&db, "SELECT count(*) AS n FROM outbox_messages WHERE status = 'sent'") == 1).then_some(())
+    });
+    worker.stop();
+
+    // One message for all of the nurse's notices, named by its outbox id.
+    assert_eq!(smtp.messages().len(), 1);
+    let id = count(&db, "SELECT min(id) AS n FROM outbox_messages");
+    assert_eq!(header(&message, "Message-ID"), Some(format!("<vigil-outbox-{id}@hospital.test>")));
+    assert_eq!(header(&message, "To").as_deref(), Some("nurse@hospital.test"));
+    assert!(message.contains("https://vigil.test/alerts/"), "{message}");
+    assert!(message.contains("text/html") && message.contains("text/plain"));
+    assert_eq!(count(&db, "SELECT count(*) AS n FROM outbox WHERE message_id IS NULL"), 0);
+
+    // Nothing that identifies a patient: not their names, record numbers, birth dates or ids.
+    type Identity = (String, Option<String>, Option<String>, Option<String>, Option<chrono::NaiveDate>);
+    let identifiers: Vec<Identity> = {
+        use vigil_store::schema::{alerts, patients};
+        patients::table
+            .inner_join(alerts::table)
+            .select((
+                patients::fhir_id,
+                patients::family_name,
+                patients::given_names,
+                patients::mrn,
+                patients::birth_date,
+            ))
+            .load(&mut db.connect())
+            .expect("patients")
+    };
+    assert!(!identifiers.is_empty());
+    let body = message.to_lowercase();
+    for (fhir_id, family, given, mrn, birth) in identifiers {
+        let mut values = vec![fhir_id];
+        values.extend(family.into_iter().chain(given).chain(mrn));
+        if let Some(birth) = birth {
+            values.push(birth.format("%Y-%m-%d").to_string());
+        }
+        for value in values.into_iter().filter(|v| v.len() >= 4) {
+            assert!(!body.contains(&value.to_lowercase()), "the message names a patient: {value}");
+        }
+    }
+}
+
+/// `vigil worker` on `db`, sending through `smtp`, with notices due at once and `env` besides.
+fn worker(db: &TestDb, smtp: &Smtp, env: &[(&str, &str)]) -> Killed {
+    let mut worker = vigil();
+    worker
+        .arg("worker")
+        .env("DATABASE_URL", db.url())
+        .env("VIGIL_SCORE_CRON", "all=0 0 2 1 1 *")
+        .env("VIGIL_SERVER__PUBLIC_URL", "https://vigil.test")
+        .env("VIGIL_ALERTS__GROUP_WAIT_SECS", "0")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    for (key, value) in smtp.env() {
+        worker.env(key, value);
+    }
+    for (key, value) in env {
+        worker.env(key, value);
+    }
+    Killed(worker.spawn().expect("worker"))
+}
+
+fn message_ids(smtp: &Smtp) -> Vec<String> {
+    smtp.messages().iter().filter_map(|m| header(m, "Message-ID")).collect()
+}
+
+#[test]
+fn messages_wait_out_an_smtp_outage_and_arrive_once_and_a_refusal_past_the_budget_is_a_dead_letter() {
+    let db = population(300);
+    with_active_models(&db);
+    ward_with_a_nurse(&db);
+    seed::cli(
+        db.url(),
+        &[
+            "user",
+            "add",
+            "charge",
+            "--role",
+            "clinician",
+            "--email",
+            "charge@hospital.test",
+            "--unit",
+            "ward-4W",
+            "--password-stdin",
+        ],
+        &format!("{}\n", seed::PASSWORD),
+    );
+    score(&db);
+    let mut smtp = Smtp::start();
+    smtp.stop();
+    let fast_retries = [("VIGIL_EMAIL__RETRY_BASE_SECS", "1"), ("VIGIL_EMAIL__RETRY_MAX_SECS", "1")];
+    let mut relay = worker(&db, &smtp, &fast_retries);
+    poll("attempts to fail while the SMTP server is down", || {
+        (count(&db, "SELECT count(*) AS n FROM outbox_messages WHERE status = 'pending' AND attempts >= 2") >= 1)
+            .then_some(())
+    });
+    smtp.restart();
+    let messages = "SELECT count(*) AS n FROM outbox_messages";
+    poll("every message to be sent", || {
+        (count(&db, "SELECT count(*) AS n FROM outbox_messages WHERE status <> 'sent'") == 0).then_some(())
+    });
+    relay.stop();
+    let mut ids = message_ids(&smtp);
+    assert_eq!(ids.len() as i64, count(&db, messages), "each message once");
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len() as i64, count(&db, messages), "no Message-ID twice");
+    assert!(count(&db, messages) >= 2, "one message per person");
+
+    // A server that stays away past the budget: a dead letter, sent again on request.
+    cli(
+        &db,
+        &["alert", "rule", "set", "1", "--critical", &quantile(&db, 0.95).to_string(), "--reason", "more critical"],
+    );
+    score(&db);
+    smtp.stop();
+    let mut relay = worker(
+        &db,
+        &smtp,
+        &[
+            fast_retries[0],
+            fast_retries[1],
+            ("VIGIL_EMAIL__MAX_ATTEMPTS", "2"),
+            ("VIGIL_EMAIL__GROUP_INTERVAL_SECS", "0"),
+        ],
+    );
+    poll("a dead letter", || {
+        (count(&db, "SELECT count(*) AS n FROM outbox_messages WHERE status = 'dead'") >= 1).then_some(())
+    });
+    relay.stop();
+    let dead = cli(&db, &["outbox", "list", "--status", "dead"]);
+    let id = count(&db, "SELECT min(id) AS n FROM outbox_messages WHERE status = 'dead'");
+    assert!(dead.contains("dead") && dead.contains("last error"), "{dead}");
+    smtp.restart();
+    cli(&db, &["outbox", "retry", &id.to_string()]);
+    let _relay = worker(&db, &smtp, &fast_retries);
+    poll("the dead letter to be sent", || {
+        message_ids(&smtp).contains(&format!("<vigil-outbox-{id}@hospital.test>")).then_some(())
+    });
+}
+
+/// A child process killed when dropped.
+struct Killed(std::process::Child);
+
+impl Killed {
+    fn stop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        self.stop();
+    }
 }

@@ -237,9 +237,12 @@ fn concurrent_runs_never_overlap() {
 fn the_worker_rescores_a_patient_whose_data_changed_within_seconds() {
     let db = population(300);
     with_active_models(&db);
+    let mail = tempfile::tempdir().expect("mail dir");
     let mut worker = vigil()
         .arg("worker")
         .env("DATABASE_URL", db.url())
+        .env("VIGIL_SERVER__PUBLIC_URL", "https://vigil.test")
+        .env("VIGIL_EMAIL__MAIL_DIR", mail.path())
         .env("VIGIL_SCORE_CRON", "all=0 0 2 1 1 *")
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())

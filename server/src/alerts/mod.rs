@@ -4,7 +4,11 @@
 
 pub mod engine;
 pub mod episode;
+pub mod message;
+pub mod outbox;
+pub mod relay;
 pub mod rules;
 pub mod tier;
+pub mod transport;
 
 pub use tier::{Thresholds, Tier};

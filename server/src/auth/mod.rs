@@ -2,6 +2,7 @@
 //! break-glass, and the one authorization function, [`policy::may`].
 
 pub mod clients;
+pub mod email;
 pub mod keys;
 pub mod mfa;
 pub mod password;

@@ -24,6 +24,8 @@ pub enum UserError {
     #[error("a unit code is 1 to 64 characters: letters, digits and . _ -, starting with a letter or digit")]
     InvalidUnitCode,
     #[error(transparent)]
+    Contact(#[from] super::email::ContactError),
+    #[error(transparent)]
     Database(#[from] diesel::result::Error),
 }
 
@@ -121,6 +123,7 @@ pub struct NewUser<'a> {
     pub role: Role,
     pub password_hash: &'a str,
     pub units: &'a [UnitCode],
+    pub email: Option<&'a super::email::Email>,
 }
 
 pub fn add(conn: &mut PgConnection, new: &NewUser<'_>) -> Result<i64, UserError> {
@@ -129,9 +132,10 @@ pub fn add(conn: &mut PgConnection, new: &NewUser<'_>) -> Result<i64, UserError>
         let id = diesel::insert_into(users::table)
             .values((
                 users::username.eq(new.username.as_str()),
-                users::display_name.eq(new.display_name),
+                users::display_name.eq(super::email::display_name(new.display_name)?),
                 users::role.eq(new.role.as_str()),
                 users::password_hash.eq(new.password_hash),
+                users::email.eq(new.email.map(super::email::Email::as_str)),
             ))
             .on_conflict_do_nothing()
             .returning(users::id)
@@ -279,4 +283,19 @@ pub fn assign_patient(conn: &mut PgConnection, code: &UnitCode, fhir_id: &str) -
             .execute(conn)?;
         Ok(patient)
     })
+}
+
+/// Sets (or with None, removes) the email address notices go to.
+pub fn set_email(
+    conn: &mut PgConnection,
+    username: &Username,
+    email: Option<&super::email::Email>,
+) -> Result<(), UserError> {
+    let changed = diesel::update(users::table.filter(users::username.eq(username.as_str())))
+        .set(users::email.eq(email.map(super::email::Email::as_str)))
+        .execute(conn)?;
+    if changed == 0 {
+        return Err(UserError::NoSuchUser(username.as_str().to_owned()));
+    }
+    Ok(())
 }

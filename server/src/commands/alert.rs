@@ -83,7 +83,8 @@ pub struct TierArgs {
     /// Probability at which an alert is critical (or "off")
     #[arg(long, value_parser = given)]
     critical: Option<Given>,
-    /// How far below a tier's threshold a score must fall to leave it (default 0.02 for a new rule)
+    /// How far below a tier's threshold a score must fall to leave it (default for a new rule: a
+    /// tenth of its lowest threshold)
     #[arg(long)]
     hysteresis: Option<f64>,
 }
@@ -92,13 +93,13 @@ impl TierArgs {
     /// The thresholds these arguments make, over `current` (a rule being changed).
     fn over(&self, current: Option<&Thresholds>) -> anyhow::Result<Thresholds> {
         let pick = |given: Option<Given>, tier| given.map_or_else(|| current.and_then(|c| c.get(tier)), |g| g.0);
-        let hysteresis = self.hysteresis.or(current.map(Thresholds::hysteresis)).unwrap_or(0.02);
-        Ok(Thresholds::new(
-            pick(self.info, Tier::Info),
-            pick(self.warning, Tier::Warning),
-            pick(self.critical, Tier::Critical),
-            hysteresis,
-        )?)
+        let tiers =
+            (pick(self.info, Tier::Info), pick(self.warning, Tier::Warning), pick(self.critical, Tier::Critical));
+        // A new rule's hysteresis is a tenth of its lowest threshold: risks of rare events are small
+        // numbers, and an absolute margin would swallow them.
+        let lowest = tiers.0.or(tiers.1).or(tiers.2).unwrap_or(0.0);
+        let hysteresis = self.hysteresis.or(current.map(Thresholds::hysteresis)).unwrap_or(lowest / 10.0);
+        Ok(Thresholds::new(tiers.0, tiers.1, tiers.2, hysteresis)?)
     }
 }
 

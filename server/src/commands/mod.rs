@@ -9,6 +9,7 @@ mod ingest;
 pub mod init;
 mod migrate;
 mod model;
+pub mod outbox;
 mod pull;
 mod score;
 pub mod synth;
@@ -47,6 +48,7 @@ pub fn run(settings: &Settings, command: Command) -> anyhow::Result<ExitCode> {
         Command::User(cmd) => user::run(conn, cmd),
         Command::Unit(cmd) => unit::run(conn, cmd),
         Command::Alert(cmd) => alert::run(conn, cmd),
+        Command::Outbox(cmd) => outbox::run(conn, cmd),
         Command::Audit(cmd) => audit::run(conn, &settings.audit, cmd),
         Command::Client(cmd) => client::run(conn, cmd),
         Command::Ingest(args) => ingest::run(conn, args),

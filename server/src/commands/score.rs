@@ -104,6 +104,8 @@ fn schedules(raw: &str) -> anyhow::Result<Vec<Job>> {
 /// How often the change feed is looked at.
 const FEED_POLL: Duration = Duration::from_secs(1);
 const CONSUMER: &str = "scoring";
+/// How often an idle relay looks for notices due.
+const RELAY_IDLE: Duration = Duration::from_millis(500);
 
 /// Logs how a piece of scheduled work went; false when the database connection should be
 /// opened again.
@@ -133,6 +135,10 @@ pub fn worker(settings: &crate::config::Settings) -> anyhow::Result<ExitCode> {
     tracing::info!(schedules = %raw, database = %url.redacted(), "worker started");
     crate::sealer::spawn(url, crate::sealer::Anchoring::from_settings(&settings.audit)?)
         .context("starting the audit sealer")?;
+    // Email links lead to the portal, so the relay needs to know where it is.
+    let public_url = settings.server.public_url()?;
+    crate::alerts::relay::spawn(url, settings.email.clone(), public_url, RELAY_IDLE)
+        .context("starting the email relay")?;
     // The runner's connection and the one that reads records ahead of it.
     let mut conns: Option<(PgConnection, PgConnection)> = None;
     let mut resumed = false;

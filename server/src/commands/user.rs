@@ -6,6 +6,7 @@ use diesel::PgConnection;
 use secrecy::SecretString;
 
 use super::audit_cli;
+use crate::auth::email::Email;
 use crate::auth::password::NewPassword;
 use crate::auth::users::{self, NewUser, UnitCode, Username};
 use crate::cli::UserCommand;
@@ -13,8 +14,9 @@ use crate::cli::UserCommand;
 #[allow(clippy::print_stdout)] // the command's output for its user
 pub fn run(conn: &mut PgConnection, command: UserCommand) -> anyhow::Result<ExitCode> {
     match command {
-        UserCommand::Add { username, name, role, units, password_stdin } => {
+        UserCommand::Add { username, name, role, units, password_stdin, email } => {
             let username = Username::parse(&username)?;
+            let email = email.as_deref().map(Email::parse).transpose()?;
             let units = units.iter().map(|u| UnitCode::parse(u)).collect::<Result<Vec<_>, _>>()?;
             let hash = read_password(password_stdin)?.hash()?;
             let display_name = name.unwrap_or_else(|| username.as_str().to_owned());
@@ -26,10 +28,18 @@ pub fn run(conn: &mut PgConnection, command: UserCommand) -> anyhow::Result<Exit
                     role,
                     password_hash: &hash,
                     units: &units,
+                    email: email.as_ref(),
                 },
             )?;
             audit_cli(conn, "user-add", "User", Some(username.as_str()), None)?;
             println!("added {} ({role})", username.as_str());
+        }
+        UserCommand::SetEmail { username, email } => {
+            let username = Username::parse(&username)?;
+            let email = if email == "none" { None } else { Some(Email::parse(&email)?) };
+            users::set_email(conn, &username, email.as_ref())?;
+            audit_cli(conn, "user-set-email", "User", Some(username.as_str()), None)?;
+            println!("{}: notices go to {}", username.as_str(), email.as_ref().map_or("nobody", Email::as_str));
         }
         UserCommand::List => {
             println!("{:<24} {:<12} {:<10} units", "username", "role", "status");

@@ -2,6 +2,7 @@
 
 pub mod proxy;
 pub mod seed;
+pub mod smtp;
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
