@@ -35,6 +35,8 @@ pub struct AlertSettings {
     pub group_wait_secs: u64,
     /// How long notices wait for who asked for digests.
     pub digest_secs: u64,
+    /// The longest snooze a clinician may set.
+    pub max_snooze_hours: u32,
 }
 
 impl AlertSettings {
@@ -196,6 +198,7 @@ security_event_window_secs = 60
 [alerts]
 group_wait_secs = 30
 digest_secs = 3600
+max_snooze_hours = 72
 
 [email]
 smtp_tls = "starttls"

@@ -94,6 +94,7 @@ fn serve(settings: &Settings) -> anyhow::Result<ExitCode> {
     actix_web::rt::System::new()
         .block_on(http::serve(
             &settings.server,
+            &settings.alerts,
             std::time::Duration::from_secs(settings.audit.security_event_window_secs),
             db,
             auth,

@@ -351,3 +351,101 @@ impl Drop for Killed {
         self.stop();
     }
 }
+
+#[test]
+fn clinicians_answer_their_alerts_through_the_api_and_the_lifecycle_holds() {
+    let db = population(300);
+    with_active_models(&db);
+    ward_with_a_nurse(&db);
+    seed::unit(db.url(), "ICU-X");
+    seed::user(db.url(), "outsider", "clinician", &["ICU-X"]);
+    score(&db);
+    // The nurse's alerts: those of patients on the five wards (patients at home have no unit).
+    let live = count(
+        &db,
+        "SELECT count(*) AS n FROM alerts WHERE ended_at IS NULL
+            AND patient_units(patient_id) && ARRAY['ward-4W', 'ward-5E', 'ward-6N', 'ward-3S', 'ward-2P']",
+    );
+    assert!(live > 2, "{live}");
+    let app = crate::support::App::spawn(db.url());
+    let nurse = seed::bearer(&seed::token(&app, "nurse"));
+    let outsider = seed::bearer(&seed::token(&app, "outsider"));
+    let auth = |who: &str| vec![("authorization", who.to_owned())];
+    let get = |path: &str, who: &str| {
+        let headers = auth(who);
+        let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        app.get_with(path, &headers)
+    };
+    let post = |path: &str, who: &str, body: serde_json::Value| {
+        let headers = auth(who);
+        let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        app.post_json(path, &headers, &body)
+    };
+
+    // The nurse sees every live alert of their units, each read audited; the outsider sees none.
+    let listed = get("/api/alerts", &nurse);
+    assert_eq!(listed.status, 200, "{}", listed.body);
+    assert_eq!(listed.json()["alerts"].as_array().map(Vec::len), Some(live as usize));
+    let audited =
+        "SELECT count(DISTINCT patient_id) AS n FROM audit_log WHERE resource_type = 'Alert' AND action = 'search'";
+    assert_eq!(count(&db, audited), live);
+    assert_eq!(get("/api/alerts", &outsider).json()["alerts"], serde_json::json!([]));
+    let critical = get("/api/alerts?tier=critical", &nurse).json()["alerts"].as_array().map_or(0, Vec::len);
+    assert!((critical as i64) < live);
+    assert_eq!(get("/api/alerts?tier=urgent", &nurse).status, 400);
+
+    let id = listed.json()["alerts"][0]["id"].as_i64().expect("id");
+    let path = |action: &str| format!("/api/alerts/{id}/{action}");
+    assert_eq!(get(&format!("/api/alerts/{id}"), &outsider).status, 403);
+    assert_eq!(post(&path("acknowledge"), &outsider, serde_json::json!({})).status, 403);
+    let one = get(&format!("/api/alerts/{id}"), &nurse).json();
+    assert_eq!(one["history"][0]["action"], "opened");
+
+    // open → acknowledged; again is a conflict naming the state.
+    let acknowledged = post(&path("acknowledge"), &nurse, serde_json::json!({ "note": "seen on the round" }));
+    assert_eq!(acknowledged.status, 200, "{}", acknowledged.body);
+    assert_eq!(acknowledged.json()["status"], "acknowledged");
+    let again = post(&path("acknowledge"), &nurse, serde_json::json!({}));
+    assert_eq!(again.status, 409);
+    assert!(again.json()["error"]["message"].as_str().is_some_and(|m| m.contains("is acknowledged")), "{}", again.body);
+
+    // Bad input changes nothing: a snooze past the bound, an unknown reason.
+    let far = (chrono::Utc::now() + chrono::Duration::hours(100)).to_rfc3339();
+    let refused = post(&path("snooze"), &nurse, serde_json::json!({ "until": far, "reason": "later" }));
+    assert_eq!(refused.status, 422, "{}", refused.body);
+    assert!(refused.body.contains("72 hours"));
+    assert_eq!(post(&path("dismiss"), &nurse, serde_json::json!({ "reason": "bored" })).status, 422);
+    let state = format!("SELECT count(*) AS n FROM alerts WHERE id = {id} AND status = 'acknowledged'");
+    assert_eq!(count(&db, &state), 1);
+
+    // snooze → reopen → dismiss → reopen, each recorded with who and why.
+    let soon = (chrono::Utc::now() + chrono::Duration::hours(2)).to_rfc3339();
+    assert_eq!(
+        post(&path("snooze"), &nurse, serde_json::json!({ "until": soon, "reason": "awaiting labs" })).json()["status"],
+        "snoozed"
+    );
+    assert_eq!(post(&path("reopen"), &nurse, serde_json::json!({})).json()["status"], "open");
+    let dismissed = post(&path("dismiss"), &nurse, serde_json::json!({ "reason": "planned-admission" }));
+    assert_eq!(dismissed.json()["status"], "dismissed");
+    assert_eq!(post(&path("reopen"), &nurse, serde_json::json!({})).json()["status"], "open");
+    let history = get(&format!("/api/alerts/{id}"), &nurse).json()["history"].clone();
+    let actions: Vec<&str> = history.as_array().into_iter().flatten().filter_map(|e| e["action"].as_str()).collect();
+    assert_eq!(actions, ["opened", "acknowledged", "snoozed", "reopened", "dismissed", "reopened"]);
+    assert_eq!(history[2]["reason"], "awaiting labs");
+    assert_eq!(history[4]["reason"], "planned-admission");
+    assert!(history[1]["by"].as_str().is_some_and(|b| b.starts_with("user:")));
+    let responses = "SELECT count(*) AS n FROM audit_log WHERE resource_type = 'Alert' AND action = 'respond' AND outcome = 'success'";
+    // Five changes and the refused second acknowledgement: each an access the guard allowed (the
+    // refusal revealed the state); the outsider's attempt is a denial.
+    assert_eq!(count(&db, responses), 6);
+    let denied = "SELECT count(*) AS n FROM audit_log WHERE resource_type = 'Alert' AND outcome = 'denied'";
+    assert_eq!(count(&db, denied), 2);
+
+    // The database holds the lifecycle whoever writes: dismissed cannot become snoozed.
+    post(&path("dismiss"), &nurse, serde_json::json!({ "reason": "other", "note": "family declined" }));
+    let direct = diesel::sql_query(format!(
+        "UPDATE alerts SET status = 'snoozed', snoozed_until = now() + interval '1 hour' WHERE id = {id}"
+    ))
+    .execute(&mut db.connect());
+    assert!(direct.is_err_and(|e| e.to_string().contains("cannot become snoozed")));
+}

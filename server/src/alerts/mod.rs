@@ -4,6 +4,7 @@
 
 pub mod engine;
 pub mod episode;
+pub mod lifecycle;
 pub mod message;
 pub mod outbox;
 pub mod relay;

@@ -10,6 +10,8 @@ pub enum Action {
     Read,
     /// Create or change patient records of the given resource type.
     Write,
+    /// Answer an alert about a patient: acknowledge, snooze, dismiss, reopen.
+    Respond,
     /// Open a patient outside one's units, giving a reason.
     BreakGlass,
     /// Review break-glass grants and the audit trail.
@@ -114,7 +116,8 @@ pub fn visibility(principal: &Principal) -> Visibility {
 fn may_user(role: Role, user_units: &[String], action: Action, target: Target<'_>) -> Decision {
     use Decision::*;
     match (role, action, target) {
-        (Role::Clinician, Action::Read, Target::Patient { units, break_glass, .. }) => {
+        // Who may read a patient's records may answer their alerts; only clinicians do.
+        (Role::Clinician, Action::Read | Action::Respond, Target::Patient { units, break_glass, .. }) => {
             if units.iter().any(|u| user_units.contains(u)) {
                 Allow
             } else if break_glass {
@@ -166,6 +169,23 @@ mod tests {
         assert_eq!(may(&nurse, Action::Read, patient(&[], false)), Decision::Deny(DenyReason::OutsideUnits));
         assert_eq!(may(&nurse, Action::Write, patient(&icu, false)), Decision::Deny(DenyReason::Role));
         assert_eq!(may(&nurse, Action::ReviewAccess, Target::System), Decision::Deny(DenyReason::Role));
+    }
+
+    #[test]
+    fn only_clinicians_who_may_read_a_patient_answer_their_alerts() {
+        let (icu, ward) = (vec!["ICU".to_string()], vec!["WARD-4".to_string()]);
+        let nurse = user(Role::Clinician, &["ICU"]);
+        assert_eq!(may(&nurse, Action::Respond, patient(&icu, false)), Decision::Allow);
+        assert_eq!(may(&nurse, Action::Respond, patient(&ward, false)), Decision::Deny(DenyReason::OutsideUnits));
+        assert_eq!(may(&nurse, Action::Respond, patient(&ward, true)), Decision::AllowUnderBreakGlass);
+        for role in [Role::Informatics, Role::Admin, Role::Integration] {
+            assert_eq!(
+                may(&user(role, &["ICU"]), Action::Respond, patient(&icu, false)),
+                Decision::Deny(DenyReason::Role)
+            );
+        }
+        let client = Principal::Client { client_id: "c".into(), scopes: Scopes::parse("system/*.*").expect("scopes") };
+        assert_eq!(may(&client, Action::Respond, patient(&icu, false)), Decision::Deny(DenyReason::Scope));
     }
 
     #[test]

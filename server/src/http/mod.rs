@@ -1,6 +1,7 @@
 //! The HTTP server: the actix-web application and how it is started and stopped.
 
 pub mod access;
+pub mod alerts;
 pub mod error;
 pub mod fault;
 pub mod fhir;
@@ -44,6 +45,7 @@ const SECURITY_HEADERS: [(&str, &str); 6] = [
 /// up to the configured shutdown timeout to finish.
 pub async fn serve(
     settings: &ServerSettings,
+    alert_settings: &crate::config::AlertSettings,
     security_event_window: std::time::Duration,
     db: Arc<Database>,
     auth: AuthState,
@@ -68,6 +70,8 @@ pub async fn serve(
         import: settings.max_import_bytes,
     });
     let importer = web::Data::new(importer);
+    let snooze_bound =
+        web::Data::new(alerts::SnoozeBound(chrono::Duration::hours(i64::from(alert_settings.max_snooze_hours))));
     let proxies = web::Data::new(settings.trusted_proxies.clone());
     let rate_limit =
         web::Data::new(rate_limit::ApiRateLimit::new(settings.api_requests_per_minute, settings.api_burst));
@@ -84,6 +88,7 @@ pub async fn serve(
             .app_data(proxies.clone())
             .app_data(events.clone())
             .app_data(rate_limit.clone())
+            .app_data(snooze_bound.clone())
             .app_data(web::PayloadConfig::new(max_body))
             .app_data(web::JsonConfig::default().limit(max_body).error_handler(|e, _| {
                 if let actix_web::error::JsonPayloadError::ContentType = e {
@@ -107,6 +112,7 @@ pub async fn serve(
             .configure(access::break_glass::routes)
             .configure(patients::routes)
             .configure(risk::routes)
+            .configure(alerts::routes)
             .configure(fhir::routes)
             .configure(portal::routes)
             .default_service(web::to(error::not_found))

@@ -17,7 +17,14 @@ use crate::http::surface::Rejection;
 pub(super) fn leads_to_patient(resource_type: &str) -> bool {
     matches!(
         resource_type,
-        "Patient" | "Encounter" | "Condition" | "Observation" | "MedicationRequest" | "Procedure" | "RiskAssessment"
+        "Patient"
+            | "Encounter"
+            | "Condition"
+            | "Observation"
+            | "MedicationRequest"
+            | "Procedure"
+            | "RiskAssessment"
+            | "Alert"
     )
 }
 

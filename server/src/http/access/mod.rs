@@ -472,6 +472,7 @@ fn audit_event(
     let action = match access.action {
         Action::Read => "read",
         Action::Write => "write",
+        Action::Respond => "respond",
         Action::BreakGlass => "break-glass",
         Action::ReviewAccess => "review",
     };
