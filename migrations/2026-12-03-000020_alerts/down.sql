@@ -11,7 +11,7 @@ DROP TABLE alert_rule_history;
 DROP TABLE alert_rules;
 DROP FUNCTION alert_rules_keep();
 DROP FUNCTION alert_rules_bump();
-ALTER TABLE care_units DROP COLUMN escalate_after_minutes, DROP COLUMN escalate_repeat_minutes;
+ALTER TABLE care_units DROP COLUMN escalate_after_secs, DROP COLUMN escalate_repeat_secs;
 ALTER TABLE user_units DROP COLUMN escalation_contact;
 ALTER TABLE users DROP CONSTRAINT users_display_name_line;
 ALTER TABLE users DROP COLUMN email;

@@ -13,8 +13,8 @@ ALTER TABLE user_units ADD COLUMN escalation_contact BOOLEAN NOT NULL DEFAULT fa
 -- How long a critical alert may stay unacknowledged in a unit before its escalation contacts are
 -- told, and how often again after that.
 ALTER TABLE care_units
-    ADD COLUMN escalate_after_minutes INTEGER NOT NULL DEFAULT 30 CHECK (escalate_after_minutes BETWEEN 1 AND 10080),
-    ADD COLUMN escalate_repeat_minutes INTEGER NOT NULL DEFAULT 60 CHECK (escalate_repeat_minutes BETWEEN 1 AND 10080);
+    ADD COLUMN escalate_after_secs INTEGER NOT NULL DEFAULT 1800 CHECK (escalate_after_secs BETWEEN 1 AND 604800),
+    ADD COLUMN escalate_repeat_secs INTEGER NOT NULL DEFAULT 3600 CHECK (escalate_repeat_secs BETWEEN 1 AND 604800);
 
 -- A rule per target, for every unit (unit_id NULL) or one unit (which then wins). A tier without a
 -- threshold is not used; at least one is set, and the set ones rise with the tier.

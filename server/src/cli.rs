@@ -356,6 +356,22 @@ pub enum UnitCommand {
     },
     /// List care units
     List,
+    /// How long a critical alert of the unit may stay unacknowledged before its escalation
+    /// contacts are told, and how often again (seconds; default 1800 and 3600)
+    Escalation {
+        code: String,
+        #[arg(long, value_name = "SECONDS")]
+        after: u64,
+        #[arg(long, value_name = "SECONDS")]
+        repeat: u64,
+    },
+    /// Make a member of the unit one of its escalation contacts (or, with --remove, no longer)
+    Contact {
+        code: String,
+        username: String,
+        #[arg(long)]
+        remove: bool,
+    },
     /// Assign a patient to a care unit explicitly, besides the unit of their current or last encounter
     Assign {
         code: String,

@@ -136,8 +136,8 @@ diesel::table! {
         code -> Text,
         name -> Text,
         created_at -> Timestamptz,
-        escalate_after_minutes -> Int4,
-        escalate_repeat_minutes -> Int4,
+        escalate_after_secs -> Int4,
+        escalate_repeat_secs -> Int4,
     }
 }
 

@@ -31,8 +31,13 @@ fn quantile(db: &TestDb, q: f64) -> f64 {
 
 /// A scoring run as of `AS_OF`, whose notices are due at once.
 fn score(db: &TestDb) -> String {
+    score_as_of(db, AS_OF)
+}
+
+/// A scoring run as of `as_of` ("now": the present), whose notices are due at once.
+fn score_as_of(db: &TestDb, as_of: &str) -> String {
     let (status, out, err) = run(vigil()
-        .args(["score", "--as-of", AS_OF])
+        .args(["score", "--as-of", as_of])
         .env("DATABASE_URL", db.url())
         .env("VIGIL_ALERTS__GROUP_WAIT_SECS", "0"));
     assert!(status.success(), "vigil score: {out}{err}");
@@ -448,4 +453,114 @@ fn clinicians_answer_their_alerts_through_the_api_and_the_lifecycle_holds() {
     ))
     .execute(&mut db.connect());
     assert!(direct.is_err_and(|e| e.to_string().contains("cannot become snoozed")));
+}
+
+#[test]
+fn snoozes_run_out_critical_alerts_escalate_and_a_death_ends_the_episode() {
+    let db = population(300);
+    with_active_models(&db);
+    ward_with_a_nurse(&db);
+    cli(
+        &db,
+        &["alert", "rule", "set", "1", "--critical", &quantile(&db, 0.95).to_string(), "--reason", "critical tier"],
+    );
+    // The community team of ward-4W looks after the patients at home with the highest risk.
+    let at_risk: Vec<String> = {
+        use vigil_store::schema::{models, patients, scores};
+        scores::table
+            .inner_join(models::table)
+            .inner_join(patients::table)
+            .filter(models::target.eq("admission").and(models::status.eq("active")))
+            .filter(scores::probability.ge(quantile(&db, 0.85)))
+            .select(patients::fhir_id)
+            .distinct()
+            .load(&mut db.connect())
+            .expect("patients at risk")
+    };
+    for patient in &at_risk {
+        cli(&db, &["unit", "assign", "ward-4W", "--patient", patient]);
+    }
+    for unit in UNITS {
+        cli(&db, &["unit", "escalation", unit, "--after", "1", "--repeat", "3600"]);
+        cli(&db, &["unit", "contact", unit, "nurse"]);
+    }
+    // As of now, as the worker will score the changes it finds: the same risks.
+    let now = chrono::Utc::now().to_rfc3339();
+    score_as_of(&db, &now);
+    let on_wards = "patient_units(patient_id) && ARRAY['ward-4W', 'ward-5E', 'ward-6N', 'ward-3S', 'ward-2P']";
+    let alert_where = |condition: &str| {
+        count(
+            &db,
+            &format!(
+                "SELECT coalesce(min(id), 0) AS n FROM alerts WHERE ended_at IS NULL AND {on_wards} AND {condition}"
+            ),
+        )
+    };
+    let (critical, snoozing) = (alert_where("tier = 'critical'"), alert_where("tier = 'warning'"));
+    assert!(critical > 0 && snoozing > 0, "a critical and a warning alert on the wards");
+
+    // Through the API: the warning alert snoozed for two seconds; one critical one acknowledged.
+    let app = crate::support::App::spawn(db.url());
+    let nurse = seed::bearer(&seed::token(&app, "nurse"));
+    let headers = [("authorization", nurse.as_str())];
+    let until = (chrono::Utc::now() + chrono::Duration::seconds(2)).to_rfc3339();
+    let snoozed = app.post_json(
+        &format!("/api/alerts/{snoozing}/snooze"),
+        &headers,
+        &serde_json::json!({ "until": until, "reason": "back from theatre soon" }),
+    );
+    assert_eq!(snoozed.status, 200, "{}", snoozed.body);
+    let acknowledged = app.post_json(&format!("/api/alerts/{critical}/acknowledge"), &headers, &serde_json::json!({}));
+    assert_eq!(acknowledged.status, 200);
+    // Critical, open and on a ward with escalation contacts: these must escalate, each once.
+    let waiting = "SELECT count(*) AS n FROM alerts WHERE ended_at IS NULL AND tier = 'critical' AND status = 'open'
+                     AND unit = ANY(ARRAY['ward-4W', 'ward-5E', 'ward-6N', 'ward-3S', 'ward-2P']) AND escalations = 0";
+
+    // A patient with a live alert dies: the episode ends.
+    let (dead_alert, patient): (i64, String) = {
+        use vigil_store::schema::{alerts, patients};
+        alerts::table
+            .inner_join(patients::table)
+            .filter(alerts::ended_at.is_null().and(alerts::id.ne(critical)).and(alerts::id.ne(snoozing)))
+            .select((alerts::id, patients::fhir_id))
+            .first(&mut db.connect())
+            .expect("another live alert")
+    };
+    let mut record: serde_json::Value = {
+        use vigil_store::schema::raw_resources;
+        raw_resources::table
+            .filter(raw_resources::resource_type.eq("Patient").and(raw_resources::fhir_id.eq(&patient)))
+            .filter(raw_resources::superseded_at.is_null())
+            .select(raw_resources::content)
+            .first(&mut db.connect())
+            .expect("the patient's record")
+    };
+    record["deceasedBoolean"] = serde_json::json!(true);
+    record.as_object_mut().expect("object").remove("meta");
+    seed::ingest(db.url(), vec![record]);
+
+    let smtp = Smtp::start();
+    let mut relay = worker(&db, &smtp, &[]);
+    let event = |action: &str, id: i64| {
+        count(&db, &format!("SELECT count(*) AS n FROM alert_events WHERE action = '{action}' AND alert_id = {id}"))
+    };
+    poll("the snooze to end", || (event("snooze-ended", snoozing) == 1).then_some(()));
+    assert_eq!(count(&db, &format!("SELECT count(*) AS n FROM alerts WHERE id = {snoozing} AND status = 'open'")), 1);
+    poll("the death to end the episode", || (event("resolved", dead_alert) == 1).then_some(()));
+    let why =
+        format!("SELECT count(*) AS n FROM alert_events WHERE alert_id = {dead_alert} AND reason = 'the patient died'");
+    assert_eq!(count(&db, &why), 1);
+    poll("critical alerts to escalate", || {
+        let escalated = count(&db, "SELECT count(*) AS n FROM alert_events WHERE action = 'escalated'");
+        (escalated > 0 && count(&db, waiting) == 0).then_some(())
+    });
+    assert_eq!(event("escalated", critical), 0, "an acknowledged alert is not escalated");
+    poll("the escalation email", || {
+        smtp.messages().into_iter().find(|m| header(m, "Subject").is_some_and(|s| s.contains("not acknowledged")))
+    });
+    relay.stop();
+    // Once each: the repeat interval (an hour) has not passed.
+    let repeated = "SELECT count(*) AS n FROM (SELECT alert_id FROM alert_events WHERE action = 'escalated'
+                      GROUP BY alert_id HAVING count(*) > 1) twice";
+    assert_eq!(count(&db, repeated), 0);
 }

@@ -4,11 +4,13 @@
 
 pub mod engine;
 pub mod episode;
+pub mod escalation;
 pub mod lifecycle;
 pub mod message;
 pub mod outbox;
 pub mod relay;
 pub mod rules;
+pub mod sweep;
 pub mod tier;
 pub mod transport;
 

@@ -183,6 +183,16 @@ pub fn worker(settings: &crate::config::Settings) -> anyhow::Result<ExitCode> {
                     healthy = false;
                 }
             }
+            match crate::alerts::sweep::sweep(conn, timing) {
+                Ok(s) if s != crate::alerts::sweep::Swept::default() => {
+                    tracing::info!(reopened = s.reopened, ended = s.ended, escalated = s.escalated, "alerts swept");
+                }
+                Ok(_) => {}
+                Err(error) => {
+                    tracing::warn!(%error, "alert sweep failed; it will be tried again");
+                    healthy = false;
+                }
+            }
             if !healthy {
                 conns = None;
                 // A run of everyone that failed with the connection is resumed first on the next.
