@@ -26,11 +26,15 @@ run: ## build, bring up Postgres, migrate, and serve over HTTPS (prints the URL 
 	  vigil="target/release/vigil --config $(VIGIL_HOME)/vigil.toml"; \
 	  $$vigil migrate; \
 	  deploy/first-load.sh "$$vigil" $(VIGIL_HOME) $(PATIENTS); \
-	  deploy/first-user.sh "$$vigil" $(VIGIL_HOME)/admin-password; \
+	  deploy/first-user.sh "$$vigil" $(VIGIL_HOME)/admin-password admin --name Administrator --role admin; \
 	  echo "Sign in as admin with the password in $(VIGIL_HOME)/admin-password: $$(cat $(VIGIL_HOME)/admin-password)"; \
+	  echo "  or as nurse (a clinician of every ward) with: $$(cat $(VIGIL_HOME)/nurse-password 2>/dev/null)"; \
 	  echo "The certificate is self-signed ($(VIGIL_HOME)/tls/cert.pem): your browser will ask you to trust it."; \
+	  echo "Alert emails (no SMTP server configured) are written to $(VIGIL_HOME)/mail/; the worker logs to $(VIGIL_HOME)/worker.log."; \
 	  echo "Health: /healthz   Readiness: /readyz   Stop: Ctrl-C"; \
-	  exec $$vigil serve
+	  $$vigil worker >> $(VIGIL_HOME)/worker.log 2>&1 & worker=$$!; \
+	  trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
+	  $$vigil serve
 
 test: tools ## the whole suite (needs a Postgres: found or started like make run's)
 	@url=$$(deploy/postgres.sh url); \

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Loads a synthetic population into the database the first time `make run` uses it, creates the
-# care units its encounters name, trains and activates an admission and a readmission model, and
-# scores everyone. Usage: first-load.sh "VIGIL COMMAND" HOME PATIENTS
+# care units its encounters name, trains and activates an admission and a readmission model,
+# scores everyone, adds a ward nurse, installs default alert rules and scores again so that
+# alerts open and their emails are queued. Usage: first-load.sh "VIGIL COMMAND" HOME PATIENTS
 # The marker HOME/loaded holds the database URLs already loaded, so another database loads again.
 set -euo pipefail
 vigil=$1
@@ -20,6 +21,9 @@ for unit in "ward-4W:Ward 4 West (Medicine)" "ward-5E:Ward 5 East (Cardiology)" 
   $vigil unit add "${unit%%:*}" --name "${unit#*:}" >/dev/null 2>&1 || true
 done
 rm -rf "$home/synth"
+# A clinician of every ward, so that alerts have someone to email (into $home/mail).
+"$(dirname "$0")/first-user.sh" "$vigil" "$home/nurse-password" nurse --name "Ward Nurse" --role clinician \
+  --email nurse@hospital.example --unit ward-4W --unit ward-5E --unit ward-6N --unit ward-3S --unit ward-2P
 for target in readmission admission; do
   echo "Training the $target model..."
   report=$($vigil train --target "$target")
@@ -27,5 +31,12 @@ for target in readmission admission; do
   version=$(echo "$report" | grep -o 'registered [a-z]*-[0-9]*' | cut -d' ' -f2)
   $vigil model activate "$version"
 done
-$vigil score | tail -n 1
+$vigil score | tail -n 2 | head -n 1
+# Default alert rules from the models' own scores: warning for the highest 5 %, critical for the
+# highest 1 %; then a run that opens the alerts (and queues their emails).
+for target in admission readmission; do
+  $vigil alert rule add --target "$target" --warning top5% --critical top1% \
+    --reason "default rule installed by make run" >/dev/null 2>&1 || true
+done
+$vigil score | tail -n 2
 echo "$DATABASE_URL" >> "$marker"

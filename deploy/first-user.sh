@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
-# Creates the first administrator, `admin`, with a random password saved (owner-readable only)
-# in the given file, unless that file exists already. Usage: first-user.sh "VIGIL COMMAND" FILE
+# Creates a user with a random password saved (owner-readable only) in the given file, unless
+# that file exists already. Usage: first-user.sh "VIGIL COMMAND" FILE USERNAME [vigil user add ARGS...]
+# (make run: `admin`, the first administrator; `nurse`, a clinician of every ward who gets the
+# alert emails).
 set -euo pipefail
 vigil=$1
 file=$2
+username=$3
+shift 3
 [ -s "$file" ] && exit 0
 password=$(head -c 24 /dev/urandom | base64 | tr -d '/+=' | head -c 24)
 umask 077
-if ! printf '%s\n' "$password" | $vigil user add admin --name Administrator --role admin --password-stdin >/dev/null 2>&1; then
-  # The database kept an admin whose password file was deleted: give it the new password.
-  printf '%s\n' "$password" | $vigil user set-password admin --password-stdin >/dev/null
+if ! printf '%s\n' "$password" | $vigil user add "$username" "$@" --password-stdin >/dev/null 2>&1; then
+  # The database kept the user whose password file was deleted: give it the new password.
+  printf '%s\n' "$password" | $vigil user set-password "$username" --password-stdin >/dev/null
 fi
 printf '%s\n' "$password" > "$file"

@@ -153,6 +153,10 @@ fn invalid_rules_are_refused_with_a_reason_and_change_nothing() {
     assert!(err.contains("NOPE"), "{err}");
     let err = refused(&db, &["alert", "rule", "add", "--target", "admission", "--info", "0.5", "--reason", " "]);
     assert!(err.contains("reason"), "{err}");
+    let err = refused(&db, &["alert", "rule", "add", "--target", "admission", "--warning", "top5%", "--reason", "x"]);
+    assert!(err.contains("score first"), "{err}");
+    let err = refused(&db, &["alert", "rule", "add", "--target", "admission", "--warning", "top150%", "--reason", "x"]);
+    assert!(err.contains("percentage"), "{err}");
     assert_eq!(count(&db, rules), 0);
 
     cli(&db, &["alert", "rule", "add", "--target", "admission", "--info", "0.5", "--reason", "first"]);
@@ -179,11 +183,10 @@ fn ward_with_a_nurse(db: &TestDb) {
     }
     seed::cli(db.url(), &args, &format!("{}\n", seed::PASSWORD));
     cli(db, &["score", "--as-of", AS_OF]);
-    let warning = quantile(db, 0.90);
-    cli(
-        db,
-        &["alert", "rule", "add", "--target", "admission", "--warning", &warning.to_string(), "--reason", "top decile"],
-    );
+    // The warning threshold taken from the model's own scores: the highest tenth.
+    cli(db, &["alert", "rule", "add", "--target", "admission", "--warning", "top10%", "--reason", "top decile"]);
+    let listed = cli(db, &["alert", "rule", "list"]);
+    assert!(listed.contains(&format!("warning {:>5}", format!("{:.3}", quantile(db, 0.90)))), "{listed}");
 }
 
 #[test]

@@ -25,6 +25,8 @@ pub enum RuleError {
     NotFound(i64),
     #[error("say why the rule changes (a reason of 1 to 500 characters)")]
     Reason,
+    #[error("no scores of an active {0} model to take a share of: activate a model and score first")]
+    NoScores(&'static str),
     #[error("database: {0}")]
     Database(#[from] diesel::result::Error),
 }
@@ -228,4 +230,25 @@ pub fn set_enabled(conn: &mut PgConnection, id: i64, enabled: bool, by: &str, wh
         return Err(RuleError::NotFound(id));
     }
     get(conn, id)
+}
+
+/// The probability above which the highest `share` of the active `target` model's scores of its
+/// latest run lie.
+pub fn probability_at_share(conn: &mut PgConnection, target: Target, share: f64) -> Result<f64, RuleError> {
+    #[derive(QueryableByName)]
+    struct At {
+        #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Double>)]
+        probability: Option<f64>,
+    }
+    let at: At = diesel::sql_query(
+        "WITH active AS (SELECT id FROM models WHERE target = $1 AND status = 'active'),
+              latest AS (SELECT max(s.run_id) AS run FROM scores s JOIN active a ON a.id = s.model_id)
+         SELECT percentile_disc(1 - $2) WITHIN GROUP (ORDER BY s.probability) AS probability
+           FROM scores s JOIN active a ON a.id = s.model_id JOIN latest l ON l.run = s.run_id
+          WHERE s.probability IS NOT NULL",
+    )
+    .bind::<diesel::sql_types::Text, _>(target.as_str())
+    .bind::<diesel::sql_types::Double, _>(share)
+    .get_result(conn)?;
+    at.probability.ok_or(RuleError::NoScores(target.as_str()))
 }

@@ -61,26 +61,37 @@ pub enum RuleCommand {
     History { id: i64 },
 }
 
-/// A threshold as given: a probability, or "off".
-#[derive(Debug, Clone, Copy)]
-pub struct Given(Option<f64>);
+/// A threshold as given: a probability, `topN%` (the probability above which the highest N % of
+/// the active model's latest scores lie), or "off".
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Given {
+    Off,
+    Probability(f64),
+    TopShare(f64),
+}
 
 fn given(raw: &str) -> Result<Given, String> {
     if raw == "off" {
-        return Ok(Given(None));
+        return Ok(Given::Off);
     }
-    raw.parse::<f64>().map(|v| Given(Some(v))).map_err(|_| format!("{raw:?} is neither a probability nor off"))
+    if let Some(percent) = raw.strip_prefix("top").and_then(|r| r.strip_suffix('%')) {
+        return match percent.parse::<f64>() {
+            Ok(p) if p > 0.0 && p < 100.0 => Ok(Given::TopShare(p / 100.0)),
+            _ => Err(format!("{raw:?}: the share is a percentage above 0 and below 100, like top5%")),
+        };
+    }
+    raw.parse::<f64>().map(Given::Probability).map_err(|_| format!("{raw:?} is neither a probability, topN% nor off"))
 }
 
 #[derive(Debug, Args)]
 pub struct TierArgs {
-    /// Probability at which an alert is info (or "off")
+    /// Probability at which an alert is info: a number, topN% of the latest scores, or "off"
     #[arg(long, value_parser = given)]
     info: Option<Given>,
-    /// Probability at which an alert is warning (or "off")
+    /// Probability at which an alert is warning: a number, topN% of the latest scores, or "off"
     #[arg(long, value_parser = given)]
     warning: Option<Given>,
-    /// Probability at which an alert is critical (or "off")
+    /// Probability at which an alert is critical: a number, topN% of the latest scores, or "off"
     #[arg(long, value_parser = given)]
     critical: Option<Given>,
     /// How far below a tier's threshold a score must fall to leave it (default for a new rule: a
@@ -91,10 +102,22 @@ pub struct TierArgs {
 
 impl TierArgs {
     /// The thresholds these arguments make, over `current` (a rule being changed).
-    fn over(&self, current: Option<&Thresholds>) -> anyhow::Result<Thresholds> {
-        let pick = |given: Option<Given>, tier| given.map_or_else(|| current.and_then(|c| c.get(tier)), |g| g.0);
+    fn over(
+        &self,
+        conn: &mut PgConnection,
+        target: Target,
+        current: Option<&Thresholds>,
+    ) -> anyhow::Result<Thresholds> {
+        let mut pick = |given: Option<Given>, tier| -> anyhow::Result<Option<f64>> {
+            Ok(match given {
+                None => current.and_then(|c| c.get(tier)),
+                Some(Given::Off) => None,
+                Some(Given::Probability(p)) => Some(p),
+                Some(Given::TopShare(share)) => Some(rules::probability_at_share(conn, target, share)?),
+            })
+        };
         let tiers =
-            (pick(self.info, Tier::Info), pick(self.warning, Tier::Warning), pick(self.critical, Tier::Critical));
+            (pick(self.info, Tier::Info)?, pick(self.warning, Tier::Warning)?, pick(self.critical, Tier::Critical)?);
         // A new rule's hysteresis is a tenth of its lowest threshold: risks of rare events are small
         // numbers, and an absolute margin would swallow them.
         let lowest = tiers.0.or(tiers.1).or(tiers.2).unwrap_or(0.0);
@@ -136,11 +159,13 @@ pub fn run(conn: &mut PgConnection, command: AlertCommand) -> anyhow::Result<Exi
             let target = Target::parse(&target)
                 .with_context(|| format!("--target {target:?}: expected admission or readmission"))?;
             let unit = unit.as_deref().map(UnitCode::parse).transpose()?;
-            rules::add(conn, target, unit.as_ref(), tiers.over(None)?, &by, &reason)?
+            let thresholds = tiers.over(conn, target, None)?;
+            rules::add(conn, target, unit.as_ref(), thresholds, &by, &reason)?
         }
         RuleCommand::Set { id, tiers, reason } => {
             let current = rules::get(conn, id)?;
-            rules::set(conn, id, tiers.over(Some(&current.thresholds))?, &by, &reason)?
+            let thresholds = tiers.over(conn, current.target, Some(&current.thresholds))?;
+            rules::set(conn, id, thresholds, &by, &reason)?
         }
         RuleCommand::Disable { id, reason } => rules::set_enabled(conn, id, false, &by, &reason)?,
         RuleCommand::Enable { id, reason } => rules::set_enabled(conn, id, true, &by, &reason)?,
