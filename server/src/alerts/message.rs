@@ -102,8 +102,11 @@ pub fn build(
         1 => "Vigil has an alert for you.".to_owned(),
         n => format!("Vigil has {n} alerts for you."),
     };
-    let lines: Vec<Line> = notices
-        .iter()
+    // The most urgent first: the list is cut after LISTED.
+    let mut ordered: Vec<&Notice> = notices.iter().collect();
+    ordered.sort_by_key(|n| (std::cmp::Reverse(Tier::parse(&n.tier)), n.alert_id));
+    let lines: Vec<Line> = ordered
+        .into_iter()
         .take(LISTED)
         .map(|n| Line {
             what: what(&n.kind),
@@ -152,7 +155,11 @@ mod tests {
         assert!(raw.contains("Message-ID: <vigil-outbox-42@hospital.example>"), "{raw}");
         assert!(raw.contains("Subject: Vigil: 25 alerts, 5 critical"), "{raw}");
         assert!(raw.contains("5 critical, 20 warning"), "{raw}");
-        assert!(raw.contains("https://vigil.example/alerts/20") && !raw.contains("https://vigil.example/alerts/21\n"));
+        // The five critical ones first, then warnings in order, cut after twenty.
+        assert!(
+            raw.contains("https://vigil.example/alerts/25\r\n") && raw.contains("https://vigil.example/alerts/18\r\n")
+        );
+        assert!(!raw.contains("https://vigil.example/alerts/19\r\n"));
         assert!(raw.contains("and 5 more"), "{raw}");
     }
 
