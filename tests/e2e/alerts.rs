@@ -567,3 +567,59 @@ fn snoozes_run_out_critical_alerts_escalate_and_a_death_ends_the_episode() {
                       GROUP BY alert_id HAVING count(*) > 1) twice";
     assert_eq!(count(&db, repeated), 0);
 }
+
+#[test]
+fn admins_and_informatics_manage_rules_over_the_api_with_every_version_kept() {
+    let db = TestDb::migrated();
+    seed::unit(db.url(), "ward-4W");
+    seed::user(db.url(), "analyst", "informatics", &[]);
+    seed::user(db.url(), "nurse", "clinician", &["ward-4W"]);
+    let app = crate::support::App::spawn(db.url());
+    let analyst = seed::bearer(&seed::token(&app, "analyst"));
+    let nurse = seed::bearer(&seed::token(&app, "nurse"));
+    let put = |who: &str, body: serde_json::Value| {
+        app.request(
+            "PUT",
+            "/api/alert-rules",
+            &[("authorization", who), ("content-type", "application/json")],
+            Some(body.to_string()),
+        )
+    };
+    let rule = serde_json::json!({ "target": "readmission", "warning": 0.3, "critical": 0.6, "reason": "pilot" });
+    assert_eq!(put(&nurse, rule.clone()).status, 403, "clinicians do not configure alerting");
+    let created = put(&analyst, rule);
+    assert_eq!(created.status, 200, "{}", created.body);
+    assert_eq!(created.json()["version"], 1);
+    let changed = put(
+        &analyst,
+        serde_json::json!({ "target": "readmission", "warning": 0.35, "critical": 0.6, "reason": "too many alerts" }),
+    );
+    assert_eq!(changed.json()["version"], 2);
+    let unit = put(
+        &analyst,
+        serde_json::json!({ "target": "readmission", "unit": "ward-4W", "info": 0.1, "reason": "ward pilot" }),
+    );
+    assert_eq!(unit.status, 200, "{}", unit.body);
+
+    // Invalid rules: a clear reason, nothing changed.
+    let bad =
+        put(&analyst, serde_json::json!({ "target": "readmission", "warning": 0.7, "critical": 0.6, "reason": "x" }));
+    assert_eq!(bad.status, 422);
+    assert!(bad.body.contains("warning") && bad.body.contains("critical"), "{}", bad.body);
+    let bad =
+        put(&analyst, serde_json::json!({ "target": "readmission", "unit": "ICU-9", "info": 0.1, "reason": "x" }));
+    assert_eq!(bad.status, 422);
+    assert!(bad.body.contains("ICU-9"), "{}", bad.body);
+
+    let listed = app.get_with("/api/alert-rules", &[("authorization", analyst.as_str())]);
+    assert_eq!(listed.status, 200);
+    let rules = listed.json()["rules"].clone();
+    assert_eq!(rules.as_array().map(Vec::len), Some(2));
+    let every_unit = &rules[0];
+    assert_eq!(every_unit["rule"]["thresholds"]["warning"], 0.35);
+    let reasons: Vec<&str> =
+        every_unit["history"].as_array().into_iter().flatten().filter_map(|v| v["reason"].as_str()).collect();
+    assert_eq!(reasons, ["pilot", "too many alerts"]);
+    assert_eq!(every_unit["history"][1]["changed_by"].as_str().map(|b| b.starts_with("user:")), Some(true));
+    assert_eq!(count(&db, "SELECT count(*) AS n FROM audit_log WHERE action = 'configure' AND outcome = 'denied'"), 1);
+}

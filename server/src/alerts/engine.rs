@@ -9,16 +9,16 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use diesel::prelude::*;
-use diesel::sql_types::{Array, BigInt, Interval, Nullable, Text};
-use vigil_store::schema::{alert_events, alerts, feed_positions, models, scores};
+use diesel::sql_types::{Array, BigInt, Nullable, Text};
+use vigil_store::schema::{alerts, feed_positions, models, scores};
 
 use super::episode::{self, Decision, Ended, Live, Status};
+use super::record::{event, notify};
 use super::rules::{self, Rule, RuleError};
 use super::tier::Tier;
 
 /// The consumer's name in `feed_positions`, whose `seq` is the last score id evaluated.
 pub const CONSUMER: &str = "alerts";
-const ACTOR: &str = "service:alerts";
 
 /// When notices may go: after the group wait (immediate delivery) or the digest interval.
 #[derive(Debug, Clone, Copy)]
@@ -382,70 +382,4 @@ fn update(
     row.notified_tier = notified;
     done.updated += 1;
     Ok(())
-}
-
-#[allow(clippy::too_many_arguments)]
-pub(super) fn event(
-    conn: &mut PgConnection,
-    alert: i64,
-    action: &str,
-    from: Option<&str>,
-    to: Status,
-    tier: &str,
-    probability: f64,
-    score: i64,
-    reason: &str,
-) -> QueryResult<()> {
-    diesel::insert_into(alert_events::table)
-        .values((
-            alert_events::alert_id.eq(alert),
-            alert_events::actor.eq(ACTOR),
-            alert_events::action.eq(action),
-            alert_events::from_status.eq(from),
-            alert_events::to_status.eq(to.as_str()),
-            alert_events::tier.eq(tier),
-            alert_events::probability.eq(probability),
-            alert_events::score_id.eq(score),
-            alert_events::reason.eq((!reason.is_empty()).then_some(reason)),
-        ))
-        .execute(conn)
-        .map(|_| ())
-}
-
-/// Writes a notice of `kind` about alert `alert` to everyone who should hear of it: the active
-/// clinicians of `unit` with an email address, and whoever holds an unexpired break-glass grant
-/// for the patient, if their preferences take `tier` by email. Returns how many.
-pub(super) fn notify(
-    conn: &mut PgConnection,
-    timing: Timing,
-    alert: i64,
-    patient: i64,
-    kind: &str,
-    tier: Tier,
-    unit: Option<&str>,
-) -> QueryResult<usize> {
-    diesel::sql_query(
-        "INSERT INTO outbox (user_id, alert_id, kind, tier, unit, deliver_after)
-         SELECT u.id, $1, $2, $3, $4, notice_due(u.id, $3, $6, $7)
-           FROM users u
-          WHERE u.disabled_at IS NULL AND u.email IS NOT NULL AND u.role = 'clinician'
-            AND (EXISTS (SELECT 1 FROM user_units uu JOIN care_units c ON c.id = uu.unit_id
-                          WHERE uu.user_id = u.id AND c.code = $4)
-                 OR EXISTS (SELECT 1 FROM break_glass_grants g
-                             WHERE g.user_id = u.id AND g.patient_id = $5 AND g.expires_at > now()))
-            AND $3 = ANY (COALESCE((SELECT p.email_tiers FROM notification_preferences p WHERE p.user_id = u.id),
-                                   ARRAY['warning', 'critical']))",
-    )
-    .bind::<BigInt, _>(alert)
-    .bind::<Text, _>(kind)
-    .bind::<Text, _>(tier.as_str())
-    .bind::<Nullable<Text>, _>(unit)
-    .bind::<BigInt, _>(patient)
-    .bind::<Interval, _>(interval(timing.group_wait))
-    .bind::<Interval, _>(interval(timing.digest))
-    .execute(conn)
-}
-
-fn interval(d: Duration) -> diesel::pg::data_types::PgInterval {
-    diesel::pg::data_types::PgInterval::from_microseconds(i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
 }

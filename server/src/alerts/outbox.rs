@@ -16,12 +16,10 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Integer, Interval, Nullable, Text, Timestamptz};
 use vigil_store::schema::{alerts, outbox, outbox_messages};
 
+use super::record::interval;
+
 /// Advisory lock space of the per-person grouping lock.
 const GROUPING_LOCK: i32 = 0x6f75_7462; // "outb"
-
-fn interval(d: Duration) -> diesel::pg::data_types::PgInterval {
-    diesel::pg::data_types::PgInterval::from_microseconds(i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
-}
 
 #[derive(QueryableByName)]
 struct Id {

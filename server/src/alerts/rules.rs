@@ -252,3 +252,32 @@ pub fn probability_at_share(conn: &mut PgConnection, target: Target, share: f64)
     .get_result(conn)?;
     at.probability.ok_or(RuleError::NoScores(target.as_str()))
 }
+
+/// The rule for `target` in `unit` made to say this (PUT): changed as one new version if it
+/// exists, added otherwise.
+pub fn put(
+    conn: &mut PgConnection,
+    target: Target,
+    unit: Option<&UnitCode>,
+    thresholds: Thresholds,
+    enabled: bool,
+    by: &str,
+    why: &str,
+) -> Result<Rule, RuleError> {
+    conn.transaction(|conn| {
+        let existing =
+            list(conn)?.into_iter().find(|r| r.target == target && r.unit.as_deref() == unit.map(UnitCode::as_str));
+        match existing {
+            None => {
+                let added = add(conn, target, unit, thresholds, by, why)?;
+                if enabled { Ok(added) } else { set_enabled(conn, added.id, false, by, why) }
+            }
+            Some(rule) => {
+                diesel::update(alert_rules::table.find(rule.id))
+                    .set((version(&thresholds, by, reason(why)?), alert_rules::enabled.eq(enabled)))
+                    .execute(conn)?;
+                get(conn, rule.id)
+            }
+        }
+    })
+}

@@ -9,8 +9,9 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Nullable, Text};
 
 use super::Tier;
-use super::engine::{self, Timing};
+use super::engine::Timing;
 use super::episode::Status;
+use super::record;
 
 /// What one sweep did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -45,7 +46,7 @@ const DUE_COLUMNS: &str = "a.id, a.patient_id, a.status, a.tier, a.unit, a.proba
 /// Changes `alert` with `update` (its id is $1) and records the event.
 fn change(conn: &mut PgConnection, alert: &Due, update: &str, action: &str, to: Status) -> QueryResult<()> {
     diesel::sql_query(update).bind::<BigInt, _>(alert.id).execute(conn)?;
-    engine::event(
+    record::event(
         conn,
         alert.id,
         action,
@@ -79,7 +80,7 @@ fn reopen_snoozed(conn: &mut PgConnection, timing: Timing) -> QueryResult<usize>
             )?;
             // Still live, so still above the lowest tier: the people of the unit hear of it again.
             let tier = Tier::parse(&alert.tier).unwrap_or(Tier::Warning);
-            engine::notify(conn, timing, alert.id, alert.patient_id, "reopened", tier, alert.unit.as_deref())?;
+            record::notify(conn, timing, alert.id, alert.patient_id, "reopened", tier, alert.unit.as_deref())?;
         }
         Ok(due.len())
     })

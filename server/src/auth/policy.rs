@@ -16,6 +16,8 @@ pub enum Action {
     BreakGlass,
     /// Review break-glass grants and the audit trail.
     ReviewAccess,
+    /// See and change how Vigil alerts: threshold rules.
+    Configure,
 }
 
 /// What the action is on.
@@ -130,6 +132,7 @@ fn may_user(role: Role, user_units: &[String], action: Action, target: Target<'_
         (Role::Informatics, Action::Read, Target::Patient { .. }) => Allow,
         (Role::Integration, Action::Read | Action::Write, Target::Patient { .. }) => Allow,
         (Role::Admin, Action::ReviewAccess, Target::System) => Allow,
+        (Role::Admin | Role::Informatics, Action::Configure, Target::System) => Allow,
         // Ward and hospital planning: no patient is named.
         (Role::Clinician | Role::Informatics | Role::Admin, Action::Read, Target::Aggregate { .. }) => Allow,
         _ => Deny(DenyReason::Role),
@@ -186,6 +189,18 @@ mod tests {
         }
         let client = Principal::Client { client_id: "c".into(), scopes: Scopes::parse("system/*.*").expect("scopes") };
         assert_eq!(may(&client, Action::Respond, patient(&icu, false)), Decision::Deny(DenyReason::Scope));
+    }
+
+    #[test]
+    fn admins_and_informatics_configure_alerting() {
+        for (role, decision) in [
+            (Role::Admin, Decision::Allow),
+            (Role::Informatics, Decision::Allow),
+            (Role::Clinician, Decision::Deny(DenyReason::Role)),
+            (Role::Integration, Decision::Deny(DenyReason::Role)),
+        ] {
+            assert_eq!(may(&user(role, &[]), Action::Configure, Target::System), decision, "{role:?}");
+        }
     }
 
     #[test]

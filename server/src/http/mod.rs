@@ -1,6 +1,7 @@
 //! The HTTP server: the actix-web application and how it is started and stopped.
 
 pub mod access;
+pub mod alert_rules;
 pub mod alerts;
 pub mod error;
 pub mod fault;
@@ -113,6 +114,7 @@ pub async fn serve(
             .configure(patients::routes)
             .configure(risk::routes)
             .configure(alerts::routes)
+            .configure(alert_rules::routes)
             .configure(fhir::routes)
             .configure(portal::routes)
             .default_service(web::to(error::not_found))

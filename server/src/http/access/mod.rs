@@ -475,6 +475,7 @@ fn audit_event(
         Action::Respond => "respond",
         Action::BreakGlass => "break-glass",
         Action::ReviewAccess => "review",
+        Action::Configure => "configure",
     };
     AuditEvent {
         resource_type: Some(access.resource_type.into()),
