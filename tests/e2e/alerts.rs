@@ -623,3 +623,55 @@ fn admins_and_informatics_manage_rules_over_the_api_with_every_version_kept() {
     assert_eq!(every_unit["history"][1]["changed_by"].as_str().map(|b| b.starts_with("user:")), Some(true));
     assert_eq!(count(&db, "SELECT count(*) AS n FROM audit_log WHERE action = 'configure' AND outcome = 'denied'"), 1);
 }
+
+#[test]
+fn preferences_choose_the_tiers_a_person_is_emailed() {
+    let db = population(300);
+    with_active_models(&db);
+    ward_with_a_nurse(&db);
+    let app = crate::support::App::spawn(db.url());
+    let nurse = seed::bearer(&seed::token(&app, "nurse"));
+    let put = |body: serde_json::Value| {
+        app.request(
+            "PUT",
+            "/api/me/notifications",
+            &[("authorization", nurse.as_str()), ("content-type", "application/json")],
+            Some(body.to_string()),
+        )
+    };
+    let mine = app.get_with("/api/me/notifications", &[("authorization", nurse.as_str())]);
+    assert_eq!(mine.json()["email_tiers"], serde_json::json!(["warning", "critical"]));
+    let refused = put(serde_json::json!({ "email_tiers": ["critical"], "delivery": "immediate",
+        "quiet_start": null, "quiet_end": null, "time_zone": "Mars/Olympus" }));
+    assert_eq!(refused.status, 422);
+    assert!(refused.body.contains("Mars/Olympus"));
+    let stored = put(serde_json::json!({ "email_tiers": ["critical"], "delivery": "immediate",
+        "quiet_start": "22:00:00", "quiet_end": "07:00:00", "time_zone": "Europe/Paris" }));
+    assert_eq!(stored.status, 200, "{}", stored.body);
+    assert_eq!(stored.json()["email_tiers"], serde_json::json!(["critical"]));
+
+    // Quiet hours around now: a warning waits for their end; a critical notice does not.
+    let now = chrono::Utc::now();
+    let quiet = put(serde_json::json!({ "email_tiers": ["warning", "critical"], "delivery": "immediate",
+        "quiet_start": (now - chrono::Duration::hours(1)).format("%H:%M:%S").to_string(),
+        "quiet_end": (now + chrono::Duration::hours(1)).format("%H:%M:%S").to_string(), "time_zone": "UTC" }));
+    assert_eq!(quiet.status, 200, "{}", quiet.body);
+    let wait = |tier: &str| {
+        count(
+            &db,
+            &format!(
+                "SELECT extract(epoch FROM notice_due(u.id, '{tier}', interval '0 seconds', interval '1 hour') - now())::bigint AS n
+                   FROM users u WHERE u.username = 'nurse'"
+            ),
+        )
+    };
+    assert!((3500..=3700).contains(&wait("warning")), "{}", wait("warning"));
+    assert_eq!(wait("critical"), 0);
+    put(serde_json::json!({ "email_tiers": ["critical"], "delivery": "immediate",
+        "quiet_start": null, "quiet_end": null, "time_zone": "UTC" }));
+
+    // Only warning alerts open (no critical tier): the nurse, who asked for critical only, hears nothing.
+    score(&db);
+    assert!(count(&db, "SELECT count(*) AS n FROM alerts") > 0);
+    assert_eq!(count(&db, "SELECT count(*) AS n FROM outbox"), 0);
+}

@@ -8,6 +8,7 @@ pub mod escalation;
 pub mod lifecycle;
 pub mod message;
 pub mod outbox;
+pub mod preferences;
 pub mod record;
 pub mod relay;
 pub mod rules;

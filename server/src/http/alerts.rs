@@ -1,10 +1,11 @@
 //! The alerts JSON API: `GET /api/alerts` (the caller's visible alerts, filtered and paged),
 //! `GET /api/alerts/{id}` (with its history), and `POST /api/alerts/{id}/acknowledge|snooze|dismiss|reopen`.
 //! Reads are audited like any patient read (each patient listed gets a row); actions are decided
-//! on the alert's patient (`Action::Respond`) and audited in their transaction.
+//! on the alert's patient (`Action::Respond`) and audited in their transaction. `GET/PUT
+//! /api/me/notifications`: the signed-in person's notification preferences.
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpResponse, get, post, web};
+use actix_web::{HttpResponse, get, post, put, web};
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt, Nullable, Text};
@@ -15,12 +16,13 @@ use vigil_store::schema::alert_events;
 use crate::alerts::Tier;
 use crate::alerts::episode::Status;
 use crate::alerts::lifecycle::{self, Act};
+use crate::alerts::preferences::{self, Preferences};
 use crate::auth::policy::{Action, Visibility};
 use crate::http::access::{Access, Found, Guard};
 use crate::http::surface::{Api, Rejection};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(list).service(one).service(act);
+    cfg.service(list).service(one).service(act).service(my_preferences).service(set_my_preferences);
 }
 
 const READ: Access = Access { action: Action::Read, resource_type: "Alert", data_category: "alerts" };
@@ -284,4 +286,26 @@ fn past(action: &str) -> &'static str {
         "dismiss" => "dismissed",
         _ => "reopened",
     }
+}
+
+const SETTINGS: &str = "NotificationPreferences";
+
+#[get("/api/me/notifications")]
+async fn my_preferences(guard: Guard<Api>) -> Result<HttpResponse, Rejection<Api>> {
+    let preferences = guard.own_settings(SETTINGS, false, |conn, user| preferences::get(conn, user).map(Some)).await?;
+    Ok(HttpResponse::Ok().json(preferences))
+}
+
+#[put("/api/me/notifications")]
+async fn set_my_preferences(guard: Guard<Api>, body: web::Json<Preferences>) -> Result<HttpResponse, Rejection<Api>> {
+    let wanted = body.into_inner();
+    wanted.check().map_err(|e| Rejection::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", e.to_string()))?;
+    let stored = guard
+        .own_settings(SETTINGS, true, move |conn, user| match preferences::set(conn, user, &wanted)? {
+            Ok(()) => preferences::get(conn, user).map(|p| Some(Ok(p))),
+            Err(refused) => Ok(Some(Err(refused.to_string()))),
+        })
+        .await?
+        .map_err(|message| Rejection::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", message))?;
+    Ok(HttpResponse::Ok().json(stored))
 }

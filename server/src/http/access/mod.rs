@@ -382,6 +382,38 @@ impl<S: Surface> Guard<S> {
         .await
     }
 
+    /// Runs `work` on the signed-in person's own settings (`work` gets their user id; systems have
+    /// none: 403), audited as a read or, with `changes`, a write in the same transaction.
+    pub async fn own_settings<T: Send + 'static>(
+        &self,
+        resource_type: &'static str,
+        changes: bool,
+        work: impl FnOnce(&mut PgConnection, i64) -> QueryResult<Option<T>> + Send + 'static,
+    ) -> Result<T, Rejection<S>> {
+        self.blocking(move |conn, principal, context| {
+            let Some(user) = principal.user_id() else {
+                return Err(Rejection::forbidden("only people have settings"));
+            };
+            let event = AuditEvent {
+                resource_type: Some(resource_type.into()),
+                resource_id: Some(user.to_string()),
+                data_category: Some("settings".into()),
+                ..context.event(
+                    principal.actor(),
+                    principal.role(),
+                    if changes { "write" } else { "read" },
+                    Outcome::Success,
+                )
+            };
+            match audited(conn, &event, |conn| work(conn, user)) {
+                Ok(Some(value)) => Ok(value),
+                Ok(None) => Err(Rejection::not_found(format!("no {resource_type} of yours"))),
+                Err(e) => Err(Rejection::fault(&e)),
+            }
+        })
+        .await
+    }
+
     /// Runs `work` on a blocking thread with a pooled connection and who is asking; a connection
     /// that cannot be had is 503.
     pub(in crate::http::access) async fn blocking<T: Send + 'static>(
