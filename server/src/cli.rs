@@ -375,9 +375,9 @@ pub enum UnitCommand {
     /// Assign a patient to a care unit explicitly, besides the unit of their current or last encounter
     Assign {
         code: String,
-        /// The patient's FHIR logical id
-        #[arg(long)]
-        patient: String,
+        /// The patient's FHIR logical id; repeat for several (a community team's caseload)
+        #[arg(long = "patient", required = true)]
+        patients: Vec<String>,
     },
 }
 

@@ -302,7 +302,9 @@ fn messages_wait_out_an_smtp_outage_and_arrive_once_and_a_refusal_past_the_budge
     smtp.restart();
     let messages = "SELECT count(*) AS n FROM outbox_messages";
     poll("every message to be sent", || {
-        (count(&db, "SELECT count(*) AS n FROM outbox_messages WHERE status <> 'sent'") == 0).then_some(())
+        let sent =
+            "SELECT CASE WHEN count(*) >= 2 AND bool_and(status = 'sent') THEN 1 ELSE 0 END::BIGINT AS n FROM outbox_messages";
+        (count(&db, sent) == 1).then_some(())
     });
     relay.stop();
     let mut ids = message_ids(&smtp);
@@ -342,6 +344,75 @@ fn messages_wait_out_an_smtp_outage_and_arrive_once_and_a_refusal_past_the_budge
     poll("the dead letter to be sent", || {
         message_ids(&smtp).contains(&format!("<vigil-outbox-{id}@hospital.test>")).then_some(())
     });
+}
+
+/// Assigns `patients` to `unit` in one command.
+fn assign(db: &TestDb, unit: &str, patients: &[String]) {
+    let mut args = vec!["unit", "assign", unit];
+    for patient in patients {
+        args.extend(["--patient", patient.as_str()]);
+    }
+    cli(db, &args);
+}
+
+#[test]
+fn a_storm_of_alerts_is_one_message_per_person_however_many_relays_run() {
+    let db = population(1000);
+    with_active_models(&db);
+    ward_with_a_nurse(&db);
+    seed::cli(
+        db.url(),
+        &[
+            "user",
+            "add",
+            "charge",
+            "--role",
+            "clinician",
+            "--email",
+            "charge@hospital.test",
+            "--unit",
+            "ward-4W",
+            "--password-stdin",
+        ],
+        &format!("{}\n", seed::PASSWORD),
+    );
+    // Every patient scored for admission on the community team's list, and a rule most cross.
+    let everyone: Vec<String> = {
+        use vigil_store::schema::{models, patients, scores};
+        scores::table
+            .inner_join(models::table)
+            .inner_join(patients::table)
+            .filter(models::target.eq("admission").and(models::status.eq("active")))
+            .select(patients::fhir_id)
+            .distinct()
+            .load(&mut db.connect())
+            .expect("patients")
+    };
+    assign(&db, "ward-4W", &everyone);
+    cli(&db, &["alert", "rule", "set", "1", "--warning", "top60%", "--hysteresis", "0", "--reason", "storm"]);
+    score_as_of(&db, &chrono::Utc::now().to_rfc3339());
+    let opened = count(&db, "SELECT count(*) AS n FROM alerts WHERE unit IS NOT NULL");
+    assert!(opened >= 500, "{opened} alerts at once");
+
+    let smtp = Smtp::start();
+    let relays: Vec<Killed> = (0..3).map(|_| worker(&db, &smtp, &[])).collect();
+    poll("the messages to be sent", || {
+        // One statement, so that no message appears between two counts.
+        let sent =
+            "SELECT CASE WHEN count(*) >= 2 AND bool_and(status = 'sent') THEN 1 ELSE 0 END::BIGINT AS n FROM outbox_messages";
+        (count(&db, sent) == 1).then_some(())
+    });
+    drop(relays);
+    let messages = smtp.messages();
+    let mut ids = message_ids(&smtp);
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), messages.len(), "no message twice");
+    let to = |who: &str| messages.iter().filter(|m| header(m, "To").as_deref() == Some(who)).count();
+    let heads: Vec<&str> = messages.iter().map(|m| m.split("\n\n").next().unwrap_or_default()).collect();
+    assert_eq!((to("nurse@hospital.test"), to("charge@hospital.test")), (1, 1), "one message per person: {heads:?}");
+    let nurse = messages.iter().find(|m| header(m, "To").as_deref() == Some("nurse@hospital.test")).expect("nurse");
+    assert!(nurse.contains(" more on your worklist"), "counts, not a line per alert");
 }
 
 /// A child process killed when dropped.
@@ -480,9 +551,7 @@ fn snoozes_run_out_critical_alerts_escalate_and_a_death_ends_the_episode() {
             .load(&mut db.connect())
             .expect("patients at risk")
     };
-    for patient in &at_risk {
-        cli(&db, &["unit", "assign", "ward-4W", "--patient", patient]);
-    }
+    assign(&db, "ward-4W", &at_risk);
     for unit in UNITS {
         cli(&db, &["unit", "escalation", unit, "--after", "1", "--repeat", "3600"]);
         cli(&db, &["unit", "contact", unit, "nurse"]);

@@ -1,7 +1,7 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use diesel::PgConnection;
+use diesel::{Connection, PgConnection};
 
 use super::audit_cli;
 use crate::alerts::escalation;
@@ -17,11 +17,17 @@ pub fn run(conn: &mut PgConnection, command: UnitCommand) -> anyhow::Result<Exit
             audit_cli(conn, "unit-add", "CareUnit", Some(code.as_str()), None)?;
             println!("added unit {}", code.as_str());
         }
-        UnitCommand::Assign { code, patient } => {
+        UnitCommand::Assign { code, patients } => {
             let code = UnitCode::parse(&code)?;
-            let patient_id = users::assign_patient(conn, &code, &patient)?;
-            audit_cli(conn, "unit-assign", "Patient", None, Some(patient_id))?;
-            println!("assigned the patient to {}", code.as_str());
+            // All or none: a mistyped id leaves no half-assigned caseload.
+            conn.transaction(|conn| {
+                for patient in &patients {
+                    let patient_id = users::assign_patient(conn, &code, patient)?;
+                    audit_cli(conn, "unit-assign", "Patient", None, Some(patient_id))?;
+                }
+                anyhow::Ok(())
+            })?;
+            println!("assigned {} patient(s) to {}", patients.len(), code.as_str());
         }
         UnitCommand::Escalation { code, after, repeat } => {
             let code = UnitCode::parse(&code)?;
