@@ -274,22 +274,7 @@ fn messages_wait_out_an_smtp_outage_and_arrive_once_and_a_refusal_past_the_budge
     let db = population(300);
     with_active_models(&db);
     ward_with_a_nurse(&db);
-    seed::cli(
-        db.url(),
-        &[
-            "user",
-            "add",
-            "charge",
-            "--role",
-            "clinician",
-            "--email",
-            "charge@hospital.test",
-            "--unit",
-            "ward-4W",
-            "--password-stdin",
-        ],
-        &format!("{}\n", seed::PASSWORD),
-    );
+    charge_nurse(&db);
     score(&db);
     let mut smtp = Smtp::start();
     smtp.stop();
@@ -302,8 +287,7 @@ fn messages_wait_out_an_smtp_outage_and_arrive_once_and_a_refusal_past_the_budge
     smtp.restart();
     let messages = "SELECT count(*) AS n FROM outbox_messages";
     poll("every message to be sent", || {
-        let sent =
-            "SELECT CASE WHEN count(*) >= 2 AND bool_and(status = 'sent') THEN 1 ELSE 0 END::BIGINT AS n FROM outbox_messages";
+        let sent = "SELECT CASE WHEN count(*) >= 2 AND bool_and(status = 'sent') THEN 1 ELSE 0 END::BIGINT AS n FROM outbox_messages";
         (count(&db, sent) == 1).then_some(())
     });
     relay.stop();
@@ -346,6 +330,14 @@ fn messages_wait_out_an_smtp_outage_and_arrive_once_and_a_refusal_past_the_budge
     });
 }
 
+/// A second clinician with an email address, on ward-4W only.
+fn charge_nurse(db: &TestDb) {
+    let args = ["user", "add", "charge", "--role", "clinician", "--email", "charge@hospital.test", "--unit", "ward-4W"];
+    let mut args = args.to_vec();
+    args.push("--password-stdin");
+    seed::cli(db.url(), &args, &format!("{}\n", seed::PASSWORD));
+}
+
 /// Assigns `patients` to `unit` in one command.
 fn assign(db: &TestDb, unit: &str, patients: &[String]) {
     let mut args = vec!["unit", "assign", unit];
@@ -360,22 +352,7 @@ fn a_storm_of_alerts_is_one_message_per_person_however_many_relays_run() {
     let db = population(1000);
     with_active_models(&db);
     ward_with_a_nurse(&db);
-    seed::cli(
-        db.url(),
-        &[
-            "user",
-            "add",
-            "charge",
-            "--role",
-            "clinician",
-            "--email",
-            "charge@hospital.test",
-            "--unit",
-            "ward-4W",
-            "--password-stdin",
-        ],
-        &format!("{}\n", seed::PASSWORD),
-    );
+    charge_nurse(&db);
     // Every patient scored for admission on the community team's list, and a rule most cross.
     let everyone: Vec<String> = {
         use vigil_store::schema::{models, patients, scores};
@@ -398,8 +375,7 @@ fn a_storm_of_alerts_is_one_message_per_person_however_many_relays_run() {
     let relays: Vec<Killed> = (0..3).map(|_| worker(&db, &smtp, &[])).collect();
     poll("the messages to be sent", || {
         // One statement, so that no message appears between two counts.
-        let sent =
-            "SELECT CASE WHEN count(*) >= 2 AND bool_and(status = 'sent') THEN 1 ELSE 0 END::BIGINT AS n FROM outbox_messages";
+        let sent = "SELECT CASE WHEN count(*) >= 2 AND bool_and(status = 'sent') THEN 1 ELSE 0 END::BIGINT AS n FROM outbox_messages";
         (count(&db, sent) == 1).then_some(())
     });
     drop(relays);
