@@ -330,6 +330,36 @@ fn messages_wait_out_an_smtp_outage_and_arrive_once_and_a_refusal_past_the_budge
     });
 }
 
+#[test]
+fn a_relay_killed_after_the_server_accepted_a_message_causes_at_most_one_duplicate_with_the_same_id() {
+    let db = population(300);
+    with_active_models(&db);
+    ward_with_a_nurse(&db);
+    score(&db);
+    // The server stores each message, then takes five seconds to say so.
+    let smtp = Smtp::start_slow(5);
+    let short_lease = [("VIGIL_EMAIL__LEASE_SECS", "2")];
+    let mut first = worker(&db, &smtp, &short_lease);
+    poll("the server to accept the message", || smtp.messages().into_iter().next());
+    first.stop();
+    assert_eq!(
+        count(&db, "SELECT count(*) AS n FROM outbox_messages WHERE status = 'sent'"),
+        0,
+        "killed before it knew"
+    );
+
+    // Another relay sends it again once the lease has run out, under the same Message-ID.
+    let mut second = worker(&db, &smtp, &short_lease);
+    poll("the message to be recorded as sent", || {
+        (count(&db, "SELECT count(*) AS n FROM outbox_messages WHERE status = 'sent'") == 1).then_some(())
+    });
+    second.stop();
+    let ids = message_ids(&smtp);
+    assert_eq!(ids.len(), 2, "the message and at most one duplicate");
+    let id = count(&db, "SELECT min(id) AS n FROM outbox_messages");
+    assert!(ids.iter().all(|m| *m == format!("<vigil-outbox-{id}@hospital.test>")), "{ids:?}");
+}
+
 /// A second clinician with an email address, on ward-4W only.
 fn charge_nurse(db: &TestDb) {
     let args = ["user", "add", "charge", "--role", "clinician", "--email", "charge@hospital.test", "--unit", "ward-4W"];

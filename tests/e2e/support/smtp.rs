@@ -11,6 +11,8 @@ pub struct Smtp {
     child: Option<Child>,
     pub port: u16,
     dir: tempfile::TempDir,
+    /// Seconds the server waits after storing a message before it answers (`slow_smtp.py`).
+    delay: Option<u32>,
 }
 
 impl Drop for Smtp {
@@ -22,26 +24,43 @@ impl Drop for Smtp {
 impl Smtp {
     /// Starts the server on a free port and waits until it accepts connections.
     pub fn start() -> Self {
+        Self::started(None)
+    }
+
+    /// Like [`Smtp::start`], but each message is answered `delay` seconds after it was stored.
+    pub fn start_slow(delay: u32) -> Self {
+        Self::started(Some(delay))
+    }
+
+    fn started(delay: Option<u32>) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let certified =
             rcgen::generate_simple_self_signed(vec!["localhost".to_owned(), "127.0.0.1".to_owned()]).expect("cert");
         std::fs::write(dir.path().join("cert.pem"), certified.cert.pem()).expect("cert");
         std::fs::write(dir.path().join("key.pem"), certified.signing_key.serialize_pem()).expect("key");
-        let mut smtp = Self { child: None, port: free_port(), dir };
+        let mut smtp = Self { child: None, port: free_port(), dir, delay };
         smtp.run();
         smtp
     }
 
     fn run(&mut self) {
         let path = self.dir.path();
-        let child = Command::new("/usr/bin/python3")
+        let mut command = Command::new("/usr/bin/python3");
+        command
             .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{}", self.port)])
             .arg("--tlscert")
             .arg(path.join("cert.pem"))
             .arg("--tlskey")
-            .arg(path.join("key.pem"))
-            .args(["-c", "aiosmtpd.handlers.Mailbox"])
-            .arg(path.join("maildir"))
+            .arg(path.join("key.pem"));
+        match self.delay {
+            None => command.args(["-c", "aiosmtpd.handlers.Mailbox"]).arg(path.join("maildir")),
+            Some(delay) => command
+                .env("PYTHONPATH", concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/e2e/support"))
+                .args(["-c", "slow_smtp.SlowMailbox"])
+                .arg(path.join("maildir"))
+                .arg(delay.to_string()),
+        };
+        let child = command
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
