@@ -4,6 +4,7 @@
 //! [`baselines`], [`metrics`], [`model`], [`training`], [`explain`]. Reading from the store: [`load`]; the model
 //! registry: [`registry`]; scoring runs and the change feed: [`run`].
 
+pub mod backtests;
 pub mod baselines;
 pub mod charlson;
 pub mod explain;

@@ -117,6 +117,20 @@ diesel::table! {
 }
 
 diesel::table! {
+    backtests (id) {
+        id -> Int8,
+        model_id -> Int8,
+        period_from -> Timestamptz,
+        period_to -> Timestamptz,
+        probabilities -> Array<Nullable<Float8>>,
+        labels -> Array<Nullable<Bool>>,
+        patient_days -> Float8,
+        created_by -> Text,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     break_glass_grants (id) {
         id -> Int8,
         user_id -> Int8,
@@ -558,6 +572,7 @@ diesel::joinable!(alerts -> models (model_id));
 diesel::joinable!(alerts -> patients (patient_id));
 diesel::joinable!(alerts -> scores (score_id));
 diesel::joinable!(audit_seals -> audit_log (seq));
+diesel::joinable!(backtests -> models (model_id));
 diesel::joinable!(break_glass_grants -> patients (patient_id));
 diesel::joinable!(conditions -> patients (patient_id));
 diesel::joinable!(encounters -> patients (patient_id));
@@ -590,6 +605,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     api_clients,
     audit_log,
     audit_seals,
+    backtests,
     break_glass_grants,
     care_units,
     client_assertion_jtis,

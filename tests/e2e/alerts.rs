@@ -127,6 +127,27 @@ fn scores_open_one_alert_per_episode_and_rules_move_their_tiers() {
     );
     assert_eq!(count(&db, "SELECT count(*) AS n FROM alert_events WHERE action = 'resolved'"), ended);
 
+    // Candidate thresholds weighed on a backtest of the active model.
+    let refused = refused(&db, &["alert", "rule", "suggest", "--target", "admission"]);
+    assert!(refused.contains("vigil backtest"), "{refused}");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let csv = dir.path().join("backtest.csv");
+    let args = ["backtest", "--target", "admission", "--from", "2025-01-01", "--to", "2026-06-01", "--out"];
+    let mut args = args.to_vec();
+    args.push(csv.to_str().expect("path"));
+    cli(&db, &args);
+    let suggested = cli(&db, &["alert", "rule", "suggest", "--target", "admission"]);
+    assert!(suggested.contains("per 100 patient-days") && suggested.contains("PPV"), "{suggested}");
+    for candidate in ["top 1%", "top 5%", "top 30%", "rule 1 warning (every unit)", "rule 1 critical"] {
+        assert!(suggested.contains(candidate), "{candidate}: {suggested}");
+    }
+    // More alerts as the threshold falls: the top 30 % alert on more events than the top 1 %.
+    let alerts = |name: &str| -> i64 {
+        let line = suggested.lines().find(|l| l.starts_with(name)).expect("line");
+        line[28..].split_whitespace().nth(1).and_then(|v| v.parse().ok()).expect("alerts")
+    };
+    assert!(alerts("top 30%") > alerts("top 1%"));
+
     // Every version of the rule is kept with who changed it and why.
     let history = cli(&db, &["alert", "rule", "history", "1"]);
     assert_eq!(history.lines().count(), 3, "{history}");

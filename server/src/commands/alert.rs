@@ -59,6 +59,14 @@ pub enum RuleCommand {
     },
     /// Every version of a rule: who changed what, when and why
     History { id: i64 },
+    /// Candidate thresholds weighed on the latest backtest of the target (`vigil backtest`): the
+    /// probabilities at which the highest 1 to 30 % of its events alert, and the current rule's,
+    /// with alerts per 100 patient-days, PPV and sensitivity at each
+    Suggest {
+        /// admission or readmission
+        #[arg(long)]
+        target: String,
+    },
 }
 
 /// A threshold as given: a probability, `topN%` (the probability above which the highest N % of
@@ -175,6 +183,12 @@ pub fn run(conn: &mut PgConnection, command: AlertCommand) -> anyhow::Result<Exi
             }
             return Ok(ExitCode::SUCCESS);
         }
+        RuleCommand::Suggest { target } => {
+            let target = Target::parse(&target)
+                .with_context(|| format!("--target {target:?}: expected admission or readmission"))?;
+            suggest(conn, target)?;
+            return Ok(ExitCode::SUCCESS);
+        }
         RuleCommand::History { id } => {
             for v in rules::history(conn, id)? {
                 println!(
@@ -196,4 +210,51 @@ pub fn run(conn: &mut PgConnection, command: AlertCommand) -> anyhow::Result<Exi
     audit_cli(conn, "alert-rule-change", "AlertRule", Some(&changed.id.to_string()), None)?;
     print_rule(&changed);
     Ok(ExitCode::SUCCESS)
+}
+
+/// Shares of the events alerted on that a rule is usually drawn from.
+const SHARES: [f64; 6] = [0.01, 0.02, 0.05, 0.10, 0.20, 0.30];
+
+#[allow(clippy::print_stdout)] // the command's output for its user
+fn suggest(conn: &mut PgConnection, target: Target) -> anyhow::Result<()> {
+    let backtest = vigil_scoring::backtests::latest(conn, target)?.with_context(|| {
+        format!(
+            "no backtest of a {} model yet: run `vigil backtest --target {}` first",
+            target.as_str(),
+            target.as_str()
+        )
+    })?;
+    println!(
+        "backtest {} of {}: {} events from {} to {}, {} positive",
+        backtest.id,
+        backtest.model_version,
+        backtest.labels.len(),
+        backtest.period_from.format("%Y-%m-%d"),
+        backtest.period_to.format("%Y-%m-%d"),
+        backtest.labels.iter().filter(|l| **l).count()
+    );
+    println!(
+        "{:<28} {:>9} {:>8} {:>22} {:>7} {:>11}",
+        "candidate", "threshold", "alerts", "per 100 patient-days", "PPV", "sensitivity"
+    );
+    let mut candidates: Vec<(String, f64)> = SHARES
+        .iter()
+        .filter_map(|s| backtest.probability_at_share(*s).map(|p| (format!("top {:.0}%", s * 100.0), p)))
+        .collect();
+    for rule in rules::list(conn)?.into_iter().filter(|r| r.target == target) {
+        let scope = rule.unit.clone().unwrap_or_else(|| "every unit".to_owned());
+        for tier in Tier::ALL {
+            if let Some(p) = rule.thresholds.get(tier) {
+                candidates.push((format!("rule {} {tier} ({scope})", rule.id), p));
+            }
+        }
+    }
+    for (name, threshold) in candidates {
+        let at = backtest.at(threshold);
+        println!(
+            "{name:<28} {threshold:>9.4} {:>8} {:>22.2} {:>7.3} {:>11.3}",
+            at.alerts, at.alerts_per_100_patient_days, at.ppv, at.sensitivity
+        );
+    }
+    Ok(())
 }

@@ -94,6 +94,8 @@ pub fn run(conn: &mut PgConnection, args: BacktestArgs) -> anyhow::Result<ExitCo
             }
         }
     }
+    // Kept for `vigil alert rule suggest`.
+    vigil_scoring::backtests::store(conn, entry.id, (from, to), &p, &y, &super::cli_actor())?;
     audit_cli(conn, "backtest", "Model", Some(&entry.version), None)?;
     Ok(ExitCode::SUCCESS)
 }
