@@ -9,7 +9,7 @@ use vigil_store::testing::TestDb;
 
 use crate::scoring::{cli, count, population, with_active_models};
 use crate::support::seed;
-use crate::support::smtp::{Smtp, header};
+use crate::support::smtp::{Behaviour, Smtp, header};
 use crate::support::{poll, run, vigil};
 
 const AS_OF: &str = "2026-06-01T00:00:00Z";
@@ -291,7 +291,7 @@ fn message_ids(smtp: &Smtp) -> Vec<String> {
 }
 
 #[test]
-fn messages_wait_out_an_smtp_outage_and_arrive_once_and_a_refusal_past_the_budget_is_a_dead_letter() {
+fn messages_wait_out_an_smtp_outage_and_arrive_once_and_refusals_past_the_budget_are_a_dead_letter() {
     let db = population(300);
     with_active_models(&db);
     ward_with_a_nurse(&db);
@@ -319,13 +319,13 @@ fn messages_wait_out_an_smtp_outage_and_arrive_once_and_a_refusal_past_the_budge
     assert_eq!(ids.len() as i64, count(&db, messages), "no Message-ID twice");
     assert!(count(&db, messages) >= 2, "one message per person");
 
-    // A server that stays away past the budget: a dead letter, sent again on request.
+    // A server that refuses (451) past the budget: a dead letter that says why, sent again on request.
     cli(
         &db,
         &["alert", "rule", "set", "1", "--critical", &quantile(&db, 0.95).to_string(), "--reason", "more critical"],
     );
     score(&db);
-    smtp.stop();
+    smtp.restart_as(Behaviour::Refuse);
     let mut relay = worker(
         &db,
         &smtp,
@@ -343,7 +343,12 @@ fn messages_wait_out_an_smtp_outage_and_arrive_once_and_a_refusal_past_the_budge
     let dead = cli(&db, &["outbox", "list", "--status", "dead"]);
     let id = count(&db, "SELECT min(id) AS n FROM outbox_messages WHERE status = 'dead'");
     assert!(dead.contains("dead") && dead.contains("last error"), "{dead}");
-    smtp.restart();
+    assert!(
+        count(&db, &format!("SELECT count(*) AS n FROM outbox_messages WHERE id = {id} AND last_error LIKE '%451%'"))
+            == 1,
+        "the dead letter says what the server answered"
+    );
+    smtp.restart_as(Behaviour::Accept);
     cli(&db, &["outbox", "retry", &id.to_string()]);
     let _relay = worker(&db, &smtp, &fast_retries);
     poll("the dead letter to be sent", || {
@@ -358,7 +363,7 @@ fn a_relay_killed_after_the_server_accepted_a_message_causes_at_most_one_duplica
     ward_with_a_nurse(&db);
     score(&db);
     // The server stores each message, then takes five seconds to say so.
-    let smtp = Smtp::start_slow(5);
+    let smtp = Smtp::started(Behaviour::Slow(5));
     let short_lease = [("VIGIL_EMAIL__LEASE_SECS", "2")];
     let mut first = worker(&db, &smtp, &short_lease);
     poll("the server to accept the message", || smtp.messages().into_iter().next());

@@ -1,18 +1,31 @@
 //! A real SMTP server on loopback for the tests: Debian's aiosmtpd (`python3-aiosmtpd`, installed
 //! by `deploy/system-deps.sh`), requiring STARTTLS with a certificate made here, delivering into a
-//! Maildir that the test reads the raw messages back from.
+//! Maildir that the test reads the raw messages back from; or, with the handlers of
+//! `smtp_handlers.py`, answering late or refusing.
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 
 use super::{free_port, poll};
 
+/// Where `smtp_handlers.py` is.
+const HANDLERS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/e2e/support");
+
 pub struct Smtp {
     child: Option<Child>,
     pub port: u16,
     dir: tempfile::TempDir,
-    /// Seconds the server waits after storing a message before it answers (`slow_smtp.py`).
-    delay: Option<u32>,
+    behaviour: Behaviour,
+}
+
+/// How the server answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Behaviour {
+    Accept,
+    /// Stores each message, then answers this many seconds later.
+    Slow(u32),
+    /// Answers every recipient 451 (try again later).
+    Refuse,
 }
 
 impl Drop for Smtp {
@@ -24,21 +37,17 @@ impl Drop for Smtp {
 impl Smtp {
     /// Starts the server on a free port and waits until it accepts connections.
     pub fn start() -> Self {
-        Self::started(None)
+        Self::started(Behaviour::Accept)
     }
 
-    /// Like [`Smtp::start`], but each message is answered `delay` seconds after it was stored.
-    pub fn start_slow(delay: u32) -> Self {
-        Self::started(Some(delay))
-    }
-
-    fn started(delay: Option<u32>) -> Self {
+    /// Like [`Smtp::start`], answering as `behaviour` says.
+    pub fn started(behaviour: Behaviour) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let certified =
             rcgen::generate_simple_self_signed(vec!["localhost".to_owned(), "127.0.0.1".to_owned()]).expect("cert");
         std::fs::write(dir.path().join("cert.pem"), certified.cert.pem()).expect("cert");
         std::fs::write(dir.path().join("key.pem"), certified.signing_key.serialize_pem()).expect("key");
-        let mut smtp = Self { child: None, port: free_port(), dir, delay };
+        let mut smtp = Self { child: None, port: free_port(), dir, behaviour };
         smtp.run();
         smtp
     }
@@ -52,13 +61,17 @@ impl Smtp {
             .arg(path.join("cert.pem"))
             .arg("--tlskey")
             .arg(path.join("key.pem"));
-        match self.delay {
-            None => command.args(["-c", "aiosmtpd.handlers.Mailbox"]).arg(path.join("maildir")),
-            Some(delay) => command
-                .env("PYTHONPATH", concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/e2e/support"))
-                .args(["-c", "slow_smtp.SlowMailbox"])
-                .arg(path.join("maildir"))
+        let maildir = path.join("maildir");
+        match self.behaviour {
+            Behaviour::Accept => command.args(["-c", "aiosmtpd.handlers.Mailbox"]).arg(maildir),
+            Behaviour::Slow(delay) => command
+                .env("PYTHONPATH", HANDLERS)
+                .args(["-c", "smtp_handlers.SlowMailbox"])
+                .arg(maildir)
                 .arg(delay.to_string()),
+            Behaviour::Refuse => {
+                command.env("PYTHONPATH", HANDLERS).args(["-c", "smtp_handlers.Refusing"]).arg(maildir)
+            }
         };
         let child = command
             .stdout(Stdio::null())
@@ -76,6 +89,12 @@ impl Smtp {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+
+    /// Starts it again on the same port, answering as `behaviour` says.
+    pub fn restart_as(&mut self, behaviour: Behaviour) {
+        self.behaviour = behaviour;
+        self.restart();
     }
 
     /// Starts it again on the same port.
