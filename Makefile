@@ -54,7 +54,8 @@ bench: ## performance figures, each beside a limit measured in the same run (VIG
 	  $(CARGO) bench --locked -p vigil --bench models; \
 	  $(CARGO) bench --locked -p vigil --bench scoring; \
 	  $(CARGO) bench --locked -p vigil --bench scoring_run; \
-	  $(CARGO) bench --locked -p vigil --bench reads
+	  $(CARGO) bench --locked -p vigil --bench reads; \
+	  $(CARGO) bench --locked -p vigil --bench relay
 
 fmt-check:
 	$(CARGO) fmt --all --check

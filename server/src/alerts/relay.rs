@@ -49,11 +49,34 @@ pub fn pass(
     // Jitter needs no secrecy, only different seeds in different relays.
     let seed = getrandom::u64().unwrap_or_else(|_| u64::from(std::process::id()));
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    // Built one after another on this connection, sent at once over the transport's pooled
+    // connections (an SMTP round trip is mostly waiting), recorded one after another.
+    let mut built = Vec::with_capacity(claimed.len());
     for claim in claimed {
         let notices = outbox::notices(conn, claim.id)?;
-        let outcome = message::build(claim.id, &claim.recipient, &settings.from, public_url, &notices)
-            .map_err(|e| SendError { permanent: true, message: e.to_string() })
-            .and_then(|m| transport.send(&m));
+        let message = message::build(claim.id, &claim.recipient, &settings.from, public_url, &notices)
+            .map_err(|e| SendError { permanent: true, message: e.to_string() });
+        built.push((claim, message));
+    }
+    let lanes = usize::try_from(settings.smtp_pool_size).unwrap_or(1).clamp(1, 16);
+    let per_lane = built.len().div_ceil(lanes).max(1);
+    let sent: Vec<(outbox::Claimed, Result<(), SendError>)> = std::thread::scope(|scope| {
+        let lanes: Vec<_> = built
+            .chunks(per_lane)
+            .map(|lane| {
+                scope.spawn(move || {
+                    lane.iter()
+                        .map(|(claim, message)| {
+                            (claim.clone(), message.as_ref().map_err(SendError::clone).and_then(|m| transport.send(m)))
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        // A lane that panicked leaves its messages leased: another pass sends them after the lease.
+        lanes.into_iter().flat_map(|lane| lane.join().unwrap_or_default()).collect()
+    });
+    for (claim, outcome) in sent {
         match outcome {
             Ok(()) => {
                 outbox::sent(conn, claim.id)?;

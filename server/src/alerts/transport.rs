@@ -65,7 +65,7 @@ pub enum TransportError {
 }
 
 /// Why a send failed, and whether trying again may help.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct SendError {
     pub permanent: bool,
     pub message: String,

@@ -1,0 +1,177 @@
+//! `make bench` (relay): the email relay's throughput to a local SMTP server (Debian's aiosmtpd,
+//! plain SMTP on loopback) beside the limit measured in the same run: a bare lettre client (one
+//! pooled transport, four threads, as the relay's four lanes) sending the same messages to the
+//! same server.
+//!
+//! The data comes through the product's paths: a synthetic population (`vigil synth`, `ingest`),
+//! an admission model (`train`, `model activate`), `RECIPIENTS` clinicians of every ward with an
+//! email address, a rule and a scoring run that queues their notices; then `vigil worker` relays.
+
+#![allow(clippy::print_stdout, clippy::expect_used, clippy::unwrap_used)]
+
+use std::io::Write;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use diesel::prelude::*;
+use lettre::Transport as _;
+use vigil_store::testing::TestDb;
+
+const RECIPIENTS: usize = 300;
+const WARDS: [&str; 5] = ["ward-4W", "ward-5E", "ward-6N", "ward-3S", "ward-2P"];
+
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn vigil(db: &TestDb, args: &[&str], stdin: &str) -> String {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_vigil"))
+        .args(args)
+        .env("DATABASE_URL", db.url())
+        .env("VIGIL_ALERTS__GROUP_WAIT_SECS", "0")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("vigil");
+    child.stdin.take().expect("stdin").write_all(stdin.as_bytes()).expect("stdin");
+    let out = child.wait_with_output().expect("vigil");
+    assert!(out.status.success(), "vigil {args:?}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+}
+
+fn count(db: &TestDb, sql: &str) -> i64 {
+    #[derive(QueryableByName)]
+    struct N {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    diesel::sql_query(sql).get_result::<N>(&mut db.connect()).expect(sql).n
+}
+
+fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < Duration::from_secs(300), "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn main() {
+    let db = TestDb::migrated();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let synth = dir.path().join("synth");
+    vigil(&db, &["synth", "--patients", "1000", "--seed", "7", "--out", synth.to_str().unwrap()], "");
+    vigil(&db, &["ingest", synth.to_str().unwrap()], "");
+    vigil(&db, &["train", "--target", "admission"], "");
+    vigil(&db, &["model", "activate", "admission-1"], "");
+    for ward in WARDS {
+        vigil(&db, &["unit", "add", ward, "--name", ward], "");
+    }
+    let mut units: Vec<&str> = Vec::new();
+    for ward in WARDS {
+        units.extend(["--unit", ward]);
+    }
+    for i in 0..RECIPIENTS {
+        let (name, email) = (format!("nurse{i}"), format!("nurse{i}@hospital.example"));
+        let mut args =
+            vec!["user", "add", name.as_str(), "--role", "clinician", "--email", email.as_str(), "--password-stdin"];
+        args.extend(&units);
+        vigil(&db, &args, "a long and unusual bench passphrase\n");
+    }
+    vigil(&db, &["score"], "");
+    vigil(&db, &["alert", "rule", "add", "--target", "admission", "--warning", "top10%", "--reason", "bench"], "");
+    vigil(&db, &["score"], "");
+    let messages = RECIPIENTS as i64;
+    assert!(count(&db, "SELECT count(DISTINCT user_id) AS n FROM outbox") == messages, "every nurse has notices");
+
+    let port = free_port();
+    let maildir = dir.path().join("maildir");
+    let _smtp = Killed(
+        Command::new("/usr/bin/python3")
+            .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}"), "-c", "aiosmtpd.handlers.Mailbox"])
+            .arg(&maildir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("aiosmtpd (Debian's python3-aiosmtpd)"),
+    );
+    wait_for("the SMTP server", || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok());
+
+    // The relay: one worker, from its start until every message is recorded as sent.
+    let start = Instant::now();
+    let _worker = Killed(
+        Command::new(env!("CARGO_BIN_EXE_vigil"))
+            .arg("worker")
+            .env("DATABASE_URL", db.url())
+            .env("VIGIL_SCORE_CRON", "all=0 0 2 1 1 *")
+            .env("VIGIL_SERVER__PUBLIC_URL", "https://vigil.example")
+            .env("VIGIL_EMAIL__SMTP_HOST", "127.0.0.1")
+            .env("VIGIL_EMAIL__SMTP_PORT", port.to_string())
+            .env("VIGIL_EMAIL__SMTP_TLS", "none")
+            .env("VIGIL_EMAIL__FROM", "Vigil <vigil@hospital.example>")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("worker"),
+    );
+    wait_for("the relay", || count(&db, "SELECT count(*) AS n FROM outbox_messages WHERE status = 'sent'") >= messages);
+    let relay_rate = messages as f64 / start.elapsed().as_secs_f64();
+
+    // The limit: the same messages, built by the same code, sent by a bare lettre client.
+    let mut conn = db.connect();
+    let built: Vec<lettre::Message> = {
+        use vigil_store::schema::outbox_messages;
+        let ids: Vec<(i64, String)> = outbox_messages::table
+            .select((outbox_messages::id, outbox_messages::recipient))
+            .order(outbox_messages::id)
+            .load(&mut conn)
+            .expect("messages");
+        ids.into_iter()
+            .map(|(id, to)| {
+                let notices = vigil::alerts::outbox::notices(&mut conn, id).expect("notices");
+                vigil::alerts::message::build(
+                    id,
+                    &to,
+                    "Vigil <vigil@hospital.example>",
+                    "https://vigil.example",
+                    &notices,
+                )
+                .expect("message")
+            })
+            .collect()
+    };
+    // As many connections at once as the relay uses (email.smtp_pool_size, 4).
+    let bare = lettre::SmtpTransport::builder_dangerous("127.0.0.1")
+        .port(port)
+        .pool_config(lettre::transport::smtp::PoolConfig::new().max_size(4))
+        .build();
+    let start = Instant::now();
+    std::thread::scope(|scope| {
+        for lane in built.chunks(built.len().div_ceil(4)) {
+            let bare = &bare;
+            scope.spawn(move || lane.iter().for_each(|m| bare.send(m).map(|_| ()).expect("bare send")));
+        }
+    });
+    let bare_rate = built.len() as f64 / start.elapsed().as_secs_f64();
+
+    println!(
+        "email relay to a local SMTP server (aiosmtpd, plain SMTP on loopback), {messages} messages of one recipient each"
+    );
+    println!(
+        "  vigil worker relay: {relay_rate:>8.1} messages/s (from the worker's start: grouping, claiming, sending, recording; target >= 50/s)"
+    );
+    println!(
+        "  limit: bare lettre client: {bare_rate:>8.1} messages/s (the same messages, one pooled transport, 4 threads)"
+    );
+    println!("  ratio {:.2}", relay_rate / bare_rate);
+}
