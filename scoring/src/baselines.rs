@@ -1,5 +1,5 @@
 //! The interpretable baselines computed beside the learned models for every readmission index
-//! event, as `../shared/docs/PRODUCT.md` defines them:
+//! event, as their published definitions (and the product's clinical definitions) give them:
 //!
 //! - **LACE** (van Walraven 2010): Length of stay, Acuity, Comorbidity (Charlson), Emergency
 //!   visits in the 6 months before admission; 0–19, high risk from 10.
