@@ -131,14 +131,15 @@ async fn list(guard: Guard<Api>, filters: web::Query<Filters>) -> Result<HttpRes
             };
             let rows: Vec<Row> = diesel::sql_query(format!(
                 "SELECT {COLUMNS},
-                        ($1::TEXT[] IS NOT NULL AND NOT (patient_units(a.patient_id) && $1)) AS flagged
+                        ($1::TEXT[] IS NOT NULL AND NOT (pu.units && $1)) AS flagged
                    FROM alerts a JOIN patients p ON p.id = a.patient_id
+                        CROSS JOIN LATERAL (SELECT patient_units(a.patient_id) AS units) pu
                   WHERE a.id < $2
                     AND ($3::TEXT IS NULL OR a.unit = $3)
                     AND ($4::TEXT IS NULL OR a.target = $4)
                     AND ($5::TEXT IS NULL OR a.tier = $5)
                     AND CASE $6 WHEN 'all' THEN true WHEN 'live' THEN a.ended_at IS NULL ELSE a.status = $6 END
-                    AND ($1::TEXT[] IS NULL OR patient_units(a.patient_id) && $1
+                    AND ($1::TEXT[] IS NULL OR pu.units && $1
                          OR EXISTS (SELECT 1 FROM break_glass_grants g
                                      WHERE g.user_id = $7 AND g.patient_id = a.patient_id AND g.expires_at > now()))
                   ORDER BY a.id DESC LIMIT $8"
