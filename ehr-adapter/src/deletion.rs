@@ -7,7 +7,7 @@ use diesel::sql_types::BigInt;
 use vigil_store::audit::AuditEvent;
 use vigil_store::models::{JsonText, NewRawResource};
 use vigil_store::schema::{
-    conditions, encounters, medication_requests, observations, patient_changes, patients, procedures, raw_resources,
+    conditions, encounters, medication_requests, observations, patients, procedures, raw_resources,
 };
 
 use crate::ingest::IngestError;
@@ -130,9 +130,6 @@ pub fn delete(
             })
             .execute(conn)?;
         if let Some(patient) = patient {
-            diesel::insert_into(patient_changes::table)
-                .values(patient_changes::patient_id.eq(patient))
-                .execute(conn)?;
             let event = AuditEvent {
                 patient_id: Some(patient),
                 action: "delete".into(),
@@ -141,6 +138,8 @@ pub fn delete(
                 ..audit.clone()
             };
             vigil_store::audit::append(conn, &event)?;
+            // Last: it holds the change feed's lock until the commit.
+            vigil_store::changes::record(conn, &[patient])?;
         }
         Ok::<_, diesel::result::Error>(Deletion::Deleted { version })
     })?)

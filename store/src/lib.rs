@@ -3,6 +3,7 @@
 //! the database through it.
 
 pub mod audit;
+pub mod changes;
 pub mod error;
 pub mod migrate;
 pub mod models;
@@ -10,6 +11,7 @@ pub mod pool;
 pub mod schema;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
+pub mod wake;
 
 pub use error::StoreError;
 pub use pool::{PgPool, PoolOptions, PooledConn};

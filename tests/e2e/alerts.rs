@@ -194,6 +194,16 @@ const UNITS: [&str; 5] = ["ward-4W", "ward-5E", "ward-6N", "ward-3S", "ward-2P"]
 /// Care units of the synthetic population, a clinician of all of them with an email address,
 /// and a rule that alerts on the top decile of admission risk.
 fn ward_with_a_nurse(db: &TestDb) {
+    nurse_on_every_ward(db);
+    cli(db, &["score", "--as-of", AS_OF]);
+    // The warning threshold taken from the model's own scores: the highest tenth.
+    cli(db, &["alert", "rule", "add", "--target", "admission", "--warning", "top10%", "--reason", "top decile"]);
+    let listed = cli(db, &["alert", "rule", "list"]);
+    assert!(listed.contains(&format!("warning {:>5}", format!("{:.3}", quantile(db, 0.90)))), "{listed}");
+}
+
+/// The units, and `nurse` (nurse@hospital.test), a clinician of all of them.
+fn nurse_on_every_ward(db: &TestDb) {
     for unit in UNITS {
         seed::unit(db.url(), unit);
     }
@@ -203,11 +213,6 @@ fn ward_with_a_nurse(db: &TestDb) {
         args.extend(["--unit", unit]);
     }
     seed::cli(db.url(), &args, &format!("{}\n", seed::PASSWORD));
-    cli(db, &["score", "--as-of", AS_OF]);
-    // The warning threshold taken from the model's own scores: the highest tenth.
-    cli(db, &["alert", "rule", "add", "--target", "admission", "--warning", "top10%", "--reason", "top decile"]);
-    let listed = cli(db, &["alert", "rule", "list"]);
-    assert!(listed.contains(&format!("warning {:>5}", format!("{:.3}", quantile(db, 0.90)))), "{listed}");
 }
 
 #[test]
@@ -236,7 +241,12 @@ fn an_alert_reaches_its_clinician_once_by_email_without_patient_data() {
     assert!(message.contains("text/html") && message.contains("text/plain"));
     assert_eq!(count(&db, "SELECT count(*) AS n FROM outbox WHERE message_id IS NULL"), 0);
 
-    // Nothing that identifies a patient: not their names, record numbers, birth dates or ids.
+    names_no_patient(&db, &message);
+}
+
+/// Asserts that `message` names none of the alerted patients: not their names, record numbers,
+/// birth dates or ids.
+fn names_no_patient(db: &TestDb, message: &str) {
     type Identity = (String, Option<String>, Option<String>, Option<String>, Option<chrono::NaiveDate>);
     let identifiers: Vec<Identity> = {
         use vigil_store::schema::{alerts, patients};
@@ -264,6 +274,100 @@ fn an_alert_reaches_its_clinician_once_by_email_without_patient_data() {
             assert!(!body.contains(&value.to_lowercase()), "the message names a patient: {value}");
         }
     }
+}
+
+#[test]
+fn a_lab_result_that_raises_a_risk_is_rescored_and_reaches_the_ward_nurse_by_email() {
+    let db = population(300);
+    with_active_models(&db);
+    nurse_on_every_ward(&db);
+    let smtp = Smtp::start();
+    let mut worker = worker(&db, &smtp, &[]);
+    // The worker first scores the changes of the initial load; no rule yet, so no alert.
+    poll("the initial load to be scored and evaluated", || {
+        (count(
+            &db,
+            "SELECT count(*) AS n FROM scoring_runs r, feed_positions f
+              WHERE r.kind = 'changed' AND r.status = 'done'
+                AND f.consumer = 'alerts' AND f.seq >= (SELECT max(id) FROM scores)",
+        ) > 0)
+            .then_some(())
+    });
+    // A patient of middling risk, on the nurse's ward.
+    let (patient, before) = {
+        #[derive(QueryableByName)]
+        struct Scored {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            fhir_id: String,
+            #[diesel(sql_type = diesel::sql_types::Double)]
+            probability: f64,
+        }
+        let scored: Vec<Scored> = diesel::sql_query(
+            "SELECT p.fhir_id, s.probability FROM scores s
+               JOIN models m ON m.id = s.model_id JOIN patients p ON p.id = s.patient_id
+              WHERE m.target = 'admission' AND m.status = 'active' AND NOT p.deceased
+                AND s.run_id = (SELECT max(run_id) FROM scores)
+              ORDER BY s.probability, p.fhir_id",
+        )
+        .load(&mut db.connect())
+        .expect("scores");
+        let median = &scored[scored.len() / 2];
+        (median.fhir_id.clone(), median.probability)
+    };
+    assign(&db, "ward-4W", std::slice::from_ref(&patient));
+    let threshold = format!("{:.6}", before + 0.000_5);
+    cli(&db, &["alert", "rule", "add", "--target", "admission", "--warning", &threshold, "--reason", "just above"]);
+    assert_eq!(count(&db, "SELECT count(*) AS n FROM alerts"), 0);
+
+    // The EHR sends today's blood results: anaemia, low sodium, failing kidneys.
+    let now = chrono::Utc::now().to_rfc3339();
+    let lab = |id: &str, loinc: &str, value: f64, unit: &str| {
+        serde_json::json!({
+            "resourceType": "Observation", "id": id, "status": "final",
+            "category": [{ "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "laboratory" }] }],
+            "code": { "coding": [{ "system": "http://loinc.org", "code": loinc }] },
+            "subject": { "reference": format!("Patient/{patient}") },
+            "effectiveDateTime": now,
+            "valueQuantity": { "value": value, "unit": unit },
+        })
+        .to_string()
+    };
+    let labs = [
+        lab("fresh-hemoglobin", "718-7", 7.6, "g/dL"),
+        lab("fresh-sodium", "2951-2", 124.0, "mmol/L"),
+        lab("fresh-creatinine", "2160-0", 3.4, "mg/dL"),
+    ];
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("Observation.ndjson");
+    std::fs::write(&file, labs.join("\n") + "\n").expect("write");
+    cli(&db, &["ingest", file.to_str().expect("path")]);
+
+    let alert = poll("the patient to be re-scored and alerted", || {
+        let id = count(
+            &db,
+            &format!(
+                "SELECT coalesce(max(a.id), 0) AS n FROM alerts a JOIN patients p ON p.id = a.patient_id
+                  WHERE p.fhir_id = '{patient}' AND a.status = 'open' AND a.tier = 'warning'"
+            ),
+        );
+        (id > 0).then_some(id)
+    });
+    let message = poll("the email to arrive", || smtp.messages().into_iter().next());
+    poll("the message to be recorded as sent", || {
+        (count(&db, "SELECT count(*) AS n FROM outbox_messages WHERE status = 'sent'") == 1).then_some(())
+    });
+    worker.stop();
+
+    let after: f64 = {
+        use vigil_store::schema::alerts;
+        alerts::table.find(alert).select(alerts::probability).first(&mut db.connect()).expect("the alert")
+    };
+    assert!(after > before + 0.000_5, "the labs raised the risk from {before} to {after}");
+    assert_eq!(count(&db, "SELECT count(*) AS n FROM alerts"), 1, "only the re-scored patient");
+    assert_eq!(smtp.messages().len(), 1, "one email");
+    assert_eq!(header(&message, "To").as_deref(), Some("nurse@hospital.test"));
+    assert!(message.contains(&format!("https://vigil.test/alerts/{alert}")), "{message}");
+    names_no_patient(&db, &message);
 }
 
 /// `vigil worker` on `db`, sending through `smtp`, with notices due at once and `env` besides.

@@ -20,7 +20,7 @@ use diesel::prelude::*;
 use serde_json::Value;
 use vigil_store::audit::AuditEvent;
 use vigil_store::models::{JsonText, NewRawResource};
-use vigil_store::schema::{ingest_rejects, patient_changes, raw_resources};
+use vigil_store::schema::{ingest_rejects, raw_resources};
 
 use crate::issue::{Issue, operation_outcome};
 use crate::map::{Header, Mapped, map};
@@ -328,8 +328,6 @@ pub fn store_prepared(
         let versions: HashMap<Key, i32> = known.iter().map(|(k, v)| (k.clone(), v.max_version)).collect();
         let changed = store_mapped(conn, source_system, &to_map, &versions)?;
         if !changed.is_empty() {
-            let rows: Vec<_> = changed.iter().map(|p| patient_changes::patient_id.eq(*p)).collect();
-            diesel::insert_into(patient_changes::table).values(rows).execute(conn)?;
             let events: Vec<AuditEvent> =
                 changed.iter().map(|p| AuditEvent { patient_id: Some(*p), ..audit.clone() }).collect();
             vigil_store::audit::append_many(conn, &events)?;
@@ -354,7 +352,8 @@ pub fn store_prepared(
                 .execute(conn)?;
             fates[*position] = Some(Fate::Rejected { outcome });
         }
-        Ok::<_, diesel::result::Error>(())
+        // Last: it holds the change feed's lock until the commit.
+        vigil_store::changes::record(conn, &changed)
     })?;
     let fates = fates.into_iter().map(|f| f.unwrap_or(Fate::Rejected { outcome: Value::Null })).collect();
     Ok(Stored { summary, fates })

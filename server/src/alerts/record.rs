@@ -41,9 +41,11 @@ pub fn event(
         .map(|_| ())
 }
 
-/// Writes a notice of `kind` about alert `alert` to everyone who should hear of it: the active
-/// clinicians of `unit` with an email address, and whoever holds an unexpired break-glass grant
-/// for the patient, if their preferences take `tier` by email. Returns how many.
+/// Writes a notice of `kind` about alert `alert` (shown under `unit`) to everyone who should hear
+/// of it, if their preferences take `tier` by email: the active clinicians with an email address
+/// of any of the patient's units (the unit of their latest stay and the units they are assigned
+/// to: whoever may see them), and whoever holds an unexpired break-glass grant for the patient.
+/// Returns how many.
 pub fn notify(
     conn: &mut PgConnection,
     timing: Timing,
@@ -54,12 +56,13 @@ pub fn notify(
     unit: Option<&str>,
 ) -> QueryResult<usize> {
     diesel::sql_query(
-        "INSERT INTO outbox (user_id, alert_id, kind, tier, unit, deliver_after)
+        "WITH units AS (SELECT unnest(patient_units($5)) AS code)
+         INSERT INTO outbox (user_id, alert_id, kind, tier, unit, deliver_after)
          SELECT u.id, $1, $2, $3, $4, notice_due(u.id, $3, $6, $7)
            FROM users u
           WHERE u.disabled_at IS NULL AND u.email IS NOT NULL AND u.role = 'clinician'
             AND (EXISTS (SELECT 1 FROM user_units uu JOIN care_units c ON c.id = uu.unit_id
-                          WHERE uu.user_id = u.id AND c.code = $4)
+                          WHERE uu.user_id = u.id AND c.code IN (SELECT code FROM units))
                  OR EXISTS (SELECT 1 FROM break_glass_grants g
                              WHERE g.user_id = u.id AND g.patient_id = $5 AND g.expires_at > now()))
             AND $3 = ANY (COALESCE((SELECT p.email_tiers FROM notification_preferences p WHERE p.user_id = u.id),

@@ -4,13 +4,14 @@
 use std::time::Duration;
 
 use chrono::Utc;
-use diesel::{Connection, PgConnection};
+use diesel::PgConnection;
 use rand::{Rng, SeedableRng};
 
 use super::message;
 use super::outbox;
 use super::transport::{EmailSettings, SendError, Transport, TransportError};
 use crate::config::DatabaseUrl;
+use vigil_store::wake;
 
 /// What one pass did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -116,7 +117,7 @@ pub fn spawn(
         let mut conn: Option<PgConnection> = None;
         loop {
             if conn.is_none() {
-                conn = PgConnection::establish(url.expose())
+                conn = wake::listening(url.expose(), wake::Channel::Outbox)
                     .inspect_err(|error| tracing::warn!(%error, "email relay: database unreachable"))
                     .ok();
             }
@@ -141,7 +142,15 @@ pub fn spawn(
                 None => false,
             };
             if !busy {
-                std::thread::sleep(every);
+                // Woken when notices are queued; the poll finds notices whose wait has run out.
+                match conn.as_mut().map(|c| wake::wait(c, every)) {
+                    Some(Ok(_)) => {}
+                    Some(Err(error)) => {
+                        tracing::warn!(%error, "email relay: lost the database connection while waiting");
+                        conn = None;
+                    }
+                    None => std::thread::sleep(every),
+                }
             }
         }
     })?;

@@ -10,6 +10,7 @@ use diesel::prelude::*;
 use vigil_ehr_adapter::fhir_time::parse_instant;
 use vigil_scoring::run::{self, DEFAULT_CHUNK, RunError, Runner, Scope};
 use vigil_store::schema::patients;
+use vigil_store::wake;
 
 use super::cli_actor;
 use super::ingest::progress_bar;
@@ -101,7 +102,7 @@ fn schedules(raw: &str) -> anyhow::Result<Vec<Job>> {
         .collect()
 }
 
-/// How often the change feed is looked at.
+/// How often the change feed is looked at when no commit wakes the worker first.
 const FEED_POLL: Duration = Duration::from_secs(1);
 const CONSUMER: &str = "scoring";
 /// How often an idle relay looks for notices due.
@@ -144,7 +145,10 @@ pub fn worker(settings: &crate::config::Settings) -> anyhow::Result<ExitCode> {
     let mut resumed = false;
     loop {
         if conns.is_none() {
-            match PgConnection::establish(url.expose()).and_then(|c| Ok((c, PgConnection::establish(url.expose())?))) {
+            // Woken by ingestion's commits rather than waiting for the next poll.
+            let opened = wake::listening(url.expose(), wake::Channel::Changes)
+                .and_then(|c| Ok((c, PgConnection::establish(url.expose())?)));
+            match opened {
                 Ok(pair) => conns = Some(pair),
                 Err(error) => tracing::warn!(%error, "worker: database unreachable"),
             }
@@ -199,7 +203,16 @@ pub fn worker(settings: &crate::config::Settings) -> anyhow::Result<ExitCode> {
                 resumed = false;
             }
         }
-        std::thread::sleep(FEED_POLL);
+        match conns.as_mut() {
+            Some((conn, _)) => {
+                if let Err(error) = wake::wait(conn, FEED_POLL) {
+                    tracing::warn!(%error, "worker: lost the database connection while waiting");
+                    conns = None;
+                    resumed = false;
+                }
+            }
+            None => std::thread::sleep(FEED_POLL),
+        }
     }
 }
 
