@@ -105,6 +105,11 @@ fn scores_open_one_alert_per_episode_and_rules_move_their_tiers() {
     assert!(again.contains("alerts: 0 opened"), "{again}");
     assert_eq!(count(&db, alerts), expected);
     assert_eq!(count(&db, "SELECT count(*) AS n FROM alert_events WHERE action = 'opened'"), expected);
+    // Each holds the latest score of its patient, with its probability.
+    let stale = "SELECT count(*) AS n FROM alerts a JOIN scores s ON s.id = a.score_id
+                  WHERE s.probability <> a.probability OR s.factors <> a.factors
+                     OR s.run_id <> (SELECT max(id) FROM scoring_runs)";
+    assert_eq!(count(&db, stale), 0);
 
     // A lower critical threshold raises the tier of the alerts between the two.
     let lower = quantile(&db, 0.94);

@@ -101,11 +101,27 @@ pub fn evaluate(conn: &mut PgConnection, timing: Timing, limit: i64) -> Result<O
             .first(conn)
             .optional()?;
         let Some(position) = position else { return Ok(None) };
+        // The window of the next `limit` scores; of those, only the active models' are read.
+        #[derive(QueryableByName)]
+        struct Window {
+            #[diesel(sql_type = Nullable<BigInt>)]
+            last: Option<i64>,
+            #[diesel(sql_type = BigInt)]
+            scores: i64,
+        }
+        let window: Window = diesel::sql_query(
+            "SELECT max(id) AS last, count(*) AS scores
+               FROM (SELECT id FROM scores WHERE id > $1 ORDER BY id LIMIT $2) w",
+        )
+        .bind::<BigInt, _>(position)
+        .bind::<BigInt, _>(limit)
+        .get_result(conn)?;
+        let Some(last) = window.last else { return Ok(None) };
         let batch: Vec<Stored> = scores::table
             .inner_join(models::table)
-            .filter(scores::id.gt(position))
+            .filter(scores::id.gt(position).and(scores::id.le(last)))
+            .filter(models::status.eq("active"))
             .order(scores::id)
-            .limit(limit)
             .select((
                 scores::id,
                 scores::patient_id,
@@ -117,16 +133,16 @@ pub fn evaluate(conn: &mut PgConnection, timing: Timing, limit: i64) -> Result<O
                 models::status,
             ))
             .load(conn)?;
-        let Some(last) = batch.last().map(|s| s.id) else { return Ok(None) };
         let mut state = State::load(conn, &batch)?;
-        let mut done = Evaluated { scores: batch.len(), ..Evaluated::default() };
+        let mut done = Evaluated { scores: usize::try_from(window.scores).unwrap_or(0), ..Evaluated::default() };
         // Only the active model of a target alerts; shadow models and the baselines are scored for
         // comparison.
-        for score in batch.iter().filter(|s| s.model_status == "active") {
+        for score in &batch {
             if let Some(probability) = score.probability {
                 state.apply(conn, timing, score, probability, &mut done)?;
             }
         }
+        state.flush(conn)?;
         diesel::update(feed_positions::table.find(CONSUMER))
             .set((feed_positions::seq.eq(last), feed_positions::updated_at.eq(diesel::dsl::now)))
             .execute(conn)?;
@@ -152,6 +168,17 @@ struct State {
     live: HashMap<(i64, String), LiveRow>,
     units: HashMap<i64, Option<String>>,
     rules: Vec<Rule>,
+    /// Updates that change only an alert's latest score (no tier, status or notice), by alert,
+    /// written together at the end of the chunk: most of a nightly run's work.
+    quiet: HashMap<i64, Quiet>,
+}
+
+/// An alert's latest score, to be written.
+struct Quiet {
+    probability: f64,
+    score_id: i64,
+    model_id: i64,
+    factors: serde_json::Value,
 }
 
 impl State {
@@ -173,15 +200,37 @@ impl State {
                 alerts::status,
             ))
             .load(conn)?;
-        let units: Vec<UnitOf> =
+        let live: HashMap<(i64, String), LiveRow> =
+            live.into_iter().map(|a| ((a.patient_id, a.target.clone()), a)).collect();
+        let rules = rules::list(conn)?;
+        // A unit chooses the rule of an alert to open, so only the patients who may get one need
+        // theirs: those with an alert open and those at or above some rule's lowest threshold.
+        let lowest = |target: &str| {
+            rules
+                .iter()
+                .filter(|r| r.enabled && r.target.as_str() == target)
+                .map(|r| r.thresholds.lowest())
+                .fold(f64::INFINITY, f64::min)
+        };
+        let mut needing: Vec<i64> = batch
+            .iter()
+            .filter(|s| s.model_status == "active")
+            .filter(|s| {
+                live.contains_key(&(s.patient_id, s.target.clone()))
+                    || s.probability.is_some_and(|p| p >= lowest(&s.target))
+            })
+            .map(|s| s.patient_id)
+            .collect();
+        needing.sort_unstable();
+        needing.dedup();
+        let units: Vec<UnitOf> = if needing.is_empty() {
+            Vec::new()
+        } else {
             diesel::sql_query("SELECT p AS patient, patient_unit(p) AS unit FROM unnest($1::BIGINT[]) AS p")
-                .bind::<Array<BigInt>, _>(&patients)
-                .load(conn)?;
-        Ok(Self {
-            live: live.into_iter().map(|a| ((a.patient_id, a.target.clone()), a)).collect(),
-            units: units.into_iter().map(|u| (u.patient, u.unit)).collect(),
-            rules: rules::list(conn)?,
-        })
+                .bind::<Array<BigInt>, _>(&needing)
+                .load(conn)?
+        };
+        Ok(Self { live, units: units.into_iter().map(|u| (u.patient, u.unit)).collect(), rules, quiet: HashMap::new() })
     }
 
     /// The enabled rule for `target` in `unit`: the unit's own, else the one for every unit.
@@ -230,7 +279,20 @@ impl State {
             Decision::Open { tier } => Some(tier),
             Decision::Update { tier, notify } => {
                 if let Some(row) = self.live.get_mut(&key) {
-                    update(conn, timing, row, score, probability, tier, notify, done)?;
+                    if !notify && Tier::parse(&row.tier) == Some(tier) {
+                        let latest = Quiet {
+                            probability,
+                            score_id: score.id,
+                            model_id: score.model_id,
+                            factors: score.factors.clone(),
+                        };
+                        self.quiet.insert(row.id, latest);
+                        done.updated += 1;
+                    } else {
+                        // Written now, with everything the quiet update would have written.
+                        self.quiet.remove(&row.id);
+                        update(conn, timing, row, score, probability, tier, notify, done)?;
+                    }
                 }
                 None
             }
@@ -252,6 +314,36 @@ impl State {
         Ok(())
     }
 
+    /// Writes the quiet updates in one statement.
+    fn flush(&mut self, conn: &mut PgConnection) -> QueryResult<()> {
+        if self.quiet.is_empty() {
+            return Ok(());
+        }
+        let mut ids = Vec::with_capacity(self.quiet.len());
+        let (mut probabilities, mut scores, mut models, mut factors) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for (id, q) in self.quiet.drain() {
+            ids.push(id);
+            probabilities.push(q.probability);
+            scores.push(q.score_id);
+            models.push(q.model_id);
+            factors.push(q.factors);
+        }
+        diesel::sql_query(
+            "UPDATE alerts a SET probability = u.probability, score_id = u.score_id, model_id = u.model_id,
+                    factors = u.factors
+               FROM unnest($1::BIGINT[], $2::FLOAT8[], $3::BIGINT[], $4::BIGINT[], $5::JSONB[])
+                    AS u (id, probability, score_id, model_id, factors)
+              WHERE a.id = u.id",
+        )
+        .bind::<Array<BigInt>, _>(&ids)
+        .bind::<Array<diesel::sql_types::Double>, _>(&probabilities)
+        .bind::<Array<BigInt>, _>(&scores)
+        .bind::<Array<BigInt>, _>(&models)
+        .bind::<Array<diesel::sql_types::Jsonb>, _>(&factors)
+        .execute(conn)
+        .map(|_| ())
+    }
+
     fn end(
         &mut self,
         conn: &mut PgConnection,
@@ -262,6 +354,7 @@ impl State {
         done: &mut Evaluated,
     ) -> Result<(), EngineError> {
         if let Some(row) = self.live.remove(key) {
+            self.quiet.remove(&row.id);
             diesel::update(alerts::table.find(row.id))
                 .set((
                     alerts::status.eq(Status::Resolved.as_str()),

@@ -95,6 +95,11 @@ impl Thresholds {
         self.hysteresis
     }
 
+    /// The lowest threshold: a score below it reaches no tier.
+    pub fn lowest(&self) -> f64 {
+        Tier::ALL.into_iter().find_map(|t| self.get(t)).unwrap_or(1.0)
+    }
+
     /// The tier `probability` reaches with no alert open: the highest whose threshold it meets.
     pub fn reached(&self, probability: f64) -> Option<Tier> {
         Tier::ALL.into_iter().rev().find(|t| self.get(*t).is_some_and(|v| probability >= v))
