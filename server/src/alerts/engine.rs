@@ -60,7 +60,6 @@ struct Stored {
     target: String,
     encounter_fhir_id: Option<String>,
     probability: Option<f64>,
-    factors: serde_json::Value,
     model_status: String,
 }
 
@@ -83,6 +82,12 @@ struct UnitOf {
     patient: i64,
     #[diesel(sql_type = Nullable<Text>)]
     unit: Option<String>,
+}
+
+/// A score's factors, read where they are written: most scores only move an alert's probability.
+#[diesel::dsl::auto_type]
+fn factors_of(score: i64) -> _ {
+    scores::table.find(score).select(scores::factors).single_value().assume_not_null()
 }
 
 /// Evaluates up to `limit` scores after the position. None when there was nothing to do or
@@ -129,7 +134,6 @@ pub fn evaluate(conn: &mut PgConnection, timing: Timing, limit: i64) -> Result<O
                 models::target,
                 scores::encounter_fhir_id,
                 scores::probability,
-                scores::factors,
                 models::status,
             ))
             .load(conn)?;
@@ -173,12 +177,11 @@ struct State {
     quiet: HashMap<i64, Quiet>,
 }
 
-/// An alert's latest score, to be written.
+/// An alert's latest score, to be written (with the score's factors, copied in the database).
 struct Quiet {
     probability: f64,
     score_id: i64,
     model_id: i64,
-    factors: serde_json::Value,
 }
 
 impl State {
@@ -280,12 +283,7 @@ impl State {
             Decision::Update { tier, notify } => {
                 if let Some(row) = self.live.get_mut(&key) {
                     if !notify && Tier::parse(&row.tier) == Some(tier) {
-                        let latest = Quiet {
-                            probability,
-                            score_id: score.id,
-                            model_id: score.model_id,
-                            factors: score.factors.clone(),
-                        };
+                        let latest = Quiet { probability, score_id: score.id, model_id: score.model_id };
                         self.quiet.insert(row.id, latest);
                         done.updated += 1;
                     } else {
@@ -320,26 +318,25 @@ impl State {
             return Ok(());
         }
         let mut ids = Vec::with_capacity(self.quiet.len());
-        let (mut probabilities, mut scores, mut models, mut factors) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let (mut probabilities, mut scores, mut models) = (Vec::new(), Vec::new(), Vec::new());
         for (id, q) in self.quiet.drain() {
             ids.push(id);
             probabilities.push(q.probability);
             scores.push(q.score_id);
             models.push(q.model_id);
-            factors.push(q.factors);
         }
         diesel::sql_query(
             "UPDATE alerts a SET probability = u.probability, score_id = u.score_id, model_id = u.model_id,
-                    factors = u.factors
-               FROM unnest($1::BIGINT[], $2::FLOAT8[], $3::BIGINT[], $4::BIGINT[], $5::JSONB[])
-                    AS u (id, probability, score_id, model_id, factors)
+                    factors = s.factors
+               FROM unnest($1::BIGINT[], $2::FLOAT8[], $3::BIGINT[], $4::BIGINT[])
+                    AS u (id, probability, score_id, model_id)
+               JOIN scores s ON s.id = u.score_id
               WHERE a.id = u.id",
         )
         .bind::<Array<BigInt>, _>(&ids)
         .bind::<Array<diesel::sql_types::Double>, _>(&probabilities)
         .bind::<Array<BigInt>, _>(&scores)
         .bind::<Array<BigInt>, _>(&models)
-        .bind::<Array<diesel::sql_types::Jsonb>, _>(&factors)
         .execute(conn)
         .map(|_| ())
     }
@@ -406,7 +403,7 @@ fn open(
             alerts::model_id.eq(score.model_id),
             alerts::score_id.eq(score.id),
             alerts::probability.eq(probability),
-            alerts::factors.eq(&score.factors),
+            alerts::factors.eq(factors_of(score.id)),
             alerts::tier.eq(tier.as_str()),
             alerts::notified_tier.eq(tier.as_str()),
             alerts::critical_since.eq(critical_since),
@@ -455,7 +452,7 @@ fn update(
         alerts::probability.eq(probability),
         alerts::score_id.eq(score.id),
         alerts::model_id.eq(score.model_id),
-        alerts::factors.eq(&score.factors),
+        alerts::factors.eq(factors_of(score.id)),
         alerts::tier.eq(tier.as_str()),
         alerts::notified_tier.eq(&notified),
     );
