@@ -307,15 +307,7 @@ fn smart_backend_services_issue_scoped_tokens_once_per_assertion() {
 
 /// Signs in through the portal form; returns the session cookie pair.
 fn portal_sign_in(app: &App, username: &str) -> String {
-    let page = app.get("/sign-in");
-    assert_eq!(page.status, 200);
-    let csrf_cookie = page.cookie_pair("__Host-vigil-csrf").expect("csrf cookie");
-    let signed_in = app.post_form(
-        "/sign-in",
-        &[("cookie", &csrf_cookie)],
-        &[("username", username), ("password", PASSWORD), ("csrf_token", &form_token(&page.body))],
-    );
-    assert_eq!(signed_in.status, 303, "{}", signed_in.body);
+    let signed_in = seed::portal_sign_in(app, username);
     let set = signed_in.set_cookie("__Host-vigil-session").expect("session cookie");
     for attribute in ["Path=/", "Secure", "HttpOnly", "SameSite=Strict"] {
         assert!(set.contains(attribute), "{attribute} missing from {set}");
@@ -340,10 +332,12 @@ fn portal_sessions_need_csrf_tokens_and_end_on_sign_out() {
     assert_eq!(forged.status, 403);
 
     let session = portal_sign_in(&app, "nurse");
-    let home = app.get_with("/", &[("cookie", &session)]);
+    let start = app.get_with("/", &[("cookie", &session)]);
+    assert_eq!((start.status, start.header("location")), (303, Some("/worklist")), "clinicians start at work");
+    let home = app.get_with("/worklist", &[("cookie", &session)]);
     assert_eq!(home.status, 200);
-    assert!(home.body.contains("Welcome, nurse"), "{}", home.body);
-    assert!(home.body.contains("ICU"));
+    assert!(home.body.contains("nurse · clinician"), "{}", home.body);
+    assert!(home.body.contains("<option value=\"ICU\">ICU</option>"), "the nurse's unit to filter by");
 
     // Cross-site posts carry the cookie but not the token.
     let cross_site = app.post_form("/sign-out", &[("cookie", &session)], &[]);
@@ -356,7 +350,7 @@ fn portal_sessions_need_csrf_tokens_and_end_on_sign_out() {
         &json!({ "reason": "a reason long enough" }),
     );
     assert_eq!(cookie_json.status, 403, "cookie-authenticated API writes need the CSRF header");
-    assert_eq!(app.get_with("/", &[("cookie", &session)]).status, 200, "still signed in");
+    assert_eq!(app.get_with("/worklist", &[("cookie", &session)]).status, 200, "still signed in");
 
     let signed_out = app.post_form("/sign-out", &[("cookie", &session)], &[("csrf_token", &form_token(&home.body))]);
     assert_eq!(signed_out.status, 303);
@@ -370,23 +364,23 @@ fn idle_sessions_and_disabled_users_are_signed_out() {
     ward(&db);
     let app = App::spawn_with(db.url(), &[("VIGIL_AUTH__SESSION_IDLE_TIMEOUT_SECS", "5")]);
     let session = portal_sign_in(&app, "nurse");
-    assert_eq!(app.get_with("/", &[("cookie", &session)]).status, 200);
+    assert_eq!(app.get_with("/worklist", &[("cookie", &session)]).status, 200);
     // Age the session past the five-second idle limit instead of waiting for it.
     db.connect().batch_execute("UPDATE sessions SET last_seen_at = now() - interval '6 seconds'").expect("age");
-    assert_eq!(app.get_with("/", &[("cookie", &session)]).status, 303, "idle session ended");
+    assert_eq!(app.get_with("/worklist", &[("cookie", &session)]).status, 401, "idle session ended");
 
     // A session in use still ends at its absolute limit.
     let session = portal_sign_in(&app, "nurse");
     db.connect()
         .batch_execute("UPDATE sessions SET expires_at = now() - interval '1 second' WHERE ended_at IS NULL")
         .expect("age");
-    assert_eq!(app.get_with("/", &[("cookie", &session)]).status, 303, "absolute limit reached");
+    assert_eq!(app.get_with("/worklist", &[("cookie", &session)]).status, 401, "absolute limit reached");
 
     // A new password ends the sessions and the tokens issued before it.
     let session = portal_sign_in(&app, "nurse");
     let token = bearer(&seed::token(&app, "nurse"));
     seed::cli(db.url(), &["user", "set-password", "nurse", "--password-stdin"], &format!("{PASSWORD}\n"));
-    assert_eq!(app.get_with("/", &[("cookie", &session)]).status, 303);
+    assert_eq!(app.get_with("/worklist", &[("cookie", &session)]).status, 401);
     assert_eq!(
         app.get_with("/api/patients/p-icu", &[("authorization", &token)]).status,
         401,
@@ -396,9 +390,9 @@ fn idle_sessions_and_disabled_users_are_signed_out() {
     let session = portal_sign_in(&app, "nurse");
     let token = bearer(&seed::token(&app, "nurse"));
     assert_eq!(app.get_with("/api/patients/p-icu", &[("authorization", &token)]).status, 200);
-    assert_eq!(app.get_with("/", &[("cookie", &session)]).status, 200);
+    assert_eq!(app.get_with("/worklist", &[("cookie", &session)]).status, 200);
     seed::cli(db.url(), &["user", "disable", "nurse"], "");
-    assert_eq!(app.get_with("/", &[("cookie", &session)]).status, 303, "disabling ends sessions at once");
+    assert_eq!(app.get_with("/worklist", &[("cookie", &session)]).status, 401, "disabling ends sessions at once");
     assert_eq!(app.get_with("/api/patients/p-icu", &[("authorization", &token)]).status, 401, "and tokens");
     let again = app.post_json("/auth/login", &[], &json!({ "username": "nurse", "password": PASSWORD }));
     assert_eq!(again.status, 401);

@@ -30,7 +30,7 @@ fn quantile(db: &TestDb, q: f64) -> f64 {
 }
 
 /// A scoring run as of `AS_OF`, whose notices are due at once.
-fn score(db: &TestDb) -> String {
+pub fn score(db: &TestDb) -> String {
     score_as_of(db, AS_OF)
 }
 
@@ -198,7 +198,7 @@ const UNITS: [&str; 5] = ["ward-4W", "ward-5E", "ward-6N", "ward-3S", "ward-2P"]
 
 /// Care units of the synthetic population, a clinician of all of them with an email address,
 /// and a rule that alerts on the top decile of admission risk.
-fn ward_with_a_nurse(db: &TestDb) {
+pub fn ward_with_a_nurse(db: &TestDb) {
     nurse_on_every_ward(db);
     cli(db, &["score", "--as-of", AS_OF]);
     // The warning threshold taken from the model's own scores: the highest tenth.
@@ -504,7 +504,7 @@ fn charge_nurse(db: &TestDb) {
 }
 
 /// Assigns `patients` to `unit` in one command.
-fn assign(db: &TestDb, unit: &str, patients: &[String]) {
+pub fn assign(db: &TestDb, unit: &str, patients: &[String]) {
     let mut args = vec!["unit", "assign", unit];
     for patient in patients {
         args.extend(["--patient", patient.as_str()]);

@@ -120,13 +120,31 @@ impl Act {
     /// The states it may start from, the state it leads to, and its event's name.
     fn transition(&self) -> (&'static [Status], Status, &'static str) {
         use Status::*;
-        match self {
-            Self::Acknowledge { .. } => (&[Open, Snoozed], Acknowledged, "acknowledged"),
-            Self::Snooze { .. } => (&[Open, Acknowledged], Snoozed, "snoozed"),
-            Self::Dismiss { .. } => (&[Open, Acknowledged, Snoozed], Dismissed, "dismissed"),
-            Self::Reopen { .. } => (&[Acknowledged, Snoozed, Dismissed], Open, "reopened"),
-        }
+        let (name, to, event) = match self {
+            Self::Acknowledge { .. } => ("acknowledge", Acknowledged, "acknowledged"),
+            Self::Snooze { .. } => ("snooze", Snoozed, "snoozed"),
+            Self::Dismiss { .. } => ("dismiss", Dismissed, "dismissed"),
+            Self::Reopen { .. } => ("reopen", Open, "reopened"),
+        };
+        let from = STARTS.iter().find(|(n, _)| *n == name).map_or(&[][..], |(_, from)| *from);
+        (from, to, event)
     }
+}
+
+/// Each action, by name, and the states it may start from.
+const STARTS: [(&str, &[Status]); 4] = {
+    use Status::*;
+    [
+        ("acknowledge", &[Open, Snoozed]),
+        ("snooze", &[Open, Acknowledged]),
+        ("dismiss", &[Open, Acknowledged, Snoozed]),
+        ("reopen", &[Acknowledged, Snoozed, Dismissed]),
+    ]
+};
+
+/// The actions (by name) an alert in `current` allows.
+pub fn available(current: Status) -> Vec<&'static str> {
+    STARTS.iter().filter(|(_, from)| from.contains(&current)).map(|(name, _)| *name).collect()
 }
 
 /// The alert is in a state the action cannot start from.

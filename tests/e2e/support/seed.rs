@@ -148,3 +148,21 @@ pub fn form_token(body: &str) -> String {
     let start = body.find(marker).expect("a csrf_token field") + marker.len();
     body[start..].split('"').next().expect("value").to_owned()
 }
+
+/// Signs `username` in through the portal's form; the answer to the sign-in post.
+pub fn portal_sign_in(app: &App, username: &str) -> super::Response {
+    let page = app.get("/sign-in");
+    let csrf_cookie = page.cookie_pair("__Host-vigil-csrf").expect("csrf cookie");
+    let signed_in = app.post_form(
+        "/sign-in",
+        &[("cookie", &csrf_cookie)],
+        &[("username", username), ("password", PASSWORD), ("csrf_token", &form_token(&page.body))],
+    );
+    assert_eq!(signed_in.status, 303, "{}", signed_in.body);
+    signed_in
+}
+
+/// Signs `username` in through the portal's form; the session cookie pair.
+pub fn portal_session(app: &App, username: &str) -> String {
+    portal_sign_in(app, username).cookie_pair("__Host-vigil-session").expect("session")
+}

@@ -17,7 +17,7 @@ use super::{Access, AuthState, Guard};
 use crate::auth::policy::Action;
 use actix_web::http::StatusCode;
 
-use crate::http::portal::{html, same_token};
+use crate::http::portal::{check_form, html};
 use crate::http::surface::{Api, Portal, Rejection};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -176,11 +176,8 @@ async fn review_form(
     grant_id: web::Path<i64>,
     form: web::Form<ReviewForm>,
 ) -> Result<HttpResponse, Rejection<Portal>> {
-    let Some(session) = &guard.auth.session else { return Err(Rejection::forbidden("sign in through the portal")) };
     let form = form.into_inner();
-    if !same_token(&session.csrf_token, &form.csrf_token) {
-        return Err(Rejection::forbidden("the form expired or did not come from this site; reload the page"));
-    }
+    check_form(&guard, &form.csrf_token)?;
     let reviewer = guard.principal().user_id().ok_or_else(|| Rejection::forbidden("only people review grants"))?;
     let grant_id = grant_id.into_inner();
     guard

@@ -13,7 +13,10 @@ use askama::Template;
 use secrecy::SecretString;
 use serde::Deserialize;
 
+mod alert_page;
+mod format;
 mod mfa;
+mod worklist;
 
 use crate::auth::sessions::{self, Stage};
 use crate::http::access::database::Database;
@@ -24,7 +27,14 @@ use crate::http::surface::{Portal, Rejection};
 const CSRF_COOKIE: &str = "__Host-vigil-csrf";
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(home).service(sign_in_page).service(sign_in).service(sign_out).service(stylesheet);
+    cfg.service(home)
+        .service(sign_in_page)
+        .service(sign_in)
+        .service(sign_out)
+        .service(stylesheet)
+        .service(worklist::worklist)
+        .service(alert_page::alert)
+        .service(alert_page::act);
     mfa::routes(cfg);
 }
 
@@ -43,6 +53,24 @@ struct HomePage<'a> {
     role: &'a str,
     units: &'a [String],
     csrf_token: &'a str,
+}
+
+/// What every signed-in page shows around its content: who is signed in, and the session's CSRF
+/// token for the sign-out form.
+pub(crate) struct Chrome {
+    pub display_name: String,
+    pub role: String,
+    pub csrf_token: String,
+}
+
+impl Chrome {
+    pub fn of(guard: &crate::http::access::Guard<Portal>) -> Result<Self, Rejection<Portal>> {
+        let crate::auth::principal::Principal::User(user) = guard.principal() else {
+            return Err(Rejection::forbidden("the portal is for people; systems use the API"));
+        };
+        let csrf_token = guard.auth.session.as_ref().map(|s| s.csrf_token.clone()).unwrap_or_default();
+        Ok(Self { display_name: user.display_name.clone(), role: user.role.as_str().to_owned(), csrf_token })
+    }
 }
 
 #[derive(Debug, Template)]
@@ -74,6 +102,16 @@ pub(crate) fn removal(name: &'static str) -> Cookie<'static> {
     cookie
 }
 
+/// Refuses a form that did not come from this session's own pages: no portal session, or a
+/// CSRF token other than the session's.
+pub(crate) fn check_form(guard: &crate::http::access::Guard<Portal>, token: &str) -> Result<(), Rejection<Portal>> {
+    let Some(session) = &guard.auth.session else { return Err(Rejection::forbidden("sign in through the portal")) };
+    if !same_token(&session.csrf_token, token) {
+        return Err(Rejection::forbidden("the form expired or did not come from this site; reload the page"));
+    }
+    Ok(())
+}
+
 /// Constant-time comparison, so a CSRF token cannot be guessed byte by byte from timings.
 pub(crate) fn same_token(a: &str, b: &str) -> bool {
     a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0_u8, |acc, (x, y)| acc | (x ^ y)) == 0
@@ -92,6 +130,10 @@ async fn home(auth: Result<Authenticated<Portal>, Rejection<Portal>>) -> Result<
     let crate::auth::principal::Principal::User(user) = &auth.principal else {
         return Err(Rejection::forbidden("the portal is for people; systems use the API"));
     };
+    // Clinicians start at their work.
+    if user.role == crate::auth::Role::Clinician {
+        return Ok(HttpResponse::SeeOther().insert_header((LOCATION, "/worklist")).finish());
+    }
     let csrf = auth.session.as_ref().map(|s| s.csrf_token.as_str()).unwrap_or_default();
     html(
         StatusCode::OK,

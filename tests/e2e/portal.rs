@@ -1,0 +1,169 @@
+//! The portal over HTTP: a clinician's worklist and an alert's page, answered with the page's own
+//! forms, each action kept with its reason and audited; what a filter, a stale form or another
+//! unit's patient gets.
+
+use diesel::prelude::*;
+use vigil_store::testing::TestDb;
+
+use crate::alerts::{assign, score, ward_with_a_nurse};
+use crate::scoring::{count, population, with_active_models};
+use crate::support::App;
+use crate::support::seed::{self, form_token, portal_session};
+
+/// A ward of 800 patients whose top tenth alert, and its nurse signed in to the portal.
+fn worked_ward() -> (TestDb, App, String) {
+    let db = population(800);
+    with_active_models(&db);
+    ward_with_a_nurse(&db);
+    score(&db);
+    // The ward's community team looks after the alerted patients at home too.
+    let at_home: Vec<String> = {
+        #[derive(QueryableByName)]
+        struct Id {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            fhir_id: String,
+        }
+        let ids: Vec<Id> = diesel::sql_query(
+            "SELECT p.fhir_id FROM alerts a JOIN patients p ON p.id = a.patient_id
+              WHERE NOT patient_units(a.patient_id) && (SELECT array_agg(code) FROM care_units)",
+        )
+        .load(&mut db.connect())
+        .expect("patients");
+        ids.into_iter().map(|i| i.fhir_id).collect()
+    };
+    assign(&db, "ward-4W", &at_home);
+    let app = App::spawn(db.url());
+    let session = portal_session(&app, "nurse");
+    (db, app, session)
+}
+
+fn alert_ids_in(body: &str) -> Vec<i64> {
+    body.split("href=\"/alerts/").skip(1).filter_map(|rest| rest.split('"').next()?.parse().ok()).collect()
+}
+
+#[test]
+fn the_worklist_lists_the_nurses_alerts_most_urgent_first_with_counts_filters_and_pages() {
+    let (db, app, session) = worked_ward();
+    let cookie = [("cookie", session.as_str())];
+    let live = count(&db, "SELECT count(*) AS n FROM alerts WHERE ended_at IS NULL");
+    assert!(live > 50, "more than a page: {live}");
+
+    let first = app.get_with("/worklist", &cookie);
+    assert_eq!(first.status, 200, "{}", first.body);
+    let ids = alert_ids_in(&first.body);
+    assert_eq!(ids.len(), 50, "a page of 50");
+    assert!(first.body.contains(&format!(">{live} warning</a>")), "counts per tier");
+    // Most probable first within the tier.
+    let top: i64 =
+        count(&db, "SELECT id AS n FROM alerts WHERE ended_at IS NULL ORDER BY probability DESC, id DESC LIMIT 1");
+    assert_eq!(ids[0], top);
+    assert!(first.body.contains("Next page") && !first.body.contains("Previous page"));
+
+    let second = app.get_with("/worklist?page=2", &cookie);
+    let rest = alert_ids_in(&second.body);
+    assert_eq!(rest.len() as i64, (live - 50).min(50));
+    assert!(rest.iter().all(|id| !ids.contains(id)), "no alert on two pages");
+
+    // Filters stay in the address; one that makes no sense is named.
+    let critical = app.get_with("/worklist?tier=critical", &cookie);
+    assert!(alert_ids_in(&critical.body).is_empty() && critical.body.contains("No alert matches"));
+    let wrong = app.get_with("/worklist?tier=urgent", &cookie);
+    assert_eq!(wrong.status, 200);
+    assert!(wrong.body.contains("tier &#34;urgent&#34;: expected info, warning or critical"), "{}", wrong.body);
+
+    // Each patient listed is audited as read.
+    let audited = count(
+        &db,
+        "SELECT count(DISTINCT patient_id) AS n FROM audit_log WHERE action = 'search' AND resource_type = 'Alert'",
+    );
+    assert!(audited >= 50, "{audited}");
+}
+
+#[test]
+fn a_nurse_answers_an_alert_from_its_page_and_each_answer_is_kept_with_its_reason() {
+    let (db, app, session) = worked_ward();
+    let cookie = [("cookie", session.as_str())];
+    let id = alert_ids_in(&app.get_with("/worklist", &cookie).body)[0];
+    let path = format!("/alerts/{id}");
+
+    let page = app.get_with(&path, &cookie);
+    assert_eq!(page.status, 200, "{}", page.body);
+    let family: String = {
+        use vigil_store::schema::{alerts, patients};
+        alerts::table
+            .inner_join(patients::table)
+            .filter(alerts::id.eq(id))
+            .select(patients::family_name.assume_not_null())
+            .first(&mut db.connect())
+            .expect("family name")
+    };
+    assert!(page.body.contains(&family.to_uppercase()), "the patient is recognisable");
+    for form in ["acknowledge", "snooze", "dismiss"] {
+        assert!(page.body.contains(&format!("action=\"{path}/{form}\"")), "{form} offered");
+    }
+    assert!(!page.body.contains(&format!("action=\"{path}/reopen\"")), "an open alert is not reopened");
+    let token = form_token(&page.body);
+    let post = |action: &str, fields: &[(&str, &str)]| {
+        let mut all = vec![("csrf_token", token.as_str())];
+        all.extend_from_slice(fields);
+        app.post_form(&format!("{path}/{action}"), &cookie, &all)
+    };
+    let status = || -> String {
+        use vigil_store::schema::alerts;
+        alerts::table.find(id).select(alerts::status).first(&mut db.connect()).expect("status")
+    };
+
+    // A form from elsewhere (no token) changes nothing.
+    let forged = app.post_form(&format!("{path}/acknowledge"), &cookie, &[("note", "x")]);
+    assert_eq!(forged.status, 403);
+    assert_eq!(status(), "open");
+
+    let acknowledged = post("acknowledge", &[("note", "seen on the round")]);
+    assert_eq!((acknowledged.status, acknowledged.header("location")), (303, Some(path.as_str())));
+    assert_eq!(status(), "acknowledged");
+    assert_eq!(post("snooze", &[("hours", "4"), ("reason", "awaiting labs")]).status, 303);
+    assert_eq!(status(), "snoozed");
+    // "Other" needs a note: the page says so, and nothing changes.
+    let incomplete = post("dismiss", &[("reason", "other")]);
+    assert_eq!(incomplete.status, 422);
+    assert!(incomplete.body.contains("role=\"alert\""), "{}", incomplete.body);
+    assert_eq!(status(), "snoozed");
+    assert_eq!(post("dismiss", &[("reason", "already-known"), ("note", "on the heart failure pathway")]).status, 303);
+    assert_eq!(status(), "dismissed");
+    let conflict = post("acknowledge", &[]);
+    assert_eq!(conflict.status, 409);
+    assert!(conflict.body.contains("is dismissed"), "{}", conflict.body);
+    assert_eq!(post("reopen", &[("note", "worse today")]).status, 303);
+    assert_eq!(status(), "open");
+
+    // The history on the page and in the database, with who and why.
+    let page = app.get_with(&path, &cookie);
+    for said in ["seen on the round", "awaiting labs", "already-known: on the heart failure pathway", "worse today"] {
+        assert!(page.body.contains(said), "{said} in the history");
+    }
+    let by_nurse =
+        count(&db, &format!("SELECT count(*) AS n FROM alert_events WHERE actor = 'user:nurse' AND alert_id = {id}"));
+    assert_eq!(by_nurse, 4);
+    let audited = count(
+        &db,
+        &format!(
+            "SELECT count(*) AS n FROM audit_log WHERE action = 'respond' AND outcome = 'success' AND resource_id = '{id}'"
+        ),
+    );
+    // Each answer, and the refused one (the nurse was let at the alert; its state said no).
+    assert_eq!(audited, 5);
+}
+
+#[test]
+fn another_units_nurse_cannot_open_the_alert() {
+    let (db, app, _) = worked_ward();
+    seed::unit(db.url(), "ICU-X");
+    seed::user(db.url(), "icu", "clinician", &["ICU-X"]);
+    let id = count(&db, "SELECT min(id) AS n FROM alerts");
+    let session = portal_session(&app, "icu");
+    let page = app.get_with(&format!("/alerts/{id}"), &[("cookie", &session)]);
+    assert_eq!(page.status, 403, "{}", page.body);
+    assert!(page.body.contains("<h1>Not allowed</h1>"));
+    let worklist = app.get_with("/worklist", &[("cookie", &session)]);
+    assert!(alert_ids_in(&worklist.body).is_empty() && worklist.body.contains("No alert matches"));
+}
