@@ -10,7 +10,7 @@ VIGIL_HOME := $(CURDIR)/.vigil
 # Synthetic patients `make run` loads into a database that has none from it yet.
 PATIENTS ?= 5000
 
-.PHONY: help run test ci bench fmt-check clippy schema schema-check tools
+.PHONY: help run test ci bench screenshots fmt-check clippy schema schema-check tools
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -58,6 +58,12 @@ bench: ## performance figures, each beside a limit measured in the same run (VIG
 	  $(CARGO) bench --locked -p vigil --bench relay; \
 	  $(CARGO) bench --locked -p vigil --bench alert_latency; \
 	  $(CARGO) bench --locked -p vigil --bench alert_evaluation
+
+screenshots: ## PNGs of the portal's pages at desktop and tablet width into target/screenshots/
+	@deploy/system-deps.sh
+	@url=$$(deploy/postgres.sh url); \
+	  export VIGIL_TEST_ADMIN_URL="$${VIGIL_TEST_ADMIN_URL:-$$url}"; \
+	  VIGIL_SCREENSHOTS=$(CURDIR)/target/screenshots $(CARGO) test --locked -p vigil --test e2e -- portal::in_a_real_browser
 
 fmt-check:
 	$(CARGO) fmt --all --check

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what building and testing Vigil needs beyond Rust itself, from Debian's packages:
 # libpq (diesel's Postgres driver links it) and pkg-config; for the tests, a real SMTP server
-# (python3-aiosmtpd).
+# (python3-aiosmtpd) and a real browser driven over WebDriver (chromium, chromium-driver).
 set -euo pipefail
 source "$(dirname "$0")/lib/apt.sh"
 missing=()
@@ -9,4 +9,6 @@ missing=()
 command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
 command -v cc >/dev/null 2>&1 || missing+=(gcc)
 /usr/bin/python3 -c 'import aiosmtpd' >/dev/null 2>&1 || missing+=(python3-aiosmtpd)
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+[ -x /usr/bin/chromedriver ] || missing+=(chromium-driver)
 apt_install_missing system-deps.sh "${missing[@]}"

@@ -7,8 +7,9 @@ use vigil_store::testing::TestDb;
 
 use crate::alerts::{assign, score, ward_with_a_nurse};
 use crate::scoring::{count, population, with_active_models};
-use crate::support::App;
+use crate::support::browser::Browser;
 use crate::support::seed::{self, form_token, portal_session};
+use crate::support::{App, poll};
 
 /// A ward of 800 patients whose top tenth alert, and its nurse signed in to the portal.
 fn worked_ward() -> (TestDb, App, String) {
@@ -166,4 +167,75 @@ fn another_units_nurse_cannot_open_the_alert() {
     assert!(page.body.contains("<h1>Not allowed</h1>"));
     let worklist = app.get_with("/worklist", &[("cookie", &session)]);
     assert!(alert_ids_in(&worklist.body).is_empty() && worklist.body.contains("No alert matches"));
+}
+
+/// With `VIGIL_SCREENSHOTS` set (`make screenshots`), the page at desktop and tablet width, as
+/// PNG files in that folder.
+fn screenshots(browser: &Browser, page: &str) {
+    let Some(dir) = std::env::var_os("VIGIL_SCREENSHOTS") else { return };
+    let dir = std::path::PathBuf::from(dir);
+    std::fs::create_dir_all(&dir).expect("screenshot folder");
+    for (width, name) in [(1280, "desktop"), (768, "tablet")] {
+        browser.resize(width, 1000);
+        browser.screenshot(&dir.join(format!("{page}-{name}.png")));
+    }
+    browser.resize(1280, 900);
+}
+
+#[test]
+fn in_a_real_browser_a_nurse_signs_in_finds_an_alert_and_answers_it() {
+    let (db, app, _) = worked_ward();
+    let browser = Browser::start(1280);
+    browser.goto(&format!("{}/sign-in", app.base));
+    browser.fill("#username", "nurse");
+    browser.fill("#password", seed::PASSWORD);
+    browser.click("form[action='/sign-in'] button");
+    poll("the worklist", || browser.url().ends_with("/worklist").then_some(()));
+    assert_eq!(browser.text("h1"), "Worklist");
+    assert!(browser.count("table.worklist tbody tr") >= 1);
+    assert_eq!(browser.errors(), Vec::<String>::new(), "no console error or CSP violation on the worklist");
+    screenshots(&browser, "worklist");
+
+    browser.click("table.worklist tbody tr:first-child a");
+    poll("the alert's page", || browser.url().contains("/alerts/").then_some(()));
+    let id: i64 = browser.url().rsplit('/').next().and_then(|id| id.parse().ok()).expect("an alert id");
+    assert!(browser.source().contains("<h2>Why</h2>"));
+    assert_eq!(browser.errors(), Vec::<String>::new(), "none on the alert's page");
+    screenshots(&browser, "alert");
+    let status = || -> String {
+        use vigil_store::schema::alerts;
+        alerts::table.find(id).select(alerts::status).first(&mut db.connect()).expect("status")
+    };
+
+    browser.fill("#acknowledge-note", "seen on the round");
+    browser.click("form[action$='/acknowledge'] button");
+    poll("the acknowledgement", || (status() == "acknowledged").then_some(()));
+    browser.choose("#snooze-hours", "4");
+    browser.fill("#snooze-reason", "awaiting labs");
+    browser.click("form[action$='/snooze'] button");
+    poll("the snooze", || (status() == "snoozed").then_some(()));
+    browser.choose("#dismiss-reason", "already-known");
+    browser.fill("#dismiss-note", "on the heart failure pathway");
+    browser.click("form[action$='/dismiss'] button");
+    poll("the dismissal", || (status() == "dismissed").then_some(()));
+    poll("the page to show it", || browser.source().contains("on the heart failure pathway").then_some(()));
+    assert_eq!(browser.errors(), Vec::<String>::new());
+
+    let kept = count(
+        &db,
+        &format!(
+            "SELECT count(*) AS n FROM alert_events WHERE alert_id = {id} AND actor = 'user:nurse'
+                AND ((action = 'acknowledged' AND note = 'seen on the round')
+                  OR (action = 'snoozed' AND reason = 'awaiting labs')
+                  OR (action = 'dismissed' AND reason = 'already-known' AND note = 'on the heart failure pathway'))"
+        ),
+    );
+    assert_eq!(kept, 3, "each answer with its reason");
+    let audited = count(
+        &db,
+        &format!(
+            "SELECT count(*) AS n FROM audit_log WHERE action = 'respond' AND outcome = 'success' AND resource_id = '{id}'"
+        ),
+    );
+    assert_eq!(audited, 3);
 }

@@ -1,5 +1,6 @@
 //! The harness: start `vigil`, wait for things with a deadline, talk HTTP.
 
+pub mod browser;
 pub mod proxy;
 pub mod seed;
 pub mod smtp;

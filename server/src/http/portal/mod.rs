@@ -32,6 +32,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(sign_in)
         .service(sign_out)
         .service(stylesheet)
+        .service(icon)
         .service(worklist::worklist)
         .service(alert_page::alert)
         .service(alert_page::act);
@@ -219,10 +220,20 @@ async fn sign_out(
     Ok(response)
 }
 
+/// A file the pages use, cached by browsers for `max_age` seconds.
+fn asset(content_type: &'static str, max_age: u32, body: &'static str) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type(content_type)
+        .insert_header(("Cache-Control", format!("public, max-age={max_age}")))
+        .body(body)
+}
+
 #[get("/static/portal.css")]
 async fn stylesheet() -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("text/css; charset=utf-8")
-        .insert_header(("Cache-Control", "public, max-age=3600"))
-        .body(include_str!("../../../../templates/portal.css"))
+    asset("text/css; charset=utf-8", 3600, include_str!("../../../../templates/portal.css"))
+}
+
+#[get("/favicon.svg")]
+async fn icon() -> HttpResponse {
+    asset("image/svg+xml", 86_400, include_str!("../../../../templates/favicon.svg"))
 }

@@ -1,0 +1,150 @@
+//! A real browser for the portal's tests: Debian's Chromium, headless, driven over WebDriver by
+//! its chromedriver (both installed by `deploy/system-deps.sh`) through fantoccini. The calls
+//! block, so tests read like the other black-box tests.
+
+use std::process::{Child, Command, Stdio};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{Value, json};
+
+use super::{DEADLINE, free_port, poll};
+
+pub struct Browser {
+    client: Option<Client>,
+    runtime: tokio::runtime::Runtime,
+    driver: Child,
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        if let Some(client) = self.client.take() {
+            let _ = self.runtime.block_on(client.close());
+        }
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+/// Chromium's own log of the page (console messages, refused loads and CSP violations).
+#[derive(Debug)]
+struct BrowserLog;
+
+impl fantoccini::wd::WebDriverCompatibleCommand for BrowserLog {
+    fn endpoint(&self, base: &url::Url, session: Option<&str>) -> Result<url::Url, url::ParseError> {
+        base.join(&format!("session/{}/se/log", session.unwrap_or_default()))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
+        (http::Method::POST, Some(json!({ "type": "browser" }).to_string()))
+    }
+}
+
+impl Browser {
+    /// Starts chromedriver on a free port and a headless Chromium window `width` pixels wide.
+    pub fn start(width: u32) -> Self {
+        let port = free_port();
+        let driver = Command::new("/usr/bin/chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver (Debian's chromium-driver)");
+        poll("chromedriver to listen", || std::net::TcpStream::connect(("127.0.0.1", port)).ok());
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        let capabilities = json!({
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": "/usr/bin/chromium",
+                "args": ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
+                         format!("--window-size={width},900")],
+            },
+            "goog:loggingPrefs": { "browser": "ALL" },
+            // The test server's certificate is the one `vigil init` made for it.
+            "acceptInsecureCerts": true,
+            "timeouts": { "pageLoad": DEADLINE.as_millis() as u64, "script": DEADLINE.as_millis() as u64 },
+        });
+        let Value::Object(capabilities) = capabilities else { unreachable!("an object") };
+        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        let client = runtime
+            .block_on(
+                ClientBuilder::new(connector).capabilities(capabilities).connect(&format!("http://127.0.0.1:{port}")),
+            )
+            .expect("a WebDriver session");
+        Self { client: Some(client), runtime, driver }
+    }
+
+    fn client(&self) -> &Client {
+        self.client.as_ref().expect("open")
+    }
+
+    /// The first element matching `css`, waiting for it up to the tests' deadline.
+    async fn find(&self, css: &str) -> Result<fantoccini::elements::Element, fantoccini::error::CmdError> {
+        self.client().wait().at_most(DEADLINE).for_element(Locator::Css(css)).await
+    }
+
+    pub fn goto(&self, url: &str) {
+        self.runtime.block_on(self.client().goto(url)).expect("goto");
+    }
+
+    pub fn url(&self) -> String {
+        self.runtime.block_on(self.client().current_url()).expect("url").to_string()
+    }
+
+    pub fn source(&self) -> String {
+        self.runtime.block_on(self.client().source()).expect("source")
+    }
+
+    /// The text of the first element matching `css`, once there is one.
+    pub fn text(&self, css: &str) -> String {
+        self.runtime.block_on(async { self.find(css).await?.text().await }).unwrap_or_else(|e| panic!("{css}: {e}"))
+    }
+
+    pub fn count(&self, css: &str) -> usize {
+        self.runtime.block_on(self.client().find_all(Locator::Css(css))).map_or(0, |all| all.len())
+    }
+
+    pub fn click(&self, css: &str) {
+        self.runtime
+            .block_on(async { self.find(css).await?.click().await })
+            .unwrap_or_else(|e| panic!("click {css}: {e}"));
+    }
+
+    /// Types `value` into the field matching `css`, as a person would.
+    pub fn fill(&self, css: &str, value: &str) {
+        self.runtime
+            .block_on(async {
+                let field = self.find(css).await?;
+                field.clear().await?;
+                field.send_keys(value).await
+            })
+            .unwrap_or_else(|e| panic!("fill {css}: {e}"));
+    }
+
+    /// Chooses the option of value `value` in the select matching `css`.
+    pub fn choose(&self, css: &str, value: &str) {
+        self.runtime
+            .block_on(async { self.find(css).await?.select_by_value(value).await })
+            .unwrap_or_else(|e| panic!("choose {value} in {css}: {e}"));
+    }
+
+    /// What the browser logged as an error since the last call: console errors, failed loads and
+    /// CSP violations.
+    pub fn errors(&self) -> Vec<String> {
+        let log = self.runtime.block_on(self.client().issue_cmd(BrowserLog)).expect("browser log");
+        log.as_array()
+            .into_iter()
+            .flatten()
+            .filter(|entry| entry["level"] == "SEVERE")
+            .map(|entry| entry["message"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    }
+
+    pub fn resize(&self, width: u32, height: u32) {
+        self.runtime.block_on(self.client().set_window_size(width, height)).expect("resize");
+    }
+
+    pub fn screenshot(&self, path: &std::path::Path) {
+        let png = self.runtime.block_on(self.client().screenshot()).expect("screenshot");
+        std::fs::write(path, png).expect("write screenshot");
+    }
+}
