@@ -156,6 +156,47 @@ fn a_nurse_answers_an_alert_from_its_page_and_each_answer_is_kept_with_its_reaso
 }
 
 #[test]
+fn the_patient_page_shows_risk_with_its_trend_factors_results_and_alerts_to_the_units_clinicians() {
+    let (db, app, session) = worked_ward();
+    let (patient, alert): (String, i64) = {
+        use vigil_store::schema::{alerts, patients};
+        alerts::table
+            .inner_join(patients::table)
+            .order(alerts::probability.desc())
+            .select((patients::fhir_id, alerts::id))
+            .first(&mut db.connect())
+            .expect("an alerted patient")
+    };
+    let page = app.get_with(&format!("/patients/{patient}"), &[("cookie", &session)]);
+    assert_eq!(page.status, 200, "{}", page.body);
+    for part in [
+        "Risk of admission: ",
+        "Risk of readmission",
+        "<svg",
+        "class=\"threshold threshold-warning\"",
+        "Latest results",
+        "Recent encounters",
+        "hemoglobin",
+    ] {
+        assert!(page.body.contains(part), "{part} missing");
+    }
+    assert!(page.body.contains(&format!("href=\"/alerts/{alert}\"")), "the patient's alerts listed");
+    let audited = count(
+        &db,
+        &format!(
+            "SELECT count(*) AS n FROM audit_log a JOIN patients p ON p.id = a.patient_id
+              WHERE p.fhir_id = '{patient}' AND a.action = 'read' AND a.resource_type = 'Patient' AND a.outcome = 'success'"
+        ),
+    );
+    assert_eq!(audited, 1, "one audited read of the chart");
+
+    seed::unit(db.url(), "ICU-X");
+    seed::user(db.url(), "icu", "clinician", &["ICU-X"]);
+    let outsider = portal_session(&app, "icu");
+    assert_eq!(app.get_with(&format!("/patients/{patient}"), &[("cookie", &outsider)]).status, 403);
+}
+
+#[test]
 fn another_units_nurse_cannot_open_the_alert() {
     let (db, app, _) = worked_ward();
     seed::unit(db.url(), "ICU-X");
@@ -220,6 +261,15 @@ fn in_a_real_browser_a_nurse_signs_in_finds_an_alert_and_answers_it() {
     poll("the dismissal", || (status() == "dismissed").then_some(()));
     poll("the page to show it", || browser.source().contains("on the heart failure pathway").then_some(()));
     assert_eq!(browser.errors(), Vec::<String>::new());
+
+    // The patient's page: the trend drawn, the results beside it, no console error.
+    browser.click("#patient-page");
+    poll("the patient's page", || browser.url().contains("/patients/").then_some(()));
+    assert_eq!(browser.count("figure.trend svg"), 2, "a trend per target");
+    assert_eq!(browser.count("figure.trend svg polyline.series"), 1, "the admission model's scores");
+    assert!(browser.source().contains("Latest results"));
+    assert_eq!(browser.errors(), Vec::<String>::new(), "none on the patient's page");
+    screenshots(&browser, "patient");
 
     let kept = count(
         &db,

@@ -9,7 +9,7 @@ use askama::Template;
 use chrono::Utc;
 use serde::Deserialize;
 
-use super::format::{change, details, elapsed, instant, percent, who};
+use super::format::{Identity, change, elapsed, instant, percent};
 use super::{Chrome, check_form, html};
 use crate::alerts::episode::Status;
 use crate::alerts::lifecycle::{self, DismissReason};
@@ -20,6 +20,7 @@ use crate::http::surface::{Portal, Rejection};
 
 struct Shown {
     id: i64,
+    patient: String,
     who: String,
     details: String,
     flagged: bool,
@@ -122,8 +123,9 @@ async fn page(
 fn shown(row: &Row, now: chrono::DateTime<Utc>) -> Shown {
     Shown {
         id: row.id,
-        who: who(row),
-        details: details(row, now.date_naive()),
+        patient: row.patient.clone(),
+        who: Identity::of_alert(row).who(),
+        details: Identity::of_alert(row).details(now.date_naive()),
         flagged: row.flagged,
         target: row.target.clone(),
         model: row.model_version.clone(),

@@ -2,6 +2,8 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 
+use vigil_store::models::Patient;
+
 use crate::http::alerts::view::Row;
 
 /// A probability as a percentage: one decimal below 10 %, none above.
@@ -35,32 +37,66 @@ pub fn instant(at: DateTime<Utc>) -> String {
     at.format("%Y-%m-%d %H:%M UTC").to_string()
 }
 
-/// The patient's name as a ward writes it: "FAMILY, Given", or their record id.
-pub fn who(row: &Row) -> String {
-    match (&row.family_name, &row.given_names) {
-        (Some(family), Some(given)) => format!("{}, {given}", family.to_uppercase()),
-        (Some(family), None) => family.to_uppercase(),
-        (None, Some(given)) => given.clone(),
-        (None, None) => format!("Patient {}", row.patient),
-    }
+/// What the portal shows to recognise a patient.
+pub struct Identity<'a> {
+    pub fhir_id: &'a str,
+    pub family: Option<&'a str>,
+    pub given: Option<&'a str>,
+    pub sex: Option<&'a str>,
+    pub birth_date: Option<NaiveDate>,
+    pub mrn: Option<&'a str>,
 }
 
-/// What tells two patients of one name apart: sex, age, birth date, record number.
-pub fn details(row: &Row, today: NaiveDate) -> String {
-    let mut parts = Vec::new();
-    if let Some(sex) = &row.sex {
-        parts.push(sex.clone());
-    }
-    if let Some(born) = row.birth_date {
-        if let Some(age) = today.years_since(born) {
-            parts.push(format!("{age} y"));
+impl<'a> Identity<'a> {
+    pub fn of_alert(row: &'a Row) -> Self {
+        Self {
+            fhir_id: &row.patient,
+            family: row.family_name.as_deref(),
+            given: row.given_names.as_deref(),
+            sex: row.sex.as_deref(),
+            birth_date: row.birth_date,
+            mrn: row.mrn.as_deref(),
         }
-        parts.push(format!("born {born}"));
     }
-    if let Some(mrn) = &row.mrn {
-        parts.push(format!("MRN {mrn}"));
+
+    pub fn of_patient(patient: &'a Patient) -> Self {
+        Self {
+            fhir_id: &patient.fhir_id,
+            family: patient.family_name.as_deref(),
+            given: patient.given_names.as_deref(),
+            sex: patient.sex.as_deref(),
+            birth_date: patient.birth_date,
+            mrn: patient.mrn.as_deref(),
+        }
     }
-    parts.join(" · ")
+
+    /// The name as a ward writes it: "FAMILY, Given", or the record's id.
+    pub fn who(&self) -> String {
+        match (self.family, self.given) {
+            (Some(family), Some(given)) => format!("{}, {given}", family.to_uppercase()),
+            (Some(family), None) => family.to_uppercase(),
+            (None, Some(given)) => given.to_owned(),
+            (None, None) => format!("Patient {}", self.fhir_id),
+        }
+    }
+
+    /// What tells two patients of one name apart: sex, age, birth date, record number.
+    pub fn details(&self, today: NaiveDate) -> String {
+        let mut parts = Vec::new();
+        if let Some(sex) = self.sex {
+            parts.push(sex.to_owned());
+        }
+        if let Some(born) = self.birth_date {
+            if let Some(age) = today.years_since(born) {
+                parts.push(format!("{age} y"));
+            }
+            parts.push(format!("born {born}"));
+        }
+        if let Some(mrn) = self.mrn {
+            parts.push(format!("MRN {mrn}"));
+        }
+        parts.join(" · ")
+    }
 }
 
 #[cfg(test)]

@@ -14,8 +14,10 @@ use secrecy::SecretString;
 use serde::Deserialize;
 
 mod alert_page;
+mod chart;
 mod format;
 mod mfa;
+mod patient_page;
 mod worklist;
 
 use crate::auth::sessions::{self, Stage};
@@ -35,7 +37,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(icon)
         .service(worklist::worklist)
         .service(alert_page::alert)
-        .service(alert_page::act);
+        .service(alert_page::act)
+        .service(patient_page::page);
     mfa::routes(cfg);
 }
 

@@ -9,7 +9,7 @@ use askama::Template;
 use chrono::Utc;
 use serde::Deserialize;
 
-use super::format::{change, details, elapsed, percent, who};
+use super::format::{Identity, change, elapsed, percent};
 use super::{Chrome, html};
 use crate::alerts::Tier;
 use crate::http::access::Guard;
@@ -125,8 +125,8 @@ pub async fn worklist(guard: Guard<Portal>, query: web::Query<Query>) -> Result<
         .iter()
         .map(|r| Line {
             id: r.id,
-            who: who(r),
-            details: details(r, today),
+            who: Identity::of_alert(r).who(),
+            details: Identity::of_alert(r).details(today),
             flagged: r.flagged,
             unit: r.unit.clone().unwrap_or_default(),
             target: r.target.clone(),

@@ -1,0 +1,134 @@
+//! A risk trend as an SVG drawn on the server: the probabilities of one target over a window,
+//! with the tier thresholds as dashed lines. The page puts the same figures in a table beside it,
+//! so the chart needs no script, prints, and a screen reader reads the table. Coordinates are
+//! computed here and the markup is the page template's (`templates/patient.html`): a chart this
+//! simple needs no plotting crate.
+
+use chrono::{DateTime, Duration, Utc};
+
+use crate::alerts::Tier;
+
+pub const WIDTH: f64 = 640.0;
+pub const HEIGHT: f64 = 220.0;
+const LEFT: f64 = 48.0;
+const RIGHT: f64 = 28.0;
+const TOP: f64 = 12.0;
+const BOTTOM: f64 = 28.0;
+
+/// A label at a position along an axis.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tick {
+    pub at: f64,
+    pub label: String,
+}
+
+/// A tier's threshold across the chart.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Threshold {
+    pub y: f64,
+    pub tier: &'static str,
+    pub label: String,
+}
+
+/// Everything the template draws.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Trend {
+    /// `x,y x,y …` for an SVG polyline.
+    pub points: String,
+    /// The newest point, marked.
+    pub last: Option<(f64, f64)>,
+    pub thresholds: Vec<Threshold>,
+    pub x_ticks: Vec<Tick>,
+    pub y_ticks: Vec<Tick>,
+    pub plot_left: f64,
+    pub plot_right: f64,
+    pub plot_bottom: f64,
+}
+
+/// The trend of `scores` (time, probability) over the `days` up to `now`, on a probability scale
+/// that shows the highest score and threshold with room above.
+pub fn trend(scores: &[(DateTime<Utc>, f64)], thresholds: &[(Tier, f64)], now: DateTime<Utc>, days: i64) -> Trend {
+    let from = now - Duration::days(days);
+    let highest = scores.iter().map(|(_, p)| *p).chain(thresholds.iter().map(|(_, t)| *t)).fold(0.0_f64, f64::max);
+    let top = nice_top(highest * 1.15);
+    let x = |at: DateTime<Utc>| {
+        let share = (at - from).num_seconds() as f64 / Duration::days(days).num_seconds() as f64;
+        LEFT + share.clamp(0.0, 1.0) * (WIDTH - LEFT - RIGHT)
+    };
+    let y = |p: f64| TOP + (1.0 - (p / top).clamp(0.0, 1.0)) * (HEIGHT - TOP - BOTTOM);
+    let mut sorted: Vec<(DateTime<Utc>, f64)> = scores.iter().filter(|(at, _)| *at >= from).copied().collect();
+    sorted.sort_by_key(|(at, _)| *at);
+    let points = sorted.iter().map(|(at, p)| format!("{:.1},{:.1}", x(*at), y(*p))).collect::<Vec<_>>().join(" ");
+    let last = sorted.last().map(|(at, p)| (x(*at), y(*p)));
+    let thresholds = thresholds
+        .iter()
+        .map(|(tier, t)| Threshold { y: y(*t), tier: tier.as_str(), label: format!("{} {}", tier.as_str(), pct(*t)) })
+        .collect();
+    let x_ticks = (0..=3)
+        .map(|i| {
+            let at = from + Duration::days(days * i / 3);
+            Tick { at: x(at), label: at.format("%d %b").to_string() }
+        })
+        .collect();
+    let y_ticks = (0..=4)
+        .map(|i| {
+            let p = top * f64::from(i) / 4.0;
+            Tick { at: y(p), label: pct(p) }
+        })
+        .collect();
+    Trend {
+        points,
+        last,
+        thresholds,
+        x_ticks,
+        y_ticks,
+        plot_left: LEFT,
+        plot_right: WIDTH - RIGHT,
+        plot_bottom: y(0.0),
+    }
+}
+
+fn pct(p: f64) -> String {
+    let v = p * 100.0;
+    if v < 10.0 && v.fract().abs() > 1e-9 { format!("{v:.1} %") } else { format!("{v:.0} %") }
+}
+
+/// The smallest of 1, 2, 5 × 10^k (as a probability, at most 1) at or above `p`.
+fn nice_top(p: f64) -> f64 {
+    if p <= 0.0 {
+        return 0.1;
+    }
+    let mut scale = 0.001;
+    loop {
+        for step in [1.0, 2.0, 5.0] {
+            let candidate = step * scale;
+            if candidate >= p || candidate >= 1.0 {
+                return candidate.min(1.0);
+            }
+        }
+        scale *= 10.0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_scale_shows_the_highest_figure_with_room_and_the_newest_point_is_marked() {
+        let now = Utc::now();
+        let scores =
+            [(now - Duration::days(60), 0.04), (now - Duration::days(1), 0.12), (now - Duration::days(200), 0.9)];
+        let trend = trend(&scores, &[(Tier::Warning, 0.08), (Tier::Critical, 0.15)], now, 90);
+        // 0.15 × 1.15 → a scale to 20 %; the score of 200 days ago is outside the window.
+        assert_eq!(trend.y_ticks.last().map(|t| t.label.as_str()), Some("20 %"));
+        assert_eq!(trend.points.split(' ').count(), 2);
+        let (x, y) = trend.last.expect("a newest point");
+        assert!(x > WIDTH - RIGHT - 10.0 && y < trend.plot_bottom);
+        // Higher thresholds are drawn higher up.
+        assert!(trend.thresholds[1].y < trend.thresholds[0].y);
+        assert_eq!(trend.thresholds[0].label, "warning 8 %");
+        assert_eq!(nice_top(0.9), 1.0);
+        assert_eq!(nice_top(0.03), 0.05);
+    }
+}
