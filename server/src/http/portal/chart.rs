@@ -49,15 +49,15 @@ pub struct Trend {
 /// that shows the highest score and threshold with room above.
 pub fn trend(scores: &[(DateTime<Utc>, f64)], thresholds: &[(Tier, f64)], now: DateTime<Utc>, days: i64) -> Trend {
     let from = now - Duration::days(days);
-    let highest = scores.iter().map(|(_, p)| *p).chain(thresholds.iter().map(|(_, t)| *t)).fold(0.0_f64, f64::max);
+    let mut sorted: Vec<(DateTime<Utc>, f64)> = scores.iter().filter(|(at, _)| *at >= from).copied().collect();
+    sorted.sort_by_key(|(at, _)| *at);
+    let highest = sorted.iter().map(|(_, p)| *p).chain(thresholds.iter().map(|(_, t)| *t)).fold(0.0_f64, f64::max);
     let top = nice_top(highest * 1.15);
     let x = |at: DateTime<Utc>| {
         let share = (at - from).num_seconds() as f64 / Duration::days(days).num_seconds() as f64;
         LEFT + share.clamp(0.0, 1.0) * (WIDTH - LEFT - RIGHT)
     };
     let y = |p: f64| TOP + (1.0 - (p / top).clamp(0.0, 1.0)) * (HEIGHT - TOP - BOTTOM);
-    let mut sorted: Vec<(DateTime<Utc>, f64)> = scores.iter().filter(|(at, _)| *at >= from).copied().collect();
-    sorted.sort_by_key(|(at, _)| *at);
     let points = sorted.iter().map(|(at, p)| format!("{:.1},{:.1}", x(*at), y(*p))).collect::<Vec<_>>().join(" ");
     let last = sorted.last().map(|(at, p)| (x(*at), y(*p)));
     let thresholds = thresholds
