@@ -271,6 +271,12 @@ fn in_a_real_browser_a_nurse_signs_in_finds_an_alert_and_answers_it() {
     assert_eq!(browser.errors(), Vec::<String>::new(), "none on the patient's page");
     screenshots(&browser, "patient");
 
+    browser.click("a[href='/settings/notifications']");
+    poll("the settings", || browser.url().ends_with("/settings/notifications").then_some(()));
+    assert_eq!(browser.text("h1"), "Notification settings");
+    assert_eq!(browser.errors(), Vec::<String>::new(), "none on the settings page");
+    screenshots(&browser, "settings");
+
     let kept = count(
         &db,
         &format!(
@@ -288,4 +294,62 @@ fn in_a_real_browser_a_nurse_signs_in_finds_an_alert_and_answers_it() {
         ),
     );
     assert_eq!(audited, 3);
+}
+
+#[test]
+fn a_nurse_chooses_which_alerts_reach_her_by_email_on_the_page_the_emails_link_to() {
+    let db = TestDb::migrated();
+    seed::unit(db.url(), "ICU");
+    seed::user(db.url(), "nurse", "clinician", &["ICU"]);
+    let app = App::spawn(db.url());
+    let session = portal_session(&app, "nurse");
+    let cookie = [("cookie", session.as_str())];
+
+    let page = app.get_with("/settings/notifications", &cookie);
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(
+        page.body.contains("name=\"tier_warning\" checked") && page.body.contains("name=\"tier_critical\" checked")
+    );
+    assert!(!page.body.contains("name=\"tier_info\" checked"), "by default: warning and critical");
+    let token = form_token(&page.body);
+
+    let forged = app.post_form("/settings/notifications", &cookie, &[("tier_info", "on")]);
+    assert_eq!(forged.status, 403);
+    let saved = app.post_form(
+        "/settings/notifications",
+        &cookie,
+        &[
+            ("csrf_token", token.as_str()),
+            ("tier_critical", "on"),
+            ("delivery", "digest"),
+            ("quiet_start", "22:00"),
+            ("quiet_end", "07:00"),
+            ("time_zone", "Europe/Paris"),
+        ],
+    );
+    assert_eq!((saved.status, saved.header("location")), (303, Some("/settings/notifications?saved=1")));
+    let stored = count(
+        &db,
+        "SELECT count(*) AS n FROM notification_preferences WHERE email_tiers = '{critical}' AND delivery = 'digest'
+            AND quiet_start = '22:00' AND quiet_end = '07:00' AND time_zone = 'Europe/Paris'",
+    );
+    assert_eq!(stored, 1);
+    let shown = app.get_with("/settings/notifications?saved=1", &cookie);
+    assert!(shown.body.contains("Saved.") && shown.body.contains("value=\"Europe/Paris\""));
+
+    // A zone Postgres does not know is named; what was asked stays in the form; nothing changes.
+    let refused = app.post_form(
+        "/settings/notifications",
+        &cookie,
+        &[("csrf_token", token.as_str()), ("tier_info", "on"), ("time_zone", "Mars/Olympus")],
+    );
+    assert_eq!(refused.status, 422, "{}", refused.body);
+    assert!(refused.body.contains("Mars/Olympus") && refused.body.contains("role=\"alert\""));
+    assert!(refused.body.contains("name=\"tier_info\" checked"));
+    assert_eq!(count(&db, "SELECT count(*) AS n FROM notification_preferences WHERE time_zone = 'Europe/Paris'"), 1);
+    let audited = count(
+        &db,
+        "SELECT count(*) AS n FROM audit_log WHERE resource_type = 'NotificationPreferences' AND action = 'write'",
+    );
+    assert!(audited >= 1);
 }

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::alerts::preferences::{self, Preferences};
+use crate::alerts::preferences::Preferences;
 use crate::http::access::Guard;
 use crate::http::surface::{Api, Rejection};
 
@@ -113,23 +113,14 @@ async fn act(
     }
 }
 
-const SETTINGS: &str = "NotificationPreferences";
-
 #[get("/api/me/notifications")]
 async fn my_preferences(guard: Guard<Api>) -> Result<HttpResponse, Rejection<Api>> {
-    let preferences = guard.own_settings(SETTINGS, false, |conn, user| preferences::get(conn, user).map(Some)).await?;
-    Ok(HttpResponse::Ok().json(preferences))
+    Ok(HttpResponse::Ok().json(view::my_preferences(&guard).await?))
 }
 
 #[put("/api/me/notifications")]
 async fn set_my_preferences(guard: Guard<Api>, body: web::Json<Preferences>) -> Result<HttpResponse, Rejection<Api>> {
-    let wanted = body.into_inner();
-    wanted.check().map_err(|e| Rejection::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", e.to_string()))?;
-    let stored = guard
-        .own_settings(SETTINGS, true, move |conn, user| match preferences::set(conn, user, &wanted)? {
-            Ok(()) => preferences::get(conn, user).map(|p| Some(Ok(p))),
-            Err(refused) => Ok(Some(Err(refused.to_string()))),
-        })
+    let stored = view::set_my_preferences(&guard, body.into_inner())
         .await?
         .map_err(|message| Rejection::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", message))?;
     Ok(HttpResponse::Ok().json(stored))

@@ -18,6 +18,7 @@ mod chart;
 mod format;
 mod mfa;
 mod patient_page;
+mod settings;
 mod worklist;
 
 use crate::auth::sessions::{self, Stage};
@@ -38,7 +39,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(worklist::worklist)
         .service(alert_page::alert)
         .service(alert_page::act)
-        .service(patient_page::page);
+        .service(patient_page::page)
+        .service(settings::notifications)
+        .service(settings::save_notifications);
     mfa::routes(cfg);
 }
 
