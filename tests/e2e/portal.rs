@@ -190,10 +190,36 @@ fn the_patient_page_shows_risk_with_its_trend_factors_results_and_alerts_to_the_
     );
     assert_eq!(audited, 1, "one audited read of the chart");
 
+    // Another unit's nurse is offered break-glass; with a reason, the record opens, and the
+    // grant waits for an administrator's review.
     seed::unit(db.url(), "ICU-X");
     seed::user(db.url(), "icu", "clinician", &["ICU-X"]);
+    seed::user(db.url(), "chief", "admin", &[]);
     let outsider = portal_session(&app, "icu");
-    assert_eq!(app.get_with(&format!("/patients/{patient}"), &[("cookie", &outsider)]).status, 403);
+    let path = format!("/patients/{patient}");
+    let offered = app.get_with(&path, &[("cookie", &outsider)]);
+    assert_eq!(offered.status, 403);
+    assert!(
+        offered.body.contains("not on your units") && offered.body.contains(&format!("action=\"{path}/break-glass\""))
+    );
+    assert!(!offered.body.contains("Risk of admission"), "nothing of the record before the glass is broken");
+    let token = form_token(&offered.body);
+    let post = |reason: &str| {
+        app.post_form(
+            &format!("{path}/break-glass"),
+            &[("cookie", &outsider)],
+            &[("csrf_token", &token), ("reason", reason)],
+        )
+    };
+    assert_eq!(post("short").status, 422, "a reason of ten characters or more");
+    let granted = post("admitted to ICU from the ED overnight");
+    assert_eq!((granted.status, granted.header("location")), (303, Some(path.as_str())));
+    let opened = app.get_with(&path, &[("cookie", &outsider)]);
+    assert_eq!(opened.status, 200);
+    assert!(opened.body.contains("Risk of admission"));
+    let admin = portal_session(&app, "chief");
+    let review = app.get_with("/admin/break-glass", &[("cookie", &admin)]);
+    assert!(review.body.contains("admitted to ICU from the ED overnight") && review.body.contains(&patient));
 }
 
 #[test]

@@ -18,7 +18,7 @@ use crate::auth::policy::Action;
 use actix_web::http::StatusCode;
 
 use crate::http::portal::{check_form, html};
-use crate::http::surface::{Api, Portal, Rejection};
+use crate::http::surface::{Api, Portal, Rejection, Surface};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(grant_break_glass).service(unreviewed).service(review).service(review_page).service(review_form);
@@ -31,29 +31,26 @@ struct GrantRequest {
 
 const MIN_REASON_CHARS: usize = 10;
 
-#[post("/api/patients/{id}/break-glass")]
-async fn grant_break_glass(
-    guard: Guard<Api>,
-    id: web::Path<String>,
-    body: web::Json<GrantRequest>,
-    state: web::Data<AuthState>,
-) -> Result<HttpResponse, Rejection<Api>> {
-    let reason = body.into_inner().reason.trim().to_owned();
+/// Grants the caller break-glass access to patient `fhir_id` for `lasts`, with `reason` kept in
+/// the grant and in the audit chain; the grant and its end, or why the reason is refused.
+pub async fn grant<S: Surface>(
+    guard: &Guard<S>,
+    fhir_id: String,
+    reason: &str,
+    lasts: std::time::Duration,
+) -> Result<Result<(i64, DateTime<Utc>), String>, Rejection<S>> {
+    let reason = reason.trim().to_owned();
     if reason.chars().count() < MIN_REASON_CHARS || reason.chars().any(|c| c.is_control() && c != '\n') {
-        return Err(Rejection::new(
-            actix_web::http::StatusCode::UNPROCESSABLE_ENTITY,
-            "reason_required",
-            format!("give the reason for opening this record ({MIN_REASON_CHARS} characters or more)"),
-        ));
+        return Ok(Err(format!("give the reason for opening this record ({MIN_REASON_CHARS} characters or more)")));
     }
     let user_id = guard.principal().user_id().ok_or_else(|| Rejection::forbidden("only people can break the glass"))?;
-    let expires = Utc::now() + chrono::Duration::from_std(state.break_glass).unwrap_or_default();
+    let expires = Utc::now() + chrono::Duration::from_std(lasts).unwrap_or_default();
     let access = Access { action: Action::BreakGlass, resource_type: "Patient", data_category: "access" };
     // The reason is kept with the grant and, so that it can never be changed unnoticed, in the
     // audit row inside the chain.
     let note = format!("reason: {reason}");
-    let (grant_id, expires_at) = guard
-        .patient_noted(access, id.into_inner(), note, move |conn, patient| {
+    let granted = guard
+        .patient_noted(access, fhir_id, note, move |conn, patient| {
             diesel::insert_into(break_glass_grants::table)
                 .values((
                     break_glass_grants::user_id.eq(user_id),
@@ -66,6 +63,20 @@ async fn grant_break_glass(
                 .map(Some)
         })
         .await?;
+    Ok(Ok(granted))
+}
+
+#[post("/api/patients/{id}/break-glass")]
+async fn grant_break_glass(
+    guard: Guard<Api>,
+    id: web::Path<String>,
+    body: web::Json<GrantRequest>,
+    state: web::Data<AuthState>,
+) -> Result<HttpResponse, Rejection<Api>> {
+    let granted = grant(&guard, id.into_inner(), &body.reason, state.break_glass)
+        .await?
+        .map_err(|message| Rejection::new(StatusCode::UNPROCESSABLE_ENTITY, "reason_required", message))?;
+    let (grant_id, expires_at) = granted;
     Ok(HttpResponse::Created().json(json!({ "grant": grant_id, "expires_at": expires_at })))
 }
 

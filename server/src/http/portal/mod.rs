@@ -39,7 +39,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(worklist::worklist)
         .service(alert_page::alert)
         .service(alert_page::act)
-        .service(patient_page::page)
+        .service(patient_page::show)
+        .service(patient_page::break_glass)
         .service(settings::notifications)
         .service(settings::save_notifications);
     mfa::routes(cfg);

@@ -4,7 +4,7 @@
 //! patient's chart (one audit row), like `GET /api/patients/{id}`.
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpResponse, get, web};
+use actix_web::{HttpResponse, get, post, web};
 use askama::Template;
 use chrono::{DateTime, Duration, Utc};
 use diesel::prelude::*;
@@ -15,11 +15,11 @@ use vigil_store::schema::{alerts, encounters, models, observations, patients, sc
 
 use super::chart::{self, Trend};
 use super::format::{Identity, elapsed, instant, percent};
-use super::{Chrome, html};
+use super::{Chrome, check_form, html};
 use crate::alerts::Tier;
 use crate::alerts::rules::{self, Rule, RuleError};
-use crate::auth::policy::Action;
-use crate::http::access::{Access, Guard};
+use crate::auth::policy::{Action, DenyReason};
+use crate::http::access::{Access, AuthState, Guard};
 use crate::http::surface::{Portal, Rejection};
 
 const READ_CHART: Access = Access { action: Action::Read, resource_type: "Patient", data_category: "chart" };
@@ -194,10 +194,45 @@ fn day(at: Option<DateTime<Utc>>) -> String {
     at.map(|t| t.format("%Y-%m-%d").to_string()).unwrap_or_else(|| "—".into())
 }
 
+#[derive(Template)]
+#[template(path = "break_glass_offer.html")]
+struct Offer<'a> {
+    chrome: Chrome,
+    patient: &'a str,
+    hours: u64,
+    reason: &'a str,
+    problem: Option<String>,
+}
+
+fn offer(
+    guard: &Guard<Portal>,
+    patient: &str,
+    lasts: std::time::Duration,
+    reason: &str,
+    problem: Option<String>,
+) -> Result<HttpResponse, Rejection<Portal>> {
+    // Offered: 403, the record is not open yet; offered again with the reason's problem: 422.
+    let status = if problem.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::FORBIDDEN };
+    let offered = Offer { chrome: Chrome::of(guard)?, patient, hours: lasts.as_secs() / 3600, reason, problem };
+    html(status, &offered)
+}
+
 #[get("/patients/{id}")]
-pub async fn page(guard: Guard<Portal>, id: web::Path<String>) -> Result<HttpResponse, Rejection<Portal>> {
+pub async fn show(
+    guard: Guard<Portal>,
+    id: web::Path<String>,
+    state: web::Data<AuthState>,
+) -> Result<HttpResponse, Rejection<Portal>> {
     let chrome = Chrome::of(&guard)?;
-    let chart = guard.patient(READ_CHART, id.into_inner(), |conn, p| load(conn, p.id, p.units.clone())).await?;
+    let id = id.into_inner();
+    let chart = match guard.patient(READ_CHART, id.clone(), |conn, p| load(conn, p.id, p.units.clone())).await {
+        Ok(chart) => chart,
+        // A clinician outside the patient's units is offered break-glass (the refusal is audited).
+        Err(refused) if refused.message == DenyReason::OutsideUnits.message() => {
+            return offer(&guard, &id, state.break_glass, "", None);
+        }
+        Err(refused) => return Err(refused),
+    };
     let now = Utc::now();
     let identity = Identity::of_patient(&chart.patient);
     let results = LABS
@@ -225,7 +260,7 @@ pub async fn page(guard: Guard<Portal>, id: web::Path<String>) -> Result<HttpRes
             ],
         })
         .collect();
-    let page = Page {
+    let body = Page {
         who: identity.who(),
         details: identity.details(now.date_naive()),
         units: chart.units.join(", "),
@@ -248,5 +283,32 @@ pub async fn page(guard: Guard<Portal>, id: web::Path<String>) -> Result<HttpRes
         height: chart::HEIGHT,
         chrome,
     };
-    html(StatusCode::OK, &page)
+    html(StatusCode::OK, &body)
+}
+
+#[derive(Debug, serde::Deserialize)]
+pub struct BreakGlassForm {
+    #[serde(default)]
+    csrf_token: String,
+    #[serde(default)]
+    reason: String,
+}
+
+#[post("/patients/{id}/break-glass")]
+pub async fn break_glass(
+    guard: Guard<Portal>,
+    id: web::Path<String>,
+    form: web::Form<BreakGlassForm>,
+    state: web::Data<AuthState>,
+) -> Result<HttpResponse, Rejection<Portal>> {
+    let form = form.into_inner();
+    check_form(&guard, &form.csrf_token)?;
+    let id = id.into_inner();
+    match crate::http::access::break_glass::grant(&guard, id.clone(), &form.reason, state.break_glass).await? {
+        Ok(_) => {
+            let to = format!("/patients/{}", url::form_urlencoded::byte_serialize(id.as_bytes()).collect::<String>());
+            Ok(HttpResponse::SeeOther().insert_header((actix_web::http::header::LOCATION, to)).finish())
+        }
+        Err(problem) => offer(&guard, &id, state.break_glass, &form.reason, Some(problem)),
+    }
 }
