@@ -60,6 +60,13 @@ fn the_worklist_lists_the_nurses_alerts_most_urgent_first_with_counts_filters_an
     assert_eq!(ids[0], top);
     assert!(first.body.contains("Next page") && !first.body.contains("Previous page"));
 
+    // One stylesheet, named by its content so browsers may keep it.
+    let href =
+        first.body.split("rel=\"stylesheet\" href=\"").nth(1).and_then(|r| r.split('"').next()).expect("a stylesheet");
+    assert!(href.starts_with("/static/portal-") && href.ends_with(".css"), "{href}");
+    let css = app.get(href);
+    assert_eq!((css.status, css.header("cache-control")), (200, Some("public, max-age=31536000")));
+
     let second = app.get_with("/worklist?page=2", &cookie);
     let rest = alert_ids_in(&second.body);
     assert_eq!(rest.len() as i64, (live - 50).min(50));

@@ -235,9 +235,26 @@ fn asset(content_type: &'static str, max_age: u32, body: &'static str) -> HttpRe
         .body(body)
 }
 
-#[get("/static/portal.css")]
-async fn stylesheet() -> HttpResponse {
-    asset("text/css; charset=utf-8", 3600, include_str!("../../../../templates/portal.css"))
+const STYLESHEET: &str = include_str!("../../../../templates/portal.css");
+
+/// The stylesheet's address, named by its content: a browser keeps it for a year and fetches the
+/// new one as soon as a release changes it (every page's layout links it through this).
+pub fn stylesheet_href() -> &'static str {
+    static HREF: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(STYLESHEET.as_bytes());
+        format!("/static/portal-{}.css", &hex::encode(digest)[..12])
+    });
+    &HREF
+}
+
+#[get("/static/{name}")]
+async fn stylesheet(name: web::Path<String>) -> Result<HttpResponse, Rejection<Portal>> {
+    // Only the current name: an old page asking for an old stylesheet gets today's.
+    if !name.starts_with("portal") || !name.ends_with(".css") {
+        return Err(Rejection::not_found(format!("no file {name:?}")));
+    }
+    Ok(asset("text/css; charset=utf-8", 31_536_000, STYLESHEET))
 }
 
 #[get("/favicon.svg")]
