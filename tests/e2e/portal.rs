@@ -243,9 +243,10 @@ fn another_units_nurse_cannot_open_the_alert() {
     assert!(alert_ids_in(&worklist.body).is_empty() && worklist.body.contains("No alert matches"));
 }
 
-/// With `VIGIL_SCREENSHOTS` set (`make screenshots`), the page at desktop and tablet width, as
-/// PNG files in that folder.
+/// Checks the page with axe-core; with `VIGIL_SCREENSHOTS` set (`make screenshots`), saves it at
+/// desktop and tablet width as PNG files in that folder.
 fn screenshots(browser: &Browser, page: &str) {
+    assert_eq!(browser.accessibility_violations(), Vec::<String>::new(), "WCAG 2.1 AA on the {page} page");
     let Some(dir) = std::env::var_os("VIGIL_SCREENSHOTS") else { return };
     let dir = std::path::PathBuf::from(dir);
     std::fs::create_dir_all(&dir).expect("screenshot folder");
@@ -261,6 +262,7 @@ fn in_a_real_browser_a_nurse_signs_in_finds_an_alert_and_answers_it() {
     let (db, app, _) = worked_ward();
     let browser = Browser::start(1280);
     browser.goto(&format!("{}/sign-in", app.base));
+    assert_eq!(browser.accessibility_violations(), Vec::<String>::new(), "WCAG 2.1 AA on the sign-in page");
     browser.fill("#username", "nurse");
     browser.fill("#password", seed::PASSWORD);
     browser.click("form[action='/sign-in'] button");

@@ -139,6 +139,25 @@ impl Browser {
             .collect()
     }
 
+    /// What axe-core (vendored in `tests/e2e/assets/axe-core/`) finds against WCAG 2.1 A and AA on
+    /// the page: one line per rule broken, with how many elements break it.
+    pub fn accessibility_violations(&self) -> Vec<String> {
+        const AXE: &str = include_str!("../assets/axe-core/axe.min.js");
+        const RUN: &str = "const done = arguments[arguments.length - 1];
+            axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } })
+               .then(r => done(r.violations.map(v => v.id + ': ' + v.help + ' (' + v.nodes.length + ' elements: '
+                                                 + v.nodes.slice(0, 3).map(n => n.target.join(' ')).join(', ') + ')')))
+               .catch(e => done(['axe could not run: ' + e]));";
+        let found = self
+            .runtime
+            .block_on(async {
+                self.client().execute(&format!("{AXE}\nreturn true;"), Vec::new()).await?;
+                self.client().execute_async(RUN, Vec::new()).await
+            })
+            .expect("axe-core");
+        found.as_array().into_iter().flatten().filter_map(|v| v.as_str().map(str::to_owned)).collect()
+    }
+
     pub fn resize(&self, width: u32, height: u32) {
         self.runtime.block_on(self.client().set_window_size(width, height)).expect("resize");
     }
