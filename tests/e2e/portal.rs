@@ -312,6 +312,12 @@ fn in_a_real_browser_a_nurse_signs_in_finds_an_alert_and_answers_it() {
     assert_eq!(browser.errors(), Vec::<String>::new(), "none on the settings page");
     screenshots(&browser, "settings");
 
+    browser.click("a[href='/capacity']");
+    poll("the capacity page", || browser.url().ends_with("/capacity").then_some(()));
+    assert!(browser.count("figure.capacity svg rect.bar") >= 1);
+    assert_eq!(browser.errors(), Vec::<String>::new(), "none on the capacity page");
+    screenshots(&browser, "capacity");
+
     let kept = count(
         &db,
         &format!(
@@ -387,4 +393,26 @@ fn a_nurse_chooses_which_alerts_reach_her_by_email_on_the_page_the_emails_link_t
         "SELECT count(*) AS n FROM audit_log WHERE resource_type = 'NotificationPreferences' AND action = 'write'",
     );
     assert!(audited >= 1);
+}
+
+#[test]
+fn capacity_shows_the_expected_admissions_per_unit_as_a_chart_and_a_table() {
+    let (_db, app, session) = worked_ward();
+    let cookie = [("cookie", session.as_str())];
+    let api = app.get_with("/api/capacity?days=14", &cookie);
+    assert_eq!(api.status, 200, "{}", api.body);
+    let forecast = api.json();
+    let page = app.get_with("/capacity?days=14", &cookie);
+    assert_eq!(page.status, 200, "{}", page.body);
+    let expected = forecast["admissions"]["expected"].as_f64().expect("expected");
+    assert!(page.body.contains(&format!("<strong>{expected:.1} (")), "the same figure as the API");
+    for unit in forecast["by_unit"].as_array().expect("units") {
+        let name = unit["unit"].as_str().expect("unit");
+        assert!(page.body.contains(&format!("<tr><td>{name}</td>")), "{name} in the table");
+    }
+    assert_eq!(page.body.matches("<rect class=\"bar\"").count(), forecast["by_unit"].as_array().map_or(0, Vec::len));
+    assert!(page.body.contains("<option value=\"14\" selected>"));
+    let wrong = app.get_with("/capacity?days=99", &cookie);
+    assert_eq!(wrong.status, 200);
+    assert!(wrong.body.contains("days must be between 1 and 30"));
 }

@@ -3,6 +3,7 @@
 pub mod access;
 pub mod alert_rules;
 pub mod alerts;
+pub mod capacity;
 pub mod error;
 pub mod fault;
 pub mod fhir;
@@ -113,6 +114,7 @@ pub async fn serve(
             .configure(access::break_glass::routes)
             .configure(patients::routes)
             .configure(risk::routes)
+            .configure(capacity::routes)
             .configure(alerts::routes)
             .configure(alert_rules::routes)
             .configure(fhir::routes)

@@ -1,5 +1,5 @@
-//! Scores out: FHIR RiskAssessment (search by subject, read by id), the portal's JSON of a
-//! patient's risk with its history, and the capacity forecast (expected admissions per unit).
+//! Scores out: FHIR RiskAssessment (search by subject, read by id) and the portal's JSON of a
+//! patient's risk with its history.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, get, web};
@@ -15,7 +15,7 @@ use crate::http::fhir::{base, fhir_json, instant};
 use crate::http::surface::{Api, Fhir, Rejection};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(search_assessments).service(read_assessment).service(patient_risk).service(capacity);
+    cfg.service(search_assessments).service(read_assessment).service(patient_risk);
 }
 
 const READ_SCORES: Access = Access { action: Action::Read, resource_type: "RiskAssessment", data_category: "scores" };
@@ -237,79 +237,5 @@ async fn patient_risk(guard: Guard<Api>, id: web::Path<String>) -> Result<HttpRe
     Ok(HttpResponse::Ok().json(json!({
         "current": current,
         "history": rows.iter().map(|r| json!({ "target": r.target, "score": score(r) })).collect::<Vec<_>>(),
-    })))
-}
-
-#[derive(Debug, serde::Deserialize)]
-struct CapacityQuery {
-    days: Option<i64>,
-    by: Option<String>,
-}
-
-/// Expected unplanned admissions over the next `days` from the latest admission scores of the
-/// active model: each patient's 30-day probability is spread evenly over its window
-/// (`1 - (1 - p)^(days/30)`), summed per unit with a 95 % interval from the variance of a sum of
-/// independent Bernoulli outcomes.
-#[get("/api/capacity")]
-async fn capacity(guard: Guard<Api>, query: web::Query<CapacityQuery>) -> Result<HttpResponse, Rejection<Api>> {
-    let days = query.days.unwrap_or(7);
-    if !(1..=30).contains(&days) {
-        return Err(Rejection::bad_request("days must be between 1 and 30"));
-    }
-    match query.by.as_deref() {
-        None | Some("unit") => {}
-        Some(other) => return Err(Rejection::bad_request(format!("by={other} is not supported; by=unit is"))),
-    }
-    let access = Access { action: Action::Read, resource_type: "RiskAssessment", data_category: "capacity" };
-    let rows: Vec<(Option<String>, f64)> = guard
-        .aggregate(access, move |conn| {
-            #[derive(QueryableByName)]
-            struct Latest {
-                #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
-                unit: Option<String>,
-                #[diesel(sql_type = diesel::sql_types::Double)]
-                probability: f64,
-            }
-            // Each patient's newest score of the active admission model, and their unit (that of
-            // their current or last encounter).
-            let latest: Vec<Latest> = diesel::sql_query(
-                "SELECT DISTINCT ON (s.patient_id) \
-                   (SELECT e.unit FROM encounters e WHERE e.patient_id = s.patient_id AND e.unit IS NOT NULL \
-                    ORDER BY e.period_start DESC NULLS LAST LIMIT 1) AS unit, s.probability \
-                 FROM scores s JOIN models m ON m.id = s.model_id \
-                 WHERE m.target = 'admission' AND m.status = 'active' AND s.probability IS NOT NULL \
-                 ORDER BY s.patient_id, s.created_at DESC, s.id DESC",
-            )
-            .load(conn)?;
-            Ok(Some(latest.into_iter().map(|l| (l.unit, l.probability)).collect()))
-        })
-        .await?;
-    let mut units: std::collections::BTreeMap<String, (f64, f64, usize)> = std::collections::BTreeMap::new();
-    for (unit, p30) in rows {
-        let p = 1.0 - (1.0 - p30).powf(days as f64 / 30.0);
-        let entry = units.entry(unit.unwrap_or_else(|| "(no unit)".into())).or_default();
-        entry.0 += p;
-        entry.1 += p * (1.0 - p);
-        entry.2 += 1;
-    }
-    let interval = |mean: f64, variance: f64| {
-        let half = 1.96 * variance.sqrt();
-        json!({ "expected": mean, "low": (mean - half).max(0.0), "high": mean + half })
-    };
-    let (mut total_mean, mut total_var, mut total_n) = (0.0, 0.0, 0);
-    let by_unit: Vec<Value> = units
-        .into_iter()
-        .map(|(unit, (mean, variance, n))| {
-            total_mean += mean;
-            total_var += variance;
-            total_n += n;
-            json!({ "unit": unit, "patients": n, "admissions": interval(mean, variance) })
-        })
-        .collect();
-    Ok(HttpResponse::Ok().json(json!({
-        "days": days,
-        "patients": total_n,
-        "admissions": interval(total_mean, total_var),
-        "by_unit": by_unit,
     })))
 }

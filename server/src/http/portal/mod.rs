@@ -14,6 +14,7 @@ use secrecy::SecretString;
 use serde::Deserialize;
 
 mod alert_page;
+mod capacity_page;
 mod chart;
 mod format;
 mod mfa;
@@ -40,6 +41,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(alert_page::alert)
         .service(alert_page::act)
         .service(patient_page::show)
+        .service(capacity_page::show)
         .service(patient_page::break_glass)
         .service(settings::notifications)
         .service(settings::save_notifications);
