@@ -57,7 +57,8 @@ bench: ## performance figures, each beside a limit measured in the same run (VIG
 	  $(CARGO) bench --locked -p vigil --bench reads; \
 	  $(CARGO) bench --locked -p vigil --bench relay; \
 	  $(CARGO) bench --locked -p vigil --bench alert_latency; \
-	  $(CARGO) bench --locked -p vigil --bench alert_evaluation
+	  $(CARGO) bench --locked -p vigil --bench alert_evaluation; \
+	  $(CARGO) bench --locked -p vigil --bench portal
 
 screenshots: ## PNGs of the portal's pages at desktop and tablet width into target/screenshots/
 	@deploy/system-deps.sh

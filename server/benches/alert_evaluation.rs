@@ -10,8 +10,6 @@
 
 #![allow(clippy::print_stdout, clippy::expect_used)]
 
-use std::io::Write;
-use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use chrono::Duration;
@@ -24,22 +22,10 @@ use vigil_scoring::training::{self, Settings, Target, default_cutoff};
 use vigil_store::testing::TestDb;
 
 mod support;
+use support::vigil;
 use support::{examples, population};
 
 const WARDS: [&str; 5] = ["ward-4W", "ward-5E", "ward-6N", "ward-3S", "ward-2P"];
-
-fn vigil(db: &TestDb, args: &[&str], stdin: &str) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_vigil"))
-        .args(args)
-        .env("DATABASE_URL", db.url())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("vigil");
-    child.stdin.take().expect("stdin").write_all(stdin.as_bytes()).expect("stdin");
-    assert!(child.wait().expect("vigil").success(), "vigil {args:?}");
-}
 
 fn env_or(name: &str, default: i64) -> i64 {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)

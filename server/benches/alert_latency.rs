@@ -17,7 +17,6 @@
 #![allow(clippy::print_stdout, clippy::expect_used, clippy::unwrap_used)]
 
 use std::collections::HashSet;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
@@ -34,6 +33,7 @@ use vigil_store::audit::{AuditEvent, Outcome};
 use vigil_store::testing::TestDb;
 
 mod support;
+use support::vigil;
 
 const PATIENTS: u64 = 4_000;
 const EVENTS: usize = 200;
@@ -48,19 +48,6 @@ impl Drop for Killed {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-fn vigil(db: &TestDb, args: &[&str], stdin: &str) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_vigil"))
-        .args(args)
-        .env("DATABASE_URL", db.url())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("vigil");
-    child.stdin.take().expect("stdin").write_all(stdin.as_bytes()).expect("stdin");
-    assert!(child.wait().expect("vigil").success(), "vigil {args:?}");
 }
 
 fn count(conn: &mut PgConnection, sql: &str) -> i64 {

@@ -8,9 +8,8 @@
 
 #![allow(clippy::print_stdout, clippy::expect_used, clippy::unwrap_used)]
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::io::Write;
+use std::process::{Command, Stdio};
 
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
@@ -19,67 +18,12 @@ use vigil_ehr_adapter::read::Incoming;
 use vigil_store::audit::{AuditEvent, Outcome};
 use vigil_store::testing::TestDb;
 
+mod support;
+use support::http::{Server, fixed_rate, loopback, percentile, serve};
+
 const SECONDS: u64 = 10;
 const RATE: u64 = 500;
 const PASSWORD: &str = "a long and unusual bench passphrase";
-
-struct Server {
-    child: Child,
-    base: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A URL for a server on this machine, without TLS to it: both Vigil and pgbench connect so, so
-/// that neither pays for encryption the other does not.
-fn loopback(url: &str) -> String {
-    let separator = if url.contains('?') { '&' } else { '?' };
-    format!("{url}{separator}sslmode=disable")
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
-}
-
-/// `vigil serve` over plain HTTP (what a TLS-terminating proxy would reach) as the runtime role.
-fn serve(db: &TestDb) -> Server {
-    let vigil = env!("CARGO_BIN_EXE_vigil");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let status = Command::new(vigil).args(["init", "--dir"]).arg(dir.path()).stdout(Stdio::null()).status();
-    assert!(status.expect("init").success());
-    let config = dir.path().join("vigil.toml");
-    let kept: String = std::fs::read_to_string(&config)
-        .expect("config")
-        .lines()
-        .filter(|l| !l.starts_with("tls_") && !l.starts_with("port") && !l.starts_with("public_url"))
-        .map(|l| format!("{l}\n"))
-        .collect();
-    std::fs::write(&config, kept).expect("config");
-    let port = free_port();
-    let mut child = Command::new(vigil)
-        .arg("--config")
-        .arg(&config)
-        .args(["serve", "--port", &port.to_string()])
-        .env("DATABASE_URL", loopback(&db.runtime_url()))
-        .env("VIGIL_DATABASE__MIGRATION_URL", db.url())
-        .env("VIGIL_SERVER__PUBLIC_URL", format!("http://127.0.0.1:{port}"))
-        .env("VIGIL_SERVER__API_REQUESTS_PER_MINUTE", "0")
-        .env("VIGIL_AUTH__MFA_REQUIRED_ROLES", "[]")
-        .env("VIGIL_LOG__FORMAT", "json")
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(dir.path().join("vigil.log")).expect("log"))
-        .spawn()
-        .expect("vigil serve");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("listening");
-    Server { child, base: format!("http://127.0.0.1:{port}"), _dir: dir }
-}
 
 /// A clinician of ICU and a patient on ICU, made through the product's own code.
 fn seed(db: &TestDb) {
@@ -167,52 +111,6 @@ fn pgbench(db: &TestDb, connections: u32) -> f64 {
         .unwrap_or_else(|| panic!("pgbench: {text}{}", String::from_utf8_lossy(&out.stderr)))
 }
 
-/// `RATE` requests per second for `SECONDS` from 16 connections, each request timed from when it
-/// was due; the sorted latencies and the errors.
-fn fixed_rate(url: &str, token: &str) -> (Vec<Duration>, u64) {
-    let connections = 16_u64;
-    let interval = Duration::from_nanos(1_000_000_000 * connections / RATE);
-    let start = Instant::now() + Duration::from_millis(100);
-    let workers: Vec<_> = (0..connections)
-        .map(|w| {
-            let (url, token) = (url.to_owned(), format!("Bearer {token}"));
-            std::thread::spawn(move || {
-                let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
-                let (mut latencies, mut errors) = (Vec::new(), 0_u64);
-                let offset = interval * w as u32 / connections as u32;
-                for i in 0..(RATE * SECONDS / connections) {
-                    let due = start + offset + interval * i as u32;
-                    if let Some(wait) = due.checked_duration_since(Instant::now()) {
-                        std::thread::sleep(wait);
-                    }
-                    let ok = agent
-                        .get(&url)
-                        .header("authorization", &token)
-                        .call()
-                        .map(|mut r| r.status() == 200 && r.body_mut().read_to_string().is_ok())
-                        .unwrap_or(false);
-                    latencies.push(due.elapsed());
-                    errors += u64::from(!ok);
-                }
-                (latencies, errors)
-            })
-        })
-        .collect();
-    let mut all = Vec::new();
-    let mut errors = 0;
-    for w in workers {
-        let (latencies, e) = w.join().expect("worker");
-        all.extend(latencies);
-        errors += e;
-    }
-    all.sort();
-    (all, errors)
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    sorted[((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1]
-}
-
 fn main() {
     let db = TestDb::migrated();
     seed(&db);
@@ -235,7 +133,7 @@ fn main() {
         println!("                  ratio {:.2} (target at 16 connections >= 0.50)", reads / inserts);
         rows.push((connections, reads, inserts));
     }
-    let (latencies, errors) = fixed_rate(&url, &token);
+    let (latencies, errors) = fixed_rate(&url, ("authorization", &format!("Bearer {token}")), RATE, SECONDS);
     println!(
         "  fixed {RATE} requests/s from 16 connections: p50 {:.2} ms, p99 {:.2} ms (target < 10 ms), max {:.2} ms, {errors} errors of {}",
         percentile(&latencies, 0.50).as_secs_f64() * 1e3,

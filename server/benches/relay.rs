@@ -9,13 +9,15 @@
 
 #![allow(clippy::print_stdout, clippy::expect_used, clippy::unwrap_used)]
 
-use std::io::Write;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use diesel::prelude::*;
 use lettre::Transport as _;
 use vigil_store::testing::TestDb;
+
+mod support;
+use support::vigil;
 
 const RECIPIENTS: usize = 300;
 const WARDS: [&str; 5] = ["ward-4W", "ward-5E", "ward-6N", "ward-3S", "ward-2P"];
@@ -27,22 +29,6 @@ impl Drop for Killed {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-fn vigil(db: &TestDb, args: &[&str], stdin: &str) -> String {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_vigil"))
-        .args(args)
-        .env("DATABASE_URL", db.url())
-        .env("VIGIL_ALERTS__GROUP_WAIT_SECS", "0")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("vigil");
-    child.stdin.take().expect("stdin").write_all(stdin.as_bytes()).expect("stdin");
-    let out = child.wait_with_output().expect("vigil");
-    assert!(out.status.success(), "vigil {args:?}");
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 fn free_port() -> u16 {

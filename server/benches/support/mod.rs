@@ -3,6 +3,8 @@
 
 #![allow(dead_code, clippy::expect_used)] // each bench uses part of it
 
+pub mod http;
+
 use std::fs::File;
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
@@ -129,4 +131,22 @@ pub fn examples(conn: &mut PgConnection, target: Target, data_end: DateTime<Utc>
 pub fn admission_examples(conn: &mut PgConnection, patients: u64, seed: u64) -> (DateTime<Utc>, Vec<Example>) {
     let data_end = population(conn, patients, seed);
     (data_end, examples(conn, Target::Admission, data_end, u64::MAX))
+}
+
+/// Runs `vigil ARGS` against `db` with `stdin` piped in (alert notices due at once); what it
+/// printed. Panics unless it succeeds.
+pub fn vigil(db: &TestDb, args: &[&str], stdin: &str) -> String {
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_vigil"))
+        .args(args)
+        .env("DATABASE_URL", db.url())
+        .env("VIGIL_ALERTS__GROUP_WAIT_SECS", "0")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("vigil");
+    child.stdin.take().expect("stdin").write_all(stdin.as_bytes()).expect("stdin");
+    let out = child.wait_with_output().expect("vigil");
+    assert!(out.status.success(), "vigil {args:?}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }

@@ -1,0 +1,113 @@
+//! A real `vigil serve` for the benches (plain HTTP on loopback, as a TLS-terminating proxy would
+//! reach it, as the runtime role) and an open-loop load generator at a fixed rate.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use vigil_store::testing::TestDb;
+
+pub struct Server {
+    child: Child,
+    pub base: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A URL for a server on this machine, without TLS to it: both Vigil and pgbench connect so, so
+/// that neither pays for encryption the other does not.
+pub fn loopback(url: &str) -> String {
+    let separator = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{separator}sslmode=disable")
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+}
+
+/// `vigil serve` over plain HTTP as the runtime role, with no per-principal rate limit.
+pub fn serve(db: &TestDb) -> Server {
+    let vigil = env!("CARGO_BIN_EXE_vigil");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let status = Command::new(vigil).args(["init", "--dir"]).arg(dir.path()).stdout(Stdio::null()).status();
+    assert!(status.expect("init").success());
+    let config = dir.path().join("vigil.toml");
+    let kept: String = std::fs::read_to_string(&config)
+        .expect("config")
+        .lines()
+        .filter(|l| !l.starts_with("tls_") && !l.starts_with("port") && !l.starts_with("public_url"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(&config, kept).expect("config");
+    let port = free_port();
+    let mut child = Command::new(vigil)
+        .arg("--config")
+        .arg(&config)
+        .args(["serve", "--port", &port.to_string()])
+        .env("DATABASE_URL", loopback(&db.runtime_url()))
+        .env("VIGIL_DATABASE__MIGRATION_URL", db.url())
+        .env("VIGIL_SERVER__PUBLIC_URL", format!("http://127.0.0.1:{port}"))
+        .env("VIGIL_SERVER__API_REQUESTS_PER_MINUTE", "0")
+        .env("VIGIL_AUTH__MFA_REQUIRED_ROLES", "[]")
+        .env("VIGIL_LOG__FORMAT", "json")
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(dir.path().join("vigil.log")).expect("log"))
+        .spawn()
+        .expect("vigil serve");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("listening");
+    Server { child, base: format!("http://127.0.0.1:{port}"), _dir: dir }
+}
+
+/// `rate` GET requests per second to `url` for `seconds` from 16 connections, each sending
+/// `header`, each request timed from when it was due (so a stall is not hidden by the requests it
+/// delayed); the sorted latencies and the requests that failed or did not answer 200.
+pub fn fixed_rate(url: &str, header: (&str, &str), rate: u64, seconds: u64) -> (Vec<Duration>, u64) {
+    let connections = 16_u64;
+    let interval = Duration::from_nanos(1_000_000_000 * connections / rate);
+    let start = Instant::now() + Duration::from_millis(100);
+    let workers: Vec<_> = (0..connections)
+        .map(|w| {
+            let (url, name, value) = (url.to_owned(), header.0.to_owned(), header.1.to_owned());
+            std::thread::spawn(move || {
+                let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+                let (mut latencies, mut errors) = (Vec::new(), 0_u64);
+                let offset = interval * w as u32 / connections as u32;
+                for i in 0..(rate * seconds / connections) {
+                    let due = start + offset + interval * i as u32;
+                    if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                        std::thread::sleep(wait);
+                    }
+                    let ok = agent
+                        .get(&url)
+                        .header(name.as_str(), value.as_str())
+                        .call()
+                        .map(|mut r| r.status() == 200 && r.body_mut().read_to_string().is_ok())
+                        .unwrap_or(false);
+                    latencies.push(due.elapsed());
+                    errors += u64::from(!ok);
+                }
+                (latencies, errors)
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    let mut errors = 0;
+    for w in workers {
+        let (latencies, e) = w.join().expect("worker");
+        all.extend(latencies);
+        errors += e;
+    }
+    all.sort();
+    (all, errors)
+}
+
+pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1]
+}
