@@ -76,6 +76,15 @@ const COLUMNS: &str = "a.id, a.patient_id, p.fhir_id AS patient, p.family_name, 
 
 const FROM: &str = "alerts a JOIN patients p ON p.id = a.patient_id JOIN models m ON m.id = a.model_id";
 
+/// The alert's patient's units, as `patient_units()` computes them (the units they are assigned to
+/// and their latest stay's), written out so the planner joins it and computes it once per alert
+/// (`OFFSET 0` keeps it from being inlined into both the filter and the columns).
+const UNITS: &str = "SELECT array_remove(
+        ARRAY(SELECT c.code FROM patient_unit_assignments pa JOIN care_units c ON c.id = pa.unit_id
+               WHERE pa.patient_id = a.patient_id)
+        || (SELECT e.unit FROM encounters e WHERE e.patient_id = a.patient_id AND e.unit IS NOT NULL
+             ORDER BY e.period_start DESC NULLS LAST LIMIT 1), NULL) AS units OFFSET 0";
+
 /// The order of a list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Order {
@@ -153,7 +162,7 @@ pub async fn list<S: Surface>(
             // $1 the caller's units (NULL: all), $2 cursor, $3 unit, $4 target, $5 tier, $6 status,
             // $7 the caller (for break-glass grants).
             let filtered = format!(
-                "FROM {FROM} CROSS JOIN LATERAL (SELECT patient_units(a.patient_id) AS units) pu
+                "FROM {FROM} CROSS JOIN LATERAL ({UNITS}) pu
                   WHERE a.id < $2
                     AND ($3::TEXT IS NULL OR a.unit = $3 OR $3 = ANY (pu.units))
                     AND ($4::TEXT IS NULL OR a.target = $4)
