@@ -15,15 +15,12 @@ use std::time::Instant;
 use chrono::Duration;
 use diesel::connection::SimpleConnection;
 use vigil::alerts::engine::{self, Timing};
-use vigil_scoring::model::Algorithm;
-use vigil_scoring::registry;
 use vigil_scoring::run::{DEFAULT_CHUNK, Runner, Scope};
-use vigil_scoring::training::{self, Settings, Target, default_cutoff};
 use vigil_store::testing::TestDb;
 
 mod support;
+use support::population;
 use support::vigil;
-use support::{examples, population};
 
 const WARDS: [&str; 5] = ["ward-4W", "ward-5E", "ward-6N", "ward-3S", "ward-2P"];
 
@@ -39,15 +36,7 @@ fn main() {
 
     // The population, the models, the ward and its nurse (not timed).
     let data_end = population(&mut conn, u64::try_from(patients).expect("patients"), 3);
-    registry::ensure_baselines(&mut conn, "service:bench").expect("baselines");
-    for (target, threshold) in [(Target::Readmission, 0.30), (Target::Admission, 0.05)] {
-        let examples = examples(&mut conn, target, data_end, 200_000);
-        let cutoff = default_cutoff(data_end, 180);
-        let settings = Settings { target, algorithm: Algorithm::LogisticRegression, cutoff, threshold, threads: None };
-        let (model, report) = training::train(&examples, &settings).expect("train");
-        let version = registry::register(&mut conn, &model, &report, "service:bench").expect("register");
-        registry::activate(&mut conn, &version, "service:bench").expect("activate");
-    }
+    support::active_models(&mut conn, data_end);
     let mut nurse = vec!["user", "add", "nurse", "--role", "clinician", "--email", "nurse@hospital.example"];
     for ward in WARDS {
         vigil(&db, &["unit", "add", ward, "--name", ward], "");

@@ -18,8 +18,8 @@
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant, SystemTime};
+use std::process::{Command, Stdio};
+use std::time::{Duration, SystemTime};
 
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Nullable};
@@ -33,6 +33,7 @@ use vigil_store::audit::{AuditEvent, Outcome};
 use vigil_store::testing::TestDb;
 
 mod support;
+use support::mail::{Killed, wait_for};
 use support::vigil;
 
 const PATIENTS: u64 = 4_000;
@@ -41,15 +42,6 @@ const LIMIT_EVENTS: usize = 50;
 const PUBLIC_URL: &str = "https://vigil.example";
 const FROM: &str = "Vigil <vigil@hospital.example>";
 
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 fn count(conn: &mut PgConnection, sql: &str) -> i64 {
     #[derive(QueryableByName)]
     struct N {
@@ -57,14 +49,6 @@ fn count(conn: &mut PgConnection, sql: &str) -> i64 {
         n: Option<i64>,
     }
     diesel::sql_query(sql).get_result::<N>(conn).expect(sql).n.unwrap_or(0)
-}
-
-fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !done() {
-        assert!(start.elapsed() < Duration::from_secs(600), "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(5));
-    }
 }
 
 /// Today's results for `patient`: anaemia, low sodium and failing kidneys.
@@ -169,19 +153,9 @@ fn main() {
         "a long and unusual bench passphrase\n",
     );
 
-    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
     let dir = tempfile::tempdir().expect("tempdir");
     let maildir = dir.path().join("maildir");
-    let _smtp = Killed(
-        Command::new("/usr/bin/python3")
-            .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}"), "-c", "aiosmtpd.handlers.Mailbox"])
-            .arg(&maildir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("aiosmtpd (Debian's python3-aiosmtpd)"),
-    );
-    wait_for("the SMTP server", || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok());
+    let (_smtp, port) = support::mail::smtp(&maildir);
     let smtp_env = [
         ("VIGIL_EMAIL__SMTP_HOST", "127.0.0.1".to_owned()),
         ("VIGIL_EMAIL__SMTP_PORT", port.to_string()),

@@ -9,31 +9,19 @@
 
 #![allow(clippy::print_stdout, clippy::expect_used, clippy::unwrap_used)]
 
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Instant;
 
 use diesel::prelude::*;
 use lettre::Transport as _;
 use vigil_store::testing::TestDb;
 
 mod support;
+use support::mail::{Killed, wait_for};
 use support::vigil;
 
 const RECIPIENTS: usize = 300;
 const WARDS: [&str; 5] = ["ward-4W", "ward-5E", "ward-6N", "ward-3S", "ward-2P"];
-
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
-}
 
 fn count(db: &TestDb, sql: &str) -> i64 {
     #[derive(QueryableByName)]
@@ -42,14 +30,6 @@ fn count(db: &TestDb, sql: &str) -> i64 {
         n: i64,
     }
     diesel::sql_query(sql).get_result::<N>(&mut db.connect()).expect(sql).n
-}
-
-fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !done() {
-        assert!(start.elapsed() < Duration::from_secs(300), "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 fn main() {
@@ -80,18 +60,8 @@ fn main() {
     let messages = RECIPIENTS as i64;
     assert!(count(&db, "SELECT count(DISTINCT user_id) AS n FROM outbox") == messages, "every nurse has notices");
 
-    let port = free_port();
     let maildir = dir.path().join("maildir");
-    let _smtp = Killed(
-        Command::new("/usr/bin/python3")
-            .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}"), "-c", "aiosmtpd.handlers.Mailbox"])
-            .arg(&maildir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("aiosmtpd (Debian's python3-aiosmtpd)"),
-    );
-    wait_for("the SMTP server", || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok());
+    let (_smtp, port) = support::mail::smtp(&maildir);
 
     // The relay: one worker, from its start until every message is recorded as sent.
     let start = Instant::now();

@@ -16,15 +16,13 @@ use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use vigil_scoring::features::{LABS, LOOKBACK_DAYS};
 use vigil_scoring::labels::HORIZON_DAYS;
-use vigil_scoring::model::Algorithm;
+use vigil_scoring::load;
 use vigil_scoring::run::{DEFAULT_CHUNK, Runner, Scope};
-use vigil_scoring::training::{self, Settings, Target, default_cutoff};
-use vigil_scoring::{load, registry};
 use vigil_store::schema::{encounters, medication_requests, observations, procedures};
 use vigil_store::testing::TestDb;
 
 mod support;
-use support::{SavedScores, copy_out, examples, peak_rss_mib, population, reset_peak_rss, rss_mib};
+use support::{SavedScores, copy_out, peak_rss_mib, population, reset_peak_rss, rss_mib};
 
 fn main() {
     let patients: u64 = std::env::var("VIGIL_BENCH_RUN_PATIENTS").ok().and_then(|v| v.parse().ok()).unwrap_or(50_000);
@@ -33,15 +31,7 @@ fn main() {
 
     // The population and the models (not timed).
     let data_end = population(&mut conn, patients, 3);
-    registry::ensure_baselines(&mut conn, "service:bench").expect("baselines");
-    for (target, threshold) in [(Target::Readmission, 0.30), (Target::Admission, 0.05)] {
-        let examples = examples(&mut conn, target, data_end, 200_000);
-        let cutoff = default_cutoff(data_end, 180);
-        let settings = Settings { target, algorithm: Algorithm::LogisticRegression, cutoff, threshold, threads: None };
-        let (model, report) = training::train(&examples, &settings).expect("train");
-        let version = registry::register(&mut conn, &model, &report, "service:bench").expect("register");
-        registry::activate(&mut conn, &version, "service:bench").expect("activate");
-    }
+    support::active_models(&mut conn, data_end);
     conn.batch_execute("VACUUM ANALYZE").expect("analyze");
 
     // Ours: the run, records read on a second connection, scores stored with the run's cursor.

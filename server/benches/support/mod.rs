@@ -4,6 +4,7 @@
 #![allow(dead_code, clippy::expect_used)] // each bench uses part of it
 
 pub mod http;
+pub mod mail;
 
 use std::fs::File;
 use std::io::{BufRead, Write};
@@ -149,4 +150,21 @@ pub fn vigil(db: &TestDb, args: &[&str], stdin: &str) -> String {
     let out = child.wait_with_output().expect("vigil");
     assert!(out.status.success(), "vigil {args:?}");
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A learned model of each target trained on the population ending at `data_end`, registered and
+/// activated, and the three baselines: what a scoring run scores with.
+pub fn active_models(conn: &mut PgConnection, data_end: DateTime<Utc>) {
+    use vigil_scoring::model::Algorithm;
+    use vigil_scoring::registry;
+    use vigil_scoring::training::{self, Settings, default_cutoff};
+    registry::ensure_baselines(conn, "service:bench").expect("baselines");
+    for (target, threshold) in [(Target::Readmission, 0.30), (Target::Admission, 0.05)] {
+        let examples = examples(conn, target, data_end, 200_000);
+        let cutoff = default_cutoff(data_end, 180);
+        let settings = Settings { target, algorithm: Algorithm::LogisticRegression, cutoff, threshold, threads: None };
+        let (model, report) = training::train(&examples, &settings).expect("train");
+        let version = registry::register(conn, &model, &report, "service:bench").expect("register");
+        registry::activate(conn, &version, "service:bench").expect("activate");
+    }
 }
