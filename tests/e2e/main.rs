@@ -19,4 +19,5 @@ mod search;
 mod serve;
 mod support;
 mod throttling;
+mod tokens;
 mod write_guards;
