@@ -254,9 +254,69 @@ pub fn at_threshold(probabilities: &[f64], labels: &[bool], threshold: f64, pati
     }
 }
 
+/// One row of a threshold table: what alerting at `threshold` would have meant.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ThresholdRow {
+    pub threshold: f64,
+    /// The share of the predictions at or above the threshold.
+    pub share_alerted: f64,
+    pub alerts_per_100_patient_days: f64,
+    pub ppv: f64,
+    pub sensitivity: f64,
+}
+
+/// The shares of patients that alert thresholds are usually set to reach (the top 1 %, 2 %, …).
+pub const ALERT_SHARES: [f64; 6] = [0.01, 0.02, 0.05, 0.10, 0.20, 0.30];
+
+/// What alerting would mean at the thresholds that reach each of [`ALERT_SHARES`], and at
+/// `also` (the model's own threshold), highest threshold first.
+pub fn threshold_table(probabilities: &[f64], labels: &[bool], patient_days: f64, also: f64) -> Vec<ThresholdRow> {
+    if probabilities.is_empty() {
+        return Vec::new();
+    }
+    let mut sorted = probabilities.to_vec();
+    sorted.sort_by(|a, b| b.total_cmp(a));
+    let mut thresholds: Vec<f64> = ALERT_SHARES
+        .iter()
+        .map(|share| sorted[((sorted.len() as f64 * share).ceil() as usize).clamp(1, sorted.len()) - 1])
+        .chain(std::iter::once(also))
+        .collect();
+    thresholds.sort_by(|a, b| b.total_cmp(a));
+    thresholds.dedup();
+    thresholds
+        .into_iter()
+        .map(|threshold| {
+            let at = at_threshold(probabilities, labels, threshold, patient_days);
+            ThresholdRow {
+                threshold,
+                share_alerted: at.alerts as f64 / probabilities.len() as f64,
+                alerts_per_100_patient_days: at.alerts_per_100_patient_days,
+                ppv: at.ppv,
+                sensitivity: at.sensitivity,
+            }
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_threshold_table_runs_from_the_fewest_alerts_to_the_most() {
+        let p: Vec<f64> = (0..100).map(|i| f64::from(i) / 100.0).collect();
+        let y: Vec<bool> = (0..100).map(|i| i >= 90).collect();
+        let table = threshold_table(&p, &y, 3000.0, 0.5);
+        // Six shares and the model's own threshold.
+        assert_eq!(table.len(), 7);
+        assert_eq!(table[0].threshold, 0.99);
+        assert!((table[0].share_alerted - 0.01).abs() < 1e-12);
+        assert_eq!(table[0].ppv, 1.0);
+        let at_half = table.iter().find(|r| r.threshold == 0.5).expect("the model's threshold");
+        assert!((at_half.sensitivity - 1.0).abs() < 1e-12 && (at_half.ppv - 0.2).abs() < 1e-12);
+        assert!(table.windows(2).all(|w| w[0].threshold > w[1].threshold));
+        assert!(threshold_table(&[], &[], 0.0, 0.5).is_empty());
+    }
 
     #[test]
     fn auroc_counts_pairs_and_ties() {

@@ -148,6 +148,31 @@ pub fn show(conn: &mut PgConnection, version: &str) -> Result<Entry, RegistryErr
         .ok_or_else(|| RegistryError::NotFound(version.to_owned()))
 }
 
+/// One change of a model's status: who, when, from what to what, and why.
+#[derive(Debug, Clone, Queryable, Selectable, serde::Serialize)]
+#[diesel(table_name = model_status_changes, check_for_backend(diesel::pg::Pg))]
+pub struct StatusChange {
+    #[serde(rename = "from")]
+    pub from_status: Option<String>,
+    #[serde(rename = "to")]
+    pub to_status: String,
+    #[serde(rename = "by")]
+    pub changed_by: String,
+    #[serde(rename = "at")]
+    pub changed_at: DateTime<Utc>,
+    pub note: Option<String>,
+}
+
+/// Every status change of the model `version`, oldest first.
+pub fn status_history(conn: &mut PgConnection, version: &str) -> Result<Vec<StatusChange>, RegistryError> {
+    let entry = show(conn, version)?;
+    Ok(model_status_changes::table
+        .filter(model_status_changes::model_id.eq(entry.id))
+        .order(model_status_changes::id)
+        .select(StatusChange::as_select())
+        .load(conn)?)
+}
+
 /// The active model of a target, with its artifact.
 pub fn active(conn: &mut PgConnection, target: Target) -> QueryResult<Option<(Entry, Value)>> {
     let found: Option<(Entry, Option<Value>)> = models::table

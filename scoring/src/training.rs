@@ -216,6 +216,9 @@ pub struct Report {
     pub threshold: f64,
     pub at_threshold: (usize, f64, f64, f64, f64),
     pub subgroups: Vec<Subgroup>,
+    /// Alerting at a range of thresholds on the test period (reports before this was kept have none).
+    #[serde(default)]
+    pub thresholds: Vec<metrics::ThresholdRow>,
 }
 
 /// How far below the whole a subgroup's AUROC may fall (PRODUCT.md's fairness check).
@@ -395,6 +398,7 @@ pub fn train(examples: &[Example], settings: &Settings) -> Result<(Model, Report
         threshold: settings.threshold,
         at_threshold: (at.alerts, at.sensitivity, at.ppv, at.alerts_per_100_patient_days, at.evaluated_per_case),
         subgroups: subgroups(&test, &p, settings.threshold),
+        thresholds: metrics::threshold_table(&p, &test_y, patient_days(test.len()), settings.threshold),
     };
     Ok((model, report))
 }
@@ -544,6 +548,7 @@ mod tests {
             threshold: 0.3,
             at_threshold: (0, 0.0, 0.0, 0.0, 0.0),
             subgroups: vec![group("<45", Some(0.86)), group("80+", Some(0.84)), group("unknown", None)],
+            thresholds: Vec::new(),
         };
         let below: Vec<&str> = report.subgroups_below().iter().map(|(g, _)| g.value.as_str()).collect();
         assert_eq!(below, ["80+"]);

@@ -18,6 +18,23 @@ diesel::table! {
 }
 
 diesel::table! {
+    alert_feedback (id) {
+        id -> Int8,
+        alert_id -> Int8,
+        score_id -> Int8,
+        model_id -> Int8,
+        tier -> Text,
+        unit -> Nullable<Text>,
+        given_by -> Text,
+        given_at -> Timestamptz,
+        source -> Text,
+        outcome -> Text,
+        reason -> Nullable<Text>,
+        note -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
     alert_rule_history (rule_id, version) {
         rule_id -> Int8,
         version -> Int4,
@@ -565,6 +582,9 @@ diesel::table! {
 
 diesel::joinable!(alert_events -> alerts (alert_id));
 diesel::joinable!(alert_events -> scores (score_id));
+diesel::joinable!(alert_feedback -> alerts (alert_id));
+diesel::joinable!(alert_feedback -> models (model_id));
+diesel::joinable!(alert_feedback -> scores (score_id));
 diesel::joinable!(alert_rule_history -> alert_rules (rule_id));
 diesel::joinable!(alert_rules -> care_units (unit_id));
 diesel::joinable!(alerts -> alert_rules (rule_id));
@@ -599,6 +619,7 @@ diesel::joinable!(user_units -> users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     alert_events,
+    alert_feedback,
     alert_rule_history,
     alert_rules,
     alerts,

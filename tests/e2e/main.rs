@@ -12,6 +12,7 @@ mod identity;
 mod ingest;
 mod invariants;
 mod mfa;
+mod models;
 mod portal;
 mod pull;
 mod scoring;

@@ -144,10 +144,34 @@ fn a_nurse_answers_an_alert_from_its_page_and_each_answer_is_kept_with_its_reaso
     assert_eq!(post("reopen", &[("note", "worse today")]).status, 303);
     assert_eq!(status(), "open");
 
+    // Feedback: an answer from outside the list is refused and kept nowhere; a real one is kept
+    // with the score and model the alert stood at.
+    let odd = post("feedback", &[("outcome", "not-useful"), ("reason", "bored")]);
+    assert_eq!(odd.status, 422);
+    assert!(odd.body.contains("expected one of already-known"), "{}", odd.body);
+    let given = post("feedback", &[("outcome", "not-useful"), ("reason", "planned-admission"), ("note", "booked hip")]);
+    assert_eq!((given.status, given.header("location")), (303, Some(format!("{path}#feedback").as_str())));
+    let kept = count(
+        &db,
+        &format!(
+            "SELECT count(*) AS n FROM alert_feedback f JOIN alerts a ON a.id = f.alert_id
+              WHERE f.alert_id = {id} AND f.given_by = 'user:nurse' AND f.source = 'portal'
+                AND f.outcome = 'not-useful' AND f.reason = 'planned-admission' AND f.note = 'booked hip'
+                AND f.score_id = a.score_id AND f.model_id = a.model_id AND f.tier = a.tier"
+        ),
+    );
+    assert_eq!(kept, 1);
+
     // The history on the page and in the database, with who and why.
     let page = app.get_with(&path, &cookie);
-    for said in ["seen on the round", "awaiting labs", "already-known: on the heart failure pathway", "worse today"] {
-        assert!(page.body.contains(said), "{said} in the history");
+    for said in [
+        "seen on the round",
+        "awaiting labs",
+        "already-known: on the heart failure pathway",
+        "worse today",
+        "Planned admission: booked hip",
+    ] {
+        assert!(page.body.contains(said), "{said} on the page");
     }
     let by_nurse =
         count(&db, &format!("SELECT count(*) AS n FROM alert_events WHERE actor = 'user:nurse' AND alert_id = {id}"));
@@ -158,8 +182,9 @@ fn a_nurse_answers_an_alert_from_its_page_and_each_answer_is_kept_with_its_reaso
             "SELECT count(*) AS n FROM audit_log WHERE action = 'respond' AND outcome = 'success' AND resource_id = '{id}'"
         ),
     );
-    // Each answer, and the refused one (the nurse was let at the alert; its state said no).
-    assert_eq!(audited, 5);
+    // Each answer and the feedback, and the refused answer (the nurse was let at the alert; its
+    // state said no).
+    assert_eq!(audited, 6);
 }
 
 #[test]
@@ -245,7 +270,7 @@ fn another_units_nurse_cannot_open_the_alert() {
 
 /// Checks the page with axe-core; with `VIGIL_SCREENSHOTS` set (`make screenshots`), saves it at
 /// desktop and tablet width as PNG files in that folder.
-fn screenshots(browser: &Browser, page: &str) {
+pub fn screenshots(browser: &Browser, page: &str) {
     assert_eq!(browser.accessibility_violations(), Vec::<String>::new(), "WCAG 2.1 AA on the {page} page");
     let Some(dir) = std::env::var_os("VIGIL_SCREENSHOTS") else { return };
     let dir = std::path::PathBuf::from(dir);
@@ -296,6 +321,16 @@ fn in_a_real_browser_a_nurse_signs_in_finds_an_alert_and_answers_it() {
     poll("the dismissal", || (status() == "dismissed").then_some(()));
     poll("the page to show it", || browser.source().contains("on the heart failure pathway").then_some(()));
     assert_eq!(browser.errors(), Vec::<String>::new());
+    browser.click("#feedback-not-useful");
+    browser.choose("#feedback-reason", "risk-overstated");
+    browser.fill("#feedback-note", "mobile and well supported");
+    browser.click("form[action$='/feedback'] button");
+    let feedback = format!(
+        "SELECT count(*) AS n FROM alert_feedback WHERE alert_id = {id} AND given_by = 'user:nurse'
+            AND outcome = 'not-useful' AND reason = 'risk-overstated' AND note = 'mobile and well supported'"
+    );
+    poll("the feedback", || (count(&db, &feedback) == 1).then_some(()));
+    poll("the page to show it", || browser.source().contains("mobile and well supported").then_some(()));
 
     // The patient's page: the trend drawn, the results beside it, no console error.
     browser.click("#patient-page");
@@ -334,7 +369,7 @@ fn in_a_real_browser_a_nurse_signs_in_finds_an_alert_and_answers_it() {
             "SELECT count(*) AS n FROM audit_log WHERE action = 'respond' AND outcome = 'success' AND resource_id = '{id}'"
         ),
     );
-    assert_eq!(audited, 3);
+    assert_eq!(audited, 4, "three answers and the feedback");
 }
 
 #[test]

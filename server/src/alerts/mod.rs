@@ -5,6 +5,7 @@
 pub mod engine;
 pub mod episode;
 pub mod escalation;
+pub mod feedback;
 pub mod lifecycle;
 pub mod message;
 pub mod outbox;

@@ -18,6 +18,10 @@ pub enum Action {
     ReviewAccess,
     /// See and change how Vigil alerts: threshold rules.
     Configure,
+    /// See the model registry and reports; activate, shadow, retire and roll back models.
+    ManageModels,
+    /// Manage people, care units and their escalation contacts, and API clients.
+    Administer,
 }
 
 /// What the action is on.
@@ -131,8 +135,9 @@ fn may_user(role: Role, user_units: &[String], action: Action, target: Target<'_
         (Role::Clinician, Action::BreakGlass, Target::Patient { .. }) => Allow,
         (Role::Informatics, Action::Read, Target::Patient { .. }) => Allow,
         (Role::Integration, Action::Read | Action::Write, Target::Patient { .. }) => Allow,
-        (Role::Admin, Action::ReviewAccess, Target::System) => Allow,
         (Role::Admin | Role::Informatics, Action::Configure, Target::System) => Allow,
+        (Role::Informatics, Action::ManageModels, Target::System) => Allow,
+        (Role::Admin, Action::Administer | Action::ReviewAccess, Target::System) => Allow,
         // Ward and hospital planning: no patient is named.
         (Role::Clinician | Role::Informatics | Role::Admin, Action::Read, Target::Aggregate { .. }) => Allow,
         _ => Deny(DenyReason::Role),
@@ -201,6 +206,19 @@ mod tests {
         ] {
             assert_eq!(may(&user(role, &[]), Action::Configure, Target::System), decision, "{role:?}");
         }
+    }
+
+    #[test]
+    fn informatics_manage_models_and_admins_manage_people() {
+        for role in [Role::Clinician, Role::Informatics, Role::Admin, Role::Integration] {
+            let who = user(role, &["ICU"]);
+            let models = may(&who, Action::ManageModels, Target::System);
+            let people = may(&who, Action::Administer, Target::System);
+            assert_eq!(models == Decision::Allow, role == Role::Informatics, "{role:?} models");
+            assert_eq!(people == Decision::Allow, role == Role::Admin, "{role:?} administration");
+        }
+        let client = Principal::Client { client_id: "c".into(), scopes: Scopes::parse("system/*.*").expect("scopes") };
+        assert_eq!(may(&client, Action::Administer, Target::System), Decision::Deny(DenyReason::Scope));
     }
 
     #[test]

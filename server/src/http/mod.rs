@@ -8,6 +8,7 @@ pub mod error;
 pub mod fault;
 pub mod fhir;
 pub mod health;
+pub mod models;
 pub mod patients;
 pub mod portal;
 pub mod proxies;
@@ -117,6 +118,7 @@ pub async fn serve(
             .configure(capacity::routes)
             .configure(alerts::routes)
             .configure(alert_rules::routes)
+            .configure(models::routes)
             .configure(fhir::routes)
             .configure(portal::routes)
             .default_service(web::to(error::not_found))

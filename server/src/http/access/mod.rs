@@ -295,17 +295,28 @@ impl<S: Surface> Guard<S> {
         resource_id: Option<String>,
         work: impl FnOnce(&mut PgConnection) -> QueryResult<Option<T>> + Send + 'static,
     ) -> Result<T, Rejection<S>> {
+        self.system_noted(access, resource_id, None, work).await
+    }
+
+    /// [`Guard::system`] with a note the audit row carries (what was done: "activate", "disable").
+    pub async fn system_noted<T: Send + 'static>(
+        &self,
+        access: Access,
+        resource_id: Option<String>,
+        note: Option<String>,
+        work: impl FnOnce(&mut PgConnection) -> QueryResult<Option<T>> + Send + 'static,
+    ) -> Result<T, Rejection<S>> {
         self.blocking(move |conn, principal, context| {
+            let (id, note) = (resource_id.as_deref(), note.as_deref());
             let record = |conn: &mut PgConnection, outcome: Outcome| {
-                let event = audit_event(principal, context, access, resource_id.as_deref(), None, outcome, false, None);
+                let event = audit_event(principal, context, access, id, None, outcome, false, note);
                 audit_or_refuse(conn, &event)
             };
             if let Decision::Deny(reason) = may(principal, access.action, Target::System) {
                 record(conn, Outcome::Denied)?;
                 return Err(Rejection::forbidden(reason.message()));
             }
-            let success =
-                audit_event(principal, context, access, resource_id.as_deref(), None, Outcome::Success, false, None);
+            let success = audit_event(principal, context, access, id, None, Outcome::Success, false, note);
             let outcome = audited(conn, &success, work);
             match outcome {
                 Ok(Some(value)) => Ok(value),
@@ -349,6 +360,8 @@ fn audit_event(
         Action::BreakGlass => "break-glass",
         Action::ReviewAccess => "review",
         Action::Configure => "configure",
+        Action::ManageModels => "models",
+        Action::Administer => "administer",
     };
     AuditEvent {
         resource_type: Some(access.resource_type.into()),

@@ -1,5 +1,7 @@
 //! The alerts JSON API: `GET /api/alerts` (the caller's visible alerts, filtered and paged),
-//! `GET /api/alerts/{id}` (with its history), and `POST /api/alerts/{id}/acknowledge|snooze|dismiss|reopen`.
+//! `GET /api/alerts/{id}` (with its history and feedback),
+//! `POST /api/alerts/{id}/acknowledge|snooze|dismiss|reopen`, and `POST /api/alerts/{id}/feedback`
+//! (useful or not, and why).
 //! Reads are audited like any patient read (each patient listed gets a row); actions are decided
 //! on the alert's patient (`Action::Respond`) and audited in their transaction. `GET/PUT
 //! /api/me/notifications`: the signed-in person's notification preferences.
@@ -10,6 +12,7 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::alerts::feedback::Source;
 use crate::alerts::preferences::Preferences;
 use crate::http::access::Guard;
 use crate::http::surface::{Api, Rejection};
@@ -19,7 +22,7 @@ pub mod view;
 use view::{Asked, Event, Filters, Order, Refused, Row, alert_id};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(list).service(one).service(act).service(my_preferences).service(set_my_preferences);
+    cfg.service(list).service(one).service(feedback).service(act).service(my_preferences).service(set_my_preferences);
 }
 
 const PAGE: i64 = 100;
@@ -81,10 +84,42 @@ async fn list(guard: Guard<Api>, query: web::Query<Query>) -> Result<HttpRespons
 
 #[get("/api/alerts/{id}")]
 async fn one(guard: Guard<Api>, id: web::Path<String>) -> Result<HttpResponse, Rejection<Api>> {
-    let (row, history) = view::detail(&guard, alert_id(&id)?).await?;
-    let mut body = shown(&row);
-    body["history"] = Value::Array(history.iter().map(event).collect());
+    let detail = view::detail(&guard, alert_id(&id)?).await?;
+    let mut body = shown(&detail.row);
+    body["history"] = Value::Array(detail.history.iter().map(event).collect());
+    body["feedback"] = json!(detail.feedback);
     Ok(HttpResponse::Ok().json(body))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FeedbackBody {
+    outcome: String,
+    reason: Option<String>,
+    note: Option<String>,
+}
+
+/// Registered before the actions' route, which would otherwise take "feedback" for an action.
+#[post("/api/alerts/{id}/feedback")]
+async fn feedback(
+    guard: Guard<Api>,
+    id: web::Path<String>,
+    body: web::Json<FeedbackBody>,
+) -> Result<HttpResponse, Rejection<Api>> {
+    let id = alert_id(&id)?;
+    let b = body.into_inner();
+    match view::give_feedback(&guard, id, &b.outcome, b.reason.as_deref(), b.note.as_deref(), Source::Api).await? {
+        Ok(given) => Ok(HttpResponse::Created().json(given)),
+        Err(refused) => Err(refusal(refused)),
+    }
+}
+
+fn refusal(refused: Refused) -> Rejection<Api> {
+    match refused {
+        Refused::Unknown(message) => Rejection::not_found(message),
+        Refused::Invalid(message) => Rejection::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", message),
+        Refused::Conflict(message) => Rejection::new(StatusCode::CONFLICT, "conflict", message),
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -107,9 +142,7 @@ async fn act(
     let asked = body.map(web::Json::into_inner).map(|b| Asked { reason: b.reason, note: b.note, until: b.until });
     match view::respond(&guard, id, &action, asked.unwrap_or_default(), bound.0).await? {
         Ok(row) => Ok(HttpResponse::Ok().json(shown(&row))),
-        Err(Refused::Unknown(message)) => Err(Rejection::not_found(message)),
-        Err(Refused::Invalid(message)) => Err(Rejection::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", message)),
-        Err(Refused::Conflict(message)) => Err(Rejection::new(StatusCode::CONFLICT, "conflict", message)),
+        Err(refused) => Err(refusal(refused)),
     }
 }
 

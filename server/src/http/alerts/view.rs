@@ -9,6 +9,7 @@ use vigil_store::schema::alert_events;
 
 use crate::alerts::Tier;
 use crate::alerts::episode::Status;
+use crate::alerts::feedback::{self, Feedback, Given, Source};
 use crate::alerts::lifecycle::{self, Act};
 use crate::alerts::preferences::{self, Preferences};
 use crate::auth::policy::{Action, Visibility};
@@ -266,14 +267,43 @@ pub fn alert_id<S>(raw: &str) -> Result<i64, Rejection<S>> {
     raw.parse::<i64>().ok().filter(|id| *id > 0).ok_or_else(|| Rejection::not_found(format!("no alert {raw:?}")))
 }
 
-/// One alert and its history, if the caller may see its patient (audited).
-pub async fn detail<S: Surface>(guard: &Guard<S>, id: i64) -> Result<(Row, Vec<Event>), Rejection<S>> {
+/// An alert with its history and the feedback given on it.
+#[derive(Debug)]
+pub struct Detail {
+    pub row: Row,
+    pub history: Vec<Event>,
+    pub feedback: Vec<Given>,
+}
+
+/// One alert, its history and feedback, if the caller may see its patient (audited).
+pub async fn detail<S: Surface>(guard: &Guard<S>, id: i64) -> Result<Detail, Rejection<S>> {
     guard
         .resource(READ, id.to_string(), move |conn, _| {
             let Some(row) = row(conn, id)? else { return Ok(None) };
-            Ok(Some((row, history(conn, id)?)))
+            Ok(Some(Detail { row, history: history(conn, id)?, feedback: feedback::of_alert(conn, id)? }))
         })
         .await
+}
+
+/// Stores the caller's feedback on alert `id` if they may answer its patient's alerts (audited
+/// in the same transaction); what was stored, or why not.
+pub async fn give_feedback<S: Surface>(
+    guard: &Guard<S>,
+    id: i64,
+    outcome: &str,
+    reason: Option<&str>,
+    note: Option<&str>,
+    source: Source,
+) -> Result<Result<Given, Refused>, Rejection<S>> {
+    let parsed = match Feedback::parse(outcome, reason, note) {
+        Ok(parsed) => parsed,
+        Err(e) => return Ok(Err(Refused::Invalid(e.to_string()))),
+    };
+    let actor = guard.principal().actor();
+    let given = guard
+        .resource(RESPOND, id.to_string(), move |conn, _| feedback::record(conn, id, &actor, source, &parsed))
+        .await?;
+    Ok(Ok(given))
 }
 
 /// What an action asked for, before it is checked.

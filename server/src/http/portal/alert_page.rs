@@ -1,6 +1,7 @@
 //! An alert's page, where an email's link leads: who the patient is, the risk and why, the
 //! actions the alert's state allows, and its history. Actions post forms that go through the same
-//! code as `POST /api/alerts/{id}/{action}`; a refused one shows the page again saying why.
+//! code as `POST /api/alerts/{id}/{action}`; a refused one shows the page again saying why. Feedback
+//! (useful or not, and why) goes through the code of `POST /api/alerts/{id}/feedback`.
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::LOCATION;
@@ -12,6 +13,7 @@ use serde::Deserialize;
 use super::format::{Identity, change, elapsed, instant, percent};
 use super::{Chrome, check_form, html};
 use crate::alerts::episode::Status;
+use crate::alerts::feedback::Source;
 use crate::alerts::lifecycle::{self, DismissReason};
 use crate::http::access::Guard;
 use crate::http::alerts::SnoozeBound;
@@ -50,6 +52,13 @@ struct Reason {
     label: &'static str,
 }
 
+struct Answer {
+    at: String,
+    by: String,
+    outcome: &'static str,
+    reason: String,
+}
+
 #[derive(Template)]
 #[template(path = "alert.html")]
 struct Page {
@@ -61,6 +70,7 @@ struct Page {
     snooze_hours: Vec<i64>,
     dismiss_reasons: Vec<Reason>,
     history: Vec<Step>,
+    feedback: Vec<Answer>,
 }
 
 fn label(reason: DismissReason) -> &'static str {
@@ -83,7 +93,7 @@ async fn page(
     bound: chrono::Duration,
 ) -> Result<HttpResponse, Rejection<Portal>> {
     let chrome = Chrome::of(guard)?;
-    let (row, events) = view::detail(guard, id).await?;
+    let view::Detail { row, history: events, feedback } = view::detail(guard, id).await?;
     let now = Utc::now();
     let factors = row
         .factors
@@ -116,6 +126,19 @@ async fn page(
             .map(|r| Reason { value: r.as_str(), label: label(r) })
             .collect(),
         history,
+        feedback: feedback
+            .into_iter()
+            .map(|f| Answer {
+                at: instant(f.given_at),
+                by: f.given_by,
+                outcome: if f.outcome == "useful" || f.outcome == "accepted" { "Useful" } else { "Not useful" },
+                reason: [f.reason.as_deref().and_then(DismissReason::parse).map(label).map(str::to_owned), f.note]
+                    .into_iter()
+                    .flatten()
+                    .collect::<Vec<_>>()
+                    .join(": "),
+            })
+            .collect(),
     };
     html(status, &body)
 }
@@ -160,6 +183,50 @@ pub struct ActForm {
     hours: Option<String>,
 }
 
+#[derive(Debug, Deserialize)]
+pub struct FeedbackForm {
+    #[serde(default)]
+    csrf_token: String,
+    #[serde(default)]
+    outcome: String,
+    reason: Option<String>,
+    note: Option<String>,
+}
+
+/// Registered before the actions' route, which would otherwise take "feedback" for an action.
+#[post("/alerts/{id}/feedback")]
+pub async fn give_feedback(
+    guard: Guard<Portal>,
+    id: web::Path<String>,
+    form: web::Form<FeedbackForm>,
+    bound: web::Data<SnoozeBound>,
+) -> Result<HttpResponse, Rejection<Portal>> {
+    let form = form.into_inner();
+    check_form(&guard, &form.csrf_token)?;
+    let id = alert_id(&id)?;
+    let outcome =
+        view::give_feedback(&guard, id, &form.outcome, form.reason.as_deref(), form.note.as_deref(), Source::Portal)
+            .await?;
+    match outcome {
+        Ok(_) => Ok(HttpResponse::SeeOther().insert_header((LOCATION, format!("/alerts/{id}#feedback"))).finish()),
+        Err(refused) => refused_page(&guard, id, refused, bound.0).await,
+    }
+}
+
+/// The page again, saying why the action was not taken.
+async fn refused_page(
+    guard: &Guard<Portal>,
+    id: i64,
+    refused: Refused,
+    bound: chrono::Duration,
+) -> Result<HttpResponse, Rejection<Portal>> {
+    match refused {
+        Refused::Unknown(message) => Err(Rejection::not_found(message)),
+        Refused::Invalid(message) => page(guard, id, Some(message), StatusCode::UNPROCESSABLE_ENTITY, bound).await,
+        Refused::Conflict(message) => page(guard, id, Some(message), StatusCode::CONFLICT, bound).await,
+    }
+}
+
 #[post("/alerts/{id}/{action}")]
 pub async fn act(
     guard: Guard<Portal>,
@@ -183,10 +250,6 @@ pub async fn act(
     let asked = Asked { reason: blank(form.reason), note: blank(form.note), until };
     match view::respond(&guard, id, &action, asked, bound.0).await? {
         Ok(_) => Ok(HttpResponse::SeeOther().insert_header((LOCATION, format!("/alerts/{id}"))).finish()),
-        Err(Refused::Unknown(message)) => Err(Rejection::not_found(message)),
-        Err(Refused::Invalid(message)) => {
-            page(&guard, id, Some(message), StatusCode::UNPROCESSABLE_ENTITY, bound.0).await
-        }
-        Err(Refused::Conflict(message)) => page(&guard, id, Some(message), StatusCode::CONFLICT, bound.0).await,
+        Err(refused) => refused_page(&guard, id, refused, bound.0).await,
     }
 }

@@ -1,5 +1,6 @@
-//! A risk trend as an SVG drawn on the server: the probabilities of one target over a window,
-//! with the tier thresholds as dashed lines. The page puts the same figures in a table beside it,
+//! Charts as SVG drawn on the server: a risk trend (the probabilities of one target over a window,
+//! with the tier thresholds as dashed lines) and a model's calibration plot (observed against
+//! predicted by decile, with the diagonal). The page puts the same figures in a table beside it,
 //! so the chart needs no script, prints, and a screen reader reads the table. Coordinates are
 //! computed here and the markup is the page template's (`templates/patient.html`): a chart this
 //! simple needs no plotting crate.
@@ -88,6 +89,43 @@ pub fn trend(scores: &[(DateTime<Utc>, f64)], thresholds: &[(Tier, f64)], now: D
     }
 }
 
+/// The calibration plot's size.
+pub const SQUARE: f64 = 340.0;
+
+/// A calibration plot: each decile's observed rate against its mean predicted probability, on
+/// one scale for both axes so that the diagonal is perfect calibration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Calibration {
+    /// `x,y` of each decile.
+    pub points: Vec<(f64, f64)>,
+    pub line: String,
+    pub ticks: Vec<Tick>,
+    /// The plot's left edge (x of 0) and right edge (x of the top of the scale).
+    pub low: f64,
+    pub high: f64,
+    /// y of 0 and y of the top of the scale.
+    pub bottom: f64,
+    pub top: f64,
+}
+
+pub fn calibration(deciles: &[(usize, f64, f64)]) -> Calibration {
+    let highest = deciles.iter().map(|(_, p, o)| p.max(*o)).fold(0.0_f64, f64::max);
+    let top = nice_top(highest * 1.1);
+    let span = SQUARE - LEFT - TOP;
+    let x = |p: f64| LEFT + (p / top).clamp(0.0, 1.0) * span;
+    let y = |p: f64| TOP + (1.0 - (p / top).clamp(0.0, 1.0)) * span;
+    let points: Vec<(f64, f64)> = deciles.iter().map(|(_, p, o)| (x(*p), y(*o))).collect();
+    Calibration {
+        line: points.iter().map(|(a, b)| format!("{a:.1},{b:.1}")).collect::<Vec<_>>().join(" "),
+        points,
+        ticks: (0..=4).map(|i| top * f64::from(i) / 4.0).map(|p| Tick { at: x(p), label: pct(p) }).collect(),
+        low: x(0.0),
+        high: x(top),
+        bottom: y(0.0),
+        top: y(top),
+    }
+}
+
 fn pct(p: f64) -> String {
     let v = p * 100.0;
     if v < 10.0 && v.fract().abs() > 1e-9 { format!("{v:.1} %") } else { format!("{v:.0} %") }
@@ -129,6 +167,16 @@ mod tests {
         assert!(trend.thresholds[1].y < trend.thresholds[0].y);
         assert_eq!(trend.thresholds[0].label, "warning 8 %");
         assert_eq!(nice_top(0.9), 1.0);
+    }
+
+    #[test]
+    fn a_perfectly_calibrated_model_lies_on_the_diagonal() {
+        let plot = calibration(&[(10, 0.02, 0.02), (10, 0.1, 0.1), (10, 0.3, 0.3)]);
+        // x runs left to right and y bottom to top over the same span, so x + y is constant.
+        for (x, y) in &plot.points {
+            assert!((x + y - (plot.low + plot.bottom)).abs() < 1e-9, "({x}, {y})");
+        }
+        assert_eq!(plot.ticks.last().map(|t| t.label.as_str()), Some("50 %"));
         assert_eq!(nice_top(0.03), 0.05);
     }
 }

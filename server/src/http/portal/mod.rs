@@ -18,6 +18,7 @@ mod capacity_page;
 mod chart;
 mod format;
 mod mfa;
+mod models_page;
 mod patient_page;
 mod settings;
 mod worklist;
@@ -39,10 +40,15 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(icon)
         .service(worklist::worklist)
         .service(alert_page::alert)
+        .service(alert_page::give_feedback)
         .service(alert_page::act)
         .service(patient_page::show)
         .service(capacity_page::show)
         .service(patient_page::break_glass)
+        .service(models_page::registry)
+        .service(models_page::model)
+        .service(models_page::confirm)
+        .service(models_page::apply)
         .service(settings::notifications)
         .service(settings::save_notifications);
     mfa::routes(cfg);
@@ -140,9 +146,14 @@ async fn home(auth: Result<Authenticated<Portal>, Rejection<Portal>>) -> Result<
     let crate::auth::principal::Principal::User(user) = &auth.principal else {
         return Err(Rejection::forbidden("the portal is for people; systems use the API"));
     };
-    // Clinicians start at their work.
-    if user.role == crate::auth::Role::Clinician {
-        return Ok(HttpResponse::SeeOther().insert_header((LOCATION, "/worklist")).finish());
+    // Each role starts at its work.
+    let start = match user.role {
+        crate::auth::Role::Clinician => Some("/worklist"),
+        crate::auth::Role::Informatics => Some("/models"),
+        _ => None,
+    };
+    if let Some(start) = start {
+        return Ok(HttpResponse::SeeOther().insert_header((LOCATION, start)).finish());
     }
     let csrf = auth.session.as_ref().map(|s| s.csrf_token.as_str()).unwrap_or_default();
     html(

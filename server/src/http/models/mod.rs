@@ -1,0 +1,65 @@
+//! The model registry's JSON API, for informatics: `GET /api/models`, `GET /api/models/{version}`
+//! (with the training report and status history), and `POST /api/models/{version}/activate|shadow|
+//! retire|rollback`. Every call is audited; a change names what was done.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, get, post, web};
+use serde_json::{Value, json};
+use vigil_scoring::registry::Entry;
+
+use crate::http::access::Guard;
+use crate::http::surface::{Api, Rejection};
+
+pub mod view;
+
+use view::Change;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(list).service(one).service(act);
+}
+
+fn shown(e: &Entry) -> Value {
+    json!({
+        "version": e.version,
+        "target": e.target,
+        "algorithm": e.algorithm,
+        "status": e.status,
+        "feature_version": e.feature_version,
+        "trained_from": e.trained_from,
+        "trained_until": e.trained_until,
+        "training_examples": e.training_examples,
+        "training_positives": e.training_positives,
+        "threshold": e.threshold,
+        "auroc": view::auroc(e),
+        "created_by": e.created_by,
+        "created_at": e.created_at,
+    })
+}
+
+#[get("/api/models")]
+async fn list(guard: Guard<Api>) -> Result<HttpResponse, Rejection<Api>> {
+    let models: Vec<Value> = view::list(&guard).await?.iter().map(shown).collect();
+    Ok(HttpResponse::Ok().json(json!({ "models": models })))
+}
+
+#[get("/api/models/{version}")]
+async fn one(guard: Guard<Api>, version: web::Path<String>) -> Result<HttpResponse, Rejection<Api>> {
+    let detail = view::detail(&guard, version.into_inner()).await?;
+    let mut body = shown(&detail.entry);
+    body["report"] = detail.entry.metrics.clone();
+    body["history"] = json!(detail.history);
+    body["active_version"] = json!(detail.active);
+    Ok(HttpResponse::Ok().json(body))
+}
+
+#[post("/api/models/{version}/{change}")]
+async fn act(guard: Guard<Api>, path: web::Path<(String, String)>) -> Result<HttpResponse, Rejection<Api>> {
+    let (version, change) = path.into_inner();
+    let change = Change::parse(&change).ok_or_else(|| {
+        Rejection::not_found(format!("models have no action {change:?}: activate, shadow, retire or rollback"))
+    })?;
+    match view::change(&guard, version, change).await? {
+        Ok(entry) => Ok(HttpResponse::Ok().json(shown(&entry))),
+        Err(message) => Err(Rejection::new(StatusCode::CONFLICT, "conflict", message)),
+    }
+}

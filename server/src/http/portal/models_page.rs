@@ -1,0 +1,391 @@
+//! The model pages, for informatics: the registry (`/models`), a model's report (`/models/{v}`:
+//! discrimination beside LACE and HOSPITAL, calibration plot and deciles, subgroups with the ones
+//! below the whole marked, a threshold table, the status history) and its changes (activate,
+//! shadow, retire, rollback), each confirmed on a page of its own before the form posts. Reads and
+//! changes go through the code of `/api/models`.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::LOCATION;
+use actix_web::{HttpResponse, get, post, web};
+use askama::Template;
+use serde::Deserialize;
+use vigil_scoring::registry::Entry;
+use vigil_scoring::training::{Evaluation, Report, SUBGROUP_AUROC_GAP};
+
+use super::chart::{self, Calibration};
+use super::format::{instant, percent};
+use super::{Chrome, check_form, html};
+use crate::http::access::Guard;
+use crate::http::models::view::{self, Change, Detail};
+use crate::http::surface::{Portal, Rejection};
+
+struct Listed {
+    version: String,
+    target: String,
+    algorithm: String,
+    status: String,
+    window: String,
+    examples: String,
+    auroc: String,
+    created: String,
+}
+
+#[derive(Template)]
+#[template(path = "models.html")]
+struct ListPage {
+    chrome: Chrome,
+    models: Vec<Listed>,
+}
+
+fn day(at: Option<chrono::DateTime<chrono::Utc>>) -> String {
+    at.map(|t| t.format("%Y-%m-%d").to_string()).unwrap_or_else(|| "…".into())
+}
+
+fn listed(e: &Entry) -> Listed {
+    Listed {
+        version: e.version.clone(),
+        target: e.target.clone(),
+        algorithm: e.algorithm.replace('_', " "),
+        status: e.status.clone(),
+        window: if e.trained_until.is_some() {
+            format!("{} to {}", day(e.trained_from), day(e.trained_until))
+        } else {
+            "a published formula".into()
+        },
+        examples: if e.training_examples > 0 {
+            format!("{} ({} events)", e.training_examples, e.training_positives)
+        } else {
+            String::new()
+        },
+        auroc: view::auroc(e).map(|a| format!("{a:.3}")).unwrap_or_default(),
+        created: format!("{} by {}", instant(e.created_at), e.created_by),
+    }
+}
+
+#[get("/models")]
+pub async fn registry(guard: Guard<Portal>) -> Result<HttpResponse, Rejection<Portal>> {
+    let chrome = Chrome::of(&guard)?;
+    let models = view::list(&guard).await?.iter().map(listed).collect();
+    html(StatusCode::OK, &ListPage { chrome, models })
+}
+
+struct Discrimination {
+    name: &'static str,
+    events: usize,
+    positives: usize,
+    auroc: String,
+    auprc: String,
+    brier: String,
+    intercept: String,
+    slope: String,
+}
+
+fn discrimination(name: &'static str, e: &Evaluation) -> Discrimination {
+    Discrimination {
+        name,
+        events: e.events,
+        positives: e.positives,
+        auroc: e.auroc.map(|(a, low, high)| format!("{a:.3} [{low:.3}, {high:.3}]")).unwrap_or_else(|| "n/a".into()),
+        auprc: e.auprc.map(|a| format!("{a:.3}")).unwrap_or_else(|| "n/a".into()),
+        brier: format!("{:.4}", e.brier),
+        intercept: format!("{:+.2}", e.calibration_intercept),
+        slope: format!("{:.2}", e.calibration_slope),
+    }
+}
+
+struct Difference {
+    over: &'static str,
+    value: String,
+    verdict: &'static str,
+}
+
+struct Decile {
+    number: usize,
+    events: usize,
+    predicted: String,
+    observed: String,
+}
+
+struct Group {
+    attribute: String,
+    value: String,
+    events: usize,
+    positives: usize,
+    auroc: String,
+    sensitivity: String,
+    ppv: String,
+    per_100: String,
+    /// How far below the whole's AUROC, when more than the fairness check allows.
+    below: Option<String>,
+}
+
+struct ThresholdLine {
+    threshold: String,
+    share: String,
+    per_100: String,
+    ppv: String,
+    sensitivity: String,
+    the_models: bool,
+}
+
+struct Shown {
+    hyperparameters: String,
+    window: String,
+    test_events: usize,
+    discrimination: Vec<Discrimination>,
+    differences: Vec<Difference>,
+    calibration: Calibration,
+    deciles: Vec<Decile>,
+    groups: Vec<Group>,
+    thresholds: Vec<ThresholdLine>,
+}
+
+fn shown(report: &Report) -> Shown {
+    let mut discrimination_rows = vec![discrimination("This model", &report.model)];
+    discrimination_rows.extend(report.lace.as_ref().map(|e| discrimination("LACE", e)));
+    discrimination_rows.extend(report.hospital.as_ref().map(|e| discrimination("HOSPITAL", e)));
+    let differences = [("LACE", report.over_lace), ("HOSPITAL", report.over_hospital)]
+        .into_iter()
+        .filter_map(|(over, d)| {
+            d.map(|(value, low, high)| Difference {
+                over,
+                value: format!("{value:+.3} [{low:+.3}, {high:+.3}]"),
+                verdict: if low > 0.0 {
+                    "better"
+                } else if high < 0.0 {
+                    "worse"
+                } else {
+                    "not distinguishable"
+                },
+            })
+        })
+        .collect();
+    let below = report.subgroups_below();
+    let groups = report
+        .subgroups
+        .iter()
+        .map(|g| Group {
+            attribute: g.attribute.clone(),
+            value: g.value.clone(),
+            events: g.events,
+            positives: g.positives,
+            auroc: g.auroc.map(|a| format!("{a:.3}")).unwrap_or_else(|| "n/a".into()),
+            sensitivity: format!("{:.3}", g.sensitivity),
+            ppv: format!("{:.3}", g.ppv),
+            per_100: format!("{:.2}", g.alerts_per_100_patient_days),
+            below: below.iter().find(|(b, _)| std::ptr::eq(*b, g)).map(|(_, gap)| format!("{gap:.3} below")),
+        })
+        .collect();
+    let mut thresholds: Vec<ThresholdLine> = report
+        .thresholds
+        .iter()
+        .map(|t| ThresholdLine {
+            threshold: percent(t.threshold),
+            share: percent(t.share_alerted),
+            per_100: format!("{:.2}", t.alerts_per_100_patient_days),
+            ppv: format!("{:.3}", t.ppv),
+            sensitivity: format!("{:.3}", t.sensitivity),
+            the_models: (t.threshold - report.threshold).abs() < 1e-12,
+        })
+        .collect();
+    if thresholds.is_empty() {
+        // Reports from before the table was kept: the model's own threshold only.
+        let (_, sensitivity, ppv, per_100, _) = report.at_threshold;
+        thresholds.push(ThresholdLine {
+            threshold: percent(report.threshold),
+            share: String::new(),
+            per_100: format!("{per_100:.2}"),
+            ppv: format!("{ppv:.3}"),
+            sensitivity: format!("{sensitivity:.3}"),
+            the_models: true,
+        });
+    }
+    Shown {
+        hyperparameters: report.hyperparameters.clone(),
+        window: format!("{} to {}", day(report.training_from), day(Some(report.cutoff))),
+        test_events: report.model.events,
+        discrimination: discrimination_rows,
+        differences,
+        calibration: chart::calibration(&report.deciles),
+        deciles: report
+            .deciles
+            .iter()
+            .enumerate()
+            .map(|(i, (events, predicted, observed))| Decile {
+                number: i + 1,
+                events: *events,
+                predicted: percent(*predicted),
+                observed: percent(*observed),
+            })
+            .collect(),
+        groups,
+        thresholds,
+    }
+}
+
+struct StatusStep {
+    at: String,
+    by: String,
+    change: String,
+    note: String,
+}
+
+struct Offer {
+    action: &'static str,
+    label: &'static str,
+}
+
+fn label(change: Change) -> &'static str {
+    match change {
+        Change::Activate => "Activate",
+        Change::Shadow => "Score in shadow",
+        Change::Retire => "Retire",
+        Change::Rollback => "Roll back",
+    }
+}
+
+#[derive(Template)]
+#[template(path = "model.html")]
+struct ModelPage {
+    chrome: Chrome,
+    model: Listed,
+    threshold: String,
+    feature_version: i32,
+    active: Option<String>,
+    done: Option<&'static str>,
+    report: Option<Shown>,
+    gap: f64,
+    size: f64,
+    history: Vec<StatusStep>,
+    offers: Vec<Offer>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Done {
+    done: Option<String>,
+}
+
+#[get("/models/{version}")]
+pub async fn model(
+    guard: Guard<Portal>,
+    version: web::Path<String>,
+    query: web::Query<Done>,
+) -> Result<HttpResponse, Rejection<Portal>> {
+    let chrome = Chrome::of(&guard)?;
+    let Detail { entry, report, history, active } = view::detail(&guard, version.into_inner()).await?;
+    let page = ModelPage {
+        chrome,
+        threshold: percent(entry.threshold),
+        feature_version: entry.feature_version,
+        active,
+        done: query.done.as_deref().and_then(Change::parse).map(|c| match c {
+            Change::Activate => "Activated: this is the active model of its target.",
+            Change::Shadow => "This model now scores in shadow.",
+            Change::Retire => "Retired: this model scores no more.",
+            Change::Rollback => "Rolled back: this model is active again.",
+        }),
+        report: report.as_ref().map(shown),
+        gap: SUBGROUP_AUROC_GAP,
+        size: chart::SQUARE,
+        history: history
+            .into_iter()
+            .map(|h| StatusStep {
+                at: instant(h.changed_at),
+                by: h.changed_by,
+                change: h.from_status.map_or_else(|| h.to_status.clone(), |from| format!("{from} → {}", h.to_status)),
+                note: h.note.unwrap_or_default(),
+            })
+            .collect(),
+        offers: Change::available(&entry).into_iter().map(|c| Offer { action: c.as_str(), label: label(c) }).collect(),
+        model: listed(&entry),
+    };
+    html(StatusCode::OK, &page)
+}
+
+#[derive(Template)]
+#[template(path = "model_confirm.html")]
+struct ConfirmPage {
+    chrome: Chrome,
+    version: String,
+    action: &'static str,
+    label: &'static str,
+    consequence: String,
+    problem: Option<String>,
+}
+
+fn consequence(change: Change, entry: &Entry, active: Option<&str>) -> String {
+    let (v, target) = (&entry.version, &entry.target);
+    match change {
+        Change::Activate => format!(
+            "{v} becomes the active {target} model: every scoring run scores with it and its scores raise alerts.{}",
+            active.map(|a| format!(" {a}, active now, is retired.")).unwrap_or_default()
+        ),
+        Change::Shadow => {
+            format!(
+                "{v} scores beside the active {target} model on every run, so it is judged on the same patients; its scores alert no one."
+            )
+        }
+        Change::Retire => format!("{v} scores no more. It stays in the registry and can be activated again."),
+        Change::Rollback => {
+            format!("{v} is retired and the {target} model that was active before it becomes the active model again.")
+        }
+    }
+}
+
+async fn confirmation(
+    guard: &Guard<Portal>,
+    version: String,
+    change: Change,
+    problem: Option<String>,
+    status: StatusCode,
+) -> Result<HttpResponse, Rejection<Portal>> {
+    let chrome = Chrome::of(guard)?;
+    let detail = view::detail(guard, version).await?;
+    let page = ConfirmPage {
+        chrome,
+        consequence: consequence(change, &detail.entry, detail.active.as_deref()),
+        version: detail.entry.version,
+        action: change.as_str(),
+        label: label(change),
+        problem,
+    };
+    html(status, &page)
+}
+
+fn change_of(raw: &str) -> Result<Change, Rejection<Portal>> {
+    Change::parse(raw).ok_or_else(|| Rejection::not_found(format!("models have no action {raw:?}")))
+}
+
+/// Asks before changing: a model's status decides which patients alert, so it takes a second
+/// step (a page, not a script's dialog, so that it works without JavaScript).
+#[get("/models/{version}/{change}")]
+pub async fn confirm(
+    guard: Guard<Portal>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, Rejection<Portal>> {
+    let (version, change) = path.into_inner();
+    confirmation(&guard, version, change_of(&change)?, None, StatusCode::OK).await
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ChangeForm {
+    #[serde(default)]
+    csrf_token: String,
+}
+
+#[post("/models/{version}/{change}")]
+pub async fn apply(
+    guard: Guard<Portal>,
+    path: web::Path<(String, String)>,
+    form: web::Form<ChangeForm>,
+) -> Result<HttpResponse, Rejection<Portal>> {
+    check_form(&guard, &form.csrf_token)?;
+    let (version, change) = path.into_inner();
+    let change = change_of(&change)?;
+    match view::change(&guard, version.clone(), change).await? {
+        Ok(now) => Ok(HttpResponse::SeeOther()
+            .insert_header((LOCATION, format!("/models/{}?done={}", now.version, change.as_str())))
+            .finish()),
+        Err(problem) => confirmation(&guard, version, change, Some(problem), StatusCode::CONFLICT).await,
+    }
+}

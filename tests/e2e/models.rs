@@ -1,0 +1,199 @@
+//! The model registry for informatics, in the portal and the JSON API: the registry, a model's
+//! report, and its changes (confirmed on their own page, refused with the registry's reason, and
+//! audited with what was done); in a real browser, an informatics user activates a challenger and
+//! rolls it back.
+
+use diesel::prelude::*;
+use vigil_store::testing::TestDb;
+
+use crate::scoring::{cli, count, population, with_active_models};
+use crate::support::browser::Browser;
+use crate::support::seed::{self, bearer, form_token, portal_session, token};
+use crate::support::{App, poll};
+
+/// A population with the active models, a second readmission model waiting as a candidate, an
+/// informatics user and a nurse.
+fn registry_with_a_challenger() -> (TestDb, App) {
+    let db = population(800);
+    with_active_models(&db);
+    cli(&db, &["train", "--target", "readmission"]);
+    seed::unit(db.url(), "ward-4W");
+    seed::user(db.url(), "ana", "informatics", &[]);
+    seed::user(db.url(), "nurse", "clinician", &["ward-4W"]);
+    let app = App::spawn(db.url());
+    (db, app)
+}
+
+fn status_of(db: &TestDb, version: &str) -> String {
+    use vigil_store::schema::models;
+    models::table.filter(models::version.eq(version)).select(models::status).first(&mut db.connect()).expect("status")
+}
+
+#[test]
+fn informatics_reads_the_registry_and_reports_and_changes_a_model_only_after_confirming() {
+    let (db, app) = registry_with_a_challenger();
+    let session = portal_session(&app, "ana");
+    let cookie = [("cookie", session.as_str())];
+
+    // Informatics starts at the registry.
+    let home = app.get_with("/", &cookie);
+    assert_eq!((home.status, home.header("location")), (303, Some("/models")));
+    let registry = app.get_with("/models", &cookie);
+    assert_eq!(registry.status, 200, "{}", registry.body);
+    // The baselines were registered first, as readmission-1 to 3.
+    for version in ["readmission-1", "readmission-4", "readmission-5", "admission-1"] {
+        assert!(registry.body.contains(&format!("href=\"/models/{version}\"")), "{version} listed");
+    }
+    assert!(registry.body.contains("<td>lace</td>"), "the baselines named");
+
+    // The report: discrimination beside the clinical scores, calibration drawn and tabled, subgroups
+    // and thresholds.
+    let report = app.get_with("/models/readmission-4", &cookie);
+    assert_eq!(report.status, 200, "{}", report.body);
+    for part in [
+        "<th scope=\"row\">LACE</th>",
+        "<th scope=\"row\">HOSPITAL</th>",
+        "paired DeLong",
+        "<figure class=\"calibration\">",
+        "By decile of predicted risk",
+        "<h2 id=\"subgroups\">",
+        "(the model's)",
+        "Roll back…",
+    ] {
+        assert!(report.body.contains(part), "{part} on the report");
+    }
+    let deciles = report.body.split("By decile of predicted risk").nth(1).expect("the decile table");
+    let rows = deciles.split("</table>").next().expect("table").matches("<tr><td>").count();
+    assert_eq!(rows, 10);
+    let baseline = app.get_with("/models/readmission-1", &cookie);
+    assert!(baseline.body.contains("A published formula"), "{}", baseline.body);
+    assert!(!baseline.body.contains("id=\"offer-"), "a baseline offers no change");
+
+    // A change is asked for on its own page; a form from elsewhere changes nothing.
+    let asked = app.get_with("/models/readmission-5/activate", &cookie);
+    assert_eq!(asked.status, 200, "{}", asked.body);
+    assert!(asked.body.contains("readmission-4, active now, is retired"), "{}", asked.body);
+    let forged = app.post_form("/models/readmission-5/activate", &cookie, &[]);
+    assert_eq!(forged.status, 403);
+    assert_eq!(status_of(&db, "readmission-5"), "candidate");
+    let token = form_token(&asked.body);
+    let post = |path: &str| app.post_form(path, &cookie, &[("csrf_token", token.as_str())]);
+    let activated = post("/models/readmission-5/activate");
+    assert_eq!((activated.status, activated.header("location")), (303, Some("/models/readmission-5?done=activate")));
+    assert_eq!(
+        (status_of(&db, "readmission-5").as_str(), status_of(&db, "readmission-4").as_str()),
+        ("active", "retired")
+    );
+    let shown = app.get_with("/models/readmission-5?done=activate", &cookie);
+    assert!(shown.body.contains("Activated: this is the active model"), "{}", shown.body);
+    assert!(shown.body.contains("candidate → active"), "the status history");
+
+    // What the registry refuses is shown with its reason, and nothing changes.
+    let refused = post("/models/readmission-1/retire");
+    assert_eq!(refused.status, 409);
+    assert!(refused.body.contains("baselines always score"), "{}", refused.body);
+    let not_active = post("/models/readmission-4/rollback");
+    assert_eq!(not_active.status, 409);
+    assert!(not_active.body.contains("only the active model is rolled back"), "{}", not_active.body);
+
+    let rolled_back = post("/models/readmission-5/rollback");
+    assert_eq!(rolled_back.header("location"), Some("/models/readmission-4?done=rollback"));
+    assert_eq!(
+        (status_of(&db, "readmission-4").as_str(), status_of(&db, "readmission-5").as_str()),
+        ("active", "retired")
+    );
+
+    // Each change is audited with what was done, by whom.
+    let audited = count(
+        &db,
+        "SELECT count(*) AS n FROM audit_log WHERE actor = 'user:ana' AND action = 'models' AND outcome = 'success'
+            AND ((resource_id = 'readmission-5' AND detail IN ('activate', 'rollback'))
+              OR (resource_id IN ('readmission-1', 'readmission-4') AND detail IN ('retire', 'rollback')))",
+    );
+    assert_eq!(audited, 4, "two changes and two refusals, each naming what was asked");
+
+    // Models are informatics' work: a nurse is refused, and the refusal audited.
+    let nurse = portal_session(&app, "nurse");
+    assert_eq!(app.get_with("/models", &[("cookie", nurse.as_str())]).status, 403);
+    assert_eq!(count(&db, "SELECT count(*) AS n FROM audit_log WHERE actor = 'user:nurse' AND outcome = 'denied'"), 1);
+}
+
+#[test]
+fn the_registry_api_lists_reports_and_changes_models_for_informatics() {
+    let (db, app) = registry_with_a_challenger();
+    let ana = bearer(&token(&app, "ana"));
+    let auth = [("authorization", ana.as_str())];
+    let listed = app.get_with("/api/models", &auth);
+    assert_eq!(listed.status, 200, "{}", listed.body);
+    let models = listed.json()["models"].as_array().expect("models").clone();
+    let active: Vec<&str> =
+        models.iter().filter(|m| m["status"] == "active").filter_map(|m| m["version"].as_str()).collect();
+    assert_eq!(active, ["admission-1", "readmission-4"]);
+
+    let one = app.get_with("/api/models/readmission-4", &auth).json();
+    assert!(one["report"]["model"]["auroc"][0].as_f64().is_some_and(|a| a > 0.5), "{one}");
+    assert!(
+        one["report"]["thresholds"].as_array().is_some_and(|t| t.len() >= 6),
+        "a row per share and the model's own"
+    );
+    assert_eq!(one["history"][0]["to"], "candidate");
+
+    let change = |path: &str| app.post_json(path, &auth, &serde_json::json!({}));
+    let refused = change("/api/models/readmission-4/shadow");
+    assert_eq!(refused.status, 409);
+    assert!(
+        refused.json()["error"]["message"].as_str().is_some_and(|m| m.contains("active model")),
+        "{}",
+        refused.body
+    );
+    let shadowed = change("/api/models/readmission-5/shadow");
+    assert_eq!((shadowed.status, shadowed.json()["status"].as_str()), (200, Some("shadow")));
+    assert_eq!(status_of(&db, "readmission-5"), "shadow");
+    assert_eq!(change("/api/models/readmission-5/promote").status, 404);
+    assert_eq!(app.get_with("/api/models/readmission-99", &auth).status, 404);
+
+    let nurse = bearer(&token(&app, "nurse"));
+    assert_eq!(app.get_with("/api/models", &[("authorization", nurse.as_str())]).status, 403);
+}
+
+/// Signs in through the sign-in page as a person would.
+pub fn sign_in(browser: &Browser, app: &App, username: &str) {
+    browser.goto(&format!("{}/sign-in", app.base));
+    browser.fill("#username", username);
+    browser.fill("#password", seed::PASSWORD);
+    browser.click("form[action='/sign-in'] button");
+    poll("signed in", || (!browser.url().ends_with("/sign-in")).then_some(()));
+}
+
+#[test]
+fn in_a_real_browser_informatics_activates_a_challenger_and_rolls_it_back() {
+    let (db, app) = registry_with_a_challenger();
+    let browser = Browser::start(1280);
+    sign_in(&browser, &app, "ana");
+    poll("the registry", || browser.url().ends_with("/models").then_some(()));
+    assert_eq!(browser.errors(), Vec::<String>::new(), "no console error or CSP violation on the registry");
+    crate::portal::screenshots(&browser, "models");
+
+    browser.click("a[href='/models/readmission-4']");
+    poll("the report", || browser.url().ends_with("/models/readmission-4").then_some(()));
+    assert_eq!(browser.count("figure.calibration svg circle"), 10, "a point per decile");
+    assert_eq!(browser.errors(), Vec::<String>::new(), "none on the report");
+    crate::portal::screenshots(&browser, "model");
+
+    browser.goto(&format!("{}/models/readmission-5", app.base));
+    browser.click("#offer-activate");
+    poll("the confirmation", || browser.url().ends_with("/models/readmission-5/activate").then_some(()));
+    assert_eq!(browser.errors(), Vec::<String>::new(), "none on the confirmation");
+    crate::portal::screenshots(&browser, "model-confirm");
+    browser.click("#confirm");
+    poll("the activation", || (status_of(&db, "readmission-5") == "active").then_some(()));
+    poll("the page to say so", || browser.source().contains("Activated: this is the active model").then_some(()));
+
+    browser.click("#offer-rollback");
+    poll("the rollback's confirmation", || browser.url().ends_with("/rollback").then_some(()));
+    browser.click("#confirm");
+    poll("the rollback", || (status_of(&db, "readmission-4") == "active").then_some(()));
+    poll("the page of the model active again", || browser.url().contains("/models/readmission-4").then_some(()));
+    assert_eq!(status_of(&db, "readmission-5"), "retired");
+    assert_eq!(browser.errors(), Vec::<String>::new());
+}
