@@ -4,6 +4,7 @@
 
 pub mod alerts;
 pub mod anchor;
+pub mod audit_csv;
 pub mod auth;
 pub mod cli;
 pub mod commands;

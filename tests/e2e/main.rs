@@ -2,6 +2,7 @@
 //! its own throwaway database and talks to it over HTTP or reads what it prints.
 
 mod access;
+mod administration;
 mod alerts;
 mod audit_trail;
 mod bootstrap;

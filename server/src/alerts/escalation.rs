@@ -70,3 +70,59 @@ pub fn set_contact(conn: &mut PgConnection, unit: &UnitCode, user: &Username, on
     }
     Ok(())
 }
+
+/// A member of a care unit, and whether they are called when its critical alerts wait.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Member {
+    pub username: String,
+    pub display_name: String,
+    pub contact: bool,
+}
+
+/// A care unit as administration sees it: its escalation timing and its members.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Unit {
+    pub code: String,
+    pub name: String,
+    pub escalate_after_secs: i32,
+    pub escalate_repeat_secs: i32,
+    pub members: Vec<Member>,
+}
+
+/// Every care unit with its escalation timing and members (enabled accounts), by code.
+pub fn units(conn: &mut PgConnection) -> Result<Vec<Unit>, EscalationError> {
+    let rows: Vec<(i64, String, String, i32, i32)> = care_units::table
+        .order(care_units::code)
+        .select((
+            care_units::id,
+            care_units::code,
+            care_units::name,
+            care_units::escalate_after_secs,
+            care_units::escalate_repeat_secs,
+        ))
+        .load(conn)?;
+    let members: Vec<(i64, String, String, bool)> = user_units::table
+        .inner_join(users::table)
+        .filter(users::disabled_at.is_null())
+        .order(users::username)
+        .select((user_units::unit_id, users::username, users::display_name, user_units::escalation_contact))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, code, name, after, repeat)| Unit {
+            code,
+            name,
+            escalate_after_secs: after,
+            escalate_repeat_secs: repeat,
+            members: members
+                .iter()
+                .filter(|(unit, ..)| *unit == id)
+                .map(|(_, username, display_name, contact)| Member {
+                    username: username.clone(),
+                    display_name: display_name.clone(),
+                    contact: *contact,
+                })
+                .collect(),
+        })
+        .collect())
+}

@@ -67,6 +67,32 @@ pub fn register(
     Ok(client_id)
 }
 
+/// A registered client as administration sees it (its keys are public; nothing here is secret).
+#[derive(Debug, Clone, Queryable, Selectable, serde::Serialize)]
+#[diesel(table_name = api_clients, check_for_backend(diesel::pg::Pg))]
+pub struct Registered {
+    pub client_id: String,
+    pub name: String,
+    pub scopes: String,
+    pub disabled_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// Every registered client, newest first.
+pub fn list(conn: &mut PgConnection) -> QueryResult<Vec<Registered>> {
+    api_clients::table.order(api_clients::id.desc()).select(Registered::as_select()).load(conn)
+}
+
+/// Stops the client getting tokens (tokens it holds expire within their short lifetime); None when
+/// there is no such client.
+pub fn disable(conn: &mut PgConnection, client_id: &str) -> QueryResult<Option<Registered>> {
+    diesel::update(api_clients::table.filter(api_clients::client_id.eq(client_id)))
+        .set(api_clients::disabled_at.eq(diesel::dsl::now))
+        .returning(Registered::as_returning())
+        .get_result(conn)
+        .optional()
+}
+
 #[derive(Debug, Deserialize)]
 struct AssertionClaims {
     iss: String,

@@ -207,6 +207,42 @@ pub fn disable(conn: &mut PgConnection, username: &Username) -> Result<(), UserE
     })
 }
 
+/// Lets a disabled account sign in again.
+pub fn enable(conn: &mut PgConnection, username: &Username) -> Result<(), UserError> {
+    let id = id_of(conn, username)?;
+    diesel::update(users::table.find(id))
+        .set(users::disabled_at.eq(None::<chrono::DateTime<chrono::Utc>>))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Gives the user this role and exactly these units; a unit kept keeps its escalation-contact
+/// flag. Takes effect on the user's next request (each request reads the user afresh).
+pub fn set_access(
+    conn: &mut PgConnection,
+    username: &Username,
+    role: Role,
+    units: &[UnitCode],
+) -> Result<(), UserError> {
+    conn.transaction(|conn| {
+        let id = id_of(conn, username)?;
+        let unit_ids = unit_ids(conn, units)?;
+        diesel::update(users::table.find(id)).set(users::role.eq(role.as_str())).execute(conn)?;
+        diesel::delete(user_units::table.filter(user_units::user_id.eq(id).and(user_units::unit_id.ne_all(&unit_ids))))
+            .execute(conn)?;
+        let memberships: Vec<_> =
+            unit_ids.iter().map(|u| (user_units::user_id.eq(id), user_units::unit_id.eq(*u))).collect();
+        diesel::insert_into(user_units::table).values(memberships).on_conflict_do_nothing().execute(conn)?;
+        Ok(())
+    })
+}
+
+/// The email address notices go to, per user id.
+pub fn emails(conn: &mut PgConnection) -> Result<std::collections::HashMap<i64, String>, UserError> {
+    let rows: Vec<(i64, Option<String>)> = users::table.select((users::id, users::email)).load(conn)?;
+    Ok(rows.into_iter().filter_map(|(id, email)| email.map(|e| (id, e))).collect())
+}
+
 /// Stores a new password hash, clears the account's sign-in back-off, and ends its sessions.
 pub fn set_password(conn: &mut PgConnection, username: &Username, hash: &str) -> Result<(), UserError> {
     conn.transaction(|conn| {

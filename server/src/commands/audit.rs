@@ -6,10 +6,10 @@ use diesel::PgConnection;
 use vigil_store::audit::{self, AuditEvent, Outcome, Verification};
 
 use super::cli_actor;
-use crate::anchor;
 use crate::cli::AuditCommand;
 use crate::config::AuditSettings;
 use crate::sealer::Anchoring;
+use crate::{anchor, audit_csv};
 
 const EXPORT_PAGE: i64 = 5_000;
 
@@ -109,74 +109,17 @@ fn export(
     sink: Box<dyn Write>,
 ) -> anyhow::Result<u64> {
     let mut csv = csv::Writer::from_writer(sink);
-    csv.write_record([
-        "seq",
-        "time_utc",
-        "actor",
-        "role",
-        "action",
-        "resource_type",
-        "resource_id",
-        "patient_id",
-        "data_category",
-        "outcome",
-        "source_address",
-        "request_id",
-        "break_glass",
-        "detail",
-    ])?;
+    csv.write_record(audit_csv::HEADER)?;
     let (mut after, mut rows) = (0, 0_u64);
     loop {
-        let page = audit::page(conn, from, to, after, EXPORT_PAGE)?;
+        let page = audit::search::period(conn, from, to, after, EXPORT_PAGE)?;
         let Some(last) = page.last() else { break };
         after = last.seq;
-        for r in page {
-            let record = [
-                r.seq.to_string(),
-                r.at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
-                r.actor,
-                r.actor_role,
-                r.action,
-                r.resource_type.unwrap_or_default(),
-                r.resource_id.unwrap_or_default(),
-                r.patient_id.map(|p| p.to_string()).unwrap_or_default(),
-                r.data_category.unwrap_or_default(),
-                r.outcome,
-                r.source_address.unwrap_or_default(),
-                r.request_id.unwrap_or_default(),
-                r.break_glass.to_string(),
-                r.detail.unwrap_or_default(),
-            ];
-            csv.write_record(record.iter().map(|cell| spreadsheet_safe(cell).into_owned()))?;
+        for r in &page {
+            audit_csv::write_row(&mut csv, r)?;
             rows += 1;
         }
     }
     csv.flush()?;
     Ok(rows)
-}
-
-/// A cell a spreadsheet will show as text: one that starts like a formula (`=`, `+`, `-`, `@`, a
-/// tab or a carriage return) gets a leading apostrophe, so that an account name or an id a client
-/// chose cannot run when a privacy officer opens the export (OWASP's CSV injection advice).
-fn spreadsheet_safe(cell: &str) -> std::borrow::Cow<'_, str> {
-    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        std::borrow::Cow::Owned(format!("'{cell}"))
-    } else {
-        std::borrow::Cow::Borrowed(cell)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::spreadsheet_safe;
-
-    #[test]
-    fn cells_that_look_like_formulas_are_defused() {
-        for cell in ["=HYPERLINK(\"http://x\")", "+1", "-2+3", "@SUM(A1)", "\tx", "\rx"] {
-            assert_eq!(spreadsheet_safe(cell), format!("'{cell}"));
-        }
-        for cell in ["user:nurse", "2026-12-02T10:00:00Z", "", "p-1"] {
-            assert_eq!(spreadsheet_safe(cell), cell);
-        }
-    }
 }

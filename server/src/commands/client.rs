@@ -2,7 +2,6 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use diesel::prelude::*;
-use vigil_store::schema::api_clients;
 
 use super::audit_cli;
 use crate::auth::clients;
@@ -21,20 +20,13 @@ pub fn run(conn: &mut PgConnection, command: ClientCommand) -> anyhow::Result<Ex
             println!("{client_id}");
         }
         ClientCommand::List => {
-            let rows: Vec<(String, String, String, Option<chrono::DateTime<chrono::Utc>>)> = api_clients::table
-                .select((api_clients::client_id, api_clients::name, api_clients::scopes, api_clients::disabled_at))
-                .order(api_clients::created_at)
-                .load(conn)?;
-            for (id, name, scopes, disabled) in rows {
-                let status = if disabled.is_some() { "disabled" } else { "active" };
-                println!("{id}  {status:<8}  {name}  [{scopes}]");
+            for c in clients::list(conn)? {
+                let status = if c.disabled_at.is_some() { "disabled" } else { "active" };
+                println!("{}  {status:<8}  {}  [{}]", c.client_id, c.name, c.scopes);
             }
         }
         ClientCommand::Disable { client_id } => {
-            let updated = diesel::update(api_clients::table.filter(api_clients::client_id.eq(&client_id)))
-                .set(api_clients::disabled_at.eq(diesel::dsl::now))
-                .execute(conn)?;
-            anyhow::ensure!(updated == 1, "no client {client_id}");
+            anyhow::ensure!(clients::disable(conn, &client_id)?.is_some(), "no client {client_id}");
             audit_cli(conn, "client-disable", "Client", Some(&client_id), None)?;
             println!("disabled {client_id}");
         }

@@ -51,6 +51,13 @@ impl Fault for crate::auth::mfa::MfaError {
     }
 }
 
+/// A failure of the server's own layers that no request can cause (a store error other than the
+/// database's, a CSV writer's), carried as a database error so that the guard reports it as a
+/// fault: 500, the cause in the log only.
+pub fn unexpected(cause: &dyn std::fmt::Display) -> diesel::result::Error {
+    diesel::result::Error::QueryBuilderError(cause.to_string().into())
+}
+
 #[cfg(test)]
 mod tests {
     use super::Fault;

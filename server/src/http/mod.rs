@@ -1,6 +1,7 @@
 //! The HTTP server: the actix-web application and how it is started and stopped.
 
 pub mod access;
+pub mod admin;
 pub mod alert_rules;
 pub mod alerts;
 pub mod capacity;
@@ -8,6 +9,7 @@ pub mod error;
 pub mod fault;
 pub mod fhir;
 pub mod health;
+pub mod me;
 pub mod models;
 pub mod patients;
 pub mod portal;
@@ -119,6 +121,8 @@ pub async fn serve(
             .configure(alerts::routes)
             .configure(alert_rules::routes)
             .configure(models::routes)
+            .configure(admin::routes)
+            .configure(me::routes)
             .configure(fhir::routes)
             .configure(portal::routes)
             .default_service(web::to(error::not_found))

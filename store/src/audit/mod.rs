@@ -9,13 +9,13 @@
 //! runtime role may only insert into them and read them.
 
 pub mod chain;
+pub mod search;
 
 pub use chain::{Break, Head, Verification, seal, verify};
 
 use chrono::{DateTime, SubsecRound, Utc};
 use diesel::prelude::*;
 
-use crate::StoreError;
 use crate::schema::audit_log;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -168,20 +168,4 @@ pub fn append_many(conn: &mut PgConnection, events: &[AuditEvent]) -> QueryResul
         );
     }
     Ok(seqs)
-}
-
-/// Rows with `from <= at < to`, oldest first, in pages of `page` rows after `after_seq`.
-pub fn page(
-    conn: &mut PgConnection,
-    from: DateTime<Utc>,
-    to: DateTime<Utc>,
-    after_seq: i64,
-    page: i64,
-) -> Result<Vec<AuditRow>, StoreError> {
-    Ok(audit_log::table
-        .filter(audit_log::at.ge(from).and(audit_log::at.lt(to)).and(audit_log::seq.gt(after_seq)))
-        .order(audit_log::seq)
-        .limit(page)
-        .select(AuditRow::as_select())
-        .load(conn)?)
 }

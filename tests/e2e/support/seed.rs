@@ -81,9 +81,8 @@ pub fn ingest(database_url: &str, resources: Vec<serde_json::Value>) {
     assert_eq!(summary.totals().rejected, 0, "seed data rejected: {summary:?}");
 }
 
-/// Registers a SMART Backend Services client with an EC P-384 key (kid `lab-1`) through
-/// `vigil client add`; returns its client id and the private key as PEM.
-pub fn es384_client(database_url: &str, scopes: &str) -> (String, String) {
+/// A fresh EC P-384 key (kid `lab-1`): its public JWKS and the private key as PEM.
+pub fn es384_jwks() -> (serde_json::Value, String) {
     use base64::Engine;
     let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
     let pair = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P384_SHA384).expect("key");
@@ -92,6 +91,13 @@ pub fn es384_client(database_url: &str, scopes: &str) -> (String, String) {
         "kty": "EC", "crv": "P-384", "kid": "lab-1", "alg": "ES384", "use": "sig",
         "x": b64.encode(&raw[1..49]), "y": b64.encode(&raw[49..97]),
     }]});
+    (jwks, pair.serialize_pem())
+}
+
+/// Registers a SMART Backend Services client with an EC P-384 key (kid `lab-1`) through
+/// `vigil client add`; returns its client id and the private key as PEM.
+pub fn es384_client(database_url: &str, scopes: &str) -> (String, String) {
+    let (jwks, pem) = es384_jwks();
     let dir = tempfile::tempdir().expect("tempdir");
     let file = dir.path().join("jwks.json");
     std::fs::write(&file, jwks.to_string()).expect("write");
@@ -100,7 +106,7 @@ pub fn es384_client(database_url: &str, scopes: &str) -> (String, String) {
         &["client", "add", "--name", "Lab system", "--jwks", file.to_str().expect("path"), "--scopes", scopes],
         "",
     );
-    (id.trim().to_owned(), pair.serialize_pem())
+    (id.trim().to_owned(), pem)
 }
 
 /// Registers a client with `scopes` and gets an access token for all of them through SMART

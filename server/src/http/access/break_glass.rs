@@ -163,15 +163,15 @@ async fn review(
 #[derive(askama::Template)]
 #[template(path = "break_glass_review.html")]
 struct ReviewPage<'a> {
+    chrome: crate::http::portal::Chrome,
     grants: &'a [Unreviewed],
-    csrf_token: &'a str,
 }
 
 #[get("/admin/break-glass")]
 async fn review_page(guard: Guard<Portal>) -> Result<HttpResponse, Rejection<Portal>> {
+    let chrome = crate::http::portal::Chrome::of(&guard)?;
     let grants = guard.system(REVIEW, None, unreviewed_grants).await?;
-    let csrf = guard.auth.session.as_ref().map(|s| s.csrf_token.clone()).unwrap_or_default();
-    html(StatusCode::OK, &ReviewPage { grants: &grants, csrf_token: &csrf })
+    html(StatusCode::OK, &ReviewPage { chrome, grants: &grants })
 }
 
 #[derive(Deserialize)]

@@ -75,9 +75,7 @@ impl WriteScope<'_> {
             detail: Some("matched by If-None-Exist".into()),
             ..self.context.event(self.principal.actor(), self.principal.role(), "read", Outcome::Success)
         };
-        audit::append(conn, &event)
-            .map(|_| ())
-            .map_err(|e| diesel::result::Error::QueryBuilderError(e.to_string().into()))
+        audit::append(conn, &event).map(|_| ()).map_err(|e| crate::http::fault::unexpected(&e))
     }
 
     /// The principal's write permissions, to keep with work done later on their behalf.

@@ -13,12 +13,14 @@ use askama::Template;
 use secrecy::SecretString;
 use serde::Deserialize;
 
+mod admin;
 mod alert_page;
 mod capacity_page;
 mod chart;
-mod format;
+pub(crate) mod format;
 mod mfa;
 mod models_page;
+mod password;
 mod patient_page;
 mod settings;
 mod worklist;
@@ -49,9 +51,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(models_page::model)
         .service(models_page::confirm)
         .service(models_page::apply)
+        .service(password::page)
+        .service(password::change)
         .service(settings::notifications)
         .service(settings::save_notifications);
     mfa::routes(cfg);
+    admin::routes(cfg);
 }
 
 #[derive(Template)]
@@ -150,6 +155,7 @@ async fn home(auth: Result<Authenticated<Portal>, Rejection<Portal>>) -> Result<
     let start = match user.role {
         crate::auth::Role::Clinician => Some("/worklist"),
         crate::auth::Role::Informatics => Some("/models"),
+        crate::auth::Role::Admin => Some("/admin"),
         _ => None,
     };
     if let Some(start) = start {

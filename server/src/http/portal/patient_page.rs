@@ -67,7 +67,7 @@ fn load(conn: &mut PgConnection, patient: i64, units: Vec<String>) -> QueryResul
         .load(conn)?;
     let rules = rules::list(conn).map_err(|e| match e {
         RuleError::Database(e) => e,
-        other => diesel::result::Error::QueryBuilderError(other.to_string().into()),
+        other => crate::http::fault::unexpected(&other),
     })?;
     let encounters = encounters::table
         .filter(encounters::patient_id.eq(patient))
