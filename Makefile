@@ -27,8 +27,10 @@ run: ## build, bring up Postgres, migrate, and serve over HTTPS (prints the URL 
 	  $$vigil migrate; \
 	  deploy/first-load.sh "$$vigil" $(VIGIL_HOME) $(PATIENTS); \
 	  deploy/first-user.sh "$$vigil" $(VIGIL_HOME)/admin-password admin --name Administrator --role admin; \
+	  deploy/first-user.sh "$$vigil" $(VIGIL_HOME)/analyst-password analyst --name "Clinical informatics" --role informatics; \
 	  echo "Sign in as admin with the password in $(VIGIL_HOME)/admin-password: $$(cat $(VIGIL_HOME)/admin-password)"; \
 	  echo "  or as nurse (a clinician of every ward) with: $$(cat $(VIGIL_HOME)/nurse-password 2>/dev/null)"; \
+	  echo "  or as analyst (clinical informatics: models and alert rules) with: $$(cat $(VIGIL_HOME)/analyst-password)"; \
 	  echo "The certificate is self-signed ($(VIGIL_HOME)/tls/cert.pem): your browser will ask you to trust it."; \
 	  echo "Alert emails (no SMTP server configured) are written to $(VIGIL_HOME)/mail/; the worker logs to $(VIGIL_HOME)/worker.log."; \
 	  echo "Health: /healthz   Readiness: /readyz   Stop: Ctrl-C"; \
@@ -64,7 +66,7 @@ screenshots: ## PNGs of the portal's pages at desktop and tablet width into targ
 	@deploy/system-deps.sh
 	@url=$$(deploy/postgres.sh url); \
 	  export VIGIL_TEST_ADMIN_URL="$${VIGIL_TEST_ADMIN_URL:-$$url}"; \
-	  VIGIL_SCREENSHOTS=$(CURDIR)/target/screenshots $(CARGO) test --locked -p vigil --test e2e -- portal::in_a_real_browser
+	  VIGIL_SCREENSHOTS=$(CURDIR)/target/screenshots $(CARGO) test --locked -p vigil --test e2e -- in_a_real_browser
 
 fmt-check:
 	$(CARGO) fmt --all --check

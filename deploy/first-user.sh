@@ -2,7 +2,7 @@
 # Creates a user with a random password saved (owner-readable only) in the given file, unless
 # that file exists already. Usage: first-user.sh "VIGIL COMMAND" FILE USERNAME [vigil user add ARGS...]
 # (make run: `admin`, the first administrator; `nurse`, a clinician of every ward who gets the
-# alert emails).
+# alert emails; `analyst`, clinical informatics).
 set -euo pipefail
 vigil=$1
 file=$2

@@ -386,7 +386,9 @@ fn admins_review_break_glass_access_in_the_portal() {
 
     let admin = portal_sign_in(&app, "chief");
     let home = app.get_with("/", &[("cookie", &admin)]);
-    assert!(home.body.contains("href=\"/admin/break-glass\""), "admins find the review page from home");
+    assert_eq!(home.header("location"), Some("/admin"), "an admin's home is administration");
+    let administration = app.get_with("/admin", &[("cookie", &admin)]);
+    assert!(administration.body.contains("href=\"/admin/break-glass\""), "admins find the review page from home");
     let page = app.get_with("/admin/break-glass", &[("cookie", &admin)]);
     assert_eq!(page.status, 200);
     assert!(page.body.contains(reason) && page.body.contains("p-ward"), "{}", page.body);

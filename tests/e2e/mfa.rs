@@ -79,8 +79,13 @@ fn admins_enrol_a_second_factor_and_sign_in_with_it() {
     assert_eq!(recovery.len(), 10, "{}", confirmed.body);
     let full = confirmed.cookie_pair("__Host-vigil-session").expect("a new session");
     assert_ne!(full, pending, "a new session id once signed in");
-    assert_eq!(app.get_with("/", &[("cookie", &full)]).status, 200);
-    assert_eq!(app.get_with("/", &[("cookie", &pending)]).status, 303, "the pending session ended");
+    assert_eq!(app.get_with("/", &[("cookie", &full)]).header("location"), Some("/admin"), "signed in");
+    assert_eq!(app.get_with("/admin", &[("cookie", &full)]).status, 200);
+    assert_eq!(
+        app.get_with("/", &[("cookie", &pending)]).header("location"),
+        Some("/sign-in"),
+        "the pending session ended"
+    );
 
     // The API asks for the second factor; each code works once.
     let asked = api_login(&app, None);
@@ -107,7 +112,7 @@ fn admins_enrol_a_second_factor_and_sign_in_with_it() {
         app.post_form("/sign-in/code", &[("cookie", &awaiting)], &[("csrf_token", &csrf), ("code", &recovery[1])]);
     assert_eq!((done.status, done.header("location")), (303, Some("/")));
     let session = done.cookie_pair("__Host-vigil-session").expect("session");
-    assert_eq!(app.get_with("/", &[("cookie", &session)]).status, 200);
+    assert_eq!(app.get_with("/admin", &[("cookie", &session)]).status, 200);
 
     // Wrong codes are throttled like wrong passwords.
     let statuses: Vec<u16> = (0..7).map(|_| api_login(&app, Some("123456")).status).collect();
@@ -116,7 +121,7 @@ fn admins_enrol_a_second_factor_and_sign_in_with_it() {
     // A lost phone: an operator resets the second factor, which is audited.
     let (status, out, err) = run(vigil().args(["user", "reset-mfa", "chief"]).env("DATABASE_URL", db.url()));
     assert!(status.success(), "{out}{err}");
-    assert_eq!(app.get_with("/", &[("cookie", &session)]).status, 303, "sessions ended");
+    assert_eq!(app.get_with("/", &[("cookie", &session)]).header("location"), Some("/sign-in"), "sessions ended");
     let mut conn = db.connect();
     let resets: Vec<Option<String>> = audit_log::table
         .filter(audit_log::action.eq("user-reset-mfa"))
