@@ -120,6 +120,7 @@ diesel::table! {
         request_id -> Nullable<Text>,
         break_glass -> Bool,
         detail -> Nullable<Text>,
+        patients -> Nullable<Array<Nullable<Int8>>>,
     }
 }
 

@@ -21,6 +21,7 @@ fn event(n: i64) -> AuditEvent {
         request_id: Some(format!("req-{n}")),
         break_glass: n % 2 == 0,
         detail: None,
+        patients: Vec::new(),
     }
 }
 
@@ -79,6 +80,24 @@ fn an_edited_row_is_named() {
         audit::verify(&mut conn).expect("verify"),
         Verification::Broken { position: 7, seq: 7, problem: Break::ContentAltered }
     );
+}
+
+#[test]
+fn a_list_rows_patients_are_sealed_with_it() {
+    let (_db, mut conn) = filled(3);
+    let listing = AuditEvent { patient_id: None, patients: vec![11, 12, 13], action: "search".into(), ..event(4) };
+    audit::append(&mut conn, &listing).expect("a list's row");
+    audit::chain::seal_all(&mut conn).expect("seal");
+    assert_eq!(intact(&mut conn), (4, 0));
+    // A patient taken off the list afterwards is named like any edit.
+    tamper(&mut conn, "UPDATE audit_log SET patients = '{11,13}' WHERE seq = 4");
+    assert_eq!(
+        audit::verify(&mut conn).expect("verify"),
+        Verification::Broken { position: 4, seq: 4, problem: Break::ContentAltered }
+    );
+    // A row names one patient or a list, never both.
+    let both = AuditEvent { patient_id: Some(1), patients: vec![2, 3], ..event(5) };
+    assert!(audit::append(&mut conn, &both).is_err());
 }
 
 #[test]

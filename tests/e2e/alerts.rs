@@ -606,8 +606,9 @@ fn clinicians_answer_their_alerts_through_the_api_and_the_lifecycle_holds() {
     let listed = get("/api/alerts", &nurse);
     assert_eq!(listed.status, 200, "{}", listed.body);
     assert_eq!(listed.json()["alerts"].as_array().map(Vec::len), Some(live as usize));
-    let audited =
-        "SELECT count(DISTINCT patient_id) AS n FROM audit_log WHERE resource_type = 'Alert' AND action = 'search'";
+    // One row for the list, naming every patient on it.
+    let audited = "SELECT count(DISTINCT p) AS n FROM audit_log, unnest(COALESCE(patients, ARRAY[patient_id])) p
+                    WHERE resource_type = 'Alert' AND action = 'search'";
     assert_eq!(count(&db, audited), live);
     assert_eq!(get("/api/alerts", &outsider).json()["alerts"], serde_json::json!([]));
     let critical = get("/api/alerts?tier=critical", &nurse).json()["alerts"].as_array().map_or(0, Vec::len);

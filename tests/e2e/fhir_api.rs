@@ -153,7 +153,7 @@ fn search_pages_through_what_was_loaded() {
     use diesel::prelude::*;
     let audited: i64 = diesel::sql_query(
         "SELECT count(*) AS n FROM audit_log WHERE action = 'search' AND actor = 'user:analyst' \
-         AND patient_id = (SELECT id FROM patients WHERE fhir_id = 'pt-00ddd5bb1c41')",
+         AND (SELECT id FROM patients WHERE fhir_id = 'pt-00ddd5bb1c41') = ANY (COALESCE(patients, ARRAY[patient_id]))",
     )
     .get_result::<Count>(&mut conn)
     .expect("count")

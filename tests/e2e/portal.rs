@@ -79,12 +79,15 @@ fn the_worklist_lists_the_nurses_alerts_most_urgent_first_with_counts_filters_an
     assert_eq!(wrong.status, 200);
     assert!(wrong.body.contains("tier &#34;urgent&#34;: expected info, warning or critical"), "{}", wrong.body);
 
-    // Each patient listed is audited as read.
+    // Each patient listed is audited as read: one row per page, naming them all.
     let audited = count(
         &db,
-        "SELECT count(DISTINCT patient_id) AS n FROM audit_log WHERE action = 'search' AND resource_type = 'Alert'",
+        "SELECT count(DISTINCT p) AS n FROM audit_log, unnest(COALESCE(patients, ARRAY[patient_id])) p
+          WHERE action = 'search' AND resource_type = 'Alert'",
     );
     assert!(audited >= 50, "{audited}");
+    let rows = count(&db, "SELECT count(*) AS n FROM audit_log WHERE action = 'search' AND resource_type = 'Alert'");
+    assert!(rows < audited, "a page of the worklist is one row, not one per patient ({rows} rows)");
 }
 
 #[test]

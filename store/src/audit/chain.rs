@@ -202,6 +202,7 @@ struct Hashed<'a> {
     request_id: Option<&'a str>,
     break_glass: bool,
     detail: Option<&'a str>,
+    patients: Option<&'a [Option<i64>]>,
 }
 
 impl AuditRow {
@@ -220,6 +221,7 @@ impl AuditRow {
             request_id: self.request_id.as_deref(),
             break_glass: self.break_glass,
             detail: self.detail.as_deref(),
+            patients: self.patients.as_deref(),
         }
     }
 }
@@ -252,6 +254,16 @@ fn chain_hash(prev: &[u8], event: &Hashed<'_>) -> [u8; 32] {
                 h.update((bytes.len() as u64).to_be_bytes());
                 h.update(bytes);
             }
+        }
+    }
+    // A list of patients is hashed after the fields every row has, only when present, so rows
+    // written before lists existed keep their hashes. A null element (which the table refuses) is
+    // hashed as -1 rather than skipped.
+    if let Some(patients) = event.patients {
+        h.update([2]);
+        h.update((patients.len() as u64).to_be_bytes());
+        for p in patients {
+            h.update(p.unwrap_or(-1).to_be_bytes());
         }
     }
     h.finalize().into()

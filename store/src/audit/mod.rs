@@ -57,6 +57,9 @@ pub struct AuditEvent {
     pub break_glass: bool,
     /// A short free text for reviewers (never patient data).
     pub detail: Option<String>,
+    /// The patients a list or search showed, when it showed more than one (then `patient_id` is
+    /// None): one row for the whole list.
+    pub patients: Vec<i64>,
 }
 
 impl AuditEvent {
@@ -81,6 +84,7 @@ impl AuditEvent {
             request_id: None,
             break_glass: false,
             detail: None,
+            patients: Vec::new(),
         }
     }
 }
@@ -102,6 +106,7 @@ pub struct AuditRow {
     pub request_id: Option<String>,
     pub break_glass: bool,
     pub detail: Option<String>,
+    pub patients: Option<Vec<Option<i64>>>,
 }
 
 /// Appends `event` at the current time and returns its sequence number. Runs in its own
@@ -134,6 +139,7 @@ fn row(
     diesel::dsl::Eq<audit_log::request_id, &Option<String>>,
     diesel::dsl::Eq<audit_log::break_glass, bool>,
     diesel::dsl::Eq<audit_log::detail, &Option<String>>,
+    diesel::dsl::Eq<audit_log::patients, Option<Vec<Option<i64>>>>,
 ) {
     (
         audit_log::at.eq(at),
@@ -149,6 +155,8 @@ fn row(
         audit_log::request_id.eq(&event.request_id),
         audit_log::break_glass.eq(event.break_glass),
         audit_log::detail.eq(&event.detail),
+        audit_log::patients
+            .eq((!event.patients.is_empty()).then(|| event.patients.iter().copied().map(Some).collect())),
     )
 }
 

@@ -21,7 +21,7 @@ pub struct Filter {
     pub break_glass_only: bool,
 }
 
-/// An audit row with the FHIR id of its patient.
+/// An audit row with the FHIR id of its patient (of each, space-separated, for a list).
 #[derive(Debug, Clone, PartialEq, QueryableByName)]
 pub struct Found {
     #[diesel(sql_type = BigInt)]
@@ -54,8 +54,11 @@ pub struct Found {
     pub detail: Option<String>,
 }
 
+/// A row's patient (or, for a list, its patients separated by spaces) by FHIR id.
 const COLUMNS: &str = "l.seq, l.at, l.actor, l.actor_role, l.action, l.resource_type, l.resource_id,
-    p.fhir_id AS patient, l.data_category, l.outcome, l.source_address, l.request_id, l.break_glass, l.detail
+    COALESCE(p.fhir_id, (SELECT string_agg(pl.fhir_id, ' ' ORDER BY pl.fhir_id) FROM patients pl
+                          WHERE pl.id = ANY (l.patients))) AS patient,
+    l.data_category, l.outcome, l.source_address, l.request_id, l.break_glass, l.detail
     FROM audit_log l LEFT JOIN patients p ON p.id = l.patient_id";
 
 /// Rows with `from <= at < to`, oldest first, in pages of `limit` rows after `after_seq` (an
@@ -89,7 +92,8 @@ pub fn search(
     Ok(diesel::sql_query(format!(
         "SELECT {COLUMNS}
           WHERE ($1::text IS NULL OR l.actor = $1)
-            AND ($2::text IS NULL OR l.patient_id IN (SELECT id FROM patients WHERE fhir_id = $2))
+            AND ($2::text IS NULL OR l.patient_id IN (SELECT id FROM patients WHERE fhir_id = $2)
+                 OR l.patients && ARRAY(SELECT id FROM patients WHERE fhir_id = $2))
             AND ($3::text IS NULL OR l.action = $3)
             AND ($4::text IS NULL OR l.outcome = $4)
             AND ($5::timestamptz IS NULL OR l.at >= $5)
