@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use diesel::prelude::*;
-use diesel::sql_types::{Array, BigInt, Date, Double, Jsonb, Nullable, Text, Timestamptz};
+use diesel::sql_types::{Array, BigInt, Bool, Date, Double, Jsonb, Nullable, Text, Timestamptz};
 use serde_json::Value;
 use vigil_store::schema::alert_events;
 
@@ -76,15 +76,6 @@ const COLUMNS: &str = "a.id, a.patient_id, p.fhir_id AS patient, p.family_name, 
     m.version AS model_version, a.factors, a.opened_at, a.updated_at, a.snoozed_until, a.ended_at";
 
 const FROM: &str = "alerts a JOIN patients p ON p.id = a.patient_id JOIN models m ON m.id = a.model_id";
-
-/// The alert's patient's units, as `patient_units()` computes them (the units they are assigned to
-/// and their latest stay's), written out so the planner joins it and computes it once per alert
-/// (`OFFSET 0` keeps it from being inlined into both the filter and the columns).
-const UNITS: &str = "SELECT array_remove(
-        ARRAY(SELECT c.code FROM patient_unit_assignments pa JOIN care_units c ON c.id = pa.unit_id
-               WHERE pa.patient_id = a.patient_id)
-        || (SELECT e.unit FROM encounters e WHERE e.patient_id = a.patient_id AND e.unit IS NOT NULL
-             ORDER BY e.period_start DESC NULLS LAST LIMIT 1), NULL) AS units OFFSET 0";
 
 /// The order of a list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -160,39 +151,20 @@ pub async fn list<S: Surface>(
                 Visibility::All => (None, -1),
                 Visibility::Units { units, user_id } => (Some(units.clone()), *user_id),
             };
-            // $1 the caller's units (NULL: all), $2 cursor, $3 unit, $4 target, $5 tier, $6 status,
-            // $7 the caller (for break-glass grants).
-            let filtered = format!(
-                "FROM {FROM} CROSS JOIN LATERAL ({UNITS}) pu
-                  WHERE a.id < $2
-                    AND ($3::TEXT IS NULL OR a.unit = $3 OR $3 = ANY (pu.units))
-                    AND ($4::TEXT IS NULL OR a.target = $4)
-                    AND ($5::TEXT IS NULL OR a.tier = $5)
-                    AND CASE $6 WHEN 'all' THEN true WHEN 'live' THEN a.ended_at IS NULL ELSE a.status = $6 END
-                    AND ($1::TEXT[] IS NULL OR pu.units && $1
-                         OR EXISTS (SELECT 1 FROM break_glass_grants g
-                                     WHERE g.user_id = $7 AND g.patient_id = a.patient_id AND g.expires_at > now()))"
-            );
-            let ordering = match order {
-                Order::Newest => "a.id DESC",
-                Order::Urgency => {
-                    "CASE a.tier WHEN 'critical' THEN 0 WHEN 'warning' THEN 1 ELSE 2 END, a.probability DESC, a.id DESC"
-                }
-            };
-            let rows: Vec<Row> = diesel::sql_query(format!(
-                "SELECT {COLUMNS}, ($1::TEXT[] IS NOT NULL AND NOT (pu.units && $1)) AS flagged {filtered}
-                  ORDER BY {ordering} LIMIT $8 OFFSET $9"
-            ))
-            .bind::<Nullable<Array<Text>>, _>(units.clone())
-            .bind::<BigInt, _>(cursor.unwrap_or(i64::MAX))
-            .bind::<Nullable<Text>, _>(filters.unit.clone())
-            .bind::<Nullable<Text>, _>(filters.target.clone())
-            .bind::<Nullable<Text>, _>(filters.tier.clone())
-            .bind::<Text, _>(filters.status.clone())
-            .bind::<BigInt, _>(viewer)
-            .bind::<BigInt, _>(page + 1)
-            .bind::<BigInt, _>(offset)
-            .load(conn)?;
+            // The lists are database functions (migration `alert_list_functions`) so that each
+            // connection plans them once.
+            let rows: Vec<Row> = diesel::sql_query("SELECT * FROM alert_list($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)")
+                .bind::<Nullable<Array<Text>>, _>(units.clone())
+                .bind::<BigInt, _>(cursor.unwrap_or(i64::MAX))
+                .bind::<Nullable<Text>, _>(filters.unit.clone())
+                .bind::<Nullable<Text>, _>(filters.target.clone())
+                .bind::<Nullable<Text>, _>(filters.tier.clone())
+                .bind::<Text, _>(filters.status.clone())
+                .bind::<BigInt, _>(viewer)
+                .bind::<Bool, _>(order == Order::Urgency)
+                .bind::<BigInt, _>(page + 1)
+                .bind::<BigInt, _>(offset)
+                .load(conn)?;
             let counts = if with_counts {
                 #[derive(QueryableByName)]
                 struct Count {
@@ -201,16 +173,14 @@ pub async fn list<S: Surface>(
                     #[diesel(sql_type = BigInt)]
                     n: i64,
                 }
-                let counts: Vec<Count> =
-                    diesel::sql_query(format!("SELECT a.tier, count(*) AS n {filtered} GROUP BY a.tier"))
-                        .bind::<Nullable<Array<Text>>, _>(units)
-                        .bind::<BigInt, _>(cursor.unwrap_or(i64::MAX))
-                        .bind::<Nullable<Text>, _>(filters.unit)
-                        .bind::<Nullable<Text>, _>(filters.target)
-                        .bind::<Nullable<Text>, _>(None::<String>)
-                        .bind::<Text, _>(filters.status)
-                        .bind::<BigInt, _>(viewer)
-                        .load(conn)?;
+                let counts: Vec<Count> = diesel::sql_query("SELECT * FROM alert_counts($1, $2, $3, $4, $5, $6)")
+                    .bind::<Nullable<Array<Text>>, _>(units)
+                    .bind::<BigInt, _>(cursor.unwrap_or(i64::MAX))
+                    .bind::<Nullable<Text>, _>(filters.unit)
+                    .bind::<Nullable<Text>, _>(filters.target)
+                    .bind::<Text, _>(filters.status)
+                    .bind::<BigInt, _>(viewer)
+                    .load(conn)?;
                 counts.into_iter().map(|c| (c.tier, c.n)).collect()
             } else {
                 Vec::new()
