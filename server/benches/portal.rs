@@ -4,6 +4,8 @@
 //! stall is not hidden by the requests it delayed): p50, p99 and errors, beside `/healthz` at the
 //! same rate as the floor (what the HTTP stack costs with no page to build). Targets: worklist p99
 //! < 50 ms, patient page p99 < 100 ms, no errors. Every request is a signed-in nurse's, audited.
+//! Then the worklist's capacity: its rate from 16 connections (wrk) beside Postgres running the
+//! page's two list queries alone from 16 connections (pgbench), the most any server could reach.
 //!
 //! The data come through the product's paths: `vigil synth` and `ingest`, `train`, `model
 //! activate`, a unit and its nurse, the 50 patients at the highest risk assigned to it, a rule at
@@ -15,7 +17,7 @@ use diesel::prelude::*;
 use vigil_store::testing::TestDb;
 
 mod support;
-use support::http::{fixed_rate, percentile, serve};
+use support::http::{fixed_rate, percentile, pgbench, serve, wrk};
 use support::vigil;
 
 const RATE: u64 = 500;
@@ -111,4 +113,24 @@ fn main() {
         );
         floor_p99.get_or_insert(ms(p99));
     }
+
+    let (pages, detail) =
+        wrk(&format!("{}/worklist?unit=ward-bench", server.base), &format!("cookie: {cookie}"), 16, 10);
+    let nurse: i64 = {
+        use vigil_store::schema::users;
+        users::table.filter(users::username.eq("nurse")).select(users::id).first(&mut db.connect()).expect("nurse")
+    };
+    let queries = pgbench(
+        db.url(),
+        &format!(
+            "SELECT * FROM alert_list('{{ward-bench}}', 9223372036854775807, 'ward-bench', NULL, NULL, 'live', {nurse}, true, 51, 0);\n\
+             SELECT * FROM alert_counts('{{ward-bench}}', 9223372036854775807, 'ward-bench', NULL, 'live', {nurse});\n"
+        ),
+        16,
+        10,
+    );
+    println!("worklist capacity from 16 connections, 10 s each");
+    println!("  vigil      {pages:>7.0} pages/s ({detail})");
+    println!("  limit: Postgres runs the page's two list queries {queries:>7.0} times/s (pgbench)");
+    println!("  ratio {:.2}", pages / queries);
 }

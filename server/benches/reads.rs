@@ -19,7 +19,7 @@ use vigil_store::audit::{AuditEvent, Outcome};
 use vigil_store::testing::TestDb;
 
 mod support;
-use support::http::{Server, fixed_rate, loopback, percentile, serve};
+use support::http::{Server, fixed_rate, percentile, pgbench, serve, wrk};
 
 const SECONDS: u64 = 10;
 const RATE: u64 = 500;
@@ -68,49 +68,6 @@ fn token(server: &Server) -> String {
     body["access_token"].as_str().expect("token").to_owned()
 }
 
-/// wrk for `SECONDS` from `connections` connections; requests per second and the latency line.
-fn wrk(url: &str, token: &str, connections: u32) -> (f64, String) {
-    let threads = connections.min(2).to_string();
-    let out = Command::new("wrk")
-        .args(["-t", &threads, "-c", &connections.to_string(), "-d", &format!("{SECONDS}s"), "--latency"])
-        .args(["-H", &format!("Authorization: Bearer {token}")])
-        .arg(url)
-        .output()
-        .expect("wrk (Debian's wrk; make bench installs it)");
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let rate = text
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("Requests/sec:"))
-        .and_then(|v| v.trim().parse().ok())
-        .expect("wrk's rate");
-    let non_2xx = text.lines().find(|l| l.contains("Non-2xx")).map(str::trim).unwrap_or("0 errors").to_owned();
-    let p99 = text.lines().find(|l| l.trim().starts_with("99%")).map(str::trim).unwrap_or("").to_owned();
-    (rate, format!("p99 {}, {non_2xx}", p99.trim_start_matches("99%").trim()))
-}
-
-/// pgbench committing single-row inserts for `SECONDS` from `connections` connections.
-fn pgbench(db: &TestDb, connections: u32) -> f64 {
-    let script = tempfile::NamedTempFile::new().expect("script");
-    std::fs::write(
-        script.path(),
-        "INSERT INTO bench_commits (at, note) VALUES (now(), 'a row of about the size of an audit row');\n",
-    )
-    .expect("script");
-    let out = Command::new("pgbench")
-        .args(["-n", "-c", &connections.to_string(), "-j", &connections.min(2).to_string(), "-T", &SECONDS.to_string()])
-        .arg("-f")
-        .arg(script.path())
-        .arg(loopback(db.url()))
-        .output()
-        .expect("pgbench (Debian's postgresql-client)");
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    text.lines()
-        .find_map(|l| l.strip_prefix("tps = "))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| panic!("pgbench: {text}{}", String::from_utf8_lossy(&out.stderr)))
-}
-
 fn main() {
     let db = TestDb::migrated();
     seed(&db);
@@ -126,8 +83,13 @@ fn main() {
     );
     let mut rows = Vec::new();
     for connections in [1, 16] {
-        let (reads, detail) = wrk(&url, &token, connections);
-        let inserts = pgbench(&db, connections);
+        let (reads, detail) = wrk(&url, &format!("Authorization: Bearer {token}"), connections, SECONDS);
+        let inserts = pgbench(
+            db.url(),
+            "INSERT INTO bench_commits (at, note) VALUES (now(), 'a row of about the size of an audit row');\n",
+            connections,
+            SECONDS,
+        );
         println!("  {connections:>2} connections: vigil {reads:>8.0} reads/s ({detail})");
         println!("                  limit: Postgres commits {inserts:>8.0} single-row inserts/s (pgbench)");
         println!("                  ratio {:.2} (target at 16 connections >= 0.50)", reads / inserts);

@@ -1,5 +1,6 @@
 //! A real `vigil serve` for the benches (plain HTTP on loopback, as a TLS-terminating proxy would
-//! reach it, as the runtime role) and an open-loop load generator at a fixed rate.
+//! reach it, as the runtime role), an open-loop load generator at a fixed rate, and the closed-loop
+//! rates of wrk against the server and of pgbench against Postgres.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -110,4 +111,44 @@ pub fn fixed_rate(url: &str, header: (&str, &str), rate: u64, seconds: u64) -> (
 
 pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1]
+}
+
+/// wrk for `seconds` from `connections` connections sending `header`; requests per second and
+/// "p99 …, errors".
+pub fn wrk(url: &str, header: &str, connections: u32, seconds: u64) -> (f64, String) {
+    let threads = connections.min(2).to_string();
+    let out = Command::new("wrk")
+        .args(["-t", &threads, "-c", &connections.to_string(), "-d", &format!("{seconds}s"), "--latency"])
+        .args(["-H", header])
+        .arg(url)
+        .output()
+        .expect("wrk (Debian's wrk; make bench installs it)");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let rate = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Requests/sec:"))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("wrk's rate");
+    let non_2xx = text.lines().find(|l| l.contains("Non-2xx")).map(str::trim).unwrap_or("0 errors").to_owned();
+    let p99 = text.lines().find(|l| l.trim().starts_with("99%")).map(str::trim).unwrap_or("").to_owned();
+    (rate, format!("p99 {}, {non_2xx}", p99.trim_start_matches("99%").trim()))
+}
+
+/// pgbench running `script` for `seconds` from `connections` connections; transactions per second.
+pub fn pgbench(database_url: &str, script: &str, connections: u32, seconds: u64) -> f64 {
+    let file = tempfile::NamedTempFile::new().expect("script");
+    std::fs::write(file.path(), script).expect("script");
+    let out = Command::new("pgbench")
+        .args(["-n", "-c", &connections.to_string(), "-j", &connections.min(2).to_string(), "-T", &seconds.to_string()])
+        .arg("-f")
+        .arg(file.path())
+        .arg(loopback(database_url))
+        .output()
+        .expect("pgbench (Debian's postgresql-client)");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.lines()
+        .find_map(|l| l.strip_prefix("tps = "))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("pgbench: {text}{}", String::from_utf8_lossy(&out.stderr)))
 }
