@@ -19,6 +19,7 @@ mod pull;
 mod scoring;
 mod search;
 mod serve;
+mod settings;
 mod support;
 mod throttling;
 mod tokens;

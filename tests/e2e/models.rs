@@ -172,19 +172,19 @@ fn in_a_real_browser_informatics_activates_a_challenger_and_rolls_it_back() {
     sign_in(&browser, &app, "ana");
     poll("the registry", || browser.url().ends_with("/models").then_some(()));
     assert_eq!(browser.errors(), Vec::<String>::new(), "no console error or CSP violation on the registry");
-    crate::portal::screenshots(&browser, "models");
+    browser.check_and_capture("models");
 
     browser.click("a[href='/models/readmission-4']");
     poll("the report", || browser.url().ends_with("/models/readmission-4").then_some(()));
     assert_eq!(browser.count("figure.calibration svg circle"), 10, "a point per decile");
     assert_eq!(browser.errors(), Vec::<String>::new(), "none on the report");
-    crate::portal::screenshots(&browser, "model");
+    browser.check_and_capture("model");
 
     browser.goto(&format!("{}/models/readmission-5", app.base));
     browser.click("#offer-activate");
     poll("the confirmation", || browser.url().ends_with("/models/readmission-5/activate").then_some(()));
     assert_eq!(browser.errors(), Vec::<String>::new(), "none on the confirmation");
-    crate::portal::screenshots(&browser, "model-confirm");
+    browser.check_and_capture("model-confirm");
     browser.click("#confirm");
     poll("the activation", || (status_of(&db, "readmission-5") == "active").then_some(()));
     poll("the page to say so", || browser.source().contains("Activated: this is the active model").then_some(()));

@@ -273,17 +273,6 @@ fn another_units_nurse_cannot_open_the_alert() {
 
 /// Checks the page with axe-core; with `VIGIL_SCREENSHOTS` set (`make screenshots`), saves it at
 /// desktop and tablet width as PNG files in that folder.
-pub fn screenshots(browser: &Browser, page: &str) {
-    assert_eq!(browser.accessibility_violations(), Vec::<String>::new(), "WCAG 2.1 AA on the {page} page");
-    let Some(dir) = std::env::var_os("VIGIL_SCREENSHOTS") else { return };
-    let dir = std::path::PathBuf::from(dir);
-    std::fs::create_dir_all(&dir).expect("screenshot folder");
-    for (width, name) in [(1280, "desktop"), (768, "tablet")] {
-        browser.resize(width, 1000);
-        browser.screenshot(&dir.join(format!("{page}-{name}.png")));
-    }
-    browser.resize(1280, 900);
-}
 
 #[test]
 fn in_a_real_browser_a_nurse_signs_in_finds_an_alert_and_answers_it() {
@@ -298,14 +287,14 @@ fn in_a_real_browser_a_nurse_signs_in_finds_an_alert_and_answers_it() {
     assert_eq!(browser.text("h1"), "Worklist");
     assert!(browser.count("table.worklist tbody tr") >= 1);
     assert_eq!(browser.errors(), Vec::<String>::new(), "no console error or CSP violation on the worklist");
-    screenshots(&browser, "worklist");
+    browser.check_and_capture("worklist");
 
     browser.click("table.worklist tbody tr:first-child a");
     poll("the alert's page", || browser.url().contains("/alerts/").then_some(()));
     let id: i64 = browser.url().rsplit('/').next().and_then(|id| id.parse().ok()).expect("an alert id");
     assert!(browser.source().contains("<h2>Why</h2>"));
     assert_eq!(browser.errors(), Vec::<String>::new(), "none on the alert's page");
-    screenshots(&browser, "alert");
+    browser.check_and_capture("alert");
     let status = || -> String {
         use vigil_store::schema::alerts;
         alerts::table.find(id).select(alerts::status).first(&mut db.connect()).expect("status")
@@ -342,19 +331,19 @@ fn in_a_real_browser_a_nurse_signs_in_finds_an_alert_and_answers_it() {
     assert_eq!(browser.count("figure.trend svg polyline.series"), 1, "the admission model's scores");
     assert!(browser.source().contains("Latest results"));
     assert_eq!(browser.errors(), Vec::<String>::new(), "none on the patient's page");
-    screenshots(&browser, "patient");
+    browser.check_and_capture("patient");
 
     browser.click("a[href='/settings/notifications']");
     poll("the settings", || browser.url().ends_with("/settings/notifications").then_some(()));
     assert_eq!(browser.text("h1"), "Notification settings");
     assert_eq!(browser.errors(), Vec::<String>::new(), "none on the settings page");
-    screenshots(&browser, "settings");
+    browser.check_and_capture("settings");
 
     browser.click("a[href='/capacity']");
     poll("the capacity page", || browser.url().ends_with("/capacity").then_some(()));
     assert!(browser.count("figure.capacity svg rect.bar") >= 1);
     assert_eq!(browser.errors(), Vec::<String>::new(), "none on the capacity page");
-    screenshots(&browser, "capacity");
+    browser.check_and_capture("capacity");
 
     let kept = count(
         &db,
@@ -373,64 +362,6 @@ fn in_a_real_browser_a_nurse_signs_in_finds_an_alert_and_answers_it() {
         ),
     );
     assert_eq!(audited, 4, "three answers and the feedback");
-}
-
-#[test]
-fn a_nurse_chooses_which_alerts_reach_her_by_email_on_the_page_the_emails_link_to() {
-    let db = TestDb::migrated();
-    seed::unit(db.url(), "ICU");
-    seed::user(db.url(), "nurse", "clinician", &["ICU"]);
-    let app = App::spawn(db.url());
-    let session = portal_session(&app, "nurse");
-    let cookie = [("cookie", session.as_str())];
-
-    let page = app.get_with("/settings/notifications", &cookie);
-    assert_eq!(page.status, 200, "{}", page.body);
-    assert!(
-        page.body.contains("name=\"tier_warning\" checked") && page.body.contains("name=\"tier_critical\" checked")
-    );
-    assert!(!page.body.contains("name=\"tier_info\" checked"), "by default: warning and critical");
-    let token = form_token(&page.body);
-
-    let forged = app.post_form("/settings/notifications", &cookie, &[("tier_info", "on")]);
-    assert_eq!(forged.status, 403);
-    let saved = app.post_form(
-        "/settings/notifications",
-        &cookie,
-        &[
-            ("csrf_token", token.as_str()),
-            ("tier_critical", "on"),
-            ("delivery", "digest"),
-            ("quiet_start", "22:00"),
-            ("quiet_end", "07:00"),
-            ("time_zone", "Europe/Paris"),
-        ],
-    );
-    assert_eq!((saved.status, saved.header("location")), (303, Some("/settings/notifications?saved=1")));
-    let stored = count(
-        &db,
-        "SELECT count(*) AS n FROM notification_preferences WHERE email_tiers = '{critical}' AND delivery = 'digest'
-            AND quiet_start = '22:00' AND quiet_end = '07:00' AND time_zone = 'Europe/Paris'",
-    );
-    assert_eq!(stored, 1);
-    let shown = app.get_with("/settings/notifications?saved=1", &cookie);
-    assert!(shown.body.contains("Saved.") && shown.body.contains("value=\"Europe/Paris\""));
-
-    // A zone Postgres does not know is named; what was asked stays in the form; nothing changes.
-    let refused = app.post_form(
-        "/settings/notifications",
-        &cookie,
-        &[("csrf_token", token.as_str()), ("tier_info", "on"), ("time_zone", "Mars/Olympus")],
-    );
-    assert_eq!(refused.status, 422, "{}", refused.body);
-    assert!(refused.body.contains("Mars/Olympus") && refused.body.contains("role=\"alert\""));
-    assert!(refused.body.contains("name=\"tier_info\" checked"));
-    assert_eq!(count(&db, "SELECT count(*) AS n FROM notification_preferences WHERE time_zone = 'Europe/Paris'"), 1);
-    let audited = count(
-        &db,
-        "SELECT count(*) AS n FROM audit_log WHERE resource_type = 'NotificationPreferences' AND action = 'write'",
-    );
-    assert!(audited >= 1);
 }
 
 #[test]

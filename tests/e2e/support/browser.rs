@@ -166,4 +166,18 @@ impl Browser {
         let png = self.runtime.block_on(self.client().screenshot()).expect("screenshot");
         std::fs::write(path, png).expect("write screenshot");
     }
+
+    /// Checks the page against WCAG 2.1 A/AA (axe-core) and, when `VIGIL_SCREENSHOTS` names a
+    /// folder (`make screenshots`), saves it as `{page}-desktop.png` and `{page}-tablet.png` there.
+    pub fn check_and_capture(&self, page: &str) {
+        assert_eq!(self.accessibility_violations(), Vec::<String>::new(), "WCAG 2.1 AA on the {page} page");
+        let Some(dir) = std::env::var_os("VIGIL_SCREENSHOTS") else { return };
+        let dir = std::path::PathBuf::from(dir);
+        std::fs::create_dir_all(&dir).expect("screenshot folder");
+        for (width, name) in [(1280, "desktop"), (768, "tablet")] {
+            self.resize(width, 1000);
+            self.screenshot(&dir.join(format!("{page}-{name}.png")));
+        }
+        self.resize(1280, 900);
+    }
 }

@@ -13,6 +13,7 @@ pub mod context;
 pub(crate) mod csrf;
 pub mod database;
 mod guarded;
+mod listing;
 pub mod portal_session;
 pub mod security_events;
 pub mod sign_in;
@@ -30,6 +31,8 @@ use vigil_store::audit::{self, AuditEvent, Outcome};
 
 pub use self::authenticated::{AuthState, Authenticated};
 pub use self::context::RequestContext;
+pub use self::listing::Found;
+use self::listing::listing_events;
 pub use self::portal_session::{end_session, start_session};
 pub use self::write::{Declared, WriteScope};
 use crate::auth::policy::{Action, Decision, Target, Visibility, may, visibility};
@@ -326,38 +329,6 @@ impl<S: Surface> Guard<S> {
     }
 }
 
-/// The audit rows of a search that returned `patients`: one row naming every patient seen in the
-/// ordinary way (in `patient_id` when there is one, in `patients` when there are more), and a row
-/// of its own, flagged, for each patient seen only under break-glass, so that a reviewer finds
-/// those as they find any break-glass access. A search that returned nobody has one row too.
-fn listing_events(
-    mut patients: Vec<(i64, bool)>,
-    event: impl Fn(Option<i64>, Outcome, bool) -> AuditEvent,
-) -> Vec<AuditEvent> {
-    patients.sort_unstable();
-    patients.dedup_by_key(|(id, _)| *id);
-    let (flagged, seen): (Vec<_>, Vec<_>) = patients.into_iter().partition(|(_, flagged)| *flagged);
-    let mut events: Vec<AuditEvent> = flagged.iter().map(|(id, _)| event(Some(*id), Outcome::Success, true)).collect();
-    match seen.as_slice() {
-        [] if !events.is_empty() => {}
-        [] => events.push(event(None, Outcome::Success, false)),
-        [(one, _)] => events.push(event(Some(*one), Outcome::Success, false)),
-        many => events.push(AuditEvent {
-            patients: many.iter().map(|(id, _)| *id).collect(),
-            ..event(None, Outcome::Success, false)
-        }),
-    }
-    events
-}
-
-/// What a search found, and the patients whose data it returns, each with whether the searcher
-/// sees them only under break-glass.
-#[derive(Debug)]
-pub struct Found<T> {
-    pub value: T,
-    pub patients: Vec<(i64, bool)>,
-}
-
 #[allow(clippy::too_many_arguments)] // one audit row has this many facts
 fn audit_event(
     principal: &Principal,
@@ -421,28 +392,4 @@ fn audited<T>(
         audit::append(conn, success)?;
         Ok(Some(value))
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn event(patient: Option<i64>, outcome: Outcome, break_glass: bool) -> AuditEvent {
-        AuditEvent { patient_id: patient, break_glass, ..AuditEvent::new("user:nurse", "clinician", "search", outcome) }
-    }
-
-    #[test]
-    fn a_list_is_one_row_naming_its_patients_and_break_glass_views_stand_alone() {
-        let rows = listing_events(vec![(3, false), (1, false), (7, true), (3, false), (2, false)], event);
-        assert_eq!(rows.len(), 2);
-        assert_eq!((rows[0].patient_id, rows[0].break_glass, rows[0].patients.len()), (Some(7), true, 0));
-        assert_eq!((rows[1].patient_id, rows[1].patients.clone()), (None, vec![1, 2, 3]));
-
-        let one = listing_events(vec![(5, false)], event);
-        assert_eq!((one.len(), one[0].patient_id, one[0].patients.len()), (1, Some(5), 0));
-        let nobody = listing_events(Vec::new(), event);
-        assert_eq!((nobody.len(), nobody[0].patient_id), (1, None));
-        let only_flagged = listing_events(vec![(9, true)], event);
-        assert_eq!((only_flagged.len(), only_flagged[0].break_glass), (1, true));
-    }
 }
