@@ -197,3 +197,43 @@ fn in_a_real_browser_informatics_activates_a_challenger_and_rolls_it_back() {
     assert_eq!(status_of(&db, "readmission-5"), "retired");
     assert_eq!(browser.errors(), Vec::<String>::new());
 }
+
+#[test]
+fn clinicians_feedback_is_reported_as_a_useful_rate_per_model_unit_and_tier() {
+    let db = population(800);
+    with_active_models(&db);
+    crate::alerts::ward_with_a_nurse(&db);
+    crate::alerts::score(&db);
+    seed::user(db.url(), "ana", "informatics", &[]);
+    let app = App::spawn(db.url());
+    let nurse = bearer(&token(&app, "nurse"));
+    let auth = [("authorization", nurse.as_str())];
+    let listed = app.get_with("/api/alerts", &auth).json();
+    let alerts: Vec<i64> =
+        listed["alerts"].as_array().expect("alerts").iter().filter_map(|a| a["id"].as_i64()).take(3).collect();
+    assert_eq!(alerts.len(), 3, "{listed}");
+    for (id, outcome, reason) in
+        [(alerts[0], "useful", None), (alerts[1], "useful", None), (alerts[2], "not-useful", Some("already-known"))]
+    {
+        let body = serde_json::json!({ "outcome": outcome, "reason": reason });
+        let given = app.post_json(&format!("/api/alerts/{id}/feedback"), &auth, &body);
+        assert_eq!(given.status, 201, "{}", given.body);
+    }
+    let refused =
+        app.post_json(&format!("/api/alerts/{}/feedback", alerts[0]), &auth, &serde_json::json!({ "outcome": "meh" }));
+    assert_eq!(refused.status, 422);
+
+    // Per model, unit and tier: 3 answers, 2 useful, wherever the alerts stood.
+    let ana = bearer(&token(&app, "ana"));
+    let model = app.get_with("/api/models/admission-1", &[("authorization", ana.as_str())]).json();
+    let rows = model["feedback"].as_array().expect("feedback").clone();
+    let (answers, useful) = rows
+        .iter()
+        .fold((0, 0), |(a, u), r| (a + r["answers"].as_i64().unwrap_or(0), u + r["useful"].as_i64().unwrap_or(0)));
+    assert_eq!((answers, useful), (3, 2), "{rows:?}");
+    assert!(rows.iter().all(|r| r["model"] == "admission-1" && r["tier"] == "warning"));
+    let report = cli(&db, &["alert", "feedback", "--model", "admission-1"]);
+    assert!(report.lines().skip(1).all(|l| l.starts_with("admission-1")) && report.contains("warning"), "{report}");
+    let page = app.get_with("/models/admission-1", &[("cookie", portal_session(&app, "ana").as_str())]);
+    assert!(page.body.contains("Clinicians' feedback on its alerts") && page.body.contains("<td>warning</td>"));
+}

@@ -157,6 +157,43 @@ pub fn of_alert(conn: &mut PgConnection, alert: i64) -> QueryResult<Vec<Given>> 
         .load(conn)
 }
 
+/// How clinicians judged a model's alerts in one unit at one tier.
+#[derive(Debug, Clone, PartialEq, Eq, QueryableByName, Serialize)]
+pub struct UsefulRate {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pub model: String,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+    pub unit: Option<String>,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pub tier: String,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub answers: i64,
+    /// Useful (or, from CDS Hooks, accepted).
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub useful: i64,
+}
+
+impl UsefulRate {
+    pub fn rate(&self) -> f64 {
+        if self.answers == 0 { 0.0 } else { self.useful as f64 / self.answers as f64 }
+    }
+}
+
+/// The useful rate per model version, unit and tier (of one model when `model` is given), from
+/// every answer given.
+pub fn useful_rates(conn: &mut PgConnection, model: Option<&str>) -> QueryResult<Vec<UsefulRate>> {
+    diesel::sql_query(
+        "SELECT m.version AS model, f.unit, f.tier, count(*) AS answers,
+                count(*) FILTER (WHERE f.outcome IN ('useful', 'accepted')) AS useful
+           FROM alert_feedback f JOIN models m ON m.id = f.model_id
+          WHERE $1::text IS NULL OR m.version = $1
+          GROUP BY m.version, f.unit, f.tier
+          ORDER BY m.version, f.unit NULLS LAST, CASE f.tier WHEN 'critical' THEN 0 WHEN 'warning' THEN 1 ELSE 2 END",
+    )
+    .bind::<diesel::sql_types::Nullable<diesel::sql_types::Text>, _>(model)
+    .load(conn)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -17,6 +17,12 @@ pub enum AlertCommand {
     /// Threshold rules: which probabilities open an alert of which tier
     #[command(subcommand)]
     Rule(RuleCommand),
+    /// What clinicians answered: the useful rate per model version, unit and tier
+    Feedback {
+        /// Only this model version
+        #[arg(long)]
+        model: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -159,8 +165,34 @@ fn print_rule(rule: &Rule) {
 }
 
 #[allow(clippy::print_stdout)] // the command's output for its user
+fn feedback_report(conn: &mut PgConnection, model: Option<&str>) -> anyhow::Result<ExitCode> {
+    let rates = crate::alerts::feedback::useful_rates(conn, model)?;
+    audit_cli(conn, "feedback-report", "AlertFeedback", model, None)?;
+    if rates.is_empty() {
+        println!("no feedback yet");
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("{:<16} {:<16} {:<9} {:>8} {:>7} {:>7}", "model", "unit", "tier", "answers", "useful", "rate");
+    for r in &rates {
+        println!(
+            "{:<16} {:<16} {:<9} {:>8} {:>7} {:>6.0}%",
+            r.model,
+            r.unit.as_deref().unwrap_or("-"),
+            r.tier,
+            r.answers,
+            r.useful,
+            r.rate() * 100.0
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[allow(clippy::print_stdout)] // the command's output for its user
 pub fn run(conn: &mut PgConnection, command: AlertCommand) -> anyhow::Result<ExitCode> {
-    let AlertCommand::Rule(command) = command;
+    let command = match command {
+        AlertCommand::Rule(command) => command,
+        AlertCommand::Feedback { model } => return feedback_report(conn, model.as_deref()),
+    };
     let by = cli_actor();
     let changed = match command {
         RuleCommand::Add { target, unit, tiers, reason } => {

@@ -49,6 +49,7 @@ async fn one(guard: Guard<Api>, version: web::Path<String>) -> Result<HttpRespon
     body["report"] = detail.entry.metrics.clone();
     body["history"] = json!(detail.history);
     body["active_version"] = json!(detail.active);
+    body["feedback"] = json!(detail.feedback);
     Ok(HttpResponse::Ok().json(body))
 }
 

@@ -5,6 +5,7 @@ use serde_json::Value;
 use vigil_scoring::registry::{self, Entry, RegistryError, StatusChange};
 use vigil_scoring::training::{Report, Target};
 
+use crate::alerts::feedback::{UsefulRate, useful_rates};
 use crate::auth::policy::Action;
 use crate::http::access::{Access, Guard};
 use crate::http::surface::{Rejection, Surface};
@@ -59,6 +60,8 @@ pub struct Detail {
     pub history: Vec<StatusChange>,
     /// The version active for the model's target now, if any.
     pub active: Option<String>,
+    /// How clinicians judged its alerts, per unit and tier.
+    pub feedback: Vec<UsefulRate>,
 }
 
 /// A registry failure that is the caller's to hear of: None for no such model, the refusal's
@@ -89,7 +92,8 @@ pub async fn detail<S: Surface>(guard: &Guard<S>, version: String) -> Result<Det
                     .transpose()?
                     .flatten()
                     .map(|(e, _)| e.version);
-                Ok(Detail { report: report_of(&entry.metrics), entry, history, active })
+                let feedback = useful_rates(conn, Some(&version))?;
+                Ok(Detail { report: report_of(&entry.metrics), entry, history, active, feedback })
             })())?;
             Ok(found.and_then(Result::ok))
         })

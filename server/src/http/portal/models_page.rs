@@ -258,6 +258,16 @@ struct ModelPage {
     size: f64,
     history: Vec<StatusStep>,
     offers: Vec<Offer>,
+    feedback: Vec<Judged>,
+}
+
+/// Clinicians' answers about the model's alerts in one unit at one tier.
+struct Judged {
+    unit: String,
+    tier: String,
+    answers: i64,
+    useful: i64,
+    rate: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -272,7 +282,7 @@ pub async fn model(
     query: web::Query<Done>,
 ) -> Result<HttpResponse, Rejection<Portal>> {
     let chrome = Chrome::of(&guard)?;
-    let Detail { entry, report, history, active } = view::detail(&guard, version.into_inner()).await?;
+    let Detail { entry, report, history, active, feedback } = view::detail(&guard, version.into_inner()).await?;
     let page = ModelPage {
         chrome,
         threshold: percent(entry.threshold),
@@ -297,6 +307,16 @@ pub async fn model(
             })
             .collect(),
         offers: Change::available(&entry).into_iter().map(|c| Offer { action: c.as_str(), label: label(c) }).collect(),
+        feedback: feedback
+            .into_iter()
+            .map(|f| Judged {
+                rate: percent(f.rate()),
+                unit: f.unit.unwrap_or_else(|| "no unit".into()),
+                tier: f.tier,
+                answers: f.answers,
+                useful: f.useful,
+            })
+            .collect(),
         model: listed(&entry),
     };
     html(StatusCode::OK, &page)
