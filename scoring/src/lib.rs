@@ -1,12 +1,14 @@
 //! Risk scoring: point-in-time features, labels, baselines, models, metrics, explanations.
 //!
 //! Pure (no I/O, tested without a database): [`charlson`], [`history`], [`features`], [`labels`],
-//! [`baselines`], [`metrics`], [`model`], [`training`], [`explain`]. Reading from the store: [`load`]; the model
+//! [`baselines`], [`metrics`], [`model`], [`training`], [`explain`]. Reading from the store: [`load`]; index events clinicians said should not count: [`exclusions`]
+//! (`apply` pure, `load` from the store); the model
 //! registry: [`registry`]; scoring runs and the change feed: [`run`].
 
 pub mod backtests;
 pub mod baselines;
 pub mod charlson;
+pub mod exclusions;
 pub mod explain;
 pub mod features;
 pub mod history;

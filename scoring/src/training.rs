@@ -219,6 +219,10 @@ pub struct Report {
     /// Alerting at a range of thresholds on the test period (reports before this was kept have none).
     #[serde(default)]
     pub thresholds: Vec<metrics::ThresholdRow>,
+    /// Index events left out of training and evaluation because clinicians said they should not
+    /// count (see `exclusions`).
+    #[serde(default)]
+    pub excluded_by_feedback: usize,
 }
 
 /// How far below the whole a subgroup's AUROC may fall (PRODUCT.md's fairness check).
@@ -399,6 +403,7 @@ pub fn train(examples: &[Example], settings: &Settings) -> Result<(Model, Report
         at_threshold: (at.alerts, at.sensitivity, at.ppv, at.alerts_per_100_patient_days, at.evaluated_per_case),
         subgroups: subgroups(&test, &p, settings.threshold),
         thresholds: metrics::threshold_table(&p, &test_y, patient_days(test.len()), settings.threshold),
+        excluded_by_feedback: 0,
     };
     Ok((model, report))
 }
@@ -422,6 +427,13 @@ impl Report {
             self.hyperparameters,
             self.training_seconds
         );
+        if self.excluded_by_feedback > 0 {
+            let _ = writeln!(
+                s,
+                "excluded: {} index events clinicians said should not count (planned admission, palliative or hospice care, transfer, data error)",
+                self.excluded_by_feedback
+            );
+        }
         let _ = writeln!(
             s,
             "test: {} events from {} on, {} positive ({:.1} %)",
@@ -549,6 +561,7 @@ mod tests {
             at_threshold: (0, 0.0, 0.0, 0.0, 0.0),
             subgroups: vec![group("<45", Some(0.86)), group("80+", Some(0.84)), group("unknown", None)],
             thresholds: Vec::new(),
+            excluded_by_feedback: 0,
         };
         let below: Vec<&str> = report.subgroups_below().iter().map(|(g, _)| g.value.as_str()).collect();
         assert_eq!(below, ["80+"]);

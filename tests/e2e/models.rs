@@ -237,3 +237,41 @@ fn clinicians_feedback_is_reported_as_a_useful_rate_per_model_unit_and_tier() {
     let page = app.get_with("/models/admission-1", &[("cookie", portal_session(&app, "ana").as_str())]);
     assert!(page.body.contains("Clinicians' feedback on its alerts") && page.body.contains("<td>warning</td>"));
 }
+
+/// "N examples of …, K excluded …" as `vigil train` prints it.
+fn examples_and_excluded(report: &str) -> (usize, usize) {
+    let line = report.lines().find(|l| l.contains(" examples of ")).expect("the examples line");
+    let number = |text: &str| text.split_whitespace().next().and_then(|n| n.parse().ok()).expect("a number");
+    let excluded = line.split("), ").nth(1).expect("the excluded count");
+    (number(line), number(excluded))
+}
+
+#[test]
+fn answers_that_say_an_event_should_not_count_take_exactly_those_events_out_of_training() {
+    let db = population(800);
+    with_active_models(&db);
+    crate::alerts::ward_with_a_nurse(&db);
+    crate::alerts::score(&db);
+    let (before, none) = examples_and_excluded(&cli(&db, &["train", "--target", "admission"]));
+    assert_eq!(none, 0);
+
+    let app = App::spawn(db.url());
+    let nurse = bearer(&token(&app, "nurse"));
+    let auth = [("authorization", nurse.as_str())];
+    let listed = app.get_with("/api/alerts", &auth).json();
+    let alerts: Vec<i64> =
+        listed["alerts"].as_array().expect("alerts").iter().filter_map(|a| a["id"].as_i64()).take(3).collect();
+    let feedback = serde_json::json!({ "outcome": "not-useful", "reason": "planned-admission" });
+    assert_eq!(app.post_json(&format!("/api/alerts/{}/feedback", alerts[0]), &auth, &feedback).status, 201);
+    let dismissal = serde_json::json!({ "reason": "palliative-or-hospice" });
+    assert_eq!(app.post_json(&format!("/api/alerts/{}/dismiss", alerts[1]), &auth, &dismissal).status, 200);
+    // A reason that says the model was wrong, not that the event should not count, excludes nothing.
+    let overstated = serde_json::json!({ "outcome": "not-useful", "reason": "risk-overstated" });
+    assert_eq!(app.post_json(&format!("/api/alerts/{}/feedback", alerts[2]), &auth, &overstated).status, 201);
+
+    let report = cli(&db, &["train", "--target", "admission"]);
+    let (after, excluded) = examples_and_excluded(&report);
+    assert!(excluded >= 1, "{report}");
+    assert_eq!(before - after, excluded, "exactly the excluded events leave the training set");
+    assert!(report.contains(&format!("excluded: {excluded} index events clinicians said should not count")));
+}

@@ -5,7 +5,7 @@ use diesel::PgConnection;
 use vigil_ehr_adapter::fhir_time::parse_instant;
 use vigil_scoring::model::Algorithm;
 use vigil_scoring::training::{self, Settings, Target, default_cutoff};
-use vigil_scoring::{load, registry};
+use vigil_scoring::{exclusions, load, registry};
 
 use super::ingest::progress_bar;
 use super::{audit_cli, cli_actor};
@@ -37,8 +37,10 @@ pub fn run(conn: &mut PgConnection, args: TrainArgs) -> anyhow::Result<ExitCode>
         bar.set_position(n as u64)
     })?;
     bar.finish_and_clear();
+    // Clinicians' answers that say an event should not count take it out of training and evaluation.
+    let (examples, excluded) = exclusions::apply(examples, &exclusions::load(conn, target)?);
     println!(
-        "{} examples of {} (newest data {}, cutoff {})",
+        "{} examples of {} (newest data {}, cutoff {}), {excluded} excluded on clinicians' answers",
         examples.len(),
         target.as_str(),
         data_end.format("%Y-%m-%d"),
@@ -49,7 +51,8 @@ pub fn run(conn: &mut PgConnection, args: TrainArgs) -> anyhow::Result<ExitCode>
         AlgorithmArg::GradientBoosting => Algorithm::GradientBoosting,
     };
     let settings = Settings { target, algorithm, cutoff, threshold, threads: None };
-    let (model, report) = training::train(&examples, &settings)?;
+    let (model, mut report) = training::train(&examples, &settings)?;
+    report.excluded_by_feedback = excluded;
     print!("{}", report.to_text());
     let actor = cli_actor();
     registry::ensure_baselines(conn, &actor)?;

@@ -129,6 +129,7 @@ struct ThresholdLine {
 }
 
 struct Shown {
+    excluded: usize,
     hyperparameters: String,
     window: String,
     test_events: usize,
@@ -201,6 +202,7 @@ fn shown(report: &Report) -> Shown {
         });
     }
     Shown {
+        excluded: report.excluded_by_feedback,
         hyperparameters: report.hyperparameters.clone(),
         window: format!("{} to {}", day(report.training_from), day(Some(report.cutoff))),
         test_events: report.model.events,
