@@ -152,8 +152,24 @@ fn the_registry_api_lists_reports_and_changes_models_for_informatics() {
     assert_eq!(change("/api/models/readmission-5/promote").status, 404);
     assert_eq!(app.get_with("/api/models/readmission-99", &auth).status, 404);
 
+    // The model card, from the registry and the report.
+    let card = app.get_with("/api/models/readmission-4/card", &auth).json();
+    assert!(card["intended_use"].as_str().is_some_and(|u| u.contains("readmission within 30 days")), "{card}");
+    assert!(card["inputs"].as_array().is_some_and(|i| i.len() > 10), "the features it reads");
+    let scores: Vec<&str> =
+        card["validation"].as_array().expect("validation").iter().filter_map(|v| v["name"].as_str()).collect();
+    assert_eq!(scores, ["this model", "LACE", "HOSPITAL"]);
+    assert!(card["subgroups"].as_array().is_some_and(|g| !g.is_empty()));
+    assert!(card["limitations"].as_array().is_some_and(|l| !l.is_empty()));
+    assert!(card["approved"]["by"].as_str().is_some_and(|by| by.starts_with("cli:")), "activated by the CLI: {card}");
+    assert!(app.get_with("/api/models/readmission-5/card", &auth).json()["approved"].is_null());
+    let page = app.get_with("/models/readmission-4/card", &[("cookie", portal_session(&app, "ana").as_str())]);
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("Model card: readmission-4") && page.body.contains("Known limitations"));
+
     let nurse = bearer(&token(&app, "nurse"));
     assert_eq!(app.get_with("/api/models", &[("authorization", nurse.as_str())]).status, 403);
+    assert_eq!(app.get_with("/api/models/readmission-4/card", &[("authorization", nurse.as_str())]).status, 403);
 }
 
 /// Signs in through the sign-in page as a person would.
@@ -179,6 +195,10 @@ fn in_a_real_browser_informatics_activates_a_challenger_and_rolls_it_back() {
     assert_eq!(browser.count("figure.calibration svg circle"), 10, "a point per decile");
     assert_eq!(browser.errors(), Vec::<String>::new(), "none on the report");
     browser.check_and_capture("model");
+    browser.click("#card");
+    poll("the model card", || browser.url().ends_with("/models/readmission-4/card").then_some(()));
+    assert_eq!(browser.errors(), Vec::<String>::new(), "none on the card");
+    browser.check_and_capture("model-card");
 
     browser.goto(&format!("{}/models/readmission-5", app.base));
     browser.click("#offer-activate");
@@ -208,10 +228,7 @@ fn clinicians_feedback_is_reported_as_a_useful_rate_per_model_unit_and_tier() {
     let app = App::spawn(db.url());
     let nurse = bearer(&token(&app, "nurse"));
     let auth = [("authorization", nurse.as_str())];
-    let listed = app.get_with("/api/alerts", &auth).json();
-    let alerts: Vec<i64> =
-        listed["alerts"].as_array().expect("alerts").iter().filter_map(|a| a["id"].as_i64()).take(3).collect();
-    assert_eq!(alerts.len(), 3, "{listed}");
+    let alerts = first_alerts(&app, &auth, 3);
     for (id, outcome, reason) in
         [(alerts[0], "useful", None), (alerts[1], "useful", None), (alerts[2], "not-useful", Some("already-known"))]
     {
@@ -238,6 +255,15 @@ fn clinicians_feedback_is_reported_as_a_useful_rate_per_model_unit_and_tier() {
     assert!(page.body.contains("Clinicians' feedback on its alerts") && page.body.contains("<td>warning</td>"));
 }
 
+/// The ids of the first `n` alerts the caller sees, through the API.
+fn first_alerts(app: &App, auth: &[(&str, &str)], n: usize) -> Vec<i64> {
+    let listed = app.get_with("/api/alerts", auth).json();
+    let alerts: Vec<i64> =
+        listed["alerts"].as_array().expect("alerts").iter().filter_map(|a| a["id"].as_i64()).take(n).collect();
+    assert_eq!(alerts.len(), n, "{listed}");
+    alerts
+}
+
 /// "N examples of …, K excluded …" as `vigil train` prints it.
 fn examples_and_excluded(report: &str) -> (usize, usize) {
     let line = report.lines().find(|l| l.contains(" examples of ")).expect("the examples line");
@@ -258,9 +284,7 @@ fn answers_that_say_an_event_should_not_count_take_exactly_those_events_out_of_t
     let app = App::spawn(db.url());
     let nurse = bearer(&token(&app, "nurse"));
     let auth = [("authorization", nurse.as_str())];
-    let listed = app.get_with("/api/alerts", &auth).json();
-    let alerts: Vec<i64> =
-        listed["alerts"].as_array().expect("alerts").iter().filter_map(|a| a["id"].as_i64()).take(3).collect();
+    let alerts = first_alerts(&app, &auth, 3);
     let feedback = serde_json::json!({ "outcome": "not-useful", "reason": "planned-admission" });
     assert_eq!(app.post_json(&format!("/api/alerts/{}/feedback", alerts[0]), &auth, &feedback).status, 201);
     let dismissal = serde_json::json!({ "reason": "palliative-or-hospice" });

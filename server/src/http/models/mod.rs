@@ -1,6 +1,7 @@
 //! The model registry's JSON API, for informatics: `GET /api/models`, `GET /api/models/{version}`
 //! (with the training report and status history), and `POST /api/models/{version}/activate|shadow|
-//! retire|rollback`. Every call is audited; a change names what was done.
+//! retire|rollback`, and `GET /api/models/{version}/card` (the model card). Every call is audited; a
+//! change names what was done.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, get, post, web};
@@ -10,12 +11,13 @@ use vigil_scoring::registry::Entry;
 use crate::http::access::Guard;
 use crate::http::surface::{Api, Rejection};
 
+pub mod card;
 pub mod view;
 
 use view::Change;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(list).service(one).service(act);
+    cfg.service(list).service(one).service(model_card).service(act);
 }
 
 fn shown(e: &Entry) -> Value {
@@ -51,6 +53,12 @@ async fn one(guard: Guard<Api>, version: web::Path<String>) -> Result<HttpRespon
     body["active_version"] = json!(detail.active);
     body["feedback"] = json!(detail.feedback);
     Ok(HttpResponse::Ok().json(body))
+}
+
+#[get("/api/models/{version}/card")]
+async fn model_card(guard: Guard<Api>, version: web::Path<String>) -> Result<HttpResponse, Rejection<Api>> {
+    let detail = view::detail(&guard, version.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(card::card(&detail)))
 }
 
 #[post("/api/models/{version}/{change}")]

@@ -49,6 +49,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(patient_page::break_glass)
         .service(models_page::registry)
         .service(models_page::model)
+        .service(models_page::model_card)
         .service(models_page::confirm)
         .service(models_page::apply)
         .service(password::page)

@@ -325,6 +325,21 @@ pub async fn model(
 }
 
 #[derive(Template)]
+#[template(path = "model_card.html")]
+struct CardPage {
+    chrome: Chrome,
+    card: crate::http::models::card::Card,
+}
+
+/// The model card (registered before the changes' confirmation pages, whose path it would match).
+#[get("/models/{version}/card")]
+pub async fn model_card(guard: Guard<Portal>, version: web::Path<String>) -> Result<HttpResponse, Rejection<Portal>> {
+    let chrome = Chrome::of(&guard)?;
+    let detail = view::detail(&guard, version.into_inner()).await?;
+    html(StatusCode::OK, &CardPage { chrome, card: crate::http::models::card::card(&detail) })
+}
+
+#[derive(Template)]
 #[template(path = "model_confirm.html")]
 struct ConfirmPage {
     chrome: Chrome,
