@@ -1,7 +1,7 @@
 //! Risk scoring: point-in-time features, labels, baselines, models, metrics, explanations.
 //!
 //! Pure (no I/O, tested without a database): [`charlson`], [`history`], [`features`], [`labels`],
-//! [`baselines`], [`metrics`], [`model`], [`training`], [`explain`]. Reading from the store: [`load`]; index events clinicians said should not count: [`exclusions`]
+//! [`baselines`], [`metrics`], [`model`], [`training`], [`report`], [`explain`]. Reading from the store: [`load`]; index events clinicians said should not count: [`exclusions`]
 //! (`apply` pure, `load` from the store); the model
 //! registry: [`registry`]; scoring runs and the change feed: [`run`].
 
@@ -17,5 +17,6 @@ pub mod load;
 pub mod metrics;
 pub mod model;
 pub mod registry;
+pub mod report;
 pub mod run;
 pub mod training;

@@ -21,6 +21,7 @@ use crate::metrics::{self, AtThreshold, Auroc, Decile};
 use crate::model::{
     Algorithm, Boosting, Learner, Model, ModelError, Platt, fit_gradient_boosting, fit_logistic_regression,
 };
+pub use crate::report::{Report, SUBGROUP_AUROC_GAP};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -192,56 +193,6 @@ pub struct Subgroup {
     pub alerts_per_100_patient_days: f64,
 }
 
-/// Everything `vigil train` reports, and the registry keeps with the model.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Report {
-    pub target: Target,
-    pub algorithm: Algorithm,
-    pub cutoff: DateTime<Utc>,
-    pub training_examples: usize,
-    pub training_positives: usize,
-    pub training_from: Option<DateTime<Utc>>,
-    pub hyperparameters: String,
-    pub training_seconds: f64,
-    pub model: Evaluation,
-    pub lace: Option<Evaluation>,
-    pub hospital: Option<Evaluation>,
-    /// The model's AUROC less LACE's and HOSPITAL's on the same events, with the 95 % interval
-    /// of DeLong's paired test.
-    #[serde(default)]
-    pub over_lace: Option<(f64, f64, f64)>,
-    #[serde(default)]
-    pub over_hospital: Option<(f64, f64, f64)>,
-    pub deciles: Vec<(usize, f64, f64)>,
-    pub threshold: f64,
-    pub at_threshold: (usize, f64, f64, f64, f64),
-    pub subgroups: Vec<Subgroup>,
-    /// Alerting at a range of thresholds on the test period (reports before this was kept have none).
-    #[serde(default)]
-    pub thresholds: Vec<metrics::ThresholdRow>,
-    /// Index events left out of training and evaluation because clinicians said they should not
-    /// count (see `exclusions`).
-    #[serde(default)]
-    pub excluded_by_feedback: usize,
-}
-
-/// How far below the whole a subgroup's AUROC may fall (PRODUCT.md's fairness check).
-pub const SUBGROUP_AUROC_GAP: f64 = 0.05;
-
-impl Report {
-    /// The subgroups whose AUROC falls more than [`SUBGROUP_AUROC_GAP`] below the whole's, with
-    /// the gap.
-    pub fn subgroups_below(&self) -> Vec<(&Subgroup, f64)> {
-        let Some((whole, _, _)) = self.model.auroc else { return Vec::new() };
-        self.subgroups
-            .iter()
-            .filter_map(|g| g.auroc.map(|a| (g, whole - a)))
-            // Rounded as printed: a gap of exactly 0.05 is within the limit.
-            .filter(|(_, gap)| (gap * 1000.0).round() > SUBGROUP_AUROC_GAP * 1000.0)
-            .collect()
-    }
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum TrainError {
     #[error("{0}")]
@@ -408,101 +359,6 @@ pub fn train(examples: &[Example], settings: &Settings) -> Result<(Model, Report
     Ok((model, report))
 }
 
-impl Report {
-    /// The report as a person reads it.
-    pub fn to_text(&self) -> String {
-        use std::fmt::Write;
-        let mut s = String::new();
-        let line = |s: &mut String, name: &str, e: &Evaluation| {
-            let _ = writeln!(s, "{}", e.line(name));
-        };
-        let _ = writeln!(
-            s,
-            "{} model, {}: trained on {} events ({} positive) with outcomes known before {}; {} ({:.1} s)",
-            self.target.as_str(),
-            self.algorithm.as_str(),
-            self.training_examples,
-            self.training_positives,
-            self.cutoff.format("%Y-%m-%d"),
-            self.hyperparameters,
-            self.training_seconds
-        );
-        if self.excluded_by_feedback > 0 {
-            let _ = writeln!(
-                s,
-                "excluded: {} index events clinicians said should not count (planned admission, palliative or hospice care, transfer, data error)",
-                self.excluded_by_feedback
-            );
-        }
-        let _ = writeln!(
-            s,
-            "test: {} events from {} on, {} positive ({:.1} %)",
-            self.model.events,
-            self.cutoff.format("%Y-%m-%d"),
-            self.model.positives,
-            100.0 * self.model.positives as f64 / self.model.events.max(1) as f64
-        );
-        line(&mut s, "model", &self.model);
-        if let Some(lace) = &self.lace {
-            line(&mut s, "LACE", lace);
-        }
-        if let Some(hospital) = &self.hospital {
-            line(&mut s, "HOSPITAL", hospital);
-        }
-        for (name, difference) in [("LACE", self.over_lace), ("HOSPITAL", self.over_hospital)] {
-            if let Some((value, low, high)) = difference {
-                let _ = writeln!(
-                    s,
-                    "  model - {name:<15} AUROC {value:+.3} [{low:+.3}, {high:+.3}] (paired DeLong: {})",
-                    if low > 0.0 {
-                        "better"
-                    } else if high < 0.0 {
-                        "worse"
-                    } else {
-                        "not distinguishable"
-                    }
-                );
-            }
-        }
-        let _ = writeln!(s, "calibration by decile (events, mean predicted, observed):");
-        for (i, (n, predicted, observed)) in self.deciles.iter().enumerate() {
-            let _ = writeln!(s, "  {:>2}  {n:>7}  {predicted:>6.3}  {observed:>6.3}", i + 1);
-        }
-        let (alerts, sensitivity, ppv, per_100, per_case) = self.at_threshold;
-        let _ = writeln!(
-            s,
-            "at threshold {:.2}: {alerts} alerts, sensitivity {sensitivity:.3}, PPV {ppv:.3}, {per_100:.2} alerts per 100 patient-days, {per_case:.1} patients evaluated per true case",
-            self.threshold
-        );
-        let _ = writeln!(s, "by subgroup (events, positives, AUROC, sensitivity, PPV, alerts per 100 patient-days):");
-        for g in &self.subgroups {
-            let _ = writeln!(
-                s,
-                "  {:<5} {:<28} {:>7} {:>6}  {:<6} {:.3}  {:.3}  {:.2}",
-                g.attribute,
-                g.value,
-                g.events,
-                g.positives,
-                g.auroc.map(|a| format!("{a:.3}")).unwrap_or_else(|| "n/a".into()),
-                g.sensitivity,
-                g.ppv,
-                g.alerts_per_100_patient_days
-            );
-        }
-        let below = self.subgroups_below();
-        let listed: Vec<String> = below
-            .iter()
-            .map(|(g, gap)| format!("{} {} ({} events, {gap:.3} below)", g.attribute, g.value, g.events))
-            .collect();
-        let _ = writeln!(
-            s,
-            "subgroups with an AUROC more than {SUBGROUP_AUROC_GAP:.2} below the whole: {}",
-            if listed.is_empty() { "none".to_owned() } else { listed.join(", ") }
-        );
-        s
-    }
-}
-
 /// The default cutoff: the newest data less 30 days (the outcomes not yet known) less the test
 /// period.
 pub fn default_cutoff(data_end: DateTime<Utc>, test_days: i64) -> DateTime<Utc> {
@@ -519,52 +375,5 @@ mod tests {
         let to = Utc.with_ymd_and_hms(2026, 2, 1, 0, 0, 0).single().expect("t");
         let months: Vec<String> = month_starts(from, to).iter().map(|t| t.format("%Y-%m-%d").to_string()).collect();
         assert_eq!(months, ["2025-12-01", "2026-01-01", "2026-02-01"]);
-    }
-
-    #[test]
-    fn subgroups_far_below_the_whole_are_named() {
-        let evaluation = |auroc| Evaluation {
-            events: 100,
-            positives: 10,
-            auroc: Some((auroc, auroc - 0.05, auroc + 0.05)),
-            auprc: None,
-            brier: 0.1,
-            calibration_intercept: 0.0,
-            calibration_slope: 1.0,
-        };
-        let group = |value: &str, auroc| Subgroup {
-            attribute: "age".into(),
-            value: value.into(),
-            events: 50,
-            positives: 5,
-            auroc,
-            sensitivity: 0.5,
-            ppv: 0.5,
-            alerts_per_100_patient_days: 1.0,
-        };
-        let report = Report {
-            target: Target::Readmission,
-            algorithm: Algorithm::LogisticRegression,
-            cutoff: Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).single().expect("t"),
-            training_examples: 1,
-            training_positives: 1,
-            training_from: None,
-            hyperparameters: String::new(),
-            training_seconds: 0.0,
-            model: evaluation(0.90),
-            lace: None,
-            hospital: None,
-            over_lace: None,
-            over_hospital: None,
-            deciles: Vec::new(),
-            threshold: 0.3,
-            at_threshold: (0, 0.0, 0.0, 0.0, 0.0),
-            subgroups: vec![group("<45", Some(0.86)), group("80+", Some(0.84)), group("unknown", None)],
-            thresholds: Vec::new(),
-            excluded_by_feedback: 0,
-        };
-        let below: Vec<&str> = report.subgroups_below().iter().map(|(g, _)| g.value.as_str()).collect();
-        assert_eq!(below, ["80+"]);
-        assert!(report.to_text().contains("below the whole: age 80+ (50 events, 0.060 below)"));
     }
 }
