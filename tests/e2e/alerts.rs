@@ -143,6 +143,7 @@ fn scores_open_one_alert_per_episode_and_rules_move_their_tiers() {
     cli(&db, &args);
     let suggested = cli(&db, &["alert", "rule", "suggest", "--target", "admission"]);
     assert!(suggested.contains("per 100 patient-days") && suggested.contains("PPV"), "{suggested}");
+    assert!(suggested.contains("no clinician feedback on admission-1's alerts yet"), "{suggested}");
     for candidate in ["top 1%", "top 5%", "top 30%", "rule 1 warning (every unit)", "rule 1 critical"] {
         assert!(suggested.contains(candidate), "{candidate}: {suggested}");
     }

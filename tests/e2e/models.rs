@@ -249,6 +249,14 @@ fn clinicians_feedback_is_reported_as_a_useful_rate_per_model_unit_and_tier() {
         .fold((0, 0), |(a, u), r| (a + r["answers"].as_i64().unwrap_or(0), u + r["useful"].as_i64().unwrap_or(0)));
     assert_eq!((answers, useful), (3, 2), "{rows:?}");
     assert!(rows.iter().all(|r| r["model"] == "admission-1" && r["tier"] == "warning"));
+    // Rule suggestions weigh each candidate's burden by that rate.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let csv = dir.path().join("backtest.csv");
+    let csv = csv.to_str().expect("path");
+    cli(&db, &["backtest", "--target", "admission", "--from", "2025-01-01", "--to", "2026-06-01", "--out", csv]);
+    let suggested = cli(&db, &["alert", "rule", "suggest", "--target", "admission"]);
+    assert!(suggested.contains("clinicians found 2 of 3 answered alerts of admission-1 useful (67 %)"), "{suggested}");
+    assert!(suggested.contains("useful per 100"), "{suggested}");
     let report = cli(&db, &["alert", "feedback", "--model", "admission-1"]);
     assert!(report.lines().skip(1).all(|l| l.starts_with("admission-1")) && report.contains("warning"), "{report}");
     let page = app.get_with("/models/admission-1", &[("cookie", portal_session(&app, "ana").as_str())]);

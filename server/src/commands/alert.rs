@@ -265,9 +265,25 @@ fn suggest(conn: &mut PgConnection, target: Target) -> anyhow::Result<()> {
         backtest.period_to.format("%Y-%m-%d"),
         backtest.labels.iter().filter(|l| **l).count()
     );
+    // Burden weighed against what clinicians said of this model's alerts so far.
+    let judged = crate::alerts::feedback::useful_rates(conn, Some(&backtest.model_version))?;
+    let (answers, useful) = judged.iter().fold((0, 0), |(a, u), r| (a + r.answers, u + r.useful));
+    let useful_rate = (answers > 0).then(|| useful as f64 / answers as f64);
+    match useful_rate {
+        None => println!(
+            "no clinician feedback on {}'s alerts yet: the burden below is not weighed against usefulness",
+            backtest.model_version
+        ),
+        Some(rate) => println!(
+            "clinicians found {useful} of {answers} answered alerts of {} useful ({:.0} %): the last column is the \
+             alerts per 100 patient-days they would find useful at that rate",
+            backtest.model_version,
+            rate * 100.0
+        ),
+    }
     println!(
-        "{:<28} {:>9} {:>8} {:>22} {:>7} {:>11}",
-        "candidate", "threshold", "alerts", "per 100 patient-days", "PPV", "sensitivity"
+        "{:<28} {:>9} {:>8} {:>22} {:>7} {:>11} {:>14}",
+        "candidate", "threshold", "alerts", "per 100 patient-days", "PPV", "sensitivity", "useful per 100"
     );
     let mut candidates: Vec<(String, f64)> = SHARES
         .iter()
@@ -283,8 +299,10 @@ fn suggest(conn: &mut PgConnection, target: Target) -> anyhow::Result<()> {
     }
     for (name, threshold) in candidates {
         let at = backtest.at(threshold);
+        let useful =
+            useful_rate.map_or_else(|| "-".to_owned(), |r| format!("{:.2}", at.alerts_per_100_patient_days * r));
         println!(
-            "{name:<28} {threshold:>9.4} {:>8} {:>22.2} {:>7.3} {:>11.3}",
+            "{name:<28} {threshold:>9.4} {:>8} {:>22.2} {:>7.3} {:>11.3} {useful:>14}",
             at.alerts, at.alerts_per_100_patient_days, at.ppv, at.sensitivity
         );
     }
