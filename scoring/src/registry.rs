@@ -42,6 +42,13 @@ pub struct Entry {
     pub created_at: DateTime<Utc>,
 }
 
+impl Entry {
+    /// The AUROC its training report gives on the test period (None for a formula).
+    pub fn test_auroc(&self) -> Option<f64> {
+        self.metrics["model"]["auroc"][0].as_f64()
+    }
+}
+
 /// The baselines, registered once per database as shadow models of the readmission target.
 pub const BASELINES: [&str; 3] = ["lace", "hospital", "charlson"];
 

@@ -3,6 +3,8 @@
 
 mod access;
 mod administration;
+mod alert_email;
+mod alert_rules;
 mod alerts;
 mod audit_trail;
 mod bootstrap;

@@ -5,7 +5,8 @@
 use diesel::prelude::*;
 use vigil_store::testing::TestDb;
 
-use crate::alerts::{assign, score, ward_with_a_nurse};
+use crate::alert_email::assign;
+use crate::alerts::{score, ward_with_a_nurse};
 use crate::scoring::{count, population, with_active_models};
 use crate::support::browser::Browser;
 use crate::support::seed::{self, form_token, portal_session};

@@ -9,7 +9,7 @@ use super::{audit_cli, cli_actor};
 use crate::cli::ModelCommand;
 
 fn test_auroc(entry: &Entry) -> String {
-    entry.metrics["model"]["auroc"][0].as_f64().map(|a| format!("{a:.3}")).unwrap_or_else(|| "-".into())
+    entry.test_auroc().map(|a| format!("{a:.3}")).unwrap_or_else(|| "-".into())
 }
 
 #[allow(clippy::print_stdout)] // the command's output for its user

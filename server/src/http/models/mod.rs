@@ -32,7 +32,7 @@ fn shown(e: &Entry) -> Value {
         "training_examples": e.training_examples,
         "training_positives": e.training_positives,
         "threshold": e.threshold,
-        "auroc": view::auroc(e),
+        "auroc": e.test_auroc(),
         "created_by": e.created_by,
         "created_at": e.created_at,
     })

@@ -135,8 +135,3 @@ pub async fn change<S: Surface>(
         })
         .await
 }
-
-/// The test-period AUROC a registry entry reports, if it was trained.
-pub fn auroc(entry: &Entry) -> Option<f64> {
-    entry.metrics["model"]["auroc"][0].as_f64()
-}

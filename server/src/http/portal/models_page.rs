@@ -57,7 +57,7 @@ fn listed(e: &Entry) -> Listed {
         } else {
             String::new()
         },
-        auroc: view::auroc(e).map(|a| format!("{a:.3}")).unwrap_or_default(),
+        auroc: e.test_auroc().map(|a| format!("{a:.3}")).unwrap_or_default(),
         created: format!("{} by {}", instant(e.created_at), e.created_by),
     }
 }
