@@ -14,7 +14,8 @@ if [ -f "$marker" ] && grep -qxF "$DATABASE_URL" "$marker"; then
 fi
 echo "Loading a synthetic population of $patients patients (first run only)..."
 rm -rf "$home/synth"
-$vigil synth --patients "$patients" --seed 1 --out "$home/synth" >/dev/null
+end=2026-10-31 # the last day of the synthetic history
+$vigil synth --patients "$patients" --seed 1 --end "$end" --out "$home/synth" >/dev/null
 $vigil ingest --source urn:vigil:synth "$home/synth" | tail -n 2
 for unit in "ward-4W:Ward 4 West (Medicine)" "ward-5E:Ward 5 East (Cardiology)" "ward-6N:Ward 6 North (Oncology)" \
             "ward-3S:Ward 3 South (Surgery)" "ward-2P:Ward 2 Pulmonary"; do
@@ -31,6 +32,12 @@ for target in readmission admission; do
   version=$(echo "$report" | grep -o 'registered [a-z]*-[0-9]*' | cut -d' ' -f2)
   $vigil model activate "$version"
 done
+# Every other week of the half year before the newest data, scored as Vigil would have then, and a
+# monitoring pass over those scores' outcomes: the models' monitoring pages have series to show.
+for weeks in 26 24 22 20 18 16 14 12 10 8 6 5; do
+  $vigil score --as-of "$(date -u -d "$end - $weeks weeks" +%F)" >/dev/null
+done
+$vigil model monitor --run | sed -n 1p
 $vigil score | tail -n 2 | head -n 1
 # Default alert rules from the models' own scores: warning for the highest 5 %, critical for the
 # highest 1 %; then a run that opens the alerts (and queues their emails).

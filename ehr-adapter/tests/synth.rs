@@ -9,7 +9,14 @@ use vigil_store::schema::{encounters, patients};
 use vigil_store::testing::TestDb;
 
 fn options(seed: u64, format: Format) -> Options {
-    Options { patients: 60, seed, years: 3, end: NaiveDate::from_ymd_opt(2026, 10, 31).expect("date"), format }
+    Options {
+        patients: 60,
+        seed,
+        years: 3,
+        end: NaiveDate::from_ymd_opt(2026, 10, 31).expect("date"),
+        format,
+        drift_from: None,
+    }
 }
 
 fn files(dir: &std::path::Path) -> Vec<(String, Vec<u8>)> {

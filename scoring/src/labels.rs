@@ -31,11 +31,20 @@ pub fn is_readmission_index(history: &History, stay: &Encounter) -> bool {
 /// Whether another stay starts within 30 days after `stay`'s discharge.
 pub fn readmitted(history: &History, stay: &Encounter) -> Option<bool> {
     let end = stay.end?;
-    Some(
-        history
-            .stays()
-            .any(|other| other.fhir_id != stay.fhir_id && other.start > end && other.start <= end + horizon()),
-    )
+    Some(first_readmission(history, stay, end).is_some())
+}
+
+/// The first other stay starting within 30 days after `end`, the discharge of `stay`.
+pub fn first_readmission<'a>(history: &'a History, stay: &Encounter, end: DateTime<Utc>) -> Option<&'a Encounter> {
+    history
+        .stays()
+        .filter(|other| other.fhir_id != stay.fhir_id && other.start > end && other.start <= end + horizon())
+        .min_by_key(|other| other.start)
+}
+
+/// The first unplanned stay starting in (at, at + 30 days].
+pub fn first_unplanned_admission(history: &History, at: DateTime<Utc>) -> Option<&Encounter> {
+    history.stays().filter(|s| s.start > at && s.start <= at + horizon() && s.is_acute(history)).min_by_key(|s| s.start)
 }
 
 /// The readmission index events of a patient with known outcomes: (stay, label).
@@ -58,7 +67,7 @@ pub fn admission_label(history: &History, at: DateTime<Utc>, data_end: DateTime<
     if at + horizon() > data_end || !admission_eligible(history, at) {
         return None;
     }
-    Some(history.stays().any(|s| s.start > at && s.start <= at + horizon() && s.is_acute(history)))
+    Some(first_unplanned_admission(history, at).is_some())
 }
 
 #[cfg(test)]

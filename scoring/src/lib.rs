@@ -1,13 +1,17 @@
 //! Risk scoring: point-in-time features, labels, baselines, models, metrics, explanations.
 //!
 //! Pure (no I/O, tested without a database): [`charlson`], [`history`], [`features`], [`labels`],
-//! [`baselines`], [`metrics`], [`model`], [`training`], [`report`], [`explain`]. Reading from the store: [`load`]; index events clinicians said should not count: [`exclusions`]
+//! [`baselines`], [`metrics`], [`model`], [`training`], [`report`], [`explain`], [`drift`], [`estimate`],
+//! and the figures of [`monitoring`] and [`outcomes`]. Reading from the store: [`load`]; index events clinicians said should not count: [`exclusions`]
 //! (`apply` pure, `load` from the store); the model
-//! registry: [`registry`]; scoring runs and the change feed: [`run`].
+//! registry: [`registry`]; scoring runs and the change feed: [`run`]; outcomes as they mature
+//! ([`outcomes::mature`]) and the monitoring job ([`monitoring::job`]).
 
 pub mod backtests;
 pub mod baselines;
 pub mod charlson;
+pub mod drift;
+pub mod estimate;
 pub mod exclusions;
 pub mod explain;
 pub mod features;
@@ -16,6 +20,9 @@ pub mod labels;
 pub mod load;
 pub mod metrics;
 pub mod model;
+pub mod monitoring;
+pub mod outcomes;
+pub mod promotion;
 pub mod registry;
 pub mod report;
 pub mod run;

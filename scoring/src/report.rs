@@ -40,6 +40,10 @@ pub struct Report {
     /// count (see `exclusions`).
     #[serde(default)]
     pub excluded_by_feedback: usize,
+    /// The training window's distributions of each feature and of the predictions, which
+    /// monitoring measures drift against (reports before this was kept have none).
+    #[serde(default)]
+    pub reference: Option<crate::drift::Reference>,
 }
 
 /// How far below the whole a subgroup's AUROC may fall (PRODUCT.md's fairness check).
@@ -200,6 +204,7 @@ mod tests {
             subgroups: vec![group("<45", Some(0.86)), group("80+", Some(0.84)), group("unknown", None)],
             thresholds: Vec::new(),
             excluded_by_feedback: 0,
+            reference: None,
         };
         let below: Vec<&str> = report.subgroups_below().iter().map(|(g, _)| g.value.as_str()).collect();
         assert_eq!(below, ["80+"]);

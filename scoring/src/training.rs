@@ -13,6 +13,7 @@ use chrono::{DateTime, Datelike, Duration, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::baselines;
+use crate::drift::Reference;
 use crate::features::{self, FEATURE_VERSION, Index};
 use crate::history::History;
 use crate::labels;
@@ -201,7 +202,7 @@ pub enum TrainError {
     TooFew(String),
 }
 
-fn age_band(age: Option<f64>) -> &'static str {
+pub fn age_band(age: Option<f64>) -> &'static str {
     match age {
         None => "unknown",
         Some(a) if a < 45.0 => "<45",
@@ -355,6 +356,9 @@ pub fn train(examples: &[Example], settings: &Settings) -> Result<(Model, Report
         subgroups: subgroups(&test, &p, settings.threshold),
         thresholds: metrics::threshold_table(&p, &test_y, patient_days(test.len()), settings.threshold),
         excluded_by_feedback: 0,
+        // The training window's newest quarter (the calibration slice): the population the model
+        // was readied on, past the window's start where records have no history yet.
+        reference: Some(Reference::of(&features::names(), &tune_x, &model.probabilities(&tune_x))),
     };
     Ok((model, report))
 }

@@ -200,6 +200,15 @@ pub struct TrainArgs {
     /// At most this many admission examples (patient-months are sampled evenly beyond it)
     #[arg(long, default_value_t = 250_000)]
     pub max_examples: u64,
+    /// Train as Vigil would have at this time (RFC 3339 or a date): data after it is not used
+    #[arg(long, value_name = "T")]
+    pub as_of: Option<String>,
+    /// Learn only from index events from this time on (the newest window)
+    #[arg(long, value_name = "T")]
+    pub since: Option<String>,
+    /// Put the new model in shadow beside the active one, for `vigil model promote` to judge
+    #[arg(long)]
+    pub shadow: bool,
 }
 
 #[derive(Debug, Args)]
@@ -249,6 +258,37 @@ pub enum ModelCommand {
         #[arg(long, value_enum)]
         target: TargetArg,
     },
+    /// Judge a model in shadow against the active one on the matured outcomes of its shadow period
+    /// and promote it if every check passes (paired AUROC, calibration, subgroups, alert burden); the
+    /// decision and its figures are recorded
+    Promote {
+        version: String,
+        /// Promote whatever the checks say (needs --reason)
+        #[arg(long, requires = "reason")]
+        force: bool,
+        /// Why the checks are overridden
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Monitoring series per week: matured AUROC, calibration, Brier, PPV and sensitivity, the
+    /// estimate before outcomes mature, alert burden, useful rate, drift (PSI)
+    Monitor(MonitorArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct MonitorArgs {
+    /// One model (default: every active and shadow model)
+    #[arg(long = "model", value_name = "VERSION")]
+    pub model: Option<String>,
+    /// One unit's series instead of all units'
+    #[arg(long)]
+    pub unit: Option<String>,
+    /// Mature outcomes and compute the figures now, as the worker does on its schedule, first
+    #[arg(long)]
+    pub run: bool,
+    /// Every feature's PSI for the newest week, not only the largest
+    #[arg(long)]
+    pub features: bool,
 }
 
 #[derive(Debug, Args)]
@@ -268,6 +308,10 @@ pub struct SynthArgs {
     /// Last day of the history (YYYY-MM-DD)
     #[arg(long, default_value = "2026-10-31")]
     pub end: chrono::NaiveDate,
+    /// From this day (YYYY-MM-DD) the hidden process changes: diabetics' HbA1c runs higher and a
+    /// high HbA1c becomes a risk of admission (for testing monitoring and retraining)
+    #[arg(long, value_name = "DATE")]
+    pub drift_from: Option<chrono::NaiveDate>,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]

@@ -24,6 +24,7 @@ pub struct Settings {
     pub auth: AuthSettings,
     pub audit: AuditSettings,
     pub alerts: AlertSettings,
+    pub monitoring: MonitoringSettings,
     pub email: crate::alerts::transport::EmailSettings,
     pub log: LogSettings,
 }
@@ -45,6 +46,46 @@ impl AlertSettings {
             group_wait: Duration::from_secs(self.group_wait_secs),
             digest: Duration::from_secs(self.digest_secs),
         }
+    }
+}
+
+/// Model monitoring, retraining and promotion (run by `vigil worker`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MonitoringSettings {
+    /// When outcomes are matured and the figures computed (a cron expression with seconds).
+    pub cron: String,
+    /// Matured AUROC this far below validation notifies informatics.
+    pub auroc_margin: f64,
+    /// A week's matured AUROC is judged only with this many events and non-events at the least.
+    pub min_events: usize,
+    /// When to retrain on the newest matured window (a cron expression with seconds); empty: never.
+    pub retrain_cron: String,
+    /// The newest window a scheduled retraining learns from, in days.
+    pub retrain_window_days: i64,
+    /// Promote a retrained challenger on its own when the guard passes it.
+    pub auto_promote: bool,
+    /// The promotion guard: the paired AUROC difference over the champion must reach this.
+    pub promote_min_auroc_gain: f64,
+    /// The promotion guard: the challenger's alerts per 100 patient-days may differ from the
+    /// champion's by at most this share.
+    pub promote_burden_band: f64,
+    /// The promotion guard: events (and non-events) the shadow period must have matured.
+    pub promote_min_events: usize,
+}
+
+impl MonitoringSettings {
+    pub fn rules(&self) -> vigil_scoring::promotion::Rules {
+        vigil_scoring::promotion::Rules {
+            min_auroc_gain: self.promote_min_auroc_gain,
+            burden_band: self.promote_burden_band,
+            min_events: self.promote_min_events,
+            ..vigil_scoring::promotion::Rules::default()
+        }
+    }
+
+    pub fn job(&self) -> vigil_scoring::monitoring::job::Settings {
+        vigil_scoring::monitoring::job::Settings { auroc_margin: self.auroc_margin, min_events: self.min_events }
     }
 }
 
@@ -199,6 +240,17 @@ security_event_window_secs = 60
 group_wait_secs = 30
 digest_secs = 3600
 max_snooze_hours = 72
+
+[monitoring]
+cron = "0 30 3 * * *"
+auroc_margin = 0.05
+min_events = 20
+retrain_cron = ""
+retrain_window_days = 365
+auto_promote = false
+promote_min_auroc_gain = 0.0
+promote_burden_band = 0.25
+promote_min_events = 20
 
 [email]
 smtp_tls = "starttls"

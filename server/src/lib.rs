@@ -11,6 +11,8 @@ pub mod commands;
 pub mod config;
 pub mod http;
 pub mod imports;
+pub mod monitoring;
+pub mod retrain;
 pub mod sealer;
 pub mod telemetry;
 

@@ -304,6 +304,30 @@ diesel::table! {
 }
 
 diesel::table! {
+    model_findings (model_id, week, kind) {
+        model_id -> Int8,
+        week -> Date,
+        kind -> Text,
+        detail -> Text,
+        found_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    model_monitoring (id) {
+        id -> Int8,
+        model_id -> Int8,
+        week -> Date,
+        unit -> Nullable<Text>,
+        scores -> Int4,
+        matured -> Int4,
+        events -> Int4,
+        figures -> Jsonb,
+        computed_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     model_status_changes (id) {
         id -> Int8,
         model_id -> Int8,
@@ -376,13 +400,14 @@ diesel::table! {
     outbox (id) {
         id -> Int8,
         user_id -> Int8,
-        alert_id -> Int8,
+        alert_id -> Nullable<Int8>,
         kind -> Text,
         tier -> Text,
         unit -> Nullable<Text>,
         deliver_after -> Timestamptz,
         message_id -> Nullable<Int8>,
         created_at -> Timestamptz,
+        model_id -> Nullable<Int8>,
     }
 }
 
@@ -465,6 +490,20 @@ diesel::table! {
 }
 
 diesel::table! {
+    promotion_decisions (id) {
+        id -> Int8,
+        challenger_id -> Int8,
+        champion_id -> Nullable<Int8>,
+        decision -> Text,
+        automatic -> Bool,
+        decided_by -> Text,
+        reason -> Nullable<Text>,
+        figures -> Jsonb,
+        decided_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     pull_state (remote, resource_type) {
         remote -> Text,
         resource_type -> Text,
@@ -487,6 +526,16 @@ diesel::table! {
         received_at -> Timestamptz,
         superseded_at -> Nullable<Timestamptz>,
         deleted -> Bool,
+    }
+}
+
+diesel::table! {
+    score_outcomes (score_id) {
+        score_id -> Int8,
+        unit -> Nullable<Text>,
+        outcome -> Nullable<Bool>,
+        matured_at -> Nullable<Timestamptz>,
+        recorded_at -> Timestamptz,
     }
 }
 
@@ -599,10 +648,13 @@ diesel::joinable!(conditions -> patients (patient_id));
 diesel::joinable!(encounters -> patients (patient_id));
 diesel::joinable!(import_job_parts -> import_jobs (job_id));
 diesel::joinable!(medication_requests -> patients (patient_id));
+diesel::joinable!(model_findings -> models (model_id));
+diesel::joinable!(model_monitoring -> models (model_id));
 diesel::joinable!(model_status_changes -> models (model_id));
 diesel::joinable!(notification_preferences -> users (user_id));
 diesel::joinable!(observations -> patients (patient_id));
 diesel::joinable!(outbox -> alerts (alert_id));
+diesel::joinable!(outbox -> models (model_id));
 diesel::joinable!(outbox -> outbox_messages (message_id));
 diesel::joinable!(outbox -> users (user_id));
 diesel::joinable!(outbox_messages -> users (user_id));
@@ -610,6 +662,7 @@ diesel::joinable!(patient_changes -> patients (patient_id));
 diesel::joinable!(patient_unit_assignments -> care_units (unit_id));
 diesel::joinable!(patient_unit_assignments -> patients (patient_id));
 diesel::joinable!(procedures -> patients (patient_id));
+diesel::joinable!(score_outcomes -> scores (score_id));
 diesel::joinable!(scores -> models (model_id));
 diesel::joinable!(scores -> patients (patient_id));
 diesel::joinable!(scores -> scoring_runs (run_id));
@@ -638,6 +691,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     import_jobs,
     ingest_rejects,
     medication_requests,
+    model_findings,
+    model_monitoring,
     model_status_changes,
     models,
     notification_preferences,
@@ -648,8 +703,10 @@ diesel::allow_tables_to_appear_in_same_query!(
     patient_unit_assignments,
     patients,
     procedures,
+    promotion_decisions,
     pull_state,
     raw_resources,
+    score_outcomes,
     scores,
     scoring_runs,
     sessions,

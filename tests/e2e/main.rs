@@ -14,6 +14,7 @@ mod fhir_api;
 mod identity;
 mod ingest;
 mod invariants;
+mod lifecycle;
 mod mfa;
 mod models;
 mod portal;

@@ -17,6 +17,11 @@ fn registry_with_a_challenger() -> (TestDb, App) {
     let db = population(800);
     with_active_models(&db);
     cli(&db, &["train", "--target", "readmission"]);
+    // Months scored as Vigil would have then, and their outcomes monitored.
+    for day in ["2026-06-01", "2026-07-01", "2026-08-01", "2026-09-01"] {
+        cli(&db, &["score", "--as-of", day]);
+    }
+    cli(&db, &["model", "monitor", "--run"]);
     seed::unit(db.url(), "ward-4W");
     seed::user(db.url(), "ana", "informatics", &[]);
     seed::user(db.url(), "nurse", "clinician", &["ward-4W"]);
@@ -167,7 +172,24 @@ fn the_registry_api_lists_reports_and_changes_models_for_informatics() {
     assert_eq!(page.status, 200, "{}", page.body);
     assert!(page.body.contains("Model card: readmission-4") && page.body.contains("Known limitations"));
 
+    // Monitoring: a week per month scored, each with matured figures and the estimate beside them.
+    let monitoring = app.get_with("/api/models/admission-1/monitoring", &auth).json();
+    let weeks = monitoring["weeks"].as_array().expect("weeks");
+    assert_eq!(weeks.len(), 4, "{monitoring}");
+    assert!(
+        weeks.iter().all(|w| w["figures"]["matured"].as_u64() > Some(100)
+            && w["figures"]["auroc"][0].as_f64().is_some()
+            && w["figures"]["estimated"]["auroc"].as_f64().is_some()
+            && w["figures"]["psi_prediction"].as_f64().is_some()),
+        "{monitoring}"
+    );
+    assert!(monitoring["units"].as_array().is_some_and(|u| !u.is_empty()), "figures per unit too: {monitoring}");
+    let one_unit = monitoring["units"][0].as_str().expect("unit").to_owned();
+    let unit = app.get_with(&format!("/api/models/admission-1/monitoring?unit={one_unit}"), &auth).json();
+    assert!(unit["weeks"].as_array().is_some_and(|w| !w.is_empty()) && unit["unit"] == one_unit.as_str(), "{unit}");
+
     let nurse = bearer(&token(&app, "nurse"));
+    assert_eq!(app.get_with("/api/models/admission-1/monitoring", &[("authorization", nurse.as_str())]).status, 403);
     assert_eq!(app.get_with("/api/models", &[("authorization", nurse.as_str())]).status, 403);
     assert_eq!(app.get_with("/api/models/readmission-4/card", &[("authorization", nurse.as_str())]).status, 403);
 }
@@ -199,6 +221,13 @@ fn in_a_real_browser_informatics_activates_a_challenger_and_rolls_it_back() {
     poll("the model card", || browser.url().ends_with("/models/readmission-4/card").then_some(()));
     assert_eq!(browser.errors(), Vec::<String>::new(), "none on the card");
     browser.check_and_capture("model-card");
+    browser.goto(&format!("{}/models/admission-1", app.base));
+    browser.click("#monitoring");
+    poll("the monitoring page", || browser.url().ends_with("/models/admission-1/monitoring").then_some(()));
+    assert_eq!(browser.count("figure.monitoring svg polyline"), 4, "matured and estimated AUROC, slope, drift");
+    assert!(browser.count("figure.drift svg rect") > 10, "a bar per feature");
+    assert_eq!(browser.errors(), Vec::<String>::new(), "none on the monitoring page");
+    browser.check_and_capture("monitoring");
 
     browser.goto(&format!("{}/models/readmission-5", app.base));
     browser.click("#offer-activate");

@@ -28,6 +28,17 @@
 //! encounter the stay is `partOf`); a stay's length, service, unit, procedures, labs at admission
 //! and discharge, and disposition (home, nursing facility, rehabilitation, transfer, death) are
 //! drawn from the patient's state.
+//!
+//! # Drift
+//!
+//! With `--drift-from DATE` the process changes on that day, as a hospital's does when its case mix
+//! and practice move: a transitions-of-care programme takes away the risk that prior use of care
+//! carried (the ED-visit and admission terms of the hazard drop out), and a population of poorly
+//! controlled diabetics arrives (diabetics' HbA1c runs 2 points higher, HbA1c is screened for
+//! everyone at clinic visits, and an HbA1c above 8 % adds 2 to the log-hazard of an unplanned admission, and so of a readmission, where before it added
+//! nothing). A model trained before the change leans on the wrong signs, sees the HbA1c features
+//! drift and loses discrimination; one trained after it learns the new risk. Monitoring and the
+//! promotion guard are tested on it.
 
 mod codes;
 mod person;
@@ -57,6 +68,8 @@ pub struct Options {
     /// The last day of the simulated history.
     pub end: NaiveDate,
     pub format: Format,
+    /// From this day on the hidden process changes (see "Drift" above); None: it never does.
+    pub drift_from: Option<NaiveDate>,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -25,6 +25,7 @@ const RACE: &[(&str, &str, f64)] = &[
 const ETHNICITY: &[(&str, &str, f64)] =
     &[("2135-2", "Hispanic or Latino", 0.18), ("2186-5", "Not Hispanic or Latino", 0.82)];
 
+#[derive(Clone)]
 struct Labs {
     hb: f64,
     na: f64,
@@ -253,6 +254,12 @@ impl Sim<'_> {
 }
 
 /// One patient's resources: the Patient first, then everything else in time order of creation.
+/// After `--drift-from`: how much diabetics' HbA1c rises, what an HbA1c above 8 % adds to the
+/// log-hazard of an unplanned admission, and what is left of the risk prior use of care carries.
+pub const DRIFT_HBA1C_RISE: f64 = 2.0;
+pub const DRIFT_HBA1C_RISK: f64 = 2.0;
+pub const DRIFT_PRIOR_USE: f64 = 0.0;
+
 pub fn simulate(options: &Options, index: u64) -> Vec<Value> {
     let mut rng = ChaCha8Rng::seed_from_u64(options.seed);
     rng.set_stream(index);
@@ -300,6 +307,12 @@ pub fn simulate(options: &Options, index: u64) -> Vec<Value> {
         hr: 74.0 + 6.0 * has("chf") + 5.0 * has("copd") + 6.0 * normal(&mut rng),
         bmi: 27.5 + 3.0 * has("diabetes") + 4.5 * normal(&mut rng),
     };
+    // The drift `--drift-from` sets: diabetics' HbA1c runs higher from then on, and a high HbA1c
+    // becomes a risk it was not before.
+    let diabetic = has("diabetes").max(has("diabetes_complicated"));
+    let drifted_labs = Labs { a1c: labs.a1c + DRIFT_HBA1C_RISE * diabetic, ..labs.clone() };
+    let drift_day =
+        options.drift_from.map(|d| (d.and_time(chrono::NaiveTime::MIN).and_utc() - start).num_days() as f64);
     let id = format!("s{}p{index}", options.seed);
     let mut sim = Sim {
         icd_first: rng.random_bool(0.6),
@@ -335,17 +348,20 @@ pub fn simulate(options: &Options, index: u64) -> Vec<Value> {
             continue;
         }
         let age = age0 + day / 365.25;
+        let drifted = drift_day.is_some_and(|d| day >= d);
+        let labs = if drifted { &drifted_labs } else { &labs };
         let ed_6m = ed_days.iter().filter(|d| **d > day - 182.0).count().min(4) as f64;
         let adm_12m = admit_days.iter().filter(|d| **d > day - 365.0).count().min(3) as f64;
         let flag = |b: bool| if b { 1.0 } else { 0.0 };
+        let prior_use = if drifted { DRIFT_PRIOR_USE } else { 1.0 };
         let mut lp = -9.7
             + 0.03 * (age - 60.0)
             + 0.25 * c
-            + 0.45 * ed_6m
-            + 0.55 * adm_12m
+            + prior_use * (0.45 * ed_6m + 0.55 * adm_12m)
             + 0.5 * flag(labs.hb < 10.0)
             + 0.45 * flag(labs.na < 133.0)
             + 0.4 * flag(labs.cr > 2.0)
+            + DRIFT_HBA1C_RISK * flag(drifted && labs.a1c > 8.0)
             + 0.45 * z;
         if let Some(d) = &last
             && day - d.day <= 30.0
@@ -361,7 +377,7 @@ pub fn simulate(options: &Options, index: u64) -> Vec<Value> {
         if sim.rng.random_bool(weekly((-11.8 + 0.08 * (age - 60.0) + 0.3 * c + 0.5 * z).exp()).min(1.0)) {
             died = Some(t);
         } else if sim.rng.random_bool(weekly(lp.exp()).min(1.0)) {
-            let (discharge, dead) = admission(&mut sim, &labs, t, z, c, age, false);
+            let (discharge, dead) = admission(&mut sim, labs, t, z, c, age, false);
             admit_days.push(day);
             busy_until = day + discharge.los + 0.2;
             if dead {
@@ -381,21 +397,22 @@ pub fn simulate(options: &Options, index: u64) -> Vec<Value> {
                 None,
                 None,
             );
-            sim.vitals(&labs, t, &e, 0.5);
+            sim.vitals(labs, t, &e, 0.5);
             if sim.rng.random_bool(0.7) {
-                sim.labs(&labs, t, &e, 0.3, false);
+                sim.labs(labs, t, &e, 0.3, false);
             }
         } else if sim.rng.random_bool(weekly((1.5 + 0.6 * conditions.len() as f64) / 365.0 * (0.2 * z).exp()).min(1.0))
         {
             let minutes = sim.rng.random_range(15..45);
             let e = sim.encounter("AMB", t, t + Duration::minutes(minutes), "R", "clinic", "primary-care", None, None);
-            sim.vitals(&labs, t, &e, 0.0);
+            sim.vitals(labs, t, &e, 0.0);
             if sim.rng.random_bool(0.35) {
-                let a1c = sim.has("diabetes") || sim.has("diabetes_complicated");
-                sim.labs(&labs, t, &e, 0.0, a1c);
+                // After the drift HbA1c is screened for everyone, not only diabetics.
+                let a1c = drifted || sim.has("diabetes") || sim.has("diabetes_complicated");
+                sim.labs(labs, t, &e, 0.0, a1c);
             }
         } else if sim.rng.random_bool(weekly((0.03 + 0.1 * has("cancer")) / 365.0)) {
-            let (discharge, _) = admission(&mut sim, &labs, t, z, c, age, true);
+            let (discharge, _) = admission(&mut sim, labs, t, z, c, age, true);
             busy_until = day + discharge.los + 0.2;
         }
     }

@@ -50,6 +50,7 @@ pub fn synthesize(patients: u64, seed: u64, out: &Path) -> Written {
         years: 3,
         end: chrono::NaiveDate::from_ymd_opt(2026, 10, 31).expect("date"),
         format: Format::Ndjson,
+        drift_from: None,
     };
     synth::generate(&options, out, |_| {}).expect("synth")
 }

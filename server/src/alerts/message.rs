@@ -29,7 +29,9 @@ struct Body<'a> {
     lines: &'a [Line],
     more: usize,
     by_tier: &'a str,
-    worklist: &'a str,
+    /// Where the reader works on what the message is about: the worklist, or the models.
+    home: &'a str,
+    home_label: &'a str,
     settings: &'a str,
 }
 
@@ -63,6 +65,8 @@ fn what(kind: &str) -> &'static str {
         "tier-raised" => "risen",
         "reopened" => "reopened",
         "escalation" => "not acknowledged",
+        "drift" => "drift",
+        "performance" => "AUROC fell",
         _ => "new",
     }
 }
@@ -82,44 +86,72 @@ pub fn build(
 ) -> Result<Message, MessageError> {
     let to: Mailbox = recipient.parse().map_err(|_| MessageError::Recipient(recipient.to_owned()))?;
     let from: Mailbox = from.parse().map_err(|_| MessageError::Sender(from.to_owned()))?;
+    let (alerts, models): (Vec<&Notice>, Vec<&Notice>) = notices.iter().partition(|n| n.alert_id.is_some());
     let mut counts: Vec<(Tier, usize)> = Tier::ALL.iter().rev().map(|t| (*t, 0)).collect();
-    for notice in notices {
+    for notice in &alerts {
         if let Some((_, n)) = counts.iter_mut().find(|(t, _)| t.as_str() == notice.tier) {
             *n += 1;
         }
     }
     let by_tier: Vec<String> = counts.iter().filter(|(_, n)| *n > 0).map(|(t, n)| format!("{n} {t}")).collect();
     let by_tier = by_tier.join(", ");
-    let escalated = notices.iter().any(|n| n.kind == "escalation");
+    let escalated = alerts.iter().any(|n| n.kind == "escalation");
     let critical = counts.first().map_or(0, |(_, n)| *n);
-    let subject = match (notices.len(), escalated) {
-        (_, true) => format!("Vigil: critical alert not acknowledged ({by_tier})"),
-        (1, false) => format!("Vigil: {} alert", notices.first().map_or("an", |n| n.tier.as_str())),
-        (n, false) if critical > 0 => format!("Vigil: {n} alerts, {critical} critical"),
-        (n, false) => format!("Vigil: {n} alerts"),
+    let subject = match (alerts.len(), models.len(), escalated) {
+        (_, _, true) => format!("Vigil: critical alert not acknowledged ({by_tier})"),
+        (0, 1, false) => "Vigil: a model in use needs review".to_owned(),
+        (0, n, false) => format!("Vigil: {n} findings about models in use"),
+        (1, _, false) => format!("Vigil: {} alert", alerts.first().map_or("an", |n| n.tier.as_str())),
+        (n, _, false) if critical > 0 => format!("Vigil: {n} alerts, {critical} critical"),
+        (n, _, false) => format!("Vigil: {n} alerts"),
     };
-    let headline = match notices.len() {
-        1 => "Vigil has an alert for you.".to_owned(),
-        n => format!("Vigil has {n} alerts for you."),
+    let headline = match (alerts.len(), models.len()) {
+        (0, 1) => "Vigil's monitoring found something about a model in use.".to_owned(),
+        (0, n) => format!("Vigil's monitoring found {n} things about models in use."),
+        (1, _) => "Vigil has an alert for you.".to_owned(),
+        (n, _) => format!("Vigil has {n} alerts for you."),
     };
     // The most urgent first: the list is cut after LISTED.
-    let mut ordered: Vec<&Notice> = notices.iter().collect();
+    let mut ordered = alerts;
     ordered.sort_by_key(|n| (std::cmp::Reverse(Tier::parse(&n.tier)), n.alert_id));
     let lines: Vec<Line> = ordered
         .into_iter()
+        .chain(models)
         .take(LISTED)
-        .map(|n| Line {
-            what: what(&n.kind),
-            tier: n.tier.clone(),
-            target: n.target.clone(),
-            unit: n.unit.clone().unwrap_or_else(|| "no unit".to_owned()),
-            link: format!("{public_url}/alerts/{}", n.alert_id),
+        .map(|n| match (n.alert_id, &n.model) {
+            (None, Some(model)) => Line {
+                what: what(&n.kind),
+                tier: "review".to_owned(),
+                target: format!("model {model} ({})", n.target),
+                unit: n.unit.clone().unwrap_or_else(|| "all units".to_owned()),
+                link: format!("{public_url}/models/{model}"),
+            },
+            (alert, _) => Line {
+                what: what(&n.kind),
+                tier: n.tier.clone(),
+                target: n.target.clone(),
+                unit: n.unit.clone().unwrap_or_else(|| "no unit".to_owned()),
+                link: format!("{public_url}/alerts/{}", alert.unwrap_or_default()),
+            },
         })
         .collect();
     let more = notices.len().saturating_sub(LISTED);
-    let (worklist, settings) = (format!("{public_url}/worklist"), format!("{public_url}/settings/notifications"));
-    let body =
-        Body { headline: &headline, lines: &lines, more, by_tier: &by_tier, worklist: &worklist, settings: &settings };
+    let only_models = lines.iter().all(|l| l.tier == "review");
+    let (home, home_label) = if only_models {
+        (format!("{public_url}/models"), "the models")
+    } else {
+        (format!("{public_url}/worklist"), "your worklist")
+    };
+    let settings = format!("{public_url}/settings/notifications");
+    let body = Body {
+        headline: &headline,
+        lines: &lines,
+        more,
+        by_tier: &by_tier,
+        home: &home,
+        home_label,
+        settings: &settings,
+    };
     let text = Text { body: &body }.render()?;
     let html = Html { subject: &subject, body: &body }.render()?;
     Ok(Message::builder()
@@ -136,7 +168,8 @@ mod tests {
 
     fn notice(alert_id: i64, tier: &str, kind: &str) -> Notice {
         Notice {
-            alert_id,
+            alert_id: Some(alert_id),
+            model: None,
             kind: kind.into(),
             tier: tier.into(),
             unit: Some("ward-4W".into()),
@@ -161,6 +194,27 @@ mod tests {
         );
         assert!(!raw.contains("https://vigil.example/alerts/19\r\n"));
         assert!(raw.contains("and 5 more"), "{raw}");
+    }
+
+    #[test]
+    fn a_monitoring_finding_names_the_model_and_links_to_its_page() {
+        let finding = Notice {
+            alert_id: None,
+            model: Some("readmission-4".into()),
+            kind: "drift".into(),
+            tier: "warning".into(),
+            unit: None,
+            target: "readmission".into(),
+        };
+        let message =
+            build(7, "analyst@hospital.example", "Vigil <vigil@hospital.example>", "https://v.example", &[finding])
+                .expect("message");
+        let raw = String::from_utf8(message.formatted()).expect("utf-8");
+        assert!(raw.contains("Subject: Vigil: a model in use needs review"), "{raw}");
+        assert!(
+            raw.contains("model readmission-4 (readmission)") && raw.contains("https://v.example/models/readmission-4")
+        );
+        assert!(raw.contains("Open the models: https://v.example/models") && !raw.contains("By tier"), "{raw}");
     }
 
     #[test]

@@ -14,7 +14,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Integer, Interval, Nullable, Text, Timestamptz};
-use vigil_store::schema::{alerts, outbox, outbox_messages};
+use vigil_store::schema::{outbox, outbox_messages};
 
 use super::record::interval;
 
@@ -112,24 +112,32 @@ pub fn claim(conn: &mut PgConnection, limit: i64, lease: Duration) -> QueryResul
     .load(conn)
 }
 
-/// One notice of a message, as the message tells it (no patient data: the alert's number, target,
-/// tier and unit).
-#[derive(Debug, Clone, Queryable)]
+/// One notice of a message, as the message tells it (no patient data): an alert's number,
+/// target, tier and unit; or, for informatics, a model's version and what monitoring found.
+#[derive(Debug, Clone, QueryableByName)]
 pub struct Notice {
-    pub alert_id: i64,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    pub alert_id: Option<i64>,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub model: Option<String>,
+    #[diesel(sql_type = Text)]
     pub kind: String,
+    #[diesel(sql_type = Text)]
     pub tier: String,
+    #[diesel(sql_type = Nullable<Text>)]
     pub unit: Option<String>,
+    #[diesel(sql_type = Text)]
     pub target: String,
 }
 
 pub fn notices(conn: &mut PgConnection, message: i64) -> QueryResult<Vec<Notice>> {
-    outbox::table
-        .inner_join(alerts::table)
-        .filter(outbox::message_id.eq(message))
-        .order(outbox::id)
-        .select((outbox::alert_id, outbox::kind, outbox::tier, outbox::unit, alerts::target))
-        .load(conn)
+    diesel::sql_query(
+        "SELECT o.alert_id, m.version AS model, o.kind, o.tier, o.unit, COALESCE(a.target, m.target) AS target
+           FROM outbox o LEFT JOIN alerts a ON a.id = o.alert_id LEFT JOIN models m ON m.id = o.model_id
+          WHERE o.message_id = $1 ORDER BY o.id",
+    )
+    .bind::<BigInt, _>(message)
+    .load(conn)
 }
 
 pub fn sent(conn: &mut PgConnection, message: i64) -> QueryResult<()> {

@@ -9,6 +9,7 @@ mod ingest;
 pub mod init;
 mod migrate;
 mod model;
+mod monitor;
 pub mod outbox;
 mod pull;
 mod score;
@@ -54,7 +55,7 @@ pub fn run(settings: &Settings, command: Command) -> anyhow::Result<ExitCode> {
         Command::Ingest(args) => ingest::run(conn, args),
         Command::Pull(args) => pull::run(conn, args),
         Command::Train(args) => train::run(conn, args),
-        Command::Model(cmd) => model::run(conn, cmd),
+        Command::Model(cmd) => model::run(conn, settings, cmd),
         Command::Score(args) => score::run(conn, &mut connect(settings)?, settings.alerts.timing(), args),
         Command::Backtest(args) => backtest::run(conn, args),
         Command::Worker => unreachable_serve(),

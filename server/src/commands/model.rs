@@ -1,20 +1,31 @@
 use std::process::ExitCode;
 
 use diesel::PgConnection;
+use vigil_scoring::promotion::{self, store::Request};
 use vigil_scoring::registry::{self, Entry};
 use vigil_scoring::training::Report;
 
 use super::train::target;
 use super::{audit_cli, cli_actor};
 use crate::cli::ModelCommand;
+use crate::config::Settings;
 
 fn test_auroc(entry: &Entry) -> String {
     entry.test_auroc().map(|a| format!("{a:.3}")).unwrap_or_else(|| "-".into())
 }
 
 #[allow(clippy::print_stdout)] // the command's output for its user
-pub fn run(conn: &mut PgConnection, command: ModelCommand) -> anyhow::Result<ExitCode> {
+pub fn run(conn: &mut PgConnection, settings: &Settings, command: ModelCommand) -> anyhow::Result<ExitCode> {
     match command {
+        ModelCommand::Monitor(args) => return super::monitor::run(conn, settings, args),
+        ModelCommand::Promote { version, force, reason } => {
+            let by = cli_actor();
+            let request =
+                Request { by: &by, force: force.then_some(reason.as_deref().unwrap_or("")), automatic: false };
+            let decision = promotion::store::decide(conn, &version, settings.monitoring.rules(), request)?;
+            audit_cli(conn, "model-promote", "Model", Some(&version), None)?;
+            print!("{}", super::monitor::decision_text(&decision));
+        }
         ModelCommand::List => {
             println!(
                 "{:<16} {:<12} {:<20} {:<10} {:<11} {:>9} {:>6}  created",

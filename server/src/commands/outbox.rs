@@ -60,9 +60,12 @@ pub fn run(conn: &mut PgConnection, command: OutboxCommand) -> anyhow::Result<Ex
             let message = outbox::show(conn, id)?.ok_or_else(|| anyhow::anyhow!("no outbox message {id}"))?;
             print(&message);
             for n in outbox::notices(conn, id)? {
+                let about = match (&n.alert_id, &n.model) {
+                    (Some(alert), _) => format!("alert {alert:>6}"),
+                    (None, model) => format!("model {}", model.as_deref().unwrap_or("-")),
+                };
                 println!(
-                    "        alert {:>6}  {:<11}  {:<8}  {:<11}  {}",
-                    n.alert_id,
+                    "        {about:<12}  {:<11}  {:<8}  {:<11}  {}",
                     n.kind,
                     n.tier,
                     n.target,

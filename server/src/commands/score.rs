@@ -140,6 +140,7 @@ pub fn worker(settings: &crate::config::Settings) -> anyhow::Result<ExitCode> {
     let public_url = settings.server.public_url()?;
     crate::alerts::relay::spawn(url, settings.email.clone(), public_url, RELAY_IDLE)
         .context("starting the email relay")?;
+    crate::monitoring::spawn(url, settings.monitoring.clone(), timing).context("starting model monitoring")?;
     // The runner's connection and the one that reads records ahead of it.
     let mut conns: Option<(PgConnection, PgConnection)> = None;
     let mut resumed = false;

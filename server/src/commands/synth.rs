@@ -17,6 +17,7 @@ pub fn run(args: &SynthArgs) -> anyhow::Result<ExitCode> {
             SynthFormat::Ndjson => Format::Ndjson,
             SynthFormat::Bundle => Format::Bundle,
         },
+        drift_from: args.drift_from,
     };
     let started = Instant::now();
     let bar = ProgressBar::new(args.patients);

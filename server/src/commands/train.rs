@@ -1,15 +1,16 @@
 use std::process::ExitCode;
 
 use anyhow::Context;
+use chrono::{DateTime, Utc};
 use diesel::PgConnection;
 use vigil_ehr_adapter::fhir_time::parse_instant;
 use vigil_scoring::model::Algorithm;
-use vigil_scoring::training::{self, Settings, Target, default_cutoff};
-use vigil_scoring::{exclusions, load, registry};
+use vigil_scoring::training::Target;
 
+use super::cli_actor;
 use super::ingest::progress_bar;
-use super::{audit_cli, cli_actor};
 use crate::cli::{AlgorithmArg, TargetArg, TrainArgs};
+use crate::retrain::{self, Plan};
 
 pub fn target(arg: TargetArg) -> Target {
     match arg {
@@ -18,46 +19,48 @@ pub fn target(arg: TargetArg) -> Target {
     }
 }
 
+fn instant(flag: &str, raw: Option<&String>) -> anyhow::Result<Option<DateTime<Utc>>> {
+    raw.map(|raw| parse_instant(raw).with_context(|| format!("{flag} {raw}: not a date or RFC 3339 time"))).transpose()
+}
+
 #[allow(clippy::print_stdout)] // the command's output for its user
 pub fn run(conn: &mut PgConnection, args: TrainArgs) -> anyhow::Result<ExitCode> {
-    let target = target(args.target);
-    let data_end = load::data_end(conn)?.context("there is no clinical data: load some with `vigil ingest` first")?;
-    let cutoff = match &args.until {
-        Some(raw) => parse_instant(raw).with_context(|| format!("--until {raw}: not a date or RFC 3339 time"))?,
-        None => default_cutoff(data_end, args.test_days),
+    let plan = Plan {
+        target: target(args.target),
+        algorithm: match args.algorithm {
+            AlgorithmArg::LogisticRegression => Algorithm::LogisticRegression,
+            AlgorithmArg::GradientBoosting => Algorithm::GradientBoosting,
+        },
+        as_of: instant("--as-of", args.as_of.as_ref())?,
+        since: instant("--since", args.since.as_ref())?,
+        window_days: None,
+        until: instant("--until", args.until.as_ref())?,
+        test_days: args.test_days,
+        threshold: args.threshold,
+        max_examples: args.max_examples,
+        shadow: args.shadow,
     };
-    let threshold = args.threshold.unwrap_or(match target {
-        Target::Readmission => 0.30,
-        Target::Admission => 0.05,
-    });
-    anyhow::ensure!(threshold > 0.0 && threshold < 1.0, "--threshold must be between 0 and 1");
     let bar = progress_bar();
     bar.set_message("examples");
-    let examples = load::examples(conn, target, load::admission_from(cutoff), data_end, args.max_examples, |n| {
-        bar.set_position(n as u64)
-    })?;
+    let trained = retrain::train(conn, &plan, &cli_actor(), |n| bar.set_position(n as u64));
     bar.finish_and_clear();
-    // Clinicians' answers that say an event should not count take it out of training and evaluation.
-    let (examples, excluded) = exclusions::apply(examples, &exclusions::load(conn, target)?);
+    let trained = trained?;
     println!(
-        "{} examples of {} (newest data {}, cutoff {}), {excluded} excluded on clinicians' answers",
-        examples.len(),
-        target.as_str(),
-        data_end.format("%Y-%m-%d"),
-        cutoff.format("%Y-%m-%d")
+        "{} examples of {} (newest data {}, cutoff {}), {} excluded on clinicians' answers",
+        trained.examples,
+        plan.target.as_str(),
+        trained.data_end.format("%Y-%m-%d"),
+        trained.cutoff.format("%Y-%m-%d"),
+        trained.report.excluded_by_feedback
     );
-    let algorithm = match args.algorithm {
-        AlgorithmArg::LogisticRegression => Algorithm::LogisticRegression,
-        AlgorithmArg::GradientBoosting => Algorithm::GradientBoosting,
-    };
-    let settings = Settings { target, algorithm, cutoff, threshold, threads: None };
-    let (model, mut report) = training::train(&examples, &settings)?;
-    report.excluded_by_feedback = excluded;
-    print!("{}", report.to_text());
-    let actor = cli_actor();
-    registry::ensure_baselines(conn, &actor)?;
-    let version = registry::register(conn, &model, &report, &actor)?;
-    audit_cli(conn, "train", "Model", Some(&version), None)?;
-    println!("registered {version} as a candidate; `vigil model activate {version}` makes it score");
+    print!("{}", trained.report.to_text());
+    let version = trained.version;
+    if plan.shadow {
+        println!(
+            "registered {version} and put it in shadow; `vigil model promote {version}` judges it once its outcomes mature"
+        );
+    } else {
+        println!("registered {version} as a candidate; `vigil model activate {version}` makes it score");
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -17,7 +17,7 @@ pub mod view;
 use view::Change;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(list).service(one).service(model_card).service(act);
+    cfg.service(list).service(one).service(model_card).service(monitoring).service(act);
 }
 
 fn shown(e: &Entry) -> Value {
@@ -59,6 +59,33 @@ async fn one(guard: Guard<Api>, version: web::Path<String>) -> Result<HttpRespon
 async fn model_card(guard: Guard<Api>, version: web::Path<String>) -> Result<HttpResponse, Rejection<Api>> {
     let detail = view::detail(&guard, version.into_inner()).await?;
     Ok(HttpResponse::Ok().json(card::card(&detail)))
+}
+
+#[derive(Debug, serde::Deserialize)]
+pub struct UnitQuery {
+    pub unit: Option<String>,
+}
+
+/// The weekly monitoring series (all units, or `?unit=`), the findings and the promotion decisions.
+#[get("/api/models/{version}/monitoring")]
+async fn monitoring(
+    guard: Guard<Api>,
+    version: web::Path<String>,
+    query: web::Query<UnitQuery>,
+) -> Result<HttpResponse, Rejection<Api>> {
+    let m = view::monitoring(&guard, version.into_inner(), query.into_inner().unit.filter(|u| !u.is_empty())).await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "version": m.entry.version,
+        "unit": m.unit,
+        "units": m.units,
+        "validation_auroc": m.entry.test_auroc(),
+        "weeks": m.weeks.iter().map(|w| serde_json::json!({ "week": w.week, "figures": w.figures, "computed_at": w.computed_at })).collect::<Vec<_>>(),
+        "findings": m.findings.iter().map(|f| serde_json::json!({ "week": f.week, "kind": f.kind, "detail": f.detail, "found_at": f.found_at })).collect::<Vec<_>>(),
+        "decisions": m.decisions.iter().map(|d| serde_json::json!({
+            "challenger": d.challenger, "champion": d.champion, "decision": d.decision, "automatic": d.automatic,
+            "decided_by": d.decided_by, "reason": d.reason, "figures": d.figures, "decided_at": d.decided_at,
+        })).collect::<Vec<_>>(),
+    })))
 }
 
 #[post("/api/models/{version}/{change}")]

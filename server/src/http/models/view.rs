@@ -1,9 +1,13 @@
 //! The model registry as every surface reads and changes it: the JSON API and the portal's model
 //! pages call these, through the guard, audited alike (a change names what was done).
 
+use diesel::prelude::*;
 use serde_json::Value;
+use vigil_scoring::monitoring::job::{self, Found, Stored};
+use vigil_scoring::promotion::{self, store::Recorded};
 use vigil_scoring::registry::{self, Entry, RegistryError, StatusChange};
 use vigil_scoring::training::{Report, Target};
+use vigil_store::schema::model_monitoring;
 
 use crate::alerts::feedback::{UsefulRate, useful_rates};
 use crate::auth::policy::Action;
@@ -94,6 +98,43 @@ pub async fn detail<S: Surface>(guard: &Guard<S>, version: String) -> Result<Det
                     .map(|(e, _)| e.version);
                 let feedback = useful_rates(conn, Some(&version))?;
                 Ok(Detail { report: report_of(&entry.metrics), entry, history, active, feedback })
+            })())?;
+            Ok(found.and_then(Result::ok))
+        })
+        .await
+}
+
+/// A model's monitoring: its weekly figures (all units, or one), the units it has figures for,
+/// what monitoring found and the promotion decisions about it.
+#[derive(Debug)]
+pub struct Monitoring {
+    pub entry: Entry,
+    pub unit: Option<String>,
+    pub weeks: Vec<Stored>,
+    pub units: Vec<String>,
+    pub findings: Vec<Found>,
+    pub decisions: Vec<Recorded>,
+}
+
+pub async fn monitoring<S: Surface>(
+    guard: &Guard<S>,
+    version: String,
+    unit: Option<String>,
+) -> Result<Monitoring, Rejection<S>> {
+    guard
+        .system(MODELS, Some(version.clone()), move |conn| {
+            let found = outcome((|| {
+                let entry = registry::show(conn, &version)?;
+                let weeks = job::series(conn, entry.id, unit.as_deref())?;
+                let units = model_monitoring::table
+                    .filter(model_monitoring::model_id.eq(entry.id).and(model_monitoring::unit.is_not_null()))
+                    .select(model_monitoring::unit.assume_not_null())
+                    .distinct()
+                    .order(model_monitoring::unit.assume_not_null())
+                    .load(conn)?;
+                let findings = job::findings(conn, entry.id)?;
+                let decisions = promotion::store::decisions(conn, entry.id)?;
+                Ok(Monitoring { entry, unit, weeks, units, findings, decisions })
             })())?;
             Ok(found.and_then(Result::ok))
         })

@@ -126,6 +126,108 @@ pub fn calibration(deciles: &[(usize, f64, f64)]) -> Calibration {
     }
 }
 
+/// One line of a weekly series: CSS class, name for the legend, and `x,y` points (weeks with no
+/// figure are left out, so the line joins the weeks that have one).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Line {
+    pub class: &'static str,
+    pub name: &'static str,
+    pub points: String,
+    pub dots: Vec<(f64, f64)>,
+}
+
+/// A chart of weekly figures on a fixed scale, with a reference level (validation, or a PSI
+/// limit) drawn dashed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Series {
+    pub lines: Vec<Line>,
+    pub references: Vec<Threshold>,
+    pub x_ticks: Vec<Tick>,
+    pub y_ticks: Vec<Tick>,
+    pub plot_left: f64,
+    pub plot_right: f64,
+    pub plot_bottom: f64,
+}
+
+/// `lines` of (class, name, one value or none per week) over `weeks` (oldest first), on the scale
+/// `low`..`high`, with `references` as (level, label).
+pub fn series(
+    weeks: &[chrono::NaiveDate],
+    lines: Vec<(&'static str, &'static str, Vec<Option<f64>>)>,
+    (low, high): (f64, f64),
+    references: &[(f64, String)],
+) -> Series {
+    let span = (weeks.len().max(2) - 1) as f64;
+    let x = |i: usize| LEFT + (i as f64 / span) * (WIDTH - LEFT - RIGHT);
+    let y = |v: f64| TOP + (1.0 - ((v - low) / (high - low)).clamp(0.0, 1.0)) * (HEIGHT - TOP - BOTTOM);
+    let step = weeks.len().div_ceil(6).max(1);
+    Series {
+        lines: lines
+            .into_iter()
+            .map(|(class, name, values)| {
+                let dots: Vec<(f64, f64)> =
+                    values.iter().enumerate().filter_map(|(i, v)| v.map(|v| (x(i), y(v)))).collect();
+                Line {
+                    class,
+                    name,
+                    points: dots.iter().map(|(a, b)| format!("{a:.1},{b:.1}")).collect::<Vec<_>>().join(" "),
+                    dots,
+                }
+            })
+            .collect(),
+        references: references
+            .iter()
+            .map(|(level, label)| Threshold { y: y(*level), tier: "reference", label: label.clone() })
+            .collect(),
+        x_ticks: weeks
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| i % step == 0)
+            .map(|(i, w)| Tick { at: x(i), label: w.format("%d %b %y").to_string() })
+            .collect(),
+        y_ticks: (0..=4)
+            .map(|i| low + (high - low) * f64::from(i) / 4.0)
+            .map(|v| Tick { at: y(v), label: format!("{v:.2}") })
+            .collect(),
+        plot_left: LEFT,
+        plot_right: WIDTH - RIGHT,
+        plot_bottom: HEIGHT - BOTTOM,
+    }
+}
+
+/// A feature's drift as a bar: its PSI on a scale to `top`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Bar {
+    pub name: String,
+    pub psi: String,
+    pub level: &'static str,
+    pub y: f64,
+    pub width: f64,
+}
+
+pub const BAR_HEIGHT: f64 = 18.0;
+pub const BAR_LEFT: f64 = 200.0;
+
+/// The bars of `psi` (name, value), largest first, with the x of the moderate and significant
+/// limits.
+pub fn drift_bars(psi: &[(String, f64)], limits: (f64, f64)) -> (Vec<Bar>, f64, f64, f64) {
+    let top = psi.iter().map(|(_, v)| *v).fold(limits.1 * 1.5, f64::max);
+    let scale = |v: f64| (v / top).clamp(0.0, 1.0) * (WIDTH - BAR_LEFT - RIGHT);
+    let bars = psi
+        .iter()
+        .enumerate()
+        .map(|(i, (name, v))| Bar {
+            name: name.clone(),
+            psi: format!("{v:.3}"),
+            level: vigil_scoring::drift::level(*v),
+            y: TOP + i as f64 * (BAR_HEIGHT + 4.0),
+            width: scale(*v).max(1.0),
+        })
+        .collect::<Vec<_>>();
+    let height = TOP + bars.len() as f64 * (BAR_HEIGHT + 4.0) + BOTTOM;
+    (bars, BAR_LEFT + scale(limits.0), BAR_LEFT + scale(limits.1), height)
+}
+
 fn pct(p: f64) -> String {
     let v = p * 100.0;
     if v < 10.0 && v.fract().abs() > 1e-9 { format!("{v:.1} %") } else { format!("{v:.0} %") }
@@ -167,6 +269,24 @@ mod tests {
         assert!(trend.thresholds[1].y < trend.thresholds[0].y);
         assert_eq!(trend.thresholds[0].label, "warning 8 %");
         assert_eq!(nice_top(0.9), 1.0);
+    }
+
+    #[test]
+    fn a_weekly_series_skips_weeks_without_a_figure_and_draws_its_reference() {
+        let weeks: Vec<chrono::NaiveDate> =
+            (0..4).map(|i| chrono::NaiveDate::from_ymd_opt(2026, 1, 5).expect("d") + Duration::weeks(i)).collect();
+        let chart = series(
+            &weeks,
+            vec![("matured", "AUROC", vec![Some(0.8), None, Some(0.7), Some(0.6)])],
+            (0.5, 1.0),
+            &[(0.8, "validation".into())],
+        );
+        assert_eq!(chart.lines[0].dots.len(), 3);
+        assert!((chart.references[0].y - chart.lines[0].dots[0].1).abs() < 1e-9, "0.8 on the reference");
+        assert!(chart.lines[0].dots[2].1 > chart.lines[0].dots[1].1, "lower figures lower down");
+        let (bars, moderate, significant, _) = drift_bars(&[("hba1c".into(), 0.6), ("age".into(), 0.01)], (0.1, 0.25));
+        assert_eq!(bars[0].level, "significant");
+        assert!(bars[0].width > bars[1].width && moderate < significant);
     }
 
     #[test]

@@ -20,6 +20,7 @@ mod chart;
 pub(crate) mod format;
 mod mfa;
 mod models_page;
+mod monitoring_page;
 mod password;
 mod patient_page;
 mod settings;
@@ -50,6 +51,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(models_page::registry)
         .service(models_page::model)
         .service(models_page::model_card)
+        .service(monitoring_page::monitoring)
         .service(models_page::confirm)
         .service(models_page::apply)
         .service(password::page)

@@ -1,0 +1,11 @@
+DROP TABLE promotion_decisions;
+DELETE FROM outbox WHERE model_id IS NOT NULL;
+ALTER TABLE outbox DROP CONSTRAINT outbox_subject;
+ALTER TABLE outbox DROP CONSTRAINT outbox_kind_check;
+ALTER TABLE outbox ADD CONSTRAINT outbox_kind_check CHECK (kind IN ('alert', 'tier-raised', 'reopened', 'escalation'));
+ALTER TABLE outbox DROP COLUMN model_id;
+ALTER TABLE outbox ALTER COLUMN alert_id SET NOT NULL;
+DROP TABLE model_findings;
+DROP TABLE model_monitoring;
+DROP INDEX scores_model_time_idx;
+DROP TABLE score_outcomes;
