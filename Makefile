@@ -60,7 +60,9 @@ bench: ## performance figures, each beside a limit measured in the same run (VIG
 	  $(CARGO) bench --locked -p vigil --bench relay; \
 	  $(CARGO) bench --locked -p vigil --bench alert_latency; \
 	  $(CARGO) bench --locked -p vigil --bench alert_evaluation; \
-	  $(CARGO) bench --locked -p vigil --bench portal
+	  $(CARGO) bench --locked -p vigil --bench portal; \
+	  $(CARGO) bench --locked -p vigil --bench monitoring; \
+	  $(CARGO) bench --locked -p vigil --bench cds
 
 screenshots: ## PNGs of the portal's pages at desktop and tablet width into target/screenshots/
 	@deploy/system-deps.sh

@@ -441,6 +441,10 @@ pub enum ClientCommand {
         /// Space-separated scopes, for example "system/Patient.read system/Observation.read"
         #[arg(long)]
         scopes: String,
+        /// The system is also a CDS Hooks client signing its requests as this issuer (the `iss` of
+        /// its JWTs, usually its base URL); it needs system/RiskAssessment.read to get cards
+        #[arg(long, value_name = "ISS")]
+        cds_issuer: Option<String>,
     },
     /// List registered systems
     List,

@@ -20,7 +20,7 @@ diesel::table! {
 diesel::table! {
     alert_feedback (id) {
         id -> Int8,
-        alert_id -> Int8,
+        alert_id -> Nullable<Int8>,
         score_id -> Int8,
         model_id -> Int8,
         tier -> Text,
@@ -31,6 +31,7 @@ diesel::table! {
         outcome -> Text,
         reason -> Nullable<Text>,
         note -> Nullable<Text>,
+        card_uuid -> Nullable<Uuid>,
     }
 }
 
@@ -101,6 +102,7 @@ diesel::table! {
         scopes -> Text,
         disabled_at -> Nullable<Timestamptz>,
         created_at -> Timestamptz,
+        cds_issuer -> Nullable<Text>,
     }
 }
 
@@ -170,6 +172,20 @@ diesel::table! {
         created_at -> Timestamptz,
         escalate_after_secs -> Int4,
         escalate_repeat_secs -> Int4,
+    }
+}
+
+diesel::table! {
+    cds_cards (uuid) {
+        uuid -> Uuid,
+        service -> Text,
+        client_id -> Text,
+        patient_id -> Int8,
+        score_id -> Nullable<Int8>,
+        model_id -> Nullable<Int8>,
+        tier -> Nullable<Text>,
+        unit -> Nullable<Text>,
+        created_at -> Timestamptz,
     }
 }
 
@@ -633,6 +649,7 @@ diesel::table! {
 diesel::joinable!(alert_events -> alerts (alert_id));
 diesel::joinable!(alert_events -> scores (score_id));
 diesel::joinable!(alert_feedback -> alerts (alert_id));
+diesel::joinable!(alert_feedback -> cds_cards (card_uuid));
 diesel::joinable!(alert_feedback -> models (model_id));
 diesel::joinable!(alert_feedback -> scores (score_id));
 diesel::joinable!(alert_rule_history -> alert_rules (rule_id));
@@ -644,6 +661,9 @@ diesel::joinable!(alerts -> scores (score_id));
 diesel::joinable!(audit_seals -> audit_log (seq));
 diesel::joinable!(backtests -> models (model_id));
 diesel::joinable!(break_glass_grants -> patients (patient_id));
+diesel::joinable!(cds_cards -> models (model_id));
+diesel::joinable!(cds_cards -> patients (patient_id));
+diesel::joinable!(cds_cards -> scores (score_id));
 diesel::joinable!(conditions -> patients (patient_id));
 diesel::joinable!(encounters -> patients (patient_id));
 diesel::joinable!(import_job_parts -> import_jobs (job_id));
@@ -683,6 +703,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     backtests,
     break_glass_grants,
     care_units,
+    cds_cards,
     client_assertion_jtis,
     conditions,
     encounters,

@@ -8,6 +8,7 @@ mod alert_rules;
 mod alerts;
 mod audit_trail;
 mod bootstrap;
+mod cds_hooks;
 mod cli;
 mod errors;
 mod fhir_api;

@@ -67,15 +67,34 @@ pub fn serve(db: &TestDb) -> Server {
 }
 
 /// `rate` GET requests per second to `url` for `seconds` from 16 connections, each sending
-/// `header`, each request timed from when it was due (so a stall is not hidden by the requests it
-/// delayed); the sorted latencies and the requests that failed or did not answer 200.
+/// `header`; see [`fixed_rate_with`].
 pub fn fixed_rate(url: &str, header: (&str, &str), rate: u64, seconds: u64) -> (Vec<Duration>, u64) {
+    let (url, name, value) = (url.to_owned(), header.0.to_owned(), header.1.to_owned());
+    fixed_rate_with(rate, seconds, move |agent, _| {
+        agent
+            .get(&url)
+            .header(name.as_str(), value.as_str())
+            .call()
+            .map(|mut r| r.status() == 200 && r.body_mut().read_to_string().is_ok())
+            .unwrap_or(false)
+    })
+}
+
+/// `rate` requests per second for `seconds` from 16 connections, request `i` sent by `send(agent,
+/// i)` (true when it answered as it should), each timed from when it was due (so a stall is not
+/// hidden by the requests it delayed); the sorted latencies and the requests that failed.
+pub fn fixed_rate_with(
+    rate: u64,
+    seconds: u64,
+    send: impl Fn(&ureq::Agent, u64) -> bool + Send + Sync + 'static,
+) -> (Vec<Duration>, u64) {
     let connections = 16_u64;
     let interval = Duration::from_nanos(1_000_000_000 * connections / rate);
     let start = Instant::now() + Duration::from_millis(100);
+    let send = std::sync::Arc::new(send);
     let workers: Vec<_> = (0..connections)
         .map(|w| {
-            let (url, name, value) = (url.to_owned(), header.0.to_owned(), header.1.to_owned());
+            let send = std::sync::Arc::clone(&send);
             std::thread::spawn(move || {
                 let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
                 let (mut latencies, mut errors) = (Vec::new(), 0_u64);
@@ -85,12 +104,7 @@ pub fn fixed_rate(url: &str, header: (&str, &str), rate: u64, seconds: u64) -> (
                     if let Some(wait) = due.checked_duration_since(Instant::now()) {
                         std::thread::sleep(wait);
                     }
-                    let ok = agent
-                        .get(&url)
-                        .header(name.as_str(), value.as_str())
-                        .call()
-                        .map(|mut r| r.status() == 200 && r.body_mut().read_to_string().is_ok())
-                        .unwrap_or(false);
+                    let ok = send(&agent, i * connections + w);
                     latencies.push(due.elapsed());
                     errors += u64::from(!ok);
                 }

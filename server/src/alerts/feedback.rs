@@ -6,7 +6,7 @@
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use serde::Serialize;
-use vigil_store::schema::{alert_feedback, alerts};
+use vigil_store::schema::{alert_feedback, alerts, cds_cards};
 
 use super::lifecycle::DismissReason;
 
@@ -139,6 +139,46 @@ pub fn record(
             alert_feedback::unit.eq(unit),
             alert_feedback::given_by.eq(by),
             alert_feedback::source.eq(source.as_str()),
+            alert_feedback::outcome.eq(feedback.outcome.as_str()),
+            alert_feedback::reason.eq(feedback.reason.map(DismissReason::as_str)),
+            alert_feedback::note.eq(feedback.note.as_deref()),
+        ))
+        .returning(Given::as_returning())
+        .get_result(conn)
+        .map(Some)
+}
+
+/// Stores a CDS client's answer about card `card`, given at `at`, at the score, model, tier and
+/// unit the card showed; None when service `service` gave no such card to client `client`.
+pub fn record_card(
+    conn: &mut PgConnection,
+    card: uuid::Uuid,
+    service: &str,
+    client: &str,
+    at: DateTime<Utc>,
+    feedback: &Feedback,
+) -> QueryResult<Option<Given>> {
+    let Some((score, model, tier, unit)) = cds_cards::table
+        .find(card)
+        .filter(cds_cards::service.eq(service).and(cds_cards::client_id.eq(client)))
+        .select((cds_cards::score_id, cds_cards::model_id, cds_cards::tier, cds_cards::unit))
+        .first::<(Option<i64>, Option<i64>, Option<String>, Option<String>)>(conn)
+        .optional()?
+    else {
+        return Ok(None);
+    };
+    // Only cards about a score are stored with one; an answer needs it.
+    let (Some(score), Some(model)) = (score, model) else { return Ok(None) };
+    diesel::insert_into(alert_feedback::table)
+        .values((
+            alert_feedback::card_uuid.eq(card),
+            alert_feedback::score_id.eq(score),
+            alert_feedback::model_id.eq(model),
+            alert_feedback::tier.eq(tier.unwrap_or_else(|| "none".into())),
+            alert_feedback::unit.eq(unit),
+            alert_feedback::given_by.eq(format!("client:{client}")),
+            alert_feedback::given_at.eq(at),
+            alert_feedback::source.eq(Source::CdsHooks.as_str()),
             alert_feedback::outcome.eq(feedback.outcome.as_str()),
             alert_feedback::reason.eq(feedback.reason.map(DismissReason::as_str)),
             alert_feedback::note.eq(feedback.note.as_deref()),

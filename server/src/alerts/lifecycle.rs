@@ -49,6 +49,19 @@ impl DismissReason {
     pub fn parse(raw: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|r| r.as_str() == raw)
     }
+
+    /// The reason in words, as clinicians pick it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::AlreadyKnown => "Already known to the team",
+            Self::PlannedAdmission => "Planned admission",
+            Self::PalliativeOrHospice => "Palliative or hospice care",
+            Self::Transfer => "Transferred",
+            Self::DataError => "Data error",
+            Self::RiskOverstated => "Risk overstated",
+            Self::Other => "Other (say why in the note)",
+        }
+    }
 }
 
 /// An action, parsed and checked against everything but the alert's state.

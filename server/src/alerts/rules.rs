@@ -99,6 +99,17 @@ macro_rules! rule_columns {
     };
 }
 
+/// The enabled rule that holds for `target` for a patient of `units`: a unit's own first, else
+/// the one for every unit.
+pub fn holding<'a>(rules: &'a [Rule], target: &str, units: &[String]) -> Option<&'a Rule> {
+    let enabled = |r: &&Rule| r.enabled && r.target.as_str() == target;
+    rules
+        .iter()
+        .filter(enabled)
+        .find(|r| r.unit.as_ref().is_some_and(|u| units.contains(u)))
+        .or_else(|| rules.iter().filter(enabled).find(|r| r.unit.is_none()))
+}
+
 /// Every rule, by target and then unit (the rule for every unit first).
 pub fn list(conn: &mut PgConnection) -> Result<Vec<Rule>, RuleError> {
     let rows: Vec<RuleRow> = alert_rules::table

@@ -106,6 +106,103 @@ struct AssertionClaims {
     iat: Option<u64>,
 }
 
+/// The key with `kid` of a client's registered JWKS.
+fn registered_key(jwks: serde_json::Value, kid: &str) -> Result<DecodingKey, ClientError> {
+    let set: JwkSet = serde_json::from_value(jwks).map_err(|e| ClientError::Stored(format!("registered JWKS: {e}")))?;
+    let jwk = set.find(kid).ok_or_else(|| ClientError::InvalidAssertion("no registered key has this kid".into()))?;
+    DecodingKey::from_jwk(jwk).map_err(|e| ClientError::InvalidAssertion(e.to_string()))
+}
+
+/// Records a signed token's `jti` for `client` until it can expire no more; Replay if it was seen.
+fn record_jti(conn: &mut PgConnection, client: &str, jti: &str, exp: u64) -> Result<(), ClientError> {
+    // Kept until no clock within the leeway can accept the token any more.
+    let kept_until = exp.saturating_add(2 * LEEWAY_SECS);
+    let expires = chrono::DateTime::from_timestamp(i64::try_from(kept_until).unwrap_or(i64::MAX), 0)
+        .ok_or_else(|| ClientError::InvalidAssertion("exp out of range".into()))?;
+    let fresh = diesel::insert_into(client_assertion_jtis::table)
+        .values((
+            client_assertion_jtis::client_id.eq(client),
+            client_assertion_jtis::jti.eq(jti),
+            client_assertion_jtis::expires_at.eq(expires),
+        ))
+        .on_conflict_do_nothing()
+        .execute(conn)?;
+    if fresh == 0 {
+        return Err(ClientError::Replay);
+    }
+    // Expired jtis can never be replayed (their tokens fail the exp check): forget them.
+    diesel::delete(client_assertion_jtis::table.filter(client_assertion_jtis::expires_at.lt(diesel::dsl::now)))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// The claims of a CDS Hooks request's JWT (CDS Hooks 2.0, "Trusting CDS Clients").
+#[derive(Debug, Deserialize)]
+struct CdsClaims {
+    iss: String,
+    /// Optional in CDS Hooks 2.0; when sent, it must be the client's id.
+    sub: Option<String>,
+    exp: u64,
+    iat: u64,
+    jti: String,
+}
+
+/// Verifies the JWT a CDS client signs for each request to `endpoint` (the CDS Service URL called):
+/// ES384 or RS384 with a `kid` of the JWKS registered for the client whose `cds_issuer` is `iss`,
+/// `sub` (if sent) its client id, `aud` the endpoint, `exp` at most five minutes after `iat`, and a `jti`
+/// never used before. An unknown or disabled issuer is refused.
+pub fn verify_cds_jwt(conn: &mut PgConnection, token: &str, endpoint: &str) -> Result<VerifiedClient, ClientError> {
+    let invalid = |m: &str| ClientError::InvalidAssertion(m.to_owned());
+    let header = jsonwebtoken::decode_header(token).map_err(|e| invalid(&e.to_string()))?;
+    if !matches!(header.alg, Algorithm::RS384 | Algorithm::ES384) {
+        return Err(invalid("the algorithm must be RS384 or ES384"));
+    }
+    let kid = header.kid.ok_or_else(|| invalid("no kid in the header"))?;
+    let unverified: CdsClaims =
+        jsonwebtoken::dangerous::insecure_decode_claims(token).map_err(|e| invalid(&e.to_string()))?;
+    let plausible = |s: &str| (1..=255).contains(&s.len()) && !s.contains('\0');
+    if !plausible(&unverified.iss) || !plausible(&unverified.jti) {
+        return Err(invalid("iss and jti must be 1 to 255 characters"));
+    }
+    let row: Option<(String, serde_json::Value, String)> = api_clients::table
+        .filter(api_clients::cds_issuer.eq(&unverified.iss).and(api_clients::disabled_at.is_null()))
+        .select((api_clients::client_id, api_clients::jwks, api_clients::scopes))
+        .first(conn)
+        .optional()?;
+    let (client_id, jwks, scopes) = row.ok_or(ClientError::UnknownClient)?;
+    let key = registered_key(jwks, &kid)?;
+    let mut validation = Validation::new(header.alg);
+    validation.set_audience(&[endpoint]);
+    validation.set_issuer(&[&unverified.iss]);
+    validation.set_required_spec_claims(&["exp", "iss", "aud"]);
+    validation.validate_nbf = true;
+    validation.leeway = LEEWAY_SECS;
+    let claims =
+        jsonwebtoken::decode::<CdsClaims>(token, &key, &validation).map_err(|e| invalid(&e.to_string()))?.claims;
+    if claims.sub.as_ref().is_some_and(|sub| *sub != client_id) {
+        return Err(invalid("sub, when sent, must be the client id"));
+    }
+    let now = jsonwebtoken::get_current_timestamp();
+    if claims.iat > now + LEEWAY_SECS {
+        return Err(invalid("iat is in the future"));
+    }
+    if claims.exp.saturating_sub(claims.iat) > MAX_ASSERTION_SECS + LEEWAY_SECS {
+        return Err(invalid("the token lives more than five minutes (exp - iat)"));
+    }
+    record_jti(conn, &format!("cds:{client_id}"), &claims.jti, claims.exp)?;
+    let registered = Scopes::parse(&scopes).map_err(|e| ClientError::Stored(format!("registered scopes: {e}")))?;
+    Ok(VerifiedClient { client_id, registered })
+}
+
+/// Lets client `client_id` call the CDS services, signing as `issuer`; false when there is no such
+/// client.
+pub fn set_cds_issuer(conn: &mut PgConnection, client_id: &str, issuer: &str) -> QueryResult<bool> {
+    diesel::update(api_clients::table.filter(api_clients::client_id.eq(client_id)))
+        .set(api_clients::cds_issuer.eq(issuer))
+        .execute(conn)
+        .map(|n| n > 0)
+}
+
 /// A verified client: its id and the scopes it is registered for.
 #[derive(Debug)]
 pub struct VerifiedClient {
@@ -139,9 +236,7 @@ pub fn verify_assertion(
         .first(conn)
         .optional()?;
     let (jwks, scopes) = row.ok_or(ClientError::UnknownClient)?;
-    let set: JwkSet = serde_json::from_value(jwks).map_err(|e| ClientError::Stored(format!("registered JWKS: {e}")))?;
-    let jwk = set.find(&kid).ok_or_else(|| invalid("no registered key has this kid"))?;
-    let key = DecodingKey::from_jwk(jwk).map_err(|e| invalid(&e.to_string()))?;
+    let key = registered_key(jwks, &kid)?;
     let mut validation = Validation::new(header.alg);
     validation.set_audience(&[token_url]);
     validation.set_issuer(&[&unverified.iss]);
@@ -167,24 +262,7 @@ pub fn verify_assertion(
             return Err(invalid("the assertion lives more than five minutes (exp - iat)"));
         }
     }
-    // Kept until no clock within the leeway can accept the assertion any more.
-    let kept_until = claims.exp.saturating_add(2 * LEEWAY_SECS);
-    let expires = chrono::DateTime::from_timestamp(i64::try_from(kept_until).unwrap_or(i64::MAX), 0)
-        .ok_or_else(|| invalid("exp out of range"))?;
-    let fresh = diesel::insert_into(client_assertion_jtis::table)
-        .values((
-            client_assertion_jtis::client_id.eq(&claims.iss),
-            client_assertion_jtis::jti.eq(&claims.jti),
-            client_assertion_jtis::expires_at.eq(expires),
-        ))
-        .on_conflict_do_nothing()
-        .execute(conn)?;
-    if fresh == 0 {
-        return Err(ClientError::Replay);
-    }
-    // Expired jtis can never be replayed (their assertions fail the exp check): forget them.
-    diesel::delete(client_assertion_jtis::table.filter(client_assertion_jtis::expires_at.lt(diesel::dsl::now)))
-        .execute(conn)?;
+    record_jti(conn, &claims.iss, &claims.jti, claims.exp)?;
     let registered = Scopes::parse(&scopes).map_err(|e| ClientError::Stored(format!("registered scopes: {e}")))?;
     Ok(VerifiedClient { client_id: claims.iss, registered })
 }

@@ -10,7 +10,7 @@ pub enum Action {
     Read,
     /// Create or change patient records of the given resource type.
     Write,
-    /// Answer an alert about a patient: acknowledge, snooze, dismiss, reopen.
+    /// Answer an alert about a patient (acknowledge, snooze, dismiss, reopen), or a CDS card.
     Respond,
     /// Open a patient outside one's units, giving a reason.
     BreakGlass,
@@ -82,10 +82,17 @@ pub fn may(principal: &Principal, action: Action, target: Target<'_>) -> Decisio
                     Decision::Deny(DenyReason::Scope)
                 }
             }
+            // A CDS client answers about the cards it was given, which only a reader of scores gets.
+            (Action::Respond, Target::Patient { resource_type: CDS_CARD, .. }) => {
+                if scopes.allow("RiskAssessment", false) { Decision::Allow } else { Decision::Deny(DenyReason::Scope) }
+            }
             _ => Decision::Deny(DenyReason::Scope),
         },
     }
 }
+
+/// What a CDS Hooks card is, to access control: it leads to the patient it was about.
+pub const CDS_CARD: &str = "CdsCard";
 
 /// The principal's write permissions as scopes, or None when they may write nothing. A Bundle or an
 /// import is checked against them before its body is read (each type it holds once known), and
@@ -194,6 +201,15 @@ mod tests {
         }
         let client = Principal::Client { client_id: "c".into(), scopes: Scopes::parse("system/*.*").expect("scopes") };
         assert_eq!(may(&client, Action::Respond, patient(&icu, false)), Decision::Deny(DenyReason::Scope));
+    }
+
+    #[test]
+    fn a_cds_client_answers_cards_only_if_it_may_read_scores() {
+        let card = Target::Patient { resource_type: CDS_CARD, units: &[], break_glass: false };
+        let client =
+            |scopes: &str| Principal::Client { client_id: "c".into(), scopes: Scopes::parse(scopes).expect("scopes") };
+        assert_eq!(may(&client("system/RiskAssessment.read"), Action::Respond, card), Decision::Allow);
+        assert_eq!(may(&client("system/Patient.read"), Action::Respond, card), Decision::Deny(DenyReason::Scope));
     }
 
     #[test]

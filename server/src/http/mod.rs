@@ -5,6 +5,7 @@ pub mod admin;
 pub mod alert_rules;
 pub mod alerts;
 pub mod capacity;
+pub mod cds;
 pub mod error;
 pub mod fault;
 pub mod fhir;
@@ -117,6 +118,7 @@ pub async fn serve(
             .configure(access::break_glass::routes)
             .configure(patients::routes)
             .configure(risk::routes)
+            .configure(cds::routes)
             .configure(capacity::routes)
             .configure(alerts::routes)
             .configure(alert_rules::routes)

@@ -64,7 +64,8 @@ fn outcome(target: &str) -> &'static str {
     }
 }
 
-fn factor_texts(factors: &Value) -> Vec<String> {
+/// A score's factors in words, strongest first.
+pub(crate) fn factor_texts(factors: &Value) -> Vec<String> {
     factors.as_array().into_iter().flatten().filter_map(|f| f["text"].as_str().map(str::to_owned)).collect()
 }
 

@@ -17,6 +17,10 @@ pub trait Surface: 'static {
     /// writes out of a forged form's reach.
     const BODY_TYPES: &'static [&'static str];
 
+    /// Requests carry a JWT their client signed for the endpoint called (CDS Hooks), not an
+    /// access token Vigil issued.
+    const SIGNED_REQUESTS: bool = false;
+
     fn render(status: StatusCode, code: &'static str, message: &str) -> HttpResponse;
 }
 
@@ -26,6 +30,9 @@ pub struct Api;
 pub struct Fhir;
 #[derive(Debug)]
 pub struct Portal;
+/// The CDS Hooks services: errors in the JSON API's envelope, requests signed by the CDS client.
+#[derive(Debug)]
+pub struct Cds;
 
 impl Surface for Api {
     const BODY_TYPES: &'static [&'static str] = &["application/json"];
@@ -62,6 +69,15 @@ impl Surface for Fhir {
             "resourceType": "OperationOutcome",
             "issue": [{ "severity": "error", "code": issue_code, "details": { "text": code }, "diagnostics": message }],
         }))
+    }
+}
+
+impl Surface for Cds {
+    const BODY_TYPES: &'static [&'static str] = &["application/json"];
+    const SIGNED_REQUESTS: bool = true;
+
+    fn render(status: StatusCode, code: &'static str, message: &str) -> HttpResponse {
+        Api::render(status, code, message)
     }
 }
 

@@ -71,8 +71,14 @@ impl<S: Surface> FromRequest for Authenticated<S> {
             let csrf_header = req.headers().get("x-csrf-token").and_then(|v| v.to_str().ok()).map(str::to_owned);
             let unsafe_method = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
             let (db, state) = (db.clone().into_inner(), state.clone().into_inner());
+            // A CDS client signs each request for the endpoint it calls.
+            let signed_for = S::SIGNED_REQUESTS.then(|| format!("{}{}", state.public_url, req.path()));
             let shared = Arc::clone(&state);
-            let found = web::block(move || authenticate(&db, &shared, bearer, cookie)).await;
+            let found = web::block(move || match signed_for {
+                Some(endpoint) => authenticate_signed(&db, bearer, &endpoint),
+                None => authenticate(&db, &shared, bearer, cookie),
+            })
+            .await;
             let (principal, session) = match found {
                 Ok(Ok(Some(found))) => found,
                 Ok(Ok(None)) => return Err(Rejection::unauthenticated("sign in, or send a valid bearer token")),
@@ -85,6 +91,7 @@ impl<S: Surface> FromRequest for Authenticated<S> {
                 }
                 Ok(Err(AuthFailure::Store(e))) => return Err(Rejection::fault(&e)),
                 Ok(Err(AuthFailure::User(e))) => return Err(Rejection::fault(&e)),
+                Ok(Err(AuthFailure::Stored(e))) => return Err(Rejection::internal(&e)),
                 Err(e) => return Err(Rejection::internal(&e)),
             };
             if unsafe_method {
@@ -115,11 +122,30 @@ enum AuthFailure {
     Token(String),
     Store(vigil_store::StoreError),
     User(users::UserError),
+    /// What is stored for a client is unusable: a server fault.
+    Stored(String),
 }
 
 impl From<diesel::result::Error> for AuthFailure {
     fn from(e: diesel::result::Error) -> Self {
         Self::Store(e.into())
+    }
+}
+
+/// A request signed by a CDS client for `endpoint` (no session, no Vigil token).
+fn authenticate_signed(
+    db: &Arc<Database>,
+    bearer: Option<Option<String>>,
+    endpoint: &str,
+) -> Result<Option<(Principal, Option<Session>)>, AuthFailure> {
+    let Some(header) = bearer else { return Ok(None) };
+    let token = header.ok_or_else(|| AuthFailure::Token("not a bearer authorization".into()))?;
+    let mut conn = db.conn().map_err(AuthFailure::Store)?;
+    match crate::auth::clients::verify_cds_jwt(&mut conn, &token, endpoint) {
+        Ok(client) => Ok(Some((Principal::Client { client_id: client.client_id, scopes: client.registered }, None))),
+        Err(crate::auth::clients::ClientError::Database(e)) => Err(AuthFailure::Store(e.into())),
+        Err(crate::auth::clients::ClientError::Stored(e)) => Err(AuthFailure::Stored(e)),
+        Err(e) => Err(AuthFailure::Token(e.to_string())),
     }
 }
 

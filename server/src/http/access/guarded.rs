@@ -25,6 +25,7 @@ pub(super) fn leads_to_patient(resource_type: &str) -> bool {
             | "Procedure"
             | "RiskAssessment"
             | "Alert"
+            | crate::auth::policy::CDS_CARD
     )
 }
 

@@ -73,18 +73,6 @@ struct Page {
     feedback: Vec<Answer>,
 }
 
-fn label(reason: DismissReason) -> &'static str {
-    match reason {
-        DismissReason::AlreadyKnown => "Already known to the team",
-        DismissReason::PlannedAdmission => "Planned admission",
-        DismissReason::PalliativeOrHospice => "Palliative or hospice care",
-        DismissReason::Transfer => "Transferred",
-        DismissReason::DataError => "Data error",
-        DismissReason::RiskOverstated => "Risk overstated",
-        DismissReason::Other => "Other (say why in the note)",
-    }
-}
-
 async fn page(
     guard: &Guard<Portal>,
     id: i64,
@@ -123,7 +111,7 @@ async fn page(
         snooze_hours,
         dismiss_reasons: DismissReason::ALL
             .into_iter()
-            .map(|r| Reason { value: r.as_str(), label: label(r) })
+            .map(|r| Reason { value: r.as_str(), label: r.label() })
             .collect(),
         history,
         feedback: feedback
@@ -132,11 +120,14 @@ async fn page(
                 at: instant(f.given_at),
                 by: f.given_by,
                 outcome: if f.outcome == "useful" || f.outcome == "accepted" { "Useful" } else { "Not useful" },
-                reason: [f.reason.as_deref().and_then(DismissReason::parse).map(label).map(str::to_owned), f.note]
-                    .into_iter()
-                    .flatten()
-                    .collect::<Vec<_>>()
-                    .join(": "),
+                reason: [
+                    f.reason.as_deref().and_then(DismissReason::parse).map(DismissReason::label).map(str::to_owned),
+                    f.note,
+                ]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>()
+                .join(": "),
             })
             .collect(),
     };

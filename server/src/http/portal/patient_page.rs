@@ -148,13 +148,9 @@ struct Page {
 
 /// The thresholds of the rule that holds for `target` in any of `units` (a unit's own first).
 fn thresholds(rules: &[Rule], target: &str, units: &[String]) -> Vec<(Tier, f64)> {
-    let enabled = |r: &&Rule| r.enabled && r.target.as_str() == target;
-    let rule = rules
-        .iter()
-        .filter(enabled)
-        .find(|r| r.unit.as_ref().is_some_and(|u| units.contains(u)))
-        .or_else(|| rules.iter().filter(enabled).find(|r| r.unit.is_none()));
-    rule.map(|r| Tier::ALL.into_iter().filter_map(|t| Some((t, r.thresholds.get(t)?))).collect()).unwrap_or_default()
+    crate::alerts::rules::holding(rules, target, units)
+        .map(|r| Tier::ALL.into_iter().filter_map(|t| Some((t, r.thresholds.get(t)?))).collect())
+        .unwrap_or_default()
 }
 
 fn current(chart: &Chart, target: &'static str, now: DateTime<Utc>) -> Current {

@@ -1,0 +1,400 @@
+//! CDS Hooks 2.0: the EHR asks Vigil for cards where clinicians work. `GET /cds-services`
+//! (discovery, open), `POST /cds-services/{id}` (a hook call, signed by a registered CDS client,
+//! audited on the patient) and `POST /cds-services/{id}/feedback` (what the clinician did with a
+//! card, stored as feedback on the score it showed).
+
+pub mod card;
+pub mod request;
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, get, post, web};
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use vigil_store::schema::{cds_cards, encounters, models, scores};
+
+use self::card::{Recent, Risk};
+use self::request::{FetchError, HookRequest, Source};
+use crate::alerts::feedback::{self, Feedback};
+use crate::alerts::rules::{self, RuleError};
+use crate::alerts::tier::Tier;
+use crate::auth::policy::{Action, CDS_CARD};
+use crate::auth::principal::Principal;
+use crate::http::access::{Access, AuthState, Guard};
+use crate::http::surface::{Cds, Rejection};
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    // Feedback first: the hook route would otherwise take ".../feedback" for nothing.
+    cfg.service(discovery).service(give_feedback).service(call);
+}
+
+const READ_SCORES: Access = Access { action: Action::Read, resource_type: "RiskAssessment", data_category: "scores" };
+const ANSWER_CARD: Access = Access { action: Action::Respond, resource_type: CDS_CARD, data_category: "feedback" };
+
+/// The services Vigil offers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Service {
+    /// The patient's current risks, when their chart is opened.
+    Risk,
+    /// The readmission risk, as the patient is discharged.
+    Discharge,
+}
+
+impl Service {
+    const ALL: [Self; 2] = [Self::Risk, Self::Discharge];
+
+    fn id(self) -> &'static str {
+        match self {
+            Self::Risk => "vigil-risk",
+            Self::Discharge => "vigil-discharge-readmission",
+        }
+    }
+
+    fn parse(id: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.id() == id)
+    }
+
+    fn hook(self) -> &'static str {
+        match self {
+            Self::Risk => "patient-view",
+            Self::Discharge => "encounter-discharge",
+        }
+    }
+
+    fn targets(self) -> &'static [&'static str] {
+        match self {
+            Self::Risk => &["admission", "readmission"],
+            Self::Discharge => &["readmission"],
+        }
+    }
+
+    fn describe(self) -> Value {
+        let (title, description) = match self {
+            Self::Risk => (
+                "Vigil risk of admission and readmission",
+                "The patient's current 30-day risk of unplanned admission and of readmission, with its alert tier, the model that scored it and the factors that raise it most.",
+            ),
+            Self::Discharge => (
+                "Vigil readmission risk at discharge",
+                "The patient's 30-day readmission risk as they are discharged, with its alert tier and the factors that raise it most.",
+            ),
+        };
+        json!({
+            "hook": self.hook(),
+            "id": self.id(),
+            "title": title,
+            "description": description,
+            "prefetch": {
+                "patient": "Patient/{{context.patientId}}",
+                request::ENCOUNTERS: "Encounter?patient={{context.patientId}}&_sort=-date&_count=5",
+            },
+            "usageRequirements": "Register the EHR as a Vigil client with a CDS issuer and system/RiskAssessment.read (vigil client add --cds-issuer); sign each request as the CDS Hooks specification says.",
+        })
+    }
+}
+
+#[get("/cds-services")]
+async fn discovery() -> HttpResponse {
+    HttpResponse::Ok().json(json!({ "services": Service::ALL.map(Service::describe) }))
+}
+
+fn client_of(principal: &Principal) -> Result<String, Rejection<Cds>> {
+    match principal {
+        Principal::Client { client_id, .. } => Ok(client_id.clone()),
+        Principal::User(_) => Err(Rejection::forbidden("CDS services answer CDS clients")),
+    }
+}
+
+fn service_of(id: &str) -> Result<Service, Rejection<Cds>> {
+    Service::parse(id).ok_or_else(|| Rejection::not_found(format!("no CDS service {}", id.escape_debug())))
+}
+
+/// What the EHR says of the patient's recent encounters.
+enum Ehr {
+    /// Their ids.
+    Listed(Vec<String>),
+    /// Not said: neither prefetched nor a FHIR server to ask.
+    Unknown,
+    /// The client's FHIR server could not be read.
+    Unreadable,
+}
+
+/// The EHR's recent encounters: prefetched, or read from its FHIR server (off the async runtime).
+async fn ehr_encounters(body: &HookRequest) -> Result<Option<Vec<String>>, FetchError> {
+    match body.recent_encounters()? {
+        Source::Prefetched(ids) => Ok(Some(ids)),
+        Source::Absent => Ok(None),
+        Source::Fetch { url, authorization } => {
+            let fetched = web::block(move || request::fetch(&url, &authorization)).await;
+            fetched.map_err(|e| FetchError::Transport(e.to_string()))?.map(Some)
+        }
+    }
+}
+
+#[post("/cds-services/{id}")]
+async fn call(
+    guard: Guard<Cds>,
+    id: web::Path<String>,
+    body: web::Json<HookRequest>,
+    auth: web::Data<AuthState>,
+) -> Result<HttpResponse, Rejection<Cds>> {
+    let service = service_of(&id)?;
+    let client = client_of(guard.principal())?;
+    let body = body.into_inner();
+    if body.hook != service.hook() {
+        return Err(Rejection::bad_request(format!(
+            "{} answers the {} hook, not {}",
+            service.id(),
+            service.hook(),
+            body.hook.escape_debug()
+        )));
+    }
+    let ehr = match ehr_encounters(&body).await {
+        Ok(Some(mut ids)) => {
+            // The discharge being signed counts among what Vigil may not have yet.
+            if let Some(encounter) = body.context.encounter_id.clone().filter(|e| !ids.contains(e)) {
+                ids.push(encounter);
+            }
+            Ehr::Listed(ids)
+        }
+        Ok(None) => Ehr::Unknown,
+        Err(e) => {
+            tracing::warn!(service = service.id(), error = %e, "the CDS client's FHIR server was not read");
+            Ehr::Unreadable
+        }
+    };
+    let patient = body.context.patient_id.clone();
+    let found = guard
+        .patient(READ_SCORES, patient.clone(), move |conn, patient| {
+            cards(conn, service, &client, patient, &ehr).map(Some)
+        })
+        .await;
+    let risks = match found {
+        Ok(risks) => risks,
+        // A patient Vigil has not received yet has no risk to show: no card (the guard audited it).
+        Err(rejection) if rejection.status == StatusCode::NOT_FOUND => Vec::new(),
+        Err(rejection) => return Err(rejection),
+    };
+    let shown: Vec<Value> =
+        risks.iter().map(|(uuid, risk, recent)| card::card(*uuid, risk, recent, &auth.public_url, &patient)).collect();
+    Ok(HttpResponse::Ok().json(json!({ "cards": shown })))
+}
+
+/// A patient's newest score of a target by the active model.
+#[derive(Queryable)]
+struct Newest {
+    score: i64,
+    model: i64,
+    version: String,
+    algorithm: String,
+    as_of: DateTime<Utc>,
+    probability: Option<f64>,
+    factors: Value,
+}
+
+/// The newest score of each of the service's targets by the active model, as risks, each stored
+/// as a card given to `client`.
+fn cards(
+    conn: &mut PgConnection,
+    service: Service,
+    client: &str,
+    patient: &crate::http::access::PatientRef,
+    ehr: &Ehr,
+) -> QueryResult<Vec<(uuid::Uuid, Risk, Recent)>> {
+    let rules = rules::list(conn).map_err(|e| match e {
+        RuleError::Database(e) => e,
+        other => crate::http::fault::unexpected(&other),
+    })?;
+    let recent = match ehr {
+        Ehr::Listed(ids) => {
+            let known: i64 = encounters::table
+                .filter(encounters::patient_id.eq(patient.id).and(encounters::fhir_id.eq_any(ids)))
+                .count()
+                .get_result(conn)?;
+            Recent::Checked { unseen: ids.len().saturating_sub(usize::try_from(known).unwrap_or(0)) }
+        }
+        Ehr::Unreadable => Recent::Unreadable,
+        Ehr::Unknown => Recent::Unknown,
+    };
+    let mut out = Vec::new();
+    for target in service.targets() {
+        let newest: Option<Newest> = scores::table
+            .inner_join(models::table)
+            .filter(scores::patient_id.eq(patient.id).and(scores::probability.is_not_null()))
+            .filter(models::status.eq("active").and(models::target.eq(target)))
+            .order((scores::as_of.desc(), scores::id.desc()))
+            .select((
+                scores::id,
+                models::id,
+                models::version,
+                models::algorithm,
+                scores::as_of,
+                scores::probability,
+                scores::factors,
+            ))
+            .first(conn)
+            .optional()?;
+        let Some(Newest { score, model, version, algorithm, as_of, probability: Some(probability), factors }) = newest
+        else {
+            continue;
+        };
+        let rule = rules::holding(&rules, target, &patient.units);
+        let thresholds: Vec<(Tier, f64)> = rule
+            .map(|r| Tier::ALL.into_iter().filter_map(|t| Some((t, r.thresholds.get(t)?))).collect())
+            .unwrap_or_default();
+        let tier = rule.and_then(|r| r.thresholds.reached(probability));
+        let factors = crate::http::risk::factor_texts(&factors);
+        let uuid = uuid::Uuid::new_v4();
+        diesel::insert_into(cds_cards::table)
+            .values((
+                cds_cards::uuid.eq(uuid),
+                cds_cards::service.eq(service.id()),
+                cds_cards::client_id.eq(client),
+                cds_cards::patient_id.eq(patient.id),
+                cds_cards::score_id.eq(score),
+                cds_cards::model_id.eq(model),
+                cds_cards::tier.eq(tier.map(Tier::as_str)),
+                cds_cards::unit.eq(patient.units.first()),
+            ))
+            .execute(conn)?;
+        let risk =
+            Risk { target: (*target).to_owned(), probability, version, algorithm, as_of, factors, tier, thresholds };
+        out.push((uuid, risk, recent.clone()));
+    }
+    Ok(out)
+}
+
+/// The feedback body (CDS Hooks 2.0, "Feedback").
+#[derive(Debug, Deserialize)]
+struct FeedbackBody {
+    feedback: Vec<CardFeedback>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CardFeedback {
+    card: String,
+    outcome: String,
+    override_reason: Option<OverrideReason>,
+    outcome_timestamp: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct OverrideReason {
+    reason: Option<Coding>,
+    user_comment: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Coding {
+    code: String,
+    system: Option<String>,
+}
+
+/// One answer, checked: the card, when, and what.
+fn parse_answer(i: usize, answer: CardFeedback) -> Result<(uuid::Uuid, DateTime<Utc>, Feedback), String> {
+    let at = |m: String| format!("feedback[{i}]: {m}");
+    let card = uuid::Uuid::parse_str(&answer.card).map_err(|_| at("card must be the uuid of a card".into()))?;
+    let when = DateTime::parse_from_rfc3339(&answer.outcome_timestamp)
+        .map_err(|_| at("outcomeTimestamp must be an ISO 8601 instant".into()))?
+        .with_timezone(&Utc);
+    let (reason, note) = match answer.override_reason {
+        Some(o) => {
+            if o.reason.as_ref().and_then(|r| r.system.as_deref()).is_some_and(|s| s != card::REASON_SYSTEM) {
+                return Err(at(format!("overrideReason.reason.system must be {}", card::REASON_SYSTEM)));
+            }
+            (o.reason.map(|r| r.code), o.user_comment)
+        }
+        None => (None, None),
+    };
+    if answer.outcome != "overridden" && reason.is_some() {
+        return Err(at("only an overridden card has an override reason".into()));
+    }
+    let feedback =
+        Feedback::parse(&answer.outcome, reason.as_deref(), note.as_deref()).map_err(|e| at(e.to_string()))?;
+    if !matches!(feedback.outcome, feedback::Outcome::Accepted | feedback::Outcome::Overridden) {
+        return Err(at("outcome must be accepted or overridden".into()));
+    }
+    Ok((card, when, feedback))
+}
+
+#[post("/cds-services/{id}/feedback")]
+async fn give_feedback(
+    guard: Guard<Cds>,
+    id: web::Path<String>,
+    body: web::Json<FeedbackBody>,
+) -> Result<HttpResponse, Rejection<Cds>> {
+    let service = service_of(&id)?;
+    let client = client_of(guard.principal())?;
+    let answers = body
+        .into_inner()
+        .feedback
+        .into_iter()
+        .enumerate()
+        .map(|(i, a)| parse_answer(i, a))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(Rejection::bad_request)?;
+    if answers.is_empty() {
+        return Err(Rejection::bad_request("feedback holds no answer"));
+    }
+    for (card, at, answer) in answers {
+        let client = client.clone();
+        guard
+            .resource(ANSWER_CARD, card.to_string(), move |conn, _| {
+                feedback::record_card(conn, card, service.id(), &client, at, &answer)
+            })
+            .await?;
+    }
+    Ok(HttpResponse::Ok().json(json!({})))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(body: Value) -> Result<(uuid::Uuid, DateTime<Utc>, Feedback), String> {
+        parse_answer(0, serde_json::from_value(body).expect("an answer"))
+    }
+
+    #[test]
+    fn answers_are_accepted_or_overridden_with_a_reason_from_the_list() {
+        let card = "d1577c69-dfbe-44ad-ba6d-3e05e953b2ea";
+        let accepted =
+            answer(json!({ "card": card, "outcome": "accepted", "outcomeTimestamp": "2026-12-03T10:00:00Z" }));
+        assert!(matches!(accepted, Ok((_, _, Feedback { outcome: feedback::Outcome::Accepted, reason: None, .. }))));
+        let overridden = answer(json!({
+            "card": card, "outcome": "overridden", "outcomeTimestamp": "2026-12-03T10:00:00Z",
+            "overrideReason": { "reason": { "code": "planned-admission", "system": card::REASON_SYSTEM }, "userComment": "booked" },
+        }))
+        .expect("overridden");
+        assert_eq!(overridden.2.reason, Some(crate::alerts::lifecycle::DismissReason::PlannedAdmission));
+        assert_eq!(overridden.2.note.as_deref(), Some("booked"));
+        for (bad, says) in [
+            (json!({ "card": "x", "outcome": "accepted", "outcomeTimestamp": "2026-12-03T10:00:00Z" }), "uuid"),
+            (
+                json!({ "card": card, "outcome": "useful", "outcomeTimestamp": "2026-12-03T10:00:00Z" }),
+                "accepted or overridden",
+            ),
+            (json!({ "card": card, "outcome": "accepted", "outcomeTimestamp": "yesterday" }), "outcomeTimestamp"),
+            (
+                json!({ "card": card, "outcome": "overridden", "outcomeTimestamp": "2026-12-03T10:00:00Z",
+                         "overrideReason": { "reason": { "code": "bored" } } }),
+                "reason",
+            ),
+        ] {
+            let refused = answer(bad).expect_err("refused");
+            assert!(refused.starts_with("feedback[0]: ") && refused.contains(says), "{refused}");
+        }
+    }
+
+    #[test]
+    fn discovery_names_each_service_with_its_hook_and_prefetch() {
+        let risk = Service::Risk.describe();
+        assert_eq!(risk["hook"], "patient-view");
+        assert_eq!(risk["prefetch"]["patient"], "Patient/{{context.patientId}}");
+        assert_eq!(Service::parse("vigil-discharge-readmission"), Some(Service::Discharge));
+        assert_eq!(Service::Discharge.describe()["hook"], "encounter-discharge");
+    }
+}
