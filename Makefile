@@ -33,6 +33,7 @@ run: ## build, bring up Postgres, migrate, and serve over HTTPS (prints the URL 
 	  echo "  or as analyst (clinical informatics: models and alert rules) with: $$(cat $(VIGIL_HOME)/analyst-password)"; \
 	  echo "The certificate is self-signed ($(VIGIL_HOME)/tls/cert.pem): your browser will ask you to trust it."; \
 	  echo "Alert emails (no SMTP server configured) are written to $(VIGIL_HOME)/mail/; the worker logs to $(VIGIL_HOME)/worker.log."; \
+	  echo "CDS Hooks: /cds-services; register an EHR with vigil client add --name EHR --jwks FILE --scopes system/RiskAssessment.read --cds-issuer ITS-ISS"; \
 	  echo "Health: /healthz   Readiness: /readyz   Stop: Ctrl-C"; \
 	  $$vigil worker >> $(VIGIL_HOME)/worker.log 2>&1 & worker=$$!; \
 	  trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \

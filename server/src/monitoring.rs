@@ -93,6 +93,17 @@ pub fn retrain_all(conn: &mut PgConnection, settings: &MonitoringSettings, by: &
         if registry::active(conn, target)?.is_none() {
             continue;
         }
+        // A challenger of ours still in shadow and not judged yet is collecting its shadow
+        // period: another beside it would only split the evidence.
+        let mut waiting = false;
+        for entry in registry::list(conn)? {
+            if entry.status == "shadow" && entry.created_by == by && entry.target == target.as_str() {
+                waiting |= promotion::store::decisions(conn, entry.id)?.is_empty();
+            }
+        }
+        if waiting {
+            continue;
+        }
         match retrain::train(conn, &Plan::scheduled(target, settings.retrain_window_days), by, |_| {}) {
             Ok(trained) => made.push(trained.version),
             // Too few events in the window is a fact of the data, not a fault.
@@ -150,6 +161,9 @@ pub fn spawn(url: &DatabaseUrl, settings: MonitoringSettings, timing: Timing) ->
                     .context("connecting")
                     .and_then(|mut conn| retrain_all(&mut conn, &settings, WORKER));
                 match made {
+                    Ok(versions) if versions.is_empty() => {
+                        tracing::debug!("scheduled retraining: every target's challenger is still in shadow")
+                    }
                     Ok(versions) => tracing::info!(models = ?versions, "scheduled retraining: new models in shadow"),
                     Err(error) => tracing::warn!(error = %format!("{error:#}"), "scheduled retraining failed"),
                 }

@@ -349,7 +349,7 @@ fn a_storm_of_alerts_is_one_message_per_person_however_many_relays_run() {
 }
 
 /// A child process killed when dropped.
-pub struct Killed(std::process::Child);
+pub struct Killed(pub std::process::Child);
 
 impl Killed {
     pub fn stop(&mut self) {

@@ -198,3 +198,42 @@ fn without_a_change_the_guard_keeps_the_champion_and_force_needs_a_reason() {
         1
     );
 }
+
+#[test]
+fn the_worker_retrains_on_its_schedule_into_shadow_and_promotes_nothing_before_the_shadow_period_matures() {
+    let db = crate::scoring::population(1500);
+    crate::scoring::with_active_models(&db);
+    let mut worker = vigil();
+    worker
+        .arg("worker")
+        .env("DATABASE_URL", db.url())
+        .env("VIGIL_SCORE_CRON", "all=0 0 2 1 1 *")
+        .env("VIGIL_MONITORING__RETRAIN_CRON", "* * * * * *")
+        .env("VIGIL_MONITORING__CRON", "* * * * * *")
+        .env("VIGIL_MONITORING__AUTO_PROMOTE", "true")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .env("VIGIL_SERVER__PUBLIC_URL", "https://vigil.test");
+    let mut worker = crate::alert_email::Killed(worker.spawn().expect("worker"));
+    let shadow = "SELECT count(*) AS n FROM models WHERE status = 'shadow' AND created_by = 'service:worker'";
+    crate::support::poll("scheduled retraining to put a model of each target in shadow", || {
+        (count(&db, shadow) >= 2).then_some(())
+    });
+    // Monitoring passes run beside it; with auto-promotion on, a challenger whose shadow period
+    // holds no matured outcome yet is not judged.
+    crate::support::poll("a monitoring pass after the retraining", || {
+        (count(&db, "SELECT count(*) AS n FROM audit_log WHERE action = 'model-monitor'") >= 2).then_some(())
+    });
+    worker.stop();
+    assert_eq!(
+        count(&db, shadow),
+        2,
+        "one challenger per target waits out its shadow period; no other is stacked beside it"
+    );
+    assert_eq!(count(&db, "SELECT count(*) AS n FROM promotion_decisions"), 0);
+    assert_eq!(
+        count(&db, "SELECT count(*) AS n FROM models WHERE status = 'active' AND created_by = 'service:worker'"),
+        0,
+        "the champions stay"
+    );
+}
