@@ -38,7 +38,7 @@ for weeks in 26 24 22 20 18 16 14 12 10 8 6 5; do
   $vigil score --as-of "$(date -u -d "$end - $weeks weeks" +%F)" >/dev/null
 done
 $vigil model monitor --run | sed -n 1p
-$vigil score | tail -n 2 | head -n 1
+$vigil score | tail -n 2 | sed -n 1p
 # Default alert rules from the models' own scores: warning for the highest 5 %, critical for the
 # highest 1 %; then a run that opens the alerts (and queues their emails).
 for target in admission readmission; do

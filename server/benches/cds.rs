@@ -24,6 +24,8 @@ use support::population;
 
 const RATE: u64 = 200;
 const SECONDS: u64 = 20;
+/// The server's first seconds under load (its pool filling, caches warming), reported apart.
+const WARM_UP: u64 = 10;
 const ISSUER: &str = "https://ehr.bench.test";
 const PASSWORD: &str = "a long and unusual bench passphrase";
 
@@ -94,7 +96,7 @@ fn main() {
     let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES384);
     header.kid = Some("ehr-1".into());
     let now = jsonwebtoken::get_current_timestamp();
-    let calls: Vec<(String, String)> = (0..RATE * SECONDS)
+    let calls: Vec<(String, String)> = (0..RATE * (WARM_UP + SECONDS))
         .map(|i| {
             let claims =
                 json!({ "iss": ISSUER, "aud": url, "iat": now, "exp": now + 300, "jti": format!("bench-{i}") });
@@ -112,17 +114,21 @@ fn main() {
         })
         .collect();
     let calls = std::sync::Arc::new(calls);
-    let (hook, cards) = (url.clone(), std::sync::Arc::clone(&calls));
-    let (cds, cds_errors) = fixed_rate_with(RATE, SECONDS, move |agent, i| {
-        let (authorization, body) = &cards[i as usize];
-        agent
-            .post(&hook)
-            .header("authorization", authorization)
-            .header("content-type", "application/json")
-            .send(body.as_str())
-            .map(|mut r| r.status() == 200 && r.body_mut().read_to_string().is_ok_and(|b| b.contains("\"cards\"")))
-            .unwrap_or(false)
-    });
+    let phase = |from: u64, seconds: u64| {
+        let (hook, cards) = (url.clone(), std::sync::Arc::clone(&calls));
+        fixed_rate_with(RATE, seconds, move |agent, i| {
+            let (authorization, body) = &cards[(from + i) as usize];
+            agent
+                .post(&hook)
+                .header("authorization", authorization)
+                .header("content-type", "application/json")
+                .send(body.as_str())
+                .map(|mut r| r.status() == 200 && r.body_mut().read_to_string().is_ok_and(|b| b.contains("\"cards\"")))
+                .unwrap_or(false)
+        })
+    };
+    let (cold, cold_errors) = phase(0, WARM_UP);
+    let (cds, cds_errors) = phase(RATE * WARM_UP, SECONDS);
     let stored: i64 =
         diesel::sql_query("SELECT count(*) AS n FROM cds_cards").get_result::<Count>(&mut conn).expect("cards").n;
 
@@ -148,6 +154,7 @@ fn main() {
         "CDS Hooks patient-view, {RATE} requests/s from 16 connections for {SECONDS} s each, {} scored patients",
         scored.len()
     );
+    report(&format!("vigil-risk, its first {WARM_UP} s"), &cold, cold_errors);
     let ours = report("vigil-risk (signed, prefetched)", &cds, cds_errors);
     println!("  {stored} cards stored, each call audited");
     let limit = report("limit: FHIR RiskAssessment search", &fhir, fhir_errors);

@@ -184,6 +184,7 @@ async fn call(
 /// A patient's newest score of a target by the active model.
 #[derive(Queryable)]
 struct Newest {
+    target: String,
     score: i64,
     model: i64,
     version: String,
@@ -217,28 +218,28 @@ fn cards(
         Ehr::Unreadable => Recent::Unreadable,
         Ehr::Unknown => Recent::Unknown,
     };
-    let mut out = Vec::new();
-    for target in service.targets() {
-        let newest: Option<Newest> = scores::table
-            .inner_join(models::table)
-            .filter(scores::patient_id.eq(patient.id).and(scores::probability.is_not_null()))
-            .filter(models::status.eq("active").and(models::target.eq(target)))
-            .order((scores::as_of.desc(), scores::id.desc()))
-            .select((
-                scores::id,
-                models::id,
-                models::version,
-                models::algorithm,
-                scores::as_of,
-                scores::probability,
-                scores::factors,
-            ))
-            .first(conn)
-            .optional()?;
-        let Some(Newest { score, model, version, algorithm, as_of, probability: Some(probability), factors }) = newest
-        else {
-            continue;
-        };
+    // The newest score of each target, in one round trip.
+    let newest: Vec<Newest> = scores::table
+        .inner_join(models::table)
+        .filter(scores::patient_id.eq(patient.id).and(scores::probability.is_not_null()))
+        .filter(models::status.eq("active").and(models::target.eq_any(service.targets())))
+        .distinct_on(models::target)
+        .order((models::target, scores::as_of.desc(), scores::id.desc()))
+        .select((
+            models::target,
+            scores::id,
+            models::id,
+            models::version,
+            models::algorithm,
+            scores::as_of,
+            scores::probability,
+            scores::factors,
+        ))
+        .load(conn)?;
+    let (mut out, mut stored) = (Vec::new(), Vec::new());
+    for Newest { target, score, model, version, algorithm, as_of, probability, factors } in newest {
+        let Some(probability) = probability else { continue };
+        let target = target.as_str();
         let rule = rules::holding(&rules, target, &patient.units);
         let thresholds: Vec<(Tier, f64)> = rule
             .map(|r| Tier::ALL.into_iter().filter_map(|t| Some((t, r.thresholds.get(t)?))).collect())
@@ -246,21 +247,23 @@ fn cards(
         let tier = rule.and_then(|r| r.thresholds.reached(probability));
         let factors = crate::http::risk::factor_texts(&factors);
         let uuid = uuid::Uuid::new_v4();
-        diesel::insert_into(cds_cards::table)
-            .values((
-                cds_cards::uuid.eq(uuid),
-                cds_cards::service.eq(service.id()),
-                cds_cards::client_id.eq(client),
-                cds_cards::patient_id.eq(patient.id),
-                cds_cards::score_id.eq(score),
-                cds_cards::model_id.eq(model),
-                cds_cards::tier.eq(tier.map(Tier::as_str)),
-                cds_cards::unit.eq(patient.units.first()),
-            ))
-            .execute(conn)?;
+        stored.push((
+            cds_cards::uuid.eq(uuid),
+            cds_cards::service.eq(service.id()),
+            cds_cards::client_id.eq(client.to_owned()),
+            cds_cards::patient_id.eq(patient.id),
+            cds_cards::score_id.eq(score),
+            cds_cards::model_id.eq(model),
+            cds_cards::tier.eq(tier.map(Tier::as_str)),
+            cds_cards::unit.eq(patient.units.first().cloned()),
+        ));
         let risk =
-            Risk { target: (*target).to_owned(), probability, version, algorithm, as_of, factors, tier, thresholds };
+            Risk { target: target.to_owned(), probability, version, algorithm, as_of, factors, tier, thresholds };
         out.push((uuid, risk, recent.clone()));
+    }
+    // One statement, one commit, however many cards.
+    if !stored.is_empty() {
+        diesel::insert_into(cds_cards::table).values(&stored).execute(conn)?;
     }
     Ok(out)
 }
