@@ -130,9 +130,15 @@ fn record_jti(conn: &mut PgConnection, client: &str, jti: &str, exp: u64) -> Res
     if fresh == 0 {
         return Err(ClientError::Replay);
     }
-    // Expired jtis can never be replayed (their tokens fail the exp check): forget them.
-    diesel::delete(client_assertion_jtis::table.filter(client_assertion_jtis::expires_at.lt(diesel::dsl::now)))
-        .execute(conn)?;
+    // Expired jtis can never be replayed (their tokens fail the exp check): forget them, a bounded
+    // batch at a time and skipping rows another request is deleting, so that concurrent requests
+    // never queue behind each other's deletes.
+    diesel::sql_query(
+        "DELETE FROM client_assertion_jtis WHERE (client_id, jti) IN (
+             SELECT client_id, jti FROM client_assertion_jtis WHERE expires_at < now()
+              LIMIT 100 FOR UPDATE SKIP LOCKED)",
+    )
+    .execute(conn)?;
     Ok(())
 }
 
