@@ -64,7 +64,7 @@ pub fn detail(risk: &Risk, recent: &Recent) -> String {
         percent(risk.probability),
         what(&risk.target),
         risk.version,
-        risk.algorithm,
+        risk.algorithm.replace(['_', '-'], " "),
         risk.as_of.format("%Y-%m-%d %H:%M"),
     );
     if !risk.factors.is_empty() {
@@ -155,7 +155,8 @@ mod tests {
         assert_eq!(card["links"][0]["url"], "https://v.example/patients/p1");
         assert_eq!(card["links"][0]["type"], "absolute");
         let detail = card["detail"].as_str().expect("detail");
-        assert!(detail.contains("`readmission-gb-3`") && detail.contains("2026-12-01 08:30 UTC"), "{detail}");
+        assert!(detail.contains("`readmission-gb-3` (gradient boosting)"), "{detail}");
+        assert!(detail.contains("2026-12-01 08:30 UTC"), "{detail}");
         assert!(detail.contains("- factor 5") && !detail.contains("factor 6"), "at most five factors: {detail}");
         assert!(detail.contains("warning 30%, critical 50%"), "{detail}");
         assert!(detail.contains("2 recent encounters Vigil has not received"), "{detail}");
