@@ -83,13 +83,15 @@ fn auth_state(settings: &Settings, public_url: String) -> anyhow::Result<http::a
         public_url,
         mfa_required: auth.mfa_required_roles.clone(),
         verified: auth::tokens::VerifiedTokens::default(),
+        known: std::sync::Arc::default(),
     })
 }
 
 fn serve(settings: &Settings) -> anyhow::Result<ExitCode> {
     let url = settings.database_url()?;
     let auth = auth_state(settings, settings.server.public_url()?)?;
-    let db = Database::new(url, &settings.database);
+    let db = Database::new(url, &settings.database).context("starting the audit writers")?;
+    auth.known.spawn_listener(url.expose().to_owned()).context("starting the principal listener")?;
     db.spawn_migrator().context("starting the migrator thread")?;
     let importer = imports::spawn(url).context("starting the importer thread")?;
     sealer::spawn(url, sealer::Anchoring::from_settings(&settings.audit)?).context("starting the audit sealer")?;

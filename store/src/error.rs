@@ -12,4 +12,7 @@ pub enum StoreError {
     Query(#[from] diesel::result::Error),
     #[error("migration failed: {0}")]
     Migration(String),
+    /// The audit writers stopped (only while the process shuts down).
+    #[error("the audit writers have stopped")]
+    Stopped,
 }

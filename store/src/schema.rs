@@ -127,6 +127,14 @@ diesel::table! {
 }
 
 diesel::table! {
+    audit_seal_gaps (first_seq) {
+        first_seq -> Int8,
+        last_seq -> Int8,
+        noticed_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     audit_seals (position) {
         position -> Int8,
         seq -> Int8,
@@ -699,6 +707,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     alerts,
     api_clients,
     audit_log,
+    audit_seal_gaps,
     audit_seals,
     backtests,
     break_glass_grants,

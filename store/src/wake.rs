@@ -21,6 +21,8 @@ pub enum Channel {
     Changes,
     /// Notices were queued or a message was put back to be sent (`outbox`, `outbox_messages`).
     Outbox,
+    /// A user, unit membership or API client changed: what servers remember of them is stale.
+    Principals,
 }
 
 impl Channel {
@@ -28,6 +30,7 @@ impl Channel {
         match self {
             Self::Changes => "vigil_changes",
             Self::Outbox => "vigil_outbox",
+            Self::Principals => "vigil_principals",
         }
     }
 }
@@ -47,6 +50,12 @@ pub fn listening(url: &str, channel: Channel) -> ConnectionResult<PgConnection> 
 /// Returns true as soon as a notification has arrived on a channel this connection listens on
 /// (including one that arrived while the caller was busy), false once `timeout` has passed.
 pub fn wait(conn: &mut PgConnection, timeout: Duration) -> QueryResult<bool> {
+    wait_in_steps(conn, timeout, STEP)
+}
+
+/// [`wait`], looking at what the server sent every `step`: shorter for a consumer whose delay
+/// matters more than the wake-ups it costs.
+pub fn wait_in_steps(conn: &mut PgConnection, timeout: Duration, step: Duration) -> QueryResult<bool> {
     let start = Instant::now();
     loop {
         let mut woken = false;
@@ -61,6 +70,6 @@ pub fn wait(conn: &mut PgConnection, timeout: Duration) -> QueryResult<bool> {
         if left.is_zero() {
             return Ok(false);
         }
-        std::thread::sleep(left.min(STEP));
+        std::thread::sleep(left.min(step));
     }
 }

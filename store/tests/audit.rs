@@ -153,17 +153,67 @@ fn concurrent_appends_keep_one_chain() {
 #[test]
 fn a_row_committed_late_is_sealed_late_and_unsealed_rows_are_reported() {
     let db = TestDb::migrated();
-    let (mut late, mut conn) = (db.connect(), db.connect());
+    let (mut late, mut conn, mut undone) = (db.connect(), db.connect(), db.connect());
     late.batch_execute("BEGIN").expect("begin");
     audit::append(&mut late, &event(1)).expect("append in a transaction still open");
     for i in 2..=5 {
         audit::append(&mut conn, &event(i)).expect("append");
     }
-    assert_eq!(audit::chain::seal_all(&mut conn).expect("seal"), 4, "the rows committed so far");
+    // Two rows of a transaction between others, still open when the sealer passes, and one that
+    // rolls back: holes the sealer must remember, and only those.
+    undone.batch_execute("BEGIN").expect("begin");
+    audit::append(&mut undone, &event(6)).expect("append to be rolled back");
+    audit::append(&mut late, &event(7)).expect("append");
+    audit::append(&mut late, &event(8)).expect("append");
+    audit::append(&mut conn, &event(9)).expect("append");
+    assert_eq!(audit::chain::seal_all(&mut conn).expect("seal"), 5, "the rows committed so far");
+    assert_eq!(gaps(&mut conn), vec![(1, 1), (6, 8)]);
+    undone.batch_execute("ROLLBACK").expect("rollback");
     late.batch_execute("COMMIT").expect("commit");
-    assert_eq!(intact(&mut conn), (4, 1), "the late row is reported, not hidden");
-    assert_eq!(audit::chain::seal_all(&mut conn).expect("seal"), 1);
-    assert_eq!(intact(&mut conn), (5, 0));
+    assert_eq!(intact(&mut conn), (5, 3), "the late rows are reported, not hidden");
+    assert_eq!(audit::chain::seal_all(&mut conn).expect("seal"), 3);
+    assert_eq!(intact(&mut conn), (8, 0));
+    assert_eq!(gaps(&mut conn), vec![(6, 6)], "only the rolled-back row's number is still watched");
+}
+
+fn gaps(conn: &mut PgConnection) -> Vec<(i64, i64)> {
+    use vigil_store::schema::audit_seal_gaps::dsl::*;
+    audit_seal_gaps.order(first_seq).select((first_seq, last_seq)).load(conn).expect("gaps")
+}
+
+#[test]
+fn concurrent_requests_share_commits_and_each_learns_its_own_outcome() {
+    let db = TestDb::migrated();
+    let pool = vigil_store::pool::build_pool(db.url(), &vigil_store::PoolOptions::default());
+    let appender = audit::GroupAppender::spawn(pool, 2).expect("writers");
+    let requests: Vec<_> = (0..16)
+        .map(|r| {
+            let appender = appender.clone();
+            std::thread::spawn(move || {
+                (0..50)
+                    .map(|i| {
+                        let mut e = event(r * 1000 + i);
+                        // One row Postgres refuses (a NUL byte in text), among the others.
+                        if r == 3 && i == 25 {
+                            e.detail = Some("bad\0row".into());
+                        }
+                        appender.append(&e).map_err(|e| e.to_string())
+                    })
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    let outcomes: Vec<Result<i64, String>> =
+        requests.into_iter().flat_map(|r| r.join().expect("request thread")).collect();
+    let failed: Vec<&String> = outcomes.iter().filter_map(|o| o.as_ref().err()).collect();
+    assert_eq!(failed.len(), 1, "only the refused row fails: {failed:?}");
+    let mut seqs: Vec<i64> = outcomes.iter().filter_map(|o| o.as_ref().ok().copied()).collect();
+    seqs.sort_unstable();
+    seqs.dedup();
+    assert_eq!(seqs.len(), 799, "every other row committed once");
+    let mut conn = db.connect();
+    audit::chain::seal_all(&mut conn).expect("seal");
+    assert_eq!(intact(&mut conn), (799, 0));
 }
 
 #[test]

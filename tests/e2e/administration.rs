@@ -69,6 +69,15 @@ fn an_admin_adds_a_person_changes_their_access_and_account_and_each_change_is_au
     let page = app.get_with("/admin/users/ward.clerk?done=added", &cookie);
     assert!(page.body.contains("wanda@hospital.test") && page.body.contains("<span class=\"unit\">WARD-4</span>"));
 
+    // A unit taken away applies to the tokens already in use, within moments of the change.
+    let signed_in =
+        app.post_json("/auth/login", &[], &json!({ "username": "ward.clerk", "password": "a long first password" }));
+    let clerk_token = bearer(signed_in.json()["access_token"].as_str().expect("token"));
+    let ward_patient = || app.get_with("/api/patients/p-ward", &[("authorization", &clerk_token)]).status;
+    assert_eq!(ward_patient(), 200);
+    assert_eq!(post("/admin/users/ward.clerk/access", &[("role", "clinician"), ("unit", "ICU")]).status, 303);
+    poll("the token to lose WARD-4", || (ward_patient() == 403).then_some(()));
+
     // Role and units, exactly as ticked.
     assert_eq!(post("/admin/users/ward.clerk/access", &[("role", "informatics"), ("unit", "ICU")]).status, 303);
     let listed = app.get_with("/api/admin/users", &[("authorization", &bearer(&seed::token(&app, "chief")))]);
@@ -103,7 +112,7 @@ fn an_admin_adds_a_person_changes_their_access_and_account_and_each_change_is_au
             AND resource_type = 'User' AND resource_id = 'ward.clerk' AND outcome = 'success'
             AND detail IN ('add', 'access', 'disable', 'enable', 'reset-password', 'reset-mfa')",
     );
-    assert_eq!(audited, 6);
+    assert_eq!(audited, 7, "added, two changes of access, disabled, enabled, a new password, a new second factor");
 }
 
 #[test]

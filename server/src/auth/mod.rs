@@ -4,6 +4,7 @@
 pub mod clients;
 pub mod email;
 pub mod keys;
+pub mod known;
 pub mod mfa;
 pub mod password;
 pub mod policy;

@@ -32,7 +32,7 @@ impl Fault for StoreError {
         match self {
             Self::Pool(_) | Self::Connect(_) => true,
             Self::Query(e) => e.out_of_reach(),
-            Self::Migration(_) => false,
+            Self::Migration(_) | Self::Stopped => false,
         }
     }
 }

@@ -7,8 +7,9 @@ use diesel::prelude::*;
 use sha2::{Digest, Sha256};
 
 use super::AuditRow;
+use super::gaps::{self, Gap};
 use crate::StoreError;
-use crate::schema::{audit_log, audit_seals};
+use crate::schema::{audit_log, audit_seal_gaps, audit_seals};
 
 /// The hash before the first seal.
 pub const GENESIS: [u8; 32] = [0; 32];
@@ -16,8 +17,8 @@ pub const GENESIS: [u8; 32] = [0; 32];
 const SEAL_LOCK: i64 = 0x5649_4749_4C53_4541;
 const SEAL_BATCH: i64 = 5_000;
 const VERIFY_PAGE: i64 = 10_000;
-/// How long after it was written a row may still commit (a long ingestion batch) and be sealed
-/// late, after rows with higher sequence numbers.
+/// How long after a hole in the sequence was noticed its row may still commit (a long ingestion
+/// batch) and be sealed late, after rows with higher sequence numbers.
 const LATE_WINDOW: chrono::Duration = chrono::Duration::hours(1);
 
 /// The newest seal: where the chain ends and its hash (what an anchor signs).
@@ -28,7 +29,8 @@ pub struct Head {
 }
 
 /// Links the rows not sealed yet into the chain, oldest first, up to a batch; returns how many it
-/// sealed (0 also when another sealer holds the lock).
+/// sealed (0 also when another sealer holds the lock). The rows are those after the newest seal
+/// and those that appeared in a hole an earlier pass left (see [`super::gaps`]).
 pub fn seal(conn: &mut PgConnection) -> Result<usize, StoreError> {
     conn.transaction(|conn| {
         let locked: bool = diesel::select(diesel::dsl::sql::<diesel::sql_types::Bool>(&format!(
@@ -44,19 +46,38 @@ pub fn seal(conn: &mut PgConnection) -> Result<usize, StoreError> {
         };
         let newest_sealed: Option<i64> = audit_seals::table.select(diesel::dsl::max(audit_seals::seq)).first(conn)?;
         let newest_sealed = newest_sealed.unwrap_or(0);
-        let unsealed = not(exists(audit_seals::table.filter(audit_seals::seq.eq(audit_log::seq))));
-        let rows: Vec<AuditRow> = audit_log::table
-            .filter(
-                audit_log::seq
-                    .gt(newest_sealed)
-                    .or(audit_log::at.gt(Utc::now() - LATE_WINDOW).and(audit_log::seq.le(newest_sealed)).and(unsealed)),
-            )
+        let known = known_gaps(conn)?;
+        let late = if known.is_empty() { Vec::new() } else { rows_in(conn, &known)? };
+        let fresh: Vec<AuditRow> = audit_log::table
+            .filter(audit_log::seq.gt(newest_sealed))
             .order(audit_log::seq)
             .limit(SEAL_BATCH)
             .select(AuditRow::as_select())
             .load(conn)?;
-        let mut seals = Vec::with_capacity(rows.len());
-        for row in &rows {
+        let now = Utc::now();
+        let late_seqs: Vec<i64> = late.iter().map(|r| r.seq).collect();
+        let fresh_seqs: Vec<i64> = fresh.iter().map(|r| r.seq).collect();
+        let mut gaps: Vec<Gap> =
+            gaps::remaining(&known, &late_seqs).into_iter().filter(|g| g.noticed > now - LATE_WINDOW).collect();
+        gaps.extend(gaps::holes_after(newest_sealed, &fresh_seqs, now));
+        if gaps != known {
+            diesel::delete(audit_seal_gaps::table).execute(conn)?;
+            let rows: Vec<_> = gaps
+                .iter()
+                .map(|g| {
+                    (
+                        audit_seal_gaps::first_seq.eq(g.first),
+                        audit_seal_gaps::last_seq.eq(g.last),
+                        audit_seal_gaps::noticed_at.eq(g.noticed),
+                    )
+                })
+                .collect();
+            for chunk in rows.chunks(1000) {
+                diesel::insert_into(audit_seal_gaps::table).values(chunk).execute(conn)?;
+            }
+        }
+        let mut seals = Vec::with_capacity(late.len() + fresh.len());
+        for row in late.iter().chain(&fresh) {
             position += 1;
             let hash = chain_hash(&prev, &row.hashed()).to_vec();
             seals.push((
@@ -70,8 +91,31 @@ pub fn seal(conn: &mut PgConnection) -> Result<usize, StoreError> {
         for chunk in seals.chunks(1000) {
             diesel::insert_into(audit_seals::table).values(chunk).execute(conn)?;
         }
-        Ok(rows.len())
+        Ok(seals.len())
     })
+}
+
+fn known_gaps(conn: &mut PgConnection) -> QueryResult<Vec<Gap>> {
+    let rows: Vec<(i64, i64, DateTime<Utc>)> = audit_seal_gaps::table
+        .order(audit_seal_gaps::first_seq)
+        .select((audit_seal_gaps::first_seq, audit_seal_gaps::last_seq, audit_seal_gaps::noticed_at))
+        .load(conn)?;
+    Ok(rows.into_iter().map(|(first, last, noticed)| Gap { first, last, noticed }).collect())
+}
+
+/// The rows that have appeared in `gaps`, ascending, up to a batch: an index range scan per gap.
+fn rows_in(conn: &mut PgConnection, gaps: &[Gap]) -> QueryResult<Vec<AuditRow>> {
+    let (firsts, lasts): (Vec<i64>, Vec<i64>) = gaps.iter().map(|g| (g.first, g.last)).unzip();
+    diesel::sql_query(
+        "SELECT a.* FROM unnest($1::BIGINT[], $2::BIGINT[]) AS g (first_seq, last_seq)
+           CROSS JOIN LATERAL (SELECT * FROM audit_log
+                                WHERE seq BETWEEN g.first_seq AND g.last_seq ORDER BY seq LIMIT $3) a
+          ORDER BY a.seq LIMIT $3",
+    )
+    .bind::<diesel::sql_types::Array<diesel::sql_types::BigInt>, _>(firsts)
+    .bind::<diesel::sql_types::Array<diesel::sql_types::BigInt>, _>(lasts)
+    .bind::<diesel::sql_types::BigInt, _>(SEAL_BATCH)
+    .load(conn)
 }
 
 /// Seals until nothing is left unsealed (or another sealer is at work); returns how many.

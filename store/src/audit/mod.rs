@@ -9,9 +9,12 @@
 //! runtime role may only insert into them and read them.
 
 pub mod chain;
+pub mod gaps;
+pub mod group;
 pub mod search;
 
 pub use chain::{Break, Head, Verification, seal, verify};
+pub use group::GroupAppender;
 
 use chrono::{DateTime, SubsecRound, Utc};
 use diesel::prelude::*;
@@ -89,7 +92,7 @@ impl AuditEvent {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Queryable, Selectable)]
+#[derive(Debug, Clone, PartialEq, Queryable, QueryableByName, Selectable)]
 #[diesel(table_name = audit_log, check_for_backend(diesel::pg::Pg))]
 pub struct AuditRow {
     pub seq: i64,

@@ -15,6 +15,7 @@ use vigil_store::schema::api_clients;
 use super::RequestContext;
 use super::csrf;
 use crate::auth::keys::SigningKeys;
+use crate::auth::known::{Known, KnownPrincipals, Subject};
 use crate::auth::principal::{Principal, Scopes};
 use crate::auth::sessions::{self, Session, SessionLimits};
 use crate::auth::tokens::{self, TokenSettings};
@@ -38,6 +39,8 @@ pub struct AuthState {
     pub mfa_required: Vec<crate::auth::Role>,
     /// Access tokens whose signature was verified already.
     pub verified: tokens::VerifiedTokens,
+    /// The users and clients tokens name, as last read, while nothing changed since.
+    pub known: Arc<KnownPrincipals>,
 }
 
 /// The authenticated principal of a request, and the portal session it came through, if any.
@@ -73,12 +76,23 @@ impl<S: Surface> FromRequest for Authenticated<S> {
             let (db, state) = (db.clone().into_inner(), state.clone().into_inner());
             // A CDS client signs each request for the endpoint it calls.
             let signed_for = S::SIGNED_REQUESTS.then(|| format!("{}{}", state.public_url, req.path()));
-            let shared = Arc::clone(&state);
-            let found = web::block(move || match signed_for {
-                Some(endpoint) => authenticate_signed(&db, bearer, &endpoint),
-                None => authenticate(&db, &shared, bearer, cookie),
-            })
-            .await;
+            // Most API calls carry a token already verified for a user or client that has not
+            // changed since: no database, no thread hand-off.
+            let remembered = match (&signed_for, &bearer) {
+                (None, Some(Some(token))) => remembered(&state, token),
+                _ => None,
+            };
+            let found = match remembered {
+                Some(found) => Ok(found.map(|principal| Some((principal, None)))),
+                None => {
+                    let shared = Arc::clone(&state);
+                    web::block(move || match signed_for {
+                        Some(endpoint) => authenticate_signed(&db, bearer, &endpoint),
+                        None => authenticate(&db, &shared, bearer, cookie),
+                    })
+                    .await
+                }
+            };
             let (principal, session) = match found {
                 Ok(Ok(Some(found))) => found,
                 Ok(Ok(None)) => return Err(Rejection::unauthenticated("sign in, or send a valid bearer token")),
@@ -149,6 +163,43 @@ fn authenticate_signed(
     }
 }
 
+/// The principal of a bearer token from what is remembered of its subject, without the database;
+/// None when the token is not verified yet or its subject not remembered.
+fn remembered(state: &AuthState, token: &str) -> Option<Result<Principal, AuthFailure>> {
+    let claims = state.verified.verify(&state.keys, &state.tokens, token).ok()?;
+    let known = state.known.get(&subject_of(&claims).ok()?)?;
+    Some(principal_of(&claims, known))
+}
+
+fn subject_of(claims: &tokens::Claims) -> Result<Subject, AuthFailure> {
+    if let Some(id) = claims.sub.strip_prefix("user:").and_then(|id| id.parse().ok()) {
+        return Ok(Subject::User(id));
+    }
+    if let Some(client_id) = claims.sub.strip_prefix("client:") {
+        return Ok(Subject::Client(client_id.to_owned()));
+    }
+    Err(AuthFailure::Token("unknown subject".into()))
+}
+
+/// Whether what the database holds of a token's subject still lets the token stand for it.
+fn principal_of(claims: &tokens::Claims, known: Known) -> Result<Principal, AuthFailure> {
+    match known {
+        Known::User(Some(user)) if user.disabled => Err(AuthFailure::Token("the account is disabled".into())),
+        Known::User(Some(user)) if claims.pwd != Some(user.password_changed_at.timestamp_micros()) => {
+            Err(AuthFailure::Token("issued before the last password change".into()))
+        }
+        Known::User(Some(user)) => Ok(Principal::User(user)),
+        Known::User(None) => Err(AuthFailure::Token("no such user".into())),
+        Known::Client(active) => match (active, claims.scope.as_deref().map(Scopes::parse)) {
+            (true, Some(Ok(scopes))) => {
+                let client_id = claims.sub.strip_prefix("client:").unwrap_or(&claims.sub).to_owned();
+                Ok(Principal::Client { client_id, scopes })
+            }
+            _ => Err(AuthFailure::Token("the client is disabled or the token has no scopes".into())),
+        },
+    }
+}
+
 fn authenticate(
     db: &Arc<Database>,
     state: &AuthState,
@@ -159,31 +210,22 @@ fn authenticate(
         let token = header.ok_or_else(|| AuthFailure::Token("not a bearer authorization".into()))?;
         let claims =
             state.verified.verify(&state.keys, &state.tokens, &token).map_err(|e| AuthFailure::Token(e.to_string()))?;
+        let subject = subject_of(&claims)?;
+        let stamp = state.known.stamp();
         let mut conn = db.conn().map_err(AuthFailure::Store)?;
-        if let Some(id) = claims.sub.strip_prefix("user:").and_then(|id| id.parse().ok()) {
-            let user = users::by_id(&mut conn, id).map_err(AuthFailure::User)?;
-            return match user {
-                Some(user) if user.disabled => Err(AuthFailure::Token("the account is disabled".into())),
-                Some(user) if claims.pwd != Some(user.password_changed_at.timestamp_micros()) => {
-                    Err(AuthFailure::Token("issued before the last password change".into()))
-                }
-                Some(user) => Ok(Some((Principal::User(user), None))),
-                None => Err(AuthFailure::Token("no such user".into())),
-            };
-        }
-        if let Some(client_id) = claims.sub.strip_prefix("client:") {
-            let active: Option<String> = api_clients::table
-                .filter(api_clients::client_id.eq(client_id).and(api_clients::disabled_at.is_null()))
-                .select(api_clients::client_id)
-                .first(&mut conn)
-                .optional()?;
-            let scopes = claims.scope.as_deref().map(Scopes::parse);
-            return match (active, scopes) {
-                (Some(client_id), Some(Ok(scopes))) => Ok(Some((Principal::Client { client_id, scopes }, None))),
-                _ => Err(AuthFailure::Token("the client is disabled or the token has no scopes".into())),
-            };
-        }
-        return Err(AuthFailure::Token("unknown subject".into()));
+        let known = match &subject {
+            Subject::User(id) => Known::User(users::by_id(&mut conn, *id).map_err(AuthFailure::User)?),
+            Subject::Client(client_id) => Known::Client(
+                api_clients::table
+                    .filter(api_clients::client_id.eq(client_id).and(api_clients::disabled_at.is_null()))
+                    .select(api_clients::id)
+                    .first::<i64>(&mut conn)
+                    .optional()?
+                    .is_some(),
+            ),
+        };
+        state.known.remember(subject, known.clone(), stamp);
+        return principal_of(&claims, known).map(|principal| Some((principal, None)));
     }
     let Some(secret) = cookie else { return Ok(None) };
     let mut conn = db.conn().map_err(AuthFailure::Store)?;

@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use diesel::Connection;
+use vigil_store::audit::{AuditEvent, GroupAppender};
 use vigil_store::{PgPool, PoolOptions, StoreError, migrate, pool};
 
 use crate::config::{DatabaseSettings, DatabaseUrl};
@@ -18,10 +19,14 @@ use crate::config::{DatabaseSettings, DatabaseUrl};
 /// orchestrators use by default.
 const READINESS_CONNECT_TIMEOUT: Duration = Duration::from_millis(800);
 const MIGRATOR_MAX_BACKOFF: Duration = Duration::from_secs(10);
+/// Threads (and connections) appending the audit rows of reads: one collects while one inserts.
+const AUDIT_WRITERS: usize = 2;
 
 #[derive(Debug)]
 pub struct Database {
     pool: PgPool,
+    /// Appends the audit rows that need no transaction of their own work (reads, denials).
+    audit: GroupAppender,
     /// The owner role's URL, when migrations are applied as another role than the pool's.
     migration_url: Option<DatabaseUrl>,
     migrated: AtomicBool,
@@ -37,24 +42,33 @@ pub enum Readiness {
 }
 
 impl Database {
-    pub fn new(url: &DatabaseUrl, settings: &DatabaseSettings) -> Arc<Self> {
+    pub fn new(url: &DatabaseUrl, settings: &DatabaseSettings) -> std::io::Result<Arc<Self>> {
         // Requests test a checkout only after a connection was lost: see `vigil_store::pool`.
         let options = PoolOptions {
             max_size: settings.pool_size,
             connect_timeout: settings.connect_timeout(),
             check: pool::Check::AfterLoss,
         };
-        Arc::new(Self {
+        let writers = PoolOptions { max_size: AUDIT_WRITERS as u32, ..options.clone() };
+        let audit = GroupAppender::spawn(pool::build_pool(url.expose(), &writers), AUDIT_WRITERS)?;
+        Ok(Arc::new(Self {
             pool: pool::build_pool(url.expose(), &options),
+            audit,
             migration_url: settings.migration_url.clone(),
             migrated: AtomicBool::new(false),
-        })
+        }))
     }
 
     /// A connection from the pool. Only the access layer may take one: every other route reaches
     /// the database through its guard, which authorizes and audits first.
     pub(in crate::http::access) fn conn(&self) -> Result<vigil_store::PooledConn, StoreError> {
         Ok(self.pool.get()?)
+    }
+
+    /// Appends an audit row that belongs to no transaction of its own (a read, a denial), sharing
+    /// its commit with the rows concurrent requests append. Blocking.
+    pub(in crate::http::access) fn audit(&self, event: &AuditEvent) -> Result<i64, StoreError> {
+        self.audit.append(event)
     }
 
     /// Checks the database the way a readiness probe needs: reachable, and every migration this

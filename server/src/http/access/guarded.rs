@@ -4,11 +4,12 @@
 //! changes nothing); anything else runs with its audit row in one transaction.
 
 use diesel::prelude::*;
-use diesel::sql_types::{Array, BigInt, Bool, Text};
 use vigil_store::audit::{AuditEvent, Outcome};
 
+use super::audit_rows::{audit_event, audit_shared_or_refuse, audited};
 use super::database::Database;
-use super::{Access, PatientRef, RequestContext, audit_event, audit_or_refuse, audited};
+use super::lookup::{Facts, is_deleted};
+use super::{Access, PatientRef, RequestContext};
 use crate::auth::policy::{Action, Decision, DenyReason, Target, may};
 use crate::auth::principal::Principal;
 use crate::http::surface::Rejection;
@@ -37,45 +38,17 @@ pub(super) struct Subject {
     pub(super) note: Option<String>,
 }
 
-#[derive(QueryableByName)]
-struct Facts {
-    #[diesel(sql_type = BigInt)]
-    patient: i64,
-    #[diesel(sql_type = Array<Text>)]
-    units: Vec<String>,
-    #[diesel(sql_type = Bool)]
-    break_glass: bool,
-}
-
-/// The patient (received, not only referenced) a resource belongs to, their care units and
-/// whether `user` holds an unexpired break-glass grant for them, in one round trip (the database's
-/// `patient_access`). None when there is no such patient.
-fn facts(conn: &mut PgConnection, resource_type: &str, fhir_id: &str, user: Option<i64>) -> QueryResult<Option<Facts>> {
-    diesel::sql_query("SELECT patient, units, break_glass FROM patient_access($1, $2, $3)")
-        .bind::<Text, _>(resource_type)
-        .bind::<Text, _>(fhir_id)
-        .bind::<BigInt, _>(user.unwrap_or(-1))
-        .get_result(conn)
-        .optional()
-}
-
-fn is_deleted(conn: &mut PgConnection, resource_type: &str, fhir_id: &str) -> QueryResult<bool> {
-    use vigil_store::schema::raw_resources;
-    diesel::select(diesel::dsl::exists(
-        raw_resources::table
-            .filter(raw_resources::resource_type.eq(resource_type).and(raw_resources::fhir_id.eq(fhir_id)))
-            .filter(raw_resources::superseded_at.is_null().and(raw_resources::deleted)),
-    ))
-    .get_result(conn)
-}
-
-pub(super) fn guarded<S, T>(
+/// Decides and audits an access to one patient's data: `lookup` finds the patient's [`Facts`] (and
+/// whatever else it can fetch in the same statement, handed to `work`), `work` does what was asked
+/// once allowed.
+pub(super) fn guarded<S, P, T>(
     db: &Database,
     principal: &Principal,
     context: &RequestContext,
     access: Access,
     subject: &Subject,
-    work: impl FnOnce(&mut PgConnection, &PatientRef) -> QueryResult<Option<T>>,
+    lookup: impl FnOnce(&mut PgConnection, Option<i64>) -> QueryResult<Option<(Facts, P)>>,
+    work: impl FnOnce(&mut PgConnection, &PatientRef, P) -> QueryResult<Option<T>>,
 ) -> Result<T, Rejection<S>> {
     let (fhir_id, note) = (subject.fhir_id.as_str(), subject.note.as_deref());
     // The id as the client sent it, escaped and bounded: it may hold anything, and the audit row
@@ -84,30 +57,31 @@ pub(super) fn guarded<S, T>(
     let event = |patient: Option<i64>, outcome: Outcome, break_glass: bool, detail: Option<&str>| {
         audit_event(principal, context, access, Some(&shown), patient, outcome, break_glass, detail)
     };
-    let record = |conn: &mut PgConnection, e: AuditEvent| audit_or_refuse(conn, &e);
-    let mut conn = db.conn().map_err(|e| Rejection::fault(&e))?;
-    let conn = &mut *conn;
+    // Rows outside a transaction of their own work share their commit with concurrent requests,
+    // and are appended once the request's connection is back in the pool.
+    let record = |e: AuditEvent| audit_shared_or_refuse(db, &e);
 
     // Whoever could never be allowed learns nothing about which patients exist.
     let probe = Target::Patient { resource_type: access.resource_type, units: &[], break_glass: true };
     if let Decision::Deny(reason @ (DenyReason::Role | DenyReason::Scope)) = may(principal, access.action, probe) {
-        record(conn, event(None, Outcome::Denied, false, None))?;
+        record(event(None, Outcome::Denied, false, None))?;
         return Err(Rejection::forbidden(reason.message()));
     }
     let missing = || Rejection::not_found(format!("no {} with id {shown}", access.resource_type));
     if !vigil_ehr_adapter::reference::is_valid_id(fhir_id) {
-        record(conn, event(None, Outcome::Failure, false, Some("not a FHIR id")))?;
+        record(event(None, Outcome::Failure, false, Some("not a FHIR id")))?;
         return Err(missing());
     }
-    let Some(facts) =
-        facts(conn, subject.resource_type, fhir_id, principal.user_id()).map_err(|e| Rejection::fault(&e))?
-    else {
+    let mut pooled = db.conn().map_err(|e| Rejection::fault(&e))?;
+    let Some((facts, fetched)) = lookup(&mut pooled, principal.user_id()).map_err(|e| Rejection::fault(&e))? else {
         // A deleted resource has no patient any more, only its tombstone: 410 rather than 404.
-        if is_deleted(conn, access.resource_type, fhir_id).map_err(|e| Rejection::fault(&e))? {
-            record(conn, event(None, Outcome::Failure, false, Some("deleted")))?;
+        let deleted = is_deleted(&mut pooled, access.resource_type, fhir_id).map_err(|e| Rejection::fault(&e));
+        drop(pooled);
+        if deleted? {
+            record(event(None, Outcome::Failure, false, Some("deleted")))?;
             return Err(Rejection::gone(format!("{}/{shown} was deleted", access.resource_type)));
         }
-        record(conn, event(None, Outcome::Failure, false, Some("not found")))?;
+        record(event(None, Outcome::Failure, false, Some("not found")))?;
         return Err(missing());
     };
     let patient = PatientRef { id: facts.patient, units: facts.units };
@@ -117,29 +91,34 @@ pub(super) fn guarded<S, T>(
         Decision::Allow => false,
         Decision::AllowUnderBreakGlass => true,
         Decision::Deny(reason) => {
-            record(conn, event(Some(patient.id), Outcome::Denied, false, note))?;
+            drop(pooled);
+            record(event(Some(patient.id), Outcome::Denied, false, note))?;
             return Err(Rejection::forbidden(reason.message()));
         }
     };
     let success = event(Some(patient.id), Outcome::Success, flagged, note);
     let outcome = if access.action == Action::Read {
-        // A read changes nothing: its audit row is written after the work found the record and
-        // before anything is sent, each in its own commit (two round trips, not four).
-        match work(conn, &patient) {
-            Ok(Some(value)) => record(conn, success).map(|()| Ok(Some(value)))?,
+        // A read changes nothing: its audit row is appended after the work found the record and
+        // before anything is sent.
+        let found = work(&mut pooled, &patient, fetched);
+        drop(pooled);
+        match found {
+            Ok(Some(value)) => record(success).map(|()| Ok(Some(value)))?,
             other => other.map_err(vigil_store::StoreError::from),
         }
     } else {
-        audited(conn, &success, |conn| work(conn, &patient))
+        let done = audited(&mut pooled, &success, |conn| work(conn, &patient, fetched));
+        drop(pooled);
+        done
     };
     match outcome {
         Ok(Some(value)) => Ok(value),
         Ok(None) => {
-            record(conn, event(Some(patient.id), Outcome::Failure, flagged, Some("not found")))?;
+            record(event(Some(patient.id), Outcome::Failure, flagged, Some("not found")))?;
             Err(Rejection::not_found(format!("no {} with id {fhir_id}", access.resource_type)))
         }
         Err(e) => {
-            let _ = record(conn, event(Some(patient.id), Outcome::Failure, flagged, Some("error")));
+            let _ = record(event(Some(patient.id), Outcome::Failure, flagged, Some("error")));
             Err(Rejection::fault(&e))
         }
     }

@@ -7,6 +7,7 @@
 //! handler that declares nothing gets no connection, so a route that forgets fails closed. If
 //! the audit row cannot be written, the handler's result is dropped and the client gets 503.
 
+mod audit_rows;
 mod authenticated;
 pub mod break_glass;
 pub mod context;
@@ -14,6 +15,7 @@ pub(crate) mod csrf;
 pub mod database;
 mod guarded;
 mod listing;
+mod lookup;
 pub mod portal_session;
 pub mod security_events;
 pub mod sign_in;
@@ -29,10 +31,12 @@ use diesel::PgConnection;
 use diesel::prelude::*;
 use vigil_store::audit::{self, AuditEvent, Outcome};
 
+use self::audit_rows::{audit_event, audit_or_refuse, audited};
 pub use self::authenticated::{AuthState, Authenticated};
 pub use self::context::RequestContext;
 pub use self::listing::Found;
 use self::listing::listing_events;
+pub use self::lookup::StoredVersion;
 pub use self::portal_session::{end_session, start_session};
 pub use self::write::{Declared, WriteScope};
 use crate::auth::policy::{Action, Decision, Target, Visibility, may, visibility};
@@ -275,9 +279,40 @@ impl<S: Surface> Guard<S> {
     ) -> Result<T, Rejection<S>> {
         let (db, principal, context) = (self.db.clone(), self.auth.principal.clone(), self.auth.context.clone());
         let subject = guarded::Subject { resource_type, fhir_id, note };
-        web::block(move || guarded::guarded(&db, &principal, &context, access, &subject, work))
-            .await
-            .map_err(|e| Rejection::internal(&e))?
+        web::block(move || {
+            let lookup = |conn: &mut PgConnection, user| {
+                Ok(lookup::facts(conn, subject.resource_type, &subject.fhir_id, user)?.map(|facts| (facts, ())))
+            };
+            guarded::guarded(&db, &principal, &context, access, &subject, lookup, |conn, patient, ()| {
+                work(conn, patient)
+            })
+        })
+        .await
+        .map_err(|e| Rejection::internal(&e))?
+    }
+
+    /// Reads one stored version of a resource of a mapped clinical type through the guard (the
+    /// current one, or version `number`), its patient's facts and the version found in one
+    /// statement. None: no such version (404, audited as a failure).
+    pub async fn read_version(
+        &self,
+        access: Access,
+        fhir_id: String,
+        number: Option<i32>,
+    ) -> Result<StoredVersion, Rejection<S>> {
+        if !guarded::leads_to_patient(access.resource_type) {
+            return Err(Rejection::not_found("not a mapped resource type"));
+        }
+        let (db, principal, context) = (self.db.clone(), self.auth.principal.clone(), self.auth.context.clone());
+        let subject = guarded::Subject { resource_type: access.resource_type, fhir_id, note: None };
+        web::block(move || {
+            let lookup = |conn: &mut PgConnection, user| {
+                lookup::facts_and_version(conn, subject.resource_type, &subject.fhir_id, user, number)
+            };
+            guarded::guarded(&db, &principal, &context, access, &subject, lookup, |_, _, version| Ok(version))
+        })
+        .await
+        .map_err(|e| Rejection::internal(&e))?
     }
 }
 
@@ -327,69 +362,4 @@ impl<S: Surface> Guard<S> {
         })
         .await
     }
-}
-
-#[allow(clippy::too_many_arguments)] // one audit row has this many facts
-fn audit_event(
-    principal: &Principal,
-    context: &RequestContext,
-    access: Access,
-    resource_id: Option<&str>,
-    patient: Option<i64>,
-    outcome: Outcome,
-    break_glass: bool,
-    detail: Option<&str>,
-) -> AuditEvent {
-    let action = match access.action {
-        Action::Read => "read",
-        Action::Write => "write",
-        Action::Respond => "respond",
-        Action::BreakGlass => "break-glass",
-        Action::ReviewAccess => "review",
-        Action::Configure => "configure",
-        Action::ManageModels => "models",
-        Action::Administer => "administer",
-    };
-    AuditEvent {
-        resource_type: Some(access.resource_type.into()),
-        resource_id: resource_id.map(str::to_owned),
-        patient_id: patient,
-        data_category: Some(access.data_category.into()),
-        break_glass,
-        detail: detail.map(str::to_owned),
-        ..context.event(principal.actor(), principal.role(), action, outcome)
-    }
-}
-
-/// Appends an audit row, or refuses the request: what cannot be audited does not happen. The
-/// failure is logged with what the row was about, never whom (no patient, no resource id).
-pub(in crate::http::access) fn audit_or_refuse<S>(
-    conn: &mut PgConnection,
-    event: &AuditEvent,
-) -> Result<(), Rejection<S>> {
-    audit::append(conn, event).map(|_| ()).map_err(|e| {
-        tracing::error!(
-            error = %e,
-            action = %event.action,
-            resource_type = event.resource_type.as_deref().unwrap_or(""),
-            outcome = event.outcome.as_str(),
-            request_id = event.request_id.as_deref().unwrap_or(""),
-            "could not write an audit row; the request is refused"
-        );
-        Rejection::fault(&e)
-    })
-}
-
-/// Runs `work` and, when it finds what it looked for, appends `success` in the same transaction:
-/// the work and its audit row commit together, so a write whose audit row fails is undone.
-fn audited<T>(
-    conn: &mut PgConnection,
-    success: &AuditEvent,
-    work: impl FnOnce(&mut PgConnection) -> QueryResult<Option<T>>,
-) -> Result<Option<T>, vigil_store::StoreError> {
-    conn.transaction(|conn| {
-        let Some(value) = work(conn)? else { return Ok(None) };
-        audit::append(conn, success)?;
-        Ok(Some(value))
-    })
 }

@@ -3,7 +3,6 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, get, web};
-use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use serde_json::{Value, json};
 use vigil_store::schema::raw_resources;
@@ -14,8 +13,7 @@ use crate::auth::policy::Action;
 use crate::http::access::{Found, Guard};
 use crate::http::surface::{Fhir, Rejection};
 
-/// One stored version of a resource, and whether it is a deletion's tombstone.
-type Version = (Value, i32, DateTime<Utc>, bool);
+use crate::http::access::StoredVersion as Version;
 
 const VERSION_COLUMNS: (
     raw_resources::content,
@@ -43,30 +41,10 @@ async fn one_version(
     number: Option<i32>,
 ) -> Result<HttpResponse, Rejection<Fhir>> {
     let def = type_def(resource_type)?;
-    let (ty, fhir_id) = (def.resource_type, id.clone());
-    let (content, version, received, deleted) = guard
-        .resource(def.access(Action::Read), id.clone(), move |conn, _| {
-            // Written out for each case rather than boxed, so that diesel prepares each once per
-            // connection: a read by id is the hottest query there is.
-            let versions = raw_resources::table
-                .filter(raw_resources::resource_type.eq(ty))
-                .filter(raw_resources::fhir_id.eq(fhir_id));
-            match number {
-                None => versions
-                    .filter(raw_resources::superseded_at.is_null())
-                    .select(VERSION_COLUMNS)
-                    .first::<Version>(conn)
-                    .optional(),
-                Some(number) => versions
-                    .filter(raw_resources::version.eq(number))
-                    .select(VERSION_COLUMNS)
-                    .first::<Version>(conn)
-                    .optional(),
-            }
-        })
-        .await?;
+    let (content, version, received, deleted) =
+        guard.read_version(def.access(Action::Read), id.clone(), number).await?;
     if deleted {
-        return Err(gone(ty, &id));
+        return Err(gone(def.resource_type, &id));
     }
     Ok(version_response(StatusCode::OK, version, &served(content, version, received)))
 }
