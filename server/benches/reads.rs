@@ -1,6 +1,7 @@
 //! `make bench` (reads): audited FHIR reads by id against a real `vigil serve` (HTTP on loopback,
 //! the runtime role, every read audited before its data is sent), beside the limit measured in the
 //! same run: Postgres committing single-row inserts (pgbench), from as many connections.
+//! - for scale, what HTTP alone answers from 16 connections (`/healthz`, no database);
 //! - throughput from 1 and 16 connections (wrk, keep-alive) against pgbench from 1 and 16;
 //! - latency at a fixed 500 requests per second from 16 connections (an open-loop generator here:
 //!   each request is timed from when it was due, so a stall is not hidden by the requests it
@@ -81,6 +82,9 @@ fn main() {
     println!(
         "audited FHIR read by id (GET /fhir/Patient/{{id}} as a clinician of the patient's unit), {SECONDS} s each"
     );
+    // What HTTP alone costs on this machine, for scale: a request that touches no database.
+    let (bare, detail) = wrk(&format!("{}/healthz", server.base), "Accept: */*", 16, SECONDS);
+    println!("  16 connections: GET /healthz (no database) {bare:>8.0} requests/s ({detail})");
     let mut rows = Vec::new();
     for connections in [1, 16] {
         let (reads, detail) = wrk(&url, &format!("Authorization: Bearer {token}"), connections, SECONDS);

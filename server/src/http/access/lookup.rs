@@ -2,6 +2,8 @@
 //! care units and whether the principal holds a break-glass grant for them (the database's
 //! `patient_access`), alone or together with the stored version a read asks for.
 
+use std::marker::PhantomData;
+
 use chrono::{DateTime, Utc};
 use diesel::pg::Pg;
 use diesel::prelude::*;
@@ -28,12 +30,9 @@ pub(super) fn facts(
     fhir_id: &str,
     user: Option<i64>,
 ) -> QueryResult<Option<Facts>> {
-    diesel::sql_query("SELECT patient, units, break_glass FROM patient_access($1, $2, $3)")
-        .bind::<Text, _>(resource_type)
-        .bind::<Text, _>(fhir_id)
-        .bind::<BigInt, _>(user.unwrap_or(-1))
-        .get_result(conn)
-        .optional()
+    let query =
+        Lookup::<FactsOnly> { resource_type, fhir_id, viewer: user.unwrap_or(-1), number: None, kind: PhantomData };
+    query.get_result(conn).optional()
 }
 
 /// One stored version of a resource: its content, number, when it was received, and whether it is
@@ -63,7 +62,7 @@ pub(super) fn facts_and_version(
     user: Option<i64>,
     number: Option<i32>,
 ) -> QueryResult<Option<(Facts, Option<StoredVersion>)>> {
-    let query = FactsAndVersionQuery { resource_type, fhir_id, viewer: user.unwrap_or(-1), number };
+    let query = Lookup::<WithVersion> { resource_type, fhir_id, viewer: user.unwrap_or(-1), number, kind: PhantomData };
     let found: Option<FactsAndVersion> = query.get_result(conn).optional()?;
     Ok(found.map(|row| {
         let version = match (row.content, row.version, row.received_at, row.deleted) {
@@ -76,36 +75,60 @@ pub(super) fn facts_and_version(
     }))
 }
 
-/// The statement of [`facts_and_version`], written out as a query type of its own so that diesel
-/// prepares it once per connection (its `sql_query` is parsed and planned on every call).
-struct FactsAndVersionQuery<'a> {
+/// The statements of [`facts`] and [`facts_and_version`], written out as a query type of their own
+/// so that diesel prepares each once per connection (its `sql_query` is parsed and planned on every
+/// call, and `patient_access` is inlined into the statement that calls it).
+struct Lookup<'a, K> {
     resource_type: &'a str,
     fhir_id: &'a str,
     viewer: i64,
+    /// With a stored version: the current one (None) or a numbered one.
     number: Option<i32>,
+    kind: PhantomData<K>,
 }
 
-impl QueryId for FactsAndVersionQuery<'_> {
-    type QueryId = FactsAndVersionQuery<'static>;
+/// Which statement: each kind is one statement text, and diesel's cache key.
+trait Kind: 'static {
+    const WITH_VERSION: bool;
+}
+struct FactsOnly;
+struct WithVersion;
+impl Kind for FactsOnly {
+    const WITH_VERSION: bool = false;
+}
+impl Kind for WithVersion {
+    const WITH_VERSION: bool = true;
+}
+
+impl<K: Kind> QueryId for Lookup<'_, K> {
+    type QueryId = K;
     const HAS_STATIC_QUERY_ID: bool = true;
 }
 
-impl Query for FactsAndVersionQuery<'_> {
+impl<K> Query for Lookup<'_, K> {
     type SqlType = diesel::sql_types::Untyped;
 }
 
-impl RunQueryDsl<PgConnection> for FactsAndVersionQuery<'_> {}
+impl<K> RunQueryDsl<PgConnection> for Lookup<'_, K> {}
 
-impl QueryFragment<Pg> for FactsAndVersionQuery<'_> {
+impl<K: Kind> QueryFragment<Pg> for Lookup<'_, K> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
-        out.push_sql("SELECT f.patient, f.units, f.break_glass, r.content, r.version, r.received_at, r.deleted FROM patient_access(");
+        out.push_sql("SELECT f.patient, f.units, f.break_glass");
+        if K::WITH_VERSION {
+            out.push_sql(", r.content, r.version, r.received_at, r.deleted");
+        }
+        out.push_sql(" FROM patient_access(");
         out.push_bind_param::<Text, _>(&self.resource_type)?;
         out.push_sql(", ");
         out.push_bind_param::<Text, _>(&self.fhir_id)?;
         out.push_sql(", ");
         out.push_bind_param::<BigInt, _>(&self.viewer)?;
+        out.push_sql(") f");
+        if !K::WITH_VERSION {
+            return Ok(());
+        }
         out.push_sql(
-            ") f LEFT JOIN LATERAL (SELECT content, version, received_at, deleted FROM raw_resources \
+            " LEFT JOIN LATERAL (SELECT content, version, received_at, deleted FROM raw_resources \
              WHERE resource_type = ",
         );
         out.push_bind_param::<Text, _>(&self.resource_type)?;
