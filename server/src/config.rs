@@ -25,6 +25,8 @@ pub struct Settings {
     pub audit: AuditSettings,
     pub alerts: AlertSettings,
     pub monitoring: MonitoringSettings,
+    #[serde(default)]
+    pub worker: WorkerSettings,
     pub email: crate::alerts::transport::EmailSettings,
     pub log: LogSettings,
 }
@@ -145,6 +147,16 @@ pub struct ServerSettings {
     /// Requests per minute each principal may make of the APIs (0: no limit), and how many at once.
     pub api_requests_per_minute: u32,
     pub api_burst: u32,
+    /// Where `/metrics` is served without authentication (a scraper's network only); unset: only
+    /// on the main port, for administrators.
+    pub metrics_addr: Option<std::net::SocketAddr>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkerSettings {
+    /// Where the worker serves `/metrics` (scoring runs, email sends); unset: nowhere.
+    pub metrics_addr: Option<std::net::SocketAddr>,
 }
 
 impl ServerSettings {

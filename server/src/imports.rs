@@ -79,6 +79,7 @@ fn work_one(pool: &PgPool) -> bool {
     };
     match jobs::run(&mut conn, &job, BATCH, &|ty| scopes.allow(ty, true)) {
         Ok(summary) => {
+            crate::metrics::ingested(&summary);
             let totals = summary.totals();
             tracing::info!(job = %job.id, resources = totals.total(), rejected = totals.rejected, "import finished");
         }

@@ -11,6 +11,7 @@ pub mod commands;
 pub mod config;
 pub mod http;
 pub mod imports;
+pub mod metrics;
 pub mod monitoring;
 pub mod retrain;
 pub mod sealer;

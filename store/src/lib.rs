@@ -7,6 +7,7 @@ pub mod changes;
 pub mod error;
 pub mod migrate;
 pub mod models;
+pub mod operations;
 pub mod pool;
 pub mod schema;
 #[cfg(any(test, feature = "testing"))]

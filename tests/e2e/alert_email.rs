@@ -79,7 +79,8 @@ fn a_lab_result_that_raises_a_risk_is_rescored_and_reaches_the_ward_nurse_by_ema
     with_active_models(&db);
     nurse_on_every_ward(&db);
     let smtp = Smtp::start();
-    let mut worker = worker(&db, &smtp, &[]);
+    let metrics_addr = format!("127.0.0.1:{}", crate::support::free_port());
+    let mut worker = worker(&db, &smtp, &[("VIGIL_WORKER__METRICS_ADDR", &metrics_addr)]);
     // The worker first scores the changes of the initial load; no rule yet, so no alert.
     poll("the initial load to be scored and evaluated", || {
         (count(
@@ -153,6 +154,14 @@ fn a_lab_result_that_raises_a_risk_is_rescored_and_reaches_the_ward_nurse_by_ema
     poll("the message to be recorded as sent", || {
         (count(&db, "SELECT count(*) AS n FROM outbox_messages WHERE status = 'sent'") == 1).then_some(())
     });
+    // The worker's own metrics: its scoring runs and the send.
+    let page =
+        ureq::get(&format!("http://{metrics_addr}/metrics")).call().expect("metrics").body_mut().read_to_string();
+    let page = page.expect("page");
+    assert!(page.contains("vigil_relay_send_duration_seconds_count{outcome=\"sent\"} 1"), "{page}");
+    assert!(page.contains("vigil_scores_total{kind=\"changes\"}"), "{page}");
+    assert!(page.contains("vigil_scoring_run_duration_seconds_bucket{kind=\"changes\""), "{page}");
+    assert!(!page.contains(&patient), "no patient on the page");
     worker.stop();
 
     let after: f64 = {

@@ -16,6 +16,7 @@ mod identity;
 mod ingest;
 mod invariants;
 mod lifecycle;
+mod metrics;
 mod mfa;
 mod models;
 mod portal;

@@ -68,7 +68,10 @@ pub fn pass(
                 scope.spawn(move || {
                     lane.iter()
                         .map(|(claim, message)| {
-                            (claim.clone(), message.as_ref().map_err(SendError::clone).and_then(|m| transport.send(m)))
+                            (
+                                claim.clone(),
+                                message.as_ref().map_err(SendError::clone).and_then(|m| timed_send(transport, m)),
+                            )
                         })
                         .collect::<Vec<_>>()
                 })
@@ -163,6 +166,14 @@ pub enum RelayStartError {
     Transport(#[from] TransportError),
     #[error("starting the relay thread: {0}")]
     Thread(#[from] std::io::Error),
+}
+
+/// Sends one message and records how long the attempt took, and whether it was accepted.
+fn timed_send(transport: &Transport, message: &lettre::Message) -> Result<(), SendError> {
+    let started = std::time::Instant::now();
+    let sent = transport.send(message);
+    crate::metrics::relay_send(sent.is_ok(), started.elapsed());
+    sent
 }
 
 #[cfg(test)]

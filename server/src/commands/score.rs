@@ -108,6 +108,19 @@ const CONSUMER: &str = "scoring";
 /// How often an idle relay looks for notices due.
 const RELAY_IDLE: Duration = Duration::from_millis(500);
 
+/// Runs a scoring run of `kind` and records its duration and scores in the metrics.
+fn measured(
+    kind: &'static str,
+    work: impl FnOnce() -> Result<Option<run::Outcome>, RunError>,
+) -> Result<Option<run::Outcome>, RunError> {
+    let started = std::time::Instant::now();
+    let result = work();
+    if let Ok(Some(outcome)) = &result {
+        crate::metrics::scoring_run(kind, u64::try_from(outcome.scores).unwrap_or(0), started.elapsed());
+    }
+    result
+}
+
 /// Logs how a piece of scheduled work went; false when the database connection should be
 /// opened again.
 fn report(what: &str, result: Result<Option<run::Outcome>, RunError>) -> bool {
@@ -134,6 +147,10 @@ pub fn worker(settings: &crate::config::Settings) -> anyhow::Result<ExitCode> {
     let by = "service:worker";
     let timing = settings.alerts.timing();
     tracing::info!(schedules = %raw, database = %url.redacted(), "worker started");
+    let scrape = crate::metrics::install()?;
+    if let Some(addr) = settings.worker.metrics_addr {
+        crate::http::metrics::spawn_listener(addr, scrape, None)?;
+    }
     crate::sealer::spawn(url, crate::sealer::Anchoring::from_settings(&settings.audit)?)
         .context("starting the audit sealer")?;
     // Email links lead to the portal, so the relay needs to know where it is.
@@ -159,16 +176,20 @@ pub fn worker(settings: &crate::config::Settings) -> anyhow::Result<ExitCode> {
             let mut healthy = true;
             if !resumed {
                 // A run of everyone that a killed worker left unfinished is finished first.
-                healthy &= report("resumed run", runner.resume_all());
+                healthy &= report("resumed run", measured("all", || runner.resume_all()));
                 resumed = healthy;
             }
-            healthy &= report("changed patients scored", runner.score_changes(CONSUMER, Utc::now()));
+            healthy &=
+                report("changed patients scored", measured("changes", || runner.score_changes(CONSUMER, Utc::now())));
             let now = Utc::now();
             for job in jobs.iter_mut().filter(|j| j.next.is_some_and(|n| n <= now)) {
                 healthy &= if job.all {
-                    report("scheduled run", runner.run(Scope::All, now, |_| {}).map(Some))
+                    report("scheduled run", measured("all", || runner.run(Scope::All, now, |_| {}).map(Some)))
                 } else {
-                    report("scheduled run of changed patients", runner.score_changes(CONSUMER, now))
+                    report(
+                        "scheduled run of changed patients",
+                        measured("changes", || runner.score_changes(CONSUMER, now)),
+                    )
                 };
                 job.next = job.schedule.upcoming(Utc).next();
             }

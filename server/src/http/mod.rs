@@ -11,6 +11,7 @@ pub mod fault;
 pub mod fhir;
 pub mod health;
 pub mod me;
+pub mod metrics;
 pub mod models;
 pub mod patients;
 pub mod portal;
@@ -81,6 +82,11 @@ pub async fn serve(
     let proxies = web::Data::new(settings.trusted_proxies.clone());
     let rate_limit =
         web::Data::new(rate_limit::ApiRateLimit::new(settings.api_requests_per_minute, settings.api_burst));
+    let scrape = crate::metrics::install()?;
+    if let Some(addr) = settings.metrics_addr {
+        metrics::spawn_listener(addr, scrape.clone(), Some(data.clone().into_inner()))?;
+    }
+    let scrape = web::Data::new(scrape);
     let server = HttpServer::new(move || {
         let mut headers = DefaultHeaders::new();
         for header in SECURITY_HEADERS {
@@ -95,6 +101,7 @@ pub async fn serve(
             .app_data(events.clone())
             .app_data(rate_limit.clone())
             .app_data(snooze_bound.clone())
+            .app_data(scrape.clone())
             .app_data(web::PayloadConfig::new(max_body))
             .app_data(web::JsonConfig::default().limit(max_body).error_handler(|e, _| {
                 if let actix_web::error::JsonPayloadError::ContentType = e {
@@ -113,6 +120,7 @@ pub async fn serve(
             .wrap(headers)
             .wrap(from_fn(request_id::middleware))
             .configure(health::routes)
+            .service(metrics::scrape)
             .configure(access::sign_in::routes)
             .configure(access::smart::routes)
             .configure(access::break_glass::routes)

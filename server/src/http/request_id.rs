@@ -67,8 +67,10 @@ pub async fn middleware(
     let started = Instant::now();
     let mut res = next.call(req).instrument(span.clone()).await?;
     let status = res.status().as_u16();
+    let elapsed = started.elapsed();
+    crate::metrics::http_request(&route, res.request().method(), status, elapsed);
     span.in_scope(|| {
-        tracing::info!(status, elapsed_ms = started.elapsed().as_secs_f64() * 1e3, "request finished");
+        tracing::info!(status, elapsed_ms = elapsed.as_secs_f64() * 1e3, "request finished");
     });
     if let Ok(value) = HeaderValue::from_str(id.as_str()) {
         res.headers_mut().insert(HEADER, value);

@@ -68,7 +68,32 @@ impl Database {
     /// Appends an audit row that belongs to no transaction of its own (a read, a denial), sharing
     /// its commit with the rows concurrent requests append. Blocking.
     pub(in crate::http::access) fn audit(&self, event: &AuditEvent) -> Result<i64, StoreError> {
-        self.audit.append(event)
+        let started = std::time::Instant::now();
+        let appended = self.audit.append(event);
+        crate::metrics::audit_append(started.elapsed());
+        appended
+    }
+
+    /// Reads what operators watch (the outbox, the change feeds, live alerts) and the request
+    /// pool's state into the metrics gauges. Blocking: a scrape calls it.
+    pub fn record_operations(&self) {
+        let state = self.pool.state();
+        crate::metrics::pool(state.connections, state.idle_connections, self.pool.max_size());
+        let read = self.pool.get().map_err(StoreError::from).and_then(|mut conn| {
+            let backlog = vigil_store::operations::backlog(&mut conn)?;
+            let alerts = vigil_store::operations::live_alerts(&mut conn)?;
+            Ok((backlog, alerts))
+        });
+        match read {
+            Ok((backlog, alerts)) => {
+                crate::metrics::operations(&backlog, &alerts);
+                crate::metrics::database_up(true);
+            }
+            Err(error) => {
+                tracing::warn!(%error, "metrics: could not read the database");
+                crate::metrics::database_up(false);
+            }
+        }
     }
 
     /// Checks the database the way a readiness probe needs: reachable, and every migration this

@@ -189,6 +189,7 @@ fn store_one(
     item: Incoming,
 ) -> Result<Written, Rejection<Fhir>> {
     let stored = ingest::store(conn, PUSH_SOURCE, audit, vec![item]).map_err(|e| Rejection::fault(&e))?;
+    crate::metrics::ingested(&stored.summary);
     match stored.fates.into_iter().next() {
         Some(Fate::Accepted { resource_type, id, change, version }) => {
             let (content, received) =

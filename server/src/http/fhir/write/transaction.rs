@@ -60,12 +60,16 @@ fn store_transaction(
             if refused.is_empty() { Ok(stored) } else { Err(Attempt::Refused(refused)) }
         });
         match attempt {
-            Ok(stored) => return Ok(Ok(stored)),
+            Ok(stored) => {
+                crate::metrics::ingested(&stored.summary);
+                return Ok(Ok(stored));
+            }
             Err(Attempt::Refused(refused)) => bad = refused,
             Err(Attempt::Failed(e)) => return Err(Rejection::fault(&e)),
         }
     }
     let stored = ingest::store(conn, PUSH_SOURCE, audit, bad).map_err(|e| Rejection::fault(&e))?;
+    crate::metrics::ingested(&stored.summary);
     let outcomes = stored.fates.into_iter().filter_map(|f| match f {
         Fate::Rejected { outcome } => Some(outcome),
         Fate::Accepted { .. } => None,
@@ -124,7 +128,9 @@ pub async fn bundle(
                     Err(outcome) => return Ok(BundleOutcome::Refused(outcome)),
                 }
             } else {
-                ingest::store(conn, PUSH_SOURCE, audit, items).map_err(|e| Rejection::fault(&e))?
+                let stored = ingest::store(conn, PUSH_SOURCE, audit, items).map_err(|e| Rejection::fault(&e))?;
+                crate::metrics::ingested(&stored.summary);
+                stored
             };
             let versions = stored_versions(conn, &stored.fates).map_err(|e| Rejection::fault(&e))?;
             Ok(BundleOutcome::Stored(stored, versions, transaction))
