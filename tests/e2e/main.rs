@@ -7,6 +7,7 @@ mod alert_email;
 mod alert_rules;
 mod alerts;
 mod audit_trail;
+mod backup;
 mod bootstrap;
 mod cds_hooks;
 mod cli;

@@ -139,6 +139,7 @@ impl Database {
                     Ok(applied) => {
                         tracing::info!(applied = applied.len(), "database migrations are current");
                         db.migrated.store(true, Ordering::Release);
+                        db.warm();
                         return;
                     }
                     Err(error) => {
@@ -150,6 +151,15 @@ impl Database {
             }
         })?;
         Ok(())
+    }
+
+    /// Opens the request pool's connections once the database is reachable, so that the first
+    /// requests after a start do not each wait for one to be opened (TLS and authentication take
+    /// milliseconds: the first seconds of a fresh server had a p99 ten times the steady one). The
+    /// pool still opens nothing while the database is down.
+    fn warm(&self) {
+        let opened: Vec<_> = (0..self.pool.max_size()).map_while(|_| self.pool.get().ok()).collect();
+        tracing::debug!(connections = opened.len(), "request pool warmed");
     }
 
     /// Applies what is pending as the owner role (`database.migration_url`); without one, with the
