@@ -54,6 +54,14 @@ pub enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Ask a Vigil server's health endpoint: exit 0 on 200, else 1 (a container's health check)
+    ///
+    /// Needs no database and no configuration, so that an image holds nothing but the binary.
+    Probe {
+        /// The endpoint, such as http://127.0.0.1:8080/readyz
+        #[arg(default_value = "http://127.0.0.1:8080/healthz")]
+        url: String,
+    },
     /// Load FHIR R4 data: Bundles (*.json) and Bulk NDJSON (*.ndjson), plain or .gz, files or folders
     ///
     /// Every resource is stored (all versions kept, the clinical types mapped to tables) or rejected

@@ -47,6 +47,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     if let Command::Init { dir, force } = &cli.command {
         return commands::init::run(dir, *force);
     }
+    if let Command::Probe { url } = &cli.command {
+        return Ok(commands::probe::run(url));
+    }
     if let Command::Synth(args) = &cli.command {
         return commands::synth::run(args);
     }

@@ -11,6 +11,7 @@ mod backup;
 mod bootstrap;
 mod cds_hooks;
 mod cli;
+mod deploy_artifacts;
 mod errors;
 mod fhir_api;
 mod identity;

@@ -111,3 +111,14 @@ fn with_user_of(source: &str, target: &str) -> String {
     target.set_password(source.password()).expect("password");
     target.to_string()
 }
+
+#[test]
+fn the_probe_a_container_health_check_runs_says_whether_the_server_answers() {
+    let db = TestDb::migrated();
+    let app = App::spawn(db.url());
+    let probe = |url: &str| crate::support::run(crate::support::vigil().args(["probe", url])).0.success();
+    assert!(probe(&format!("{}/healthz", app.base)));
+    poll("the server to be ready", || probe(&format!("{}/readyz", app.base)).then_some(()));
+    assert!(!probe(&format!("{}/nowhere", app.base)), "a 404 is not healthy");
+    assert!(!probe(&format!("http://127.0.0.1:{}/healthz", crate::support::free_port())), "nobody listening");
+}

@@ -11,6 +11,7 @@ mod migrate;
 mod model;
 mod monitor;
 pub mod outbox;
+pub mod probe;
 mod pull;
 mod score;
 pub mod synth;
@@ -44,7 +45,7 @@ pub fn run(settings: &Settings, command: Command) -> anyhow::Result<ExitCode> {
     };
     let conn = &mut connect(settings)?;
     let result = match command {
-        Command::Serve(_) | Command::Init { .. } | Command::Synth(_) => unreachable_serve(),
+        Command::Serve(_) | Command::Init { .. } | Command::Synth(_) | Command::Probe { .. } => unreachable_serve(),
         Command::Migrate(_) => unreachable_serve(),
         Command::User(cmd) => user::run(conn, cmd),
         Command::Unit(cmd) => unit::run(conn, cmd),
