@@ -241,25 +241,49 @@ impl Runner<'_> {
     /// Finishes a run of everyone that was left unfinished (its runner was killed); None when
     /// there is none.
     pub fn resume_all(&mut self) -> Result<Option<Outcome>, RunError> {
+        self.locked(Self::resume_all_locked)
+    }
+
+    fn resume_all_locked(&mut self) -> Result<Option<Outcome>, RunError> {
+        let unfinished: Option<DateTime<Utc>> = scoring_runs::table
+            .filter(scoring_runs::status.eq("running").and(scoring_runs::kind.eq("all")))
+            .order(scoring_runs::id.desc())
+            .select(scoring_runs::as_of)
+            .first(self.conn)
+            .optional()?;
+        match unfinished {
+            Some(as_of) => self.run_locked(Scope::All, as_of, &mut |_| {}).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// The scheduled run of everyone due at `tick`, scored as of the tick, unless a runner has run
+    /// it (or is running it) already: every worker wakes for the same tick, and the schedule asks
+    /// for one run. None when it was run before. A run of everyone that a killed runner left is
+    /// finished first.
+    pub fn run_scheduled(&mut self, tick: DateTime<Utc>) -> Result<Option<Outcome>, RunError> {
         self.locked(|runner| {
-            let unfinished: Option<DateTime<Utc>> = scoring_runs::table
-                .filter(scoring_runs::status.eq("running").and(scoring_runs::kind.eq("all")))
-                .order(scoring_runs::id.desc())
-                .select(scoring_runs::as_of)
-                .first(runner.conn)
-                .optional()?;
-            match unfinished {
-                Some(as_of) => runner.run_locked(Scope::All, as_of, &mut |_| {}).map(Some),
-                None => Ok(None),
+            runner.resume_all_locked()?;
+            let ran: i64 = scoring_runs::table
+                .filter(scoring_runs::kind.eq("all").and(scoring_runs::as_of.eq(tick)))
+                .filter(scoring_runs::status.ne("failed"))
+                .count()
+                .get_result(runner.conn)?;
+            if ran > 0 {
+                return Ok(None);
             }
+            runner.run_locked(Scope::All, tick, &mut |_| {}).map(Some)
         })
     }
 
     /// Scores the patients the change feed named since `consumer` last looked, and moves its
-    /// position on; None when nothing changed. The feed is read under the runners' lock, so two
+    /// position on; None when nothing changed (a run of everyone a killed runner left unfinished
+    /// is finished first). The feed is read under the runners' lock, so two
     /// workers never score the same changes twice.
     pub fn score_changes(&mut self, consumer: &str, as_of: DateTime<Utc>) -> Result<Option<Outcome>, RunError> {
         self.locked(|runner| {
+            // A run of everyone that a killed runner left is finished first, not closed as failed.
+            runner.resume_all_locked()?;
             let (patients, last) = changed_since(runner.conn, consumer, 100_000)?;
             let Some(last) = last else { return Ok(None) };
             let outcome = runner.run_locked(Scope::Changed(patients), as_of, &mut |_| {})?;

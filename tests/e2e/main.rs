@@ -23,6 +23,7 @@ mod mfa;
 mod models;
 mod portal;
 mod pull;
+mod replicas;
 mod scoring;
 mod search;
 mod serve;

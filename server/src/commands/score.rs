@@ -182,15 +182,20 @@ pub fn worker(settings: &crate::config::Settings) -> anyhow::Result<ExitCode> {
             healthy &=
                 report("changed patients scored", measured("changes", || runner.score_changes(CONSUMER, Utc::now())));
             let now = Utc::now();
-            for job in jobs.iter_mut().filter(|j| j.next.is_some_and(|n| n <= now)) {
-                healthy &= if job.all {
-                    report("scheduled run", measured("all", || runner.run(Scope::All, now, |_| {}).map(Some)))
+            for job in jobs.iter_mut() {
+                let Some(tick) = job.next.filter(|n| *n <= now) else { continue };
+                let result = if job.all {
+                    // Scored as of the tick, so that workers waking for it find the one run.
+                    measured("all", || runner.run_scheduled(tick))
                 } else {
-                    report(
-                        "scheduled run of changed patients",
-                        measured("changes", || runner.score_changes(CONSUMER, now)),
-                    )
+                    measured("changes", || runner.score_changes(CONSUMER, now))
                 };
+                // Another worker holds the runners' lock: try this tick again on the next pass
+                // (a run of everyone for it is then found done, or run now).
+                if job.all && matches!(result, Err(RunError::Busy)) {
+                    continue;
+                }
+                healthy &= report(if job.all { "scheduled run" } else { "scheduled run of changed patients" }, result);
                 job.next = job.schedule.upcoming(Utc).next();
             }
             // Alerts follow the scores just stored, and any a killed worker left unevaluated.

@@ -1,0 +1,121 @@
+//! Many replicas on one database: three workers on one schedule make one scoring run per tick,
+//! with no score, alert or email twice (Message-IDs counted at the SMTP server), and when the
+//! worker that holds a run of everyone is killed with SIGKILL, another finishes that run.
+
+use diesel::prelude::*;
+
+use crate::alert_email::{Killed, message_ids, worker};
+use crate::alerts::nurse_on_every_ward;
+use crate::scoring::{cli, count, population, with_active_models};
+use crate::support::poll;
+use crate::support::smtp::Smtp;
+
+/// Which worker (by the application name it connects with) holds the runners' lock while a run of
+/// everyone is in progress, and that run.
+fn holder_of_a_run_of_everyone(db: &vigil_store::testing::TestDb) -> Option<(String, i64)> {
+    #[derive(QueryableByName)]
+    struct Holder {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        application_name: String,
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        run: i64,
+    }
+    diesel::sql_query(
+        "SELECT a.application_name, r.id AS run
+           FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid,
+                (SELECT id FROM scoring_runs WHERE kind = 'all' AND status = 'running' AND scored > 0) r
+          WHERE l.locktype = 'advisory' AND l.granted AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+            AND l.objid = (hashtext('vigil.scoring')::BIGINT & 4294967295)::OID AND a.application_name LIKE 'worker-%'",
+    )
+    .get_result::<Holder>(&mut db.connect())
+    .optional()
+    .expect("lock holder")
+    .map(|h| (h.application_name, h.run))
+}
+
+#[test]
+fn three_workers_make_one_run_per_tick_and_a_killed_runners_run_is_finished_by_another() {
+    let db = population(1500);
+    with_active_models(&db);
+    nurse_on_every_ward(&db);
+    cli(&db, &["score"]);
+    cli(&db, &["alert", "rule", "add", "--target", "admission", "--warning", "top10%", "--reason", "top decile"]);
+    let smtp = Smtp::start();
+    let mut workers: Vec<(String, Killed)> = (1..=3)
+        .map(|n| {
+            let name = format!("worker-{n}");
+            let url = format!("{}?application_name={name}", db.url());
+            let env = [("DATABASE_URL", url.as_str()), ("VIGIL_SCORE_CRON", "all=*/3 * * * * *")];
+            (name, worker(&db, &smtp, &env))
+        })
+        .collect();
+    let done_runs = || count(&db, "SELECT count(*) AS n FROM scoring_runs WHERE kind = 'all' AND status = 'done'");
+    poll("two scheduled runs", || (done_runs() >= 2).then_some(()));
+
+    // The worker that holds a run of everyone is killed mid-run; another finishes it.
+    let (name, run) = poll("a worker in the middle of a run of everyone", || holder_of_a_run_of_everyone(&db));
+    let killed = workers.iter().position(|(n, _)| *n == name).expect("the holder is one of ours");
+    let (_, mut holder) = workers.remove(killed);
+    holder.0.kill().expect("SIGKILL");
+    let _ = holder.0.wait();
+    // A result arrives meanwhile: the survivors score that change too, and finish the killed run
+    // rather than close it as failed.
+    let patient: String = {
+        use vigil_store::schema::patients;
+        patients::table.select(patients::fhir_id).order(patients::id).first(&mut db.connect()).expect("a patient")
+    };
+    let lab = serde_json::json!({
+        "resourceType": "Observation", "id": "replica-sodium", "status": "final",
+        "code": { "coding": [{ "system": "http://loinc.org", "code": "2951-2" }] },
+        "subject": { "reference": format!("Patient/{patient}") },
+        "effectiveDateTime": chrono::Utc::now().to_rfc3339(),
+        "valueQuantity": { "value": 124.0, "unit": "mmol/L" },
+    });
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("Observation.ndjson");
+    std::fs::write(&file, format!("{lab}\n")).expect("write");
+    cli(&db, &["ingest", file.to_str().expect("path")]);
+    poll("another worker to finish the killed worker's run", || {
+        (count(&db, &format!("SELECT count(*) AS n FROM scoring_runs WHERE id = {run} AND status = 'done'")) == 1)
+            .then_some(())
+    });
+    let before = done_runs();
+    poll("the schedule to go on with two workers", || (done_runs() >= before + 2).then_some(()));
+    poll("the alert notices to be sent", || {
+        (count(&db, "SELECT count(*) AS n FROM outbox WHERE message_id IS NULL") == 0
+            && count(&db, "SELECT count(*) AS n FROM outbox_messages WHERE status <> 'sent'") == 0)
+            .then_some(())
+    });
+    for (_, worker) in &mut workers {
+        worker.stop();
+    }
+
+    // One run per tick, scored as of the tick, none given up; every patient scored once per run
+    // and model. (The first run of everyone is the one `vigil score` made before the workers.)
+    let scheduled =
+        "FROM scoring_runs WHERE kind = 'all' AND id > (SELECT min(id) FROM scoring_runs WHERE kind = 'all')";
+    let off_tick = format!("SELECT count(*) AS n {scheduled} AND extract(epoch FROM as_of)::NUMERIC % 3 <> 0");
+    assert_eq!(count(&db, &off_tick), 0, "a scheduled run not scored as of its tick");
+    let twice = format!("SELECT count(*) AS n FROM (SELECT as_of {scheduled} GROUP BY as_of HAVING count(*) > 1) d");
+    assert_eq!(count(&db, &twice), 0, "a tick scored twice");
+    assert!(count(&db, "SELECT count(*) AS n FROM scoring_runs WHERE kind = 'changed' AND status = 'done'") > 0);
+    assert_eq!(count(&db, "SELECT count(*) AS n FROM scoring_runs WHERE kind = 'all' AND status <> 'done'"), 0);
+    let patients = count(&db, "SELECT count(*) AS n FROM patients WHERE version > 0 AND NOT deceased");
+    let killed_run = count(&db, &format!("SELECT count(DISTINCT patient_id) AS n FROM scores WHERE run_id = {run}"));
+    assert!(killed_run > 0 && killed_run <= patients, "the killed run covers the patients once: {killed_run}");
+    let duplicate_scores = "SELECT count(*) AS n FROM (SELECT run_id, model_id, patient_id FROM scores
+                             GROUP BY 1, 2, 3 HAVING count(*) > 1) d";
+    assert_eq!(count(&db, duplicate_scores), 0, "a score stored twice");
+    // One live alert per patient and target, and each email once.
+    assert!(count(&db, "SELECT count(*) AS n FROM alerts") > 0, "the rule alerted");
+    let live_twice = "SELECT count(*) AS n FROM (SELECT patient_id, target FROM alerts WHERE ended_at IS NULL
+                       GROUP BY 1, 2 HAVING count(*) > 1) d";
+    assert_eq!(count(&db, live_twice), 0);
+    let mut ids = message_ids(&smtp);
+    let sent = ids.len();
+    ids.sort();
+    ids.dedup();
+    assert!(sent > 0, "email was sent");
+    assert_eq!(ids.len(), sent, "an email delivered twice");
+    assert_eq!(count(&db, "SELECT count(*) AS n FROM outbox_messages WHERE status = 'sent'") as usize, sent);
+}
