@@ -119,3 +119,92 @@ fn three_workers_make_one_run_per_tick_and_a_killed_runners_run_is_finished_by_a
     assert_eq!(ids.len(), sent, "an email delivered twice");
     assert_eq!(count(&db, "SELECT count(*) AS n FROM outbox_messages WHERE status = 'sent'") as usize, sent);
 }
+
+/// Two servers behind a balancer that, like a Kubernetes Service with a preStop pause, stops sending
+/// a server new requests before it is told to stop. Each is replaced in turn (the new one started
+/// first, the old one taken out of the balancer, then sent SIGTERM) while eight clients keep
+/// requesting: every request is answered 200, none fails, and each old server exits cleanly.
+#[test]
+fn a_rolling_restart_of_two_servers_under_load_loses_no_request() {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    use std::sync::{Arc, RwLock};
+
+    use crate::support::App;
+
+    let db = vigil_store::testing::TestDb::migrated();
+    // A server gets requests once its readiness says so, as a Service's endpoints do.
+    let ready = |app: App| {
+        poll("a server to be ready", || app.try_get("/readyz").is_ok_and(|r| r.status == 200).then_some(()));
+        Arc::new(app)
+    };
+    let balancer: Arc<RwLock<Vec<Arc<App>>>> =
+        Arc::new(RwLock::new(vec![ready(App::spawn(db.url())), ready(App::spawn(db.url()))]));
+    let stop = Arc::new(AtomicBool::new(false));
+    let (answered, failed) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let clients: Vec<_> = (0..8_usize)
+        .map(|c| {
+            let (balancer, stop, answered, failed) = (balancer.clone(), stop.clone(), answered.clone(), failed.clone());
+            std::thread::spawn(move || {
+                let mut n = c;
+                let mut statuses = Vec::new();
+                while !stop.load(Ordering::Relaxed) {
+                    // Reads the database (readiness) and serves a resource (the capability statement),
+                    // each request sent where the balancer says at that moment.
+                    for path in ["/readyz", "/fhir/metadata"] {
+                        let server = {
+                            let servers = balancer.read().expect("balancer");
+                            servers[n % servers.len()].clone()
+                        };
+                        n += 1;
+                        match server.try_get(path) {
+                            Ok(response) => {
+                                answered.fetch_add(1, Ordering::Relaxed);
+                                if response.status != 200 {
+                                    statuses.push((path, response.status));
+                                }
+                            }
+                            Err(error) => {
+                                failed.fetch_add(1, Ordering::Relaxed);
+                                eprintln!("{path} on {}: {error}", server.base);
+                            }
+                        }
+                    }
+                }
+                statuses
+            })
+        })
+        .collect();
+    let served = |at_least: u64| {
+        poll("requests to be answered", || (answered.load(Ordering::Relaxed) >= at_least).then_some(()))
+    };
+    served(200);
+    for round in 0..2 {
+        let fresh = ready(App::spawn(db.url()));
+        let old = {
+            let mut servers = balancer.write().expect("balancer");
+            servers.push(fresh);
+            servers.remove(0)
+        };
+        // As the endpoints controller and the pod's preStop pause do: the old server gets no new
+        // request before it is told to stop, and the clients' idle connections to it close.
+        let mut held = Some(old);
+        let mut old = poll("the clients to be done with the old server", || match Arc::try_unwrap(held.take()?) {
+            Ok(app) => Some(app),
+            Err(still_shared) => {
+                held = Some(still_shared);
+                None
+            }
+        });
+        let signalled =
+            std::process::Command::new("kill").args(["-TERM", &old.pid().to_string()]).status().expect("kill");
+        assert!(signalled.success());
+        let status = old.wait_for_exit();
+        assert!(status.success(), "round {round}: the old server's exit: {status:?}\n{}", old.logs());
+        served(answered.load(Ordering::Relaxed) + 200);
+    }
+    stop.store(true, Ordering::Relaxed);
+    let refused: Vec<(&str, u16)> = clients.into_iter().flat_map(|c| c.join().expect("client")).collect();
+    assert!(refused.is_empty(), "requests answered other than 200: {refused:?}");
+    assert_eq!(failed.load(Ordering::Relaxed), 0, "requests that failed in flight");
+    assert!(answered.load(Ordering::Relaxed) >= 600);
+}

@@ -138,6 +138,14 @@ impl App {
         self.request("POST", path, &all, Some(body.join("&")))
     }
 
+    /// A GET that reports a failure to get any answer (refused, reset) instead of panicking.
+    pub fn try_get(&self, path: &str) -> Result<Response, ureq::Error> {
+        let mut response = self.agent.get(&format!("{}{path}", self.base)).call()?;
+        let status = response.status().as_u16();
+        let body = response.body_mut().read_to_string()?;
+        Ok(Response { status, headers: Vec::new(), body })
+    }
+
     /// Any request, answered whatever its status (redirects are not followed).
     pub fn request(&self, method: &str, path: &str, headers: &[(&str, &str)], body: Option<String>) -> Response {
         let url = format!("{}{path}", self.base);
