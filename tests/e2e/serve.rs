@@ -122,3 +122,38 @@ fn the_probe_a_container_health_check_runs_says_whether_the_server_answers() {
     assert!(!probe(&format!("{}/nowhere", app.base)), "a 404 is not healthy");
     assert!(!probe(&format!("http://127.0.0.1:{}/healthz", crate::support::free_port())), "nobody listening");
 }
+
+#[test]
+fn a_request_in_flight_when_sigterm_arrives_is_answered_before_the_server_exits() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    let db = TestDb::migrated();
+    crate::support::seed::user(db.url(), "nurse", "clinician", &[]);
+    let mut app = App::spawn(db.url());
+    // A sign-in records its attempt, then verifies the password with argon2 (long, in a test
+    // build): the request is in flight from the moment its attempt is in the database.
+    let attempts = || {
+        use diesel::prelude::*;
+        vigil_store::schema::sign_in_failures::table.count().get_result::<i64>(&mut db.connect()).expect("count")
+    };
+    let before = attempts();
+    let answered = Arc::new(AtomicBool::new(false));
+    let response = std::thread::scope(|scope| {
+        let (done, app) = (answered.clone(), &app);
+        let signing_in = scope.spawn(move || {
+            let login = serde_json::json!({ "username": "nurse", "password": crate::support::seed::PASSWORD });
+            let response = app.post_json("/auth/login", &[], &login);
+            done.store(true, Ordering::SeqCst);
+            response
+        });
+        poll("the sign-in to be in flight", || (attempts() > before).then_some(()));
+        assert!(!answered.load(Ordering::SeqCst), "the sign-in was answered before SIGTERM could reach it in flight");
+        let pid = app.pid().to_string();
+        assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().expect("kill").success());
+        signing_in.join().expect("the sign-in")
+    });
+    assert_eq!(response.status, 200, "{}", response.body);
+    assert!(response.json()["access_token"].is_string());
+    assert!(app.wait_for_exit().success());
+}

@@ -68,6 +68,8 @@ pub fn pass(
                 scope.spawn(move || {
                     lane.iter()
                         .map(|(claim, message)| {
+                            // What a send logs names its message (an outbox id, never a patient).
+                            let _span = tracing::info_span!("relay_send", message = claim.id).entered();
                             (
                                 claim.clone(),
                                 message.as_ref().map_err(SendError::clone).and_then(|m| timed_send(transport, m)),

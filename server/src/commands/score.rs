@@ -108,13 +108,15 @@ const CONSUMER: &str = "scoring";
 /// How often an idle relay looks for notices due.
 const RELAY_IDLE: Duration = Duration::from_millis(500);
 
-/// Runs a scoring run of `kind` and records its duration and scores in the metrics.
+/// Runs a scoring run of `kind` in a span of its own and records its duration and scores in the
+/// metrics.
 fn measured(
     kind: &'static str,
     work: impl FnOnce() -> Result<Option<run::Outcome>, RunError>,
 ) -> Result<Option<run::Outcome>, RunError> {
     let started = std::time::Instant::now();
-    let result = work();
+    // Everything the run logs carries its kind.
+    let result = tracing::info_span!("scoring_run", kind).in_scope(work);
     if let Ok(Some(outcome)) = &result {
         crate::metrics::scoring_run(kind, u64::try_from(outcome.scores).unwrap_or(0), started.elapsed());
     }
