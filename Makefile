@@ -58,6 +58,7 @@ bench: ## performance figures, each beside a limit measured in the same run (VIG
 	  $(CARGO) bench --locked -p vigil --bench scoring; \
 	  $(CARGO) bench --locked -p vigil --bench scoring_run; \
 	  $(CARGO) bench --locked -p vigil --bench reads; \
+	  $(CARGO) bench --locked -p vigil --bench audit_append; \
 	  $(CARGO) bench --locked -p vigil --bench relay; \
 	  $(CARGO) bench --locked -p vigil --bench alert_latency; \
 	  $(CARGO) bench --locked -p vigil --bench alert_evaluation; \
