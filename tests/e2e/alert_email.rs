@@ -20,25 +20,33 @@ fn an_alert_reaches_its_clinician_once_by_email_without_patient_data() {
     let queued = score(&db);
     let notices = count(&db, "SELECT count(*) AS n FROM outbox");
     assert!(notices > 5, "notices queued for the nurse: {queued}");
+    // The worker may queue notices of its own (it scores the load's changes as of now); these
+    // are the ones this run queued.
+    let last = count(&db, "SELECT max(id) AS n FROM outbox");
+    let unsent = format!(
+        "SELECT count(*) AS n FROM outbox WHERE id <= {last}
+            AND (message_id IS NULL OR message_id NOT IN (SELECT id FROM outbox_messages WHERE status = 'sent'))"
+    );
 
     let smtp = Smtp::start();
     let mut worker = worker(&db, &smtp, &[]);
-    let message = poll("the email to arrive", || smtp.messages().into_iter().next());
-    poll("the message to be recorded as sent", || {
-        (count(&db, "SELECT count(*) AS n FROM outbox_messages WHERE status = 'sent'") == 1).then_some(())
-    });
+    poll("the notices to be sent", || (count(&db, &unsent) == 0).then_some(()));
     worker.stop();
 
     // One message for all of the nurse's notices, named by its outbox id.
-    assert_eq!(smtp.messages().len(), 1);
-    let id = count(&db, "SELECT min(id) AS n FROM outbox_messages");
-    assert_eq!(header(&message, "Message-ID"), Some(format!("<vigil-outbox-{id}@hospital.test>")));
-    assert_eq!(header(&message, "To").as_deref(), Some("nurse@hospital.test"));
+    let messages = format!("SELECT count(DISTINCT message_id) AS n FROM outbox WHERE id <= {last}");
+    assert_eq!(count(&db, &messages), 1);
+    let id = count(&db, &format!("SELECT min(message_id) AS n FROM outbox WHERE id <= {last}"));
+    let named = format!("<vigil-outbox-{id}@hospital.test>");
+    let delivered: Vec<String> =
+        smtp.messages().into_iter().filter(|m| header(m, "Message-ID").as_deref() == Some(named.as_str())).collect();
+    assert_eq!(delivered.len(), 1, "the message arrived once");
+    let message = &delivered[0];
+    assert_eq!(header(message, "To").as_deref(), Some("nurse@hospital.test"));
     assert!(message.contains("https://vigil.test/alerts/"), "{message}");
     assert!(message.contains("text/html") && message.contains("text/plain"));
-    assert_eq!(count(&db, "SELECT count(*) AS n FROM outbox WHERE message_id IS NULL"), 0);
 
-    names_no_patient(&db, &message);
+    names_no_patient(&db, message);
 }
 
 /// Asserts that `message` names none of the alerted patients: not their names, record numbers,
