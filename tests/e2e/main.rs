@@ -14,6 +14,7 @@ mod cli;
 mod deploy_artifacts;
 mod errors;
 mod fhir_api;
+mod fhir_writes;
 mod identity;
 mod ingest;
 mod invariants;
