@@ -84,11 +84,11 @@ impl KnownPrincipals {
     }
 
     fn forget_all(&self) {
-        if let Ok(mut entries) = self.entries.lock() {
-            self.generation.fetch_add(1, Ordering::AcqRel);
+        // Under the lock `remember` takes, so that nothing read before the bump is stored after it.
+        let entries = self.entries.lock();
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        if let Ok(mut entries) = entries {
             entries.clear();
-        } else {
-            self.generation.fetch_add(1, Ordering::AcqRel);
         }
     }
 
