@@ -5,16 +5,17 @@
 //! minutes ahead, and a `jti` never used before (kept until the assertion expires).
 
 use diesel::prelude::*;
+use jsonwebtoken::DecodingKey;
 use jsonwebtoken::jwk::JwkSet;
-use jsonwebtoken::{Algorithm, DecodingKey, Validation};
-use serde::Deserialize;
 use vigil_store::schema::{api_clients, client_assertion_jtis};
 
 use super::principal::Scopes;
+use super::signed::{AssertionClaims, CdsClaims, Unverified};
 
 /// Longest an assertion may live, per the SMART Backend Services specification.
 pub const MAX_ASSERTION_SECS: u64 = 5 * 60;
-const LEEWAY_SECS: u64 = 30;
+/// Clock skew allowed between a client and Vigil.
+pub(crate) const LEEWAY_SECS: u64 = 30;
 pub const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
 #[derive(Debug, thiserror::Error)]
@@ -93,26 +94,6 @@ pub fn disable(conn: &mut PgConnection, client_id: &str) -> QueryResult<Option<R
         .optional()
 }
 
-#[derive(Debug, Deserialize)]
-struct AssertionClaims {
-    iss: String,
-    sub: String,
-    exp: u64,
-    jti: String,
-    /// Optional in SMART Backend Services; when present, not in the future and within an
-    /// assertion's lifetime of `exp`.
-    /// (`nbf` is checked by jsonwebtoken when present.)
-    #[serde(default)]
-    iat: Option<u64>,
-}
-
-/// The key with `kid` of a client's registered JWKS.
-fn registered_key(jwks: serde_json::Value, kid: &str) -> Result<DecodingKey, ClientError> {
-    let set: JwkSet = serde_json::from_value(jwks).map_err(|e| ClientError::Stored(format!("registered JWKS: {e}")))?;
-    let jwk = set.find(kid).ok_or_else(|| ClientError::InvalidAssertion("no registered key has this kid".into()))?;
-    DecodingKey::from_jwk(jwk).map_err(|e| ClientError::InvalidAssertion(e.to_string()))
-}
-
 /// Records a signed token's `jti` for `client` until it can expire no more; Replay if it was seen.
 fn record_jti(conn: &mut PgConnection, client: &str, jti: &str, exp: u64) -> Result<(), ClientError> {
     // Kept until no clock within the leeway can accept the token any more.
@@ -142,59 +123,19 @@ fn record_jti(conn: &mut PgConnection, client: &str, jti: &str, exp: u64) -> Res
     Ok(())
 }
 
-/// The claims of a CDS Hooks request's JWT (CDS Hooks 2.0, "Trusting CDS Clients").
-#[derive(Debug, Deserialize)]
-struct CdsClaims {
-    iss: String,
-    /// Optional in CDS Hooks 2.0; when sent, it must be the client's id.
-    sub: Option<String>,
-    exp: u64,
-    iat: u64,
-    jti: String,
-}
-
 /// Verifies the JWT a CDS client signs for each request to `endpoint` (the CDS Service URL called):
 /// ES384 or RS384 with a `kid` of the JWKS registered for the client whose `cds_issuer` is `iss`,
 /// `sub` (if sent) its client id, `aud` the endpoint, `exp` at most five minutes after `iat`, and a `jti`
 /// never used before. An unknown or disabled issuer is refused.
 pub fn verify_cds_jwt(conn: &mut PgConnection, token: &str, endpoint: &str) -> Result<VerifiedClient, ClientError> {
-    let invalid = |m: &str| ClientError::InvalidAssertion(m.to_owned());
-    let header = jsonwebtoken::decode_header(token).map_err(|e| invalid(&e.to_string()))?;
-    if !matches!(header.alg, Algorithm::RS384 | Algorithm::ES384) {
-        return Err(invalid("the algorithm must be RS384 or ES384"));
-    }
-    let kid = header.kid.ok_or_else(|| invalid("no kid in the header"))?;
-    let unverified: CdsClaims =
-        jsonwebtoken::dangerous::insecure_decode_claims(token).map_err(|e| invalid(&e.to_string()))?;
-    let plausible = |s: &str| (1..=255).contains(&s.len()) && !s.contains('\0');
-    if !plausible(&unverified.iss) || !plausible(&unverified.jti) {
-        return Err(invalid("iss and jti must be 1 to 255 characters"));
-    }
+    let unverified = Unverified::<CdsClaims>::parse(token)?;
     let row: Option<(String, serde_json::Value, String)> = api_clients::table
-        .filter(api_clients::cds_issuer.eq(&unverified.iss).and(api_clients::disabled_at.is_null()))
+        .filter(api_clients::cds_issuer.eq(&unverified.claims.iss).and(api_clients::disabled_at.is_null()))
         .select((api_clients::client_id, api_clients::jwks, api_clients::scopes))
         .first(conn)
         .optional()?;
     let (client_id, jwks, scopes) = row.ok_or(ClientError::UnknownClient)?;
-    let key = registered_key(jwks, &kid)?;
-    let mut validation = Validation::new(header.alg);
-    validation.set_audience(&[endpoint]);
-    validation.set_issuer(&[&unverified.iss]);
-    validation.set_required_spec_claims(&["exp", "iss", "aud"]);
-    validation.validate_nbf = true;
-    validation.leeway = LEEWAY_SECS;
-    let claims =
-        jsonwebtoken::decode::<CdsClaims>(token, &key, &validation).map_err(|e| invalid(&e.to_string()))?.claims;
-    if claims.sub.as_ref().is_some_and(|sub| *sub != client_id) {
-        return Err(invalid("sub, when sent, must be the client id"));
-    }
-    let now = jsonwebtoken::get_current_timestamp();
-    if claims.iat > now + LEEWAY_SECS {
-        return Err(invalid("iat is in the future"));
-    }
-    if claims.exp.saturating_sub(claims.iat) > MAX_ASSERTION_SECS + LEEWAY_SECS {
-        return Err(invalid("the token lives more than five minutes (exp - iat)"));
-    }
+    let claims = unverified.verify(token, jwks, endpoint, &client_id)?;
     record_jti(conn, &format!("cds:{client_id}"), &claims.jti, claims.exp)?;
     let registered = Scopes::parse(&scopes).map_err(|e| ClientError::Stored(format!("registered scopes: {e}")))?;
     Ok(VerifiedClient { client_id, registered })
@@ -222,52 +163,15 @@ pub fn verify_assertion(
     assertion: &str,
     token_url: &str,
 ) -> Result<VerifiedClient, ClientError> {
-    let invalid = |m: &str| ClientError::InvalidAssertion(m.to_owned());
-    let header = jsonwebtoken::decode_header(assertion).map_err(|e| invalid(&e.to_string()))?;
-    if !matches!(header.alg, Algorithm::RS384 | Algorithm::ES384) {
-        return Err(invalid("the algorithm must be RS384 or ES384"));
-    }
-    let kid = header.kid.ok_or_else(|| invalid("no kid in the header"))?;
     // The issuer names the client whose keys verify the signature; nothing else is trusted yet.
-    let unverified: AssertionClaims =
-        jsonwebtoken::dangerous::insecure_decode_claims(assertion).map_err(|e| invalid(&e.to_string()))?;
-    // Never let a client's text reach the database unless it is a plausible identifier.
-    let plausible = |s: &str| (1..=255).contains(&s.len()) && !s.contains('\0');
-    if !plausible(&unverified.iss) || !plausible(&unverified.jti) {
-        return Err(invalid("iss and jti must be 1 to 255 characters"));
-    }
+    let unverified = Unverified::<AssertionClaims>::parse(assertion)?;
     let row: Option<(serde_json::Value, String)> = api_clients::table
-        .filter(api_clients::client_id.eq(&unverified.iss).and(api_clients::disabled_at.is_null()))
+        .filter(api_clients::client_id.eq(&unverified.claims.iss).and(api_clients::disabled_at.is_null()))
         .select((api_clients::jwks, api_clients::scopes))
         .first(conn)
         .optional()?;
     let (jwks, scopes) = row.ok_or(ClientError::UnknownClient)?;
-    let key = registered_key(jwks, &kid)?;
-    let mut validation = Validation::new(header.alg);
-    validation.set_audience(&[token_url]);
-    validation.set_issuer(&[&unverified.iss]);
-    validation.sub = Some(unverified.iss.clone());
-    validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-    validation.validate_nbf = true;
-    validation.leeway = LEEWAY_SECS;
-    let claims = jsonwebtoken::decode::<AssertionClaims>(assertion, &key, &validation)
-        .map_err(|e| invalid(&e.to_string()))?
-        .claims;
-    if claims.sub != claims.iss {
-        return Err(invalid("sub must equal iss"));
-    }
-    let now = jsonwebtoken::get_current_timestamp();
-    if claims.exp > now + MAX_ASSERTION_SECS + LEEWAY_SECS {
-        return Err(invalid("exp is more than five minutes ahead"));
-    }
-    if let Some(iat) = claims.iat {
-        if iat > now + LEEWAY_SECS {
-            return Err(invalid("iat is in the future"));
-        }
-        if claims.exp.saturating_sub(iat) > MAX_ASSERTION_SECS + LEEWAY_SECS {
-            return Err(invalid("the assertion lives more than five minutes (exp - iat)"));
-        }
-    }
+    let claims = unverified.verify(assertion, jwks, token_url)?;
     record_jti(conn, &claims.iss, &claims.jti, claims.exp)?;
     let registered = Scopes::parse(&scopes).map_err(|e| ClientError::Stored(format!("registered scopes: {e}")))?;
     Ok(VerifiedClient { client_id: claims.iss, registered })

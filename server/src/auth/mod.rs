@@ -10,6 +10,7 @@ pub mod password;
 pub mod policy;
 pub mod principal;
 pub mod sessions;
+pub mod signed;
 pub mod throttle;
 pub mod tokens;
 pub mod users;
