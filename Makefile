@@ -10,7 +10,7 @@ VIGIL_HOME := $(CURDIR)/.vigil
 # Synthetic patients `make run` loads into a database that has none from it yet.
 PATIENTS ?= 5000
 
-.PHONY: help run test ci bench screenshots fmt-check clippy schema schema-check tools
+.PHONY: help run test ci bench loadtest screenshots fmt-check clippy schema schema-check tools
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -65,6 +65,11 @@ bench: ## performance figures, each beside a limit measured in the same run (VIG
 	  $(CARGO) bench --locked -p vigil --bench portal; \
 	  $(CARGO) bench --locked -p vigil --bench monitoring; \
 	  $(CARGO) bench --locked -p vigil --bench cds
+
+loadtest: ## fixed-rate load on FHIR, the worklist, tokens and transactions, then faults under load (about 5 min)
+	@deploy/system-deps.sh
+	@deploy/bench-deps.sh
+	$(CARGO) bench --locked -p vigil --bench loadtest
 
 screenshots: ## PNGs of the portal's pages at desktop and tablet width into target/screenshots/
 	@deploy/system-deps.sh

@@ -18,80 +18,17 @@ use vigil_store::testing::TestDb;
 
 mod support;
 use support::http::{fixed_rate, percentile, pgbench, serve, wrk};
-use support::vigil;
+use support::ward;
 
 const RATE: u64 = 500;
 const SECONDS: u64 = 30;
-const PASSWORD: &str = "a long and unusual bench passphrase";
-
-/// Signs the nurse in through the portal's form; the session cookie pair.
-fn sign_in(base: &str) -> String {
-    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).max_redirects(0).build().into();
-    let cookie = |response: &ureq::http::Response<ureq::Body>, name: &str| -> String {
-        response
-            .headers()
-            .get_all("set-cookie")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .find(|v| v.starts_with(name))
-            .and_then(|v| v.split(';').next())
-            .expect("cookie")
-            .to_owned()
-    };
-    let mut page = agent.get(&format!("{base}/sign-in")).call().expect("sign-in page");
-    let csrf = cookie(&page, "__Host-vigil-csrf=");
-    let body = page.body_mut().read_to_string().expect("body");
-    let marker = "name=\"csrf_token\" value=\"";
-    let token = body[body.find(marker).expect("token") + marker.len()..].split('"').next().expect("token").to_owned();
-    let signed_in = agent
-        .post(&format!("{base}/sign-in"))
-        .header("cookie", &csrf)
-        .send_form([("username", "nurse"), ("password", PASSWORD), ("csrf_token", token.as_str())])
-        .expect("sign in");
-    assert_eq!(signed_in.status(), 303, "signed in");
-    cookie(&signed_in, "__Host-vigil-session=")
-}
 
 fn main() {
     let db = TestDb::migrated();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let synth = dir.path().join("synth");
-    let synth = synth.to_str().expect("path");
-    vigil(&db, &["synth", "--patients", "2000", "--seed", "7", "--out", synth], "");
-    vigil(&db, &["ingest", synth], "");
-    vigil(&db, &["train", "--target", "admission"], "");
-    vigil(&db, &["model", "activate", "admission-1"], "");
-    vigil(&db, &["unit", "add", "ward-bench", "--name", "Bench ward"], "");
-    vigil(
-        &db,
-        &["user", "add", "nurse", "--role", "clinician", "--unit", "ward-bench", "--password-stdin"],
-        &format!("{PASSWORD}\n"),
-    );
-    vigil(&db, &["score"], "");
-    // The 50 patients at the highest risk are the unit's; the rule alerts on exactly them.
-    let top: Vec<(String, f64)> = {
-        use vigil_store::schema::{models, patients, scores};
-        scores::table
-            .inner_join(models::table)
-            .inner_join(patients::table)
-            .filter(models::status.eq("active").and(scores::probability.is_not_null()))
-            .order(scores::probability.desc())
-            .select((patients::fhir_id, scores::probability.assume_not_null()))
-            .limit(50)
-            .load(&mut db.connect())
-            .expect("top 50")
-    };
-    let mut assign = vec!["unit", "assign", "ward-bench"];
-    for (patient, _) in &top {
-        assign.extend(["--patient", patient.as_str()]);
-    }
-    vigil(&db, &assign, "");
-    let threshold = format!("{:.9}", top.last().expect("50 patients").1 - 1e-9);
-    vigil(&db, &["alert", "rule", "add", "--target", "admission", "--warning", &threshold, "--reason", "bench"], "");
-    vigil(&db, &["score"], "");
+    let top = ward::prepare(&db, 2000).patients;
 
     let server = serve(&db);
-    let cookie = sign_in(&server.base);
+    let cookie = ward::sign_in(&server.base);
     let pages = [
         ("/healthz (the floor)", "/healthz".to_owned(), None),
         ("worklist, 50 open alerts", "/worklist?unit=ward-bench".to_owned(), Some(50.0)),

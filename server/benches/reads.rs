@@ -20,11 +20,11 @@ use vigil_store::audit::{AuditEvent, Outcome};
 use vigil_store::testing::TestDb;
 
 mod support;
-use support::http::{Server, fixed_rate, percentile, pgbench, serve, wrk};
+use support::http::{fixed_rate, percentile, pgbench, serve, wrk};
+use support::ward::{self, PASSWORD};
 
 const SECONDS: u64 = 10;
 const RATE: u64 = 500;
-const PASSWORD: &str = "a long and unusual bench passphrase";
 
 /// A clinician of ICU and a patient on ICU, made through the product's own code.
 fn seed(db: &TestDb) {
@@ -59,16 +59,6 @@ fn seed(db: &TestDb) {
     );
 }
 
-fn token(server: &Server) -> String {
-    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
-    let mut response = agent
-        .post(&format!("{}/auth/login", server.base))
-        .send_json(serde_json::json!({ "username": "nurse", "password": PASSWORD }))
-        .expect("sign in");
-    let body: serde_json::Value = response.body_mut().read_json().expect("json");
-    body["access_token"].as_str().expect("token").to_owned()
-}
-
 fn main() {
     let db = TestDb::migrated();
     seed(&db);
@@ -76,7 +66,7 @@ fn main() {
         .batch_execute("CREATE TABLE bench_commits (id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, at TIMESTAMPTZ, note TEXT)")
         .expect("bench table");
     let server = serve(&db);
-    let token = token(&server);
+    let token = ward::api_token(&server.base);
     let url = format!("{}/fhir/Patient/bench-1", server.base);
 
     println!(

@@ -9,7 +9,6 @@
 
 #![allow(clippy::print_stdout, clippy::expect_used, clippy::unwrap_used)]
 
-use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use diesel::prelude::*;
@@ -17,20 +16,11 @@ use lettre::Transport as _;
 use vigil_store::testing::TestDb;
 
 mod support;
-use support::mail::{Killed, wait_for};
-use support::vigil;
+use support::mail::wait_for;
+use support::{count, vigil};
 
 const RECIPIENTS: usize = 300;
 const WARDS: [&str; 5] = ["ward-4W", "ward-5E", "ward-6N", "ward-3S", "ward-2P"];
-
-fn count(db: &TestDb, sql: &str) -> i64 {
-    #[derive(QueryableByName)]
-    struct N {
-        #[diesel(sql_type = diesel::sql_types::BigInt)]
-        n: i64,
-    }
-    diesel::sql_query(sql).get_result::<N>(&mut db.connect()).expect(sql).n
-}
 
 fn main() {
     let db = TestDb::migrated();
@@ -65,21 +55,7 @@ fn main() {
 
     // The relay: one worker, from its start until every message is recorded as sent.
     let start = Instant::now();
-    let _worker = Killed(
-        Command::new(env!("CARGO_BIN_EXE_vigil"))
-            .arg("worker")
-            .env("DATABASE_URL", db.url())
-            .env("VIGIL_SCORE_CRON", "all=0 0 2 1 1 *")
-            .env("VIGIL_SERVER__PUBLIC_URL", "https://vigil.example")
-            .env("VIGIL_EMAIL__SMTP_HOST", "127.0.0.1")
-            .env("VIGIL_EMAIL__SMTP_PORT", port.to_string())
-            .env("VIGIL_EMAIL__SMTP_TLS", "none")
-            .env("VIGIL_EMAIL__FROM", "Vigil <vigil@hospital.example>")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("worker"),
-    );
+    let _worker = support::mail::relay(&db, port, &[]);
     wait_for("the relay", || count(&db, "SELECT count(*) AS n FROM outbox_messages WHERE status = 'sent'") >= messages);
     let relay_rate = messages as f64 / start.elapsed().as_secs_f64();
 

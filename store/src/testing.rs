@@ -37,12 +37,18 @@ pub struct TestDb {
 impl TestDb {
     /// A new database with every migration applied.
     pub fn migrated() -> Self {
-        Self::create(true)
+        Self::create(true, admin_url())
+    }
+
+    /// A new database with every migration applied on the server `admin_url` names (a role that
+    /// may create databases), rather than the one the environment names.
+    pub fn migrated_on(admin_url: &str) -> Self {
+        Self::create(true, admin_url.to_owned())
     }
 
     /// A new, empty database (no migrations applied).
     pub fn empty() -> Self {
-        Self::create(false)
+        Self::create(false, admin_url())
     }
 
     /// The database as the application's runtime role sees it.
@@ -62,8 +68,7 @@ impl TestDb {
         PgConnection::establish(&self.url).expect("connect to test database")
     }
 
-    fn create(migrated: bool) -> Self {
-        let admin_url = admin_url();
+    fn create(migrated: bool, admin_url: String) -> Self {
         let mut admin = PgConnection::establish(&admin_url).unwrap_or_else(|e| {
             panic!("tests need a Postgres server they may create databases on ({e}); set VIGIL_TEST_ADMIN_URL")
         });

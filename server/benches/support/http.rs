@@ -21,6 +21,14 @@ impl Drop for Server {
     }
 }
 
+impl Server {
+    /// Sends SIGTERM and waits for the server to exit; whether it exited cleanly.
+    pub fn terminate(&mut self) -> bool {
+        let signalled = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        signalled.is_ok_and(|s| s.success()) && self.child.wait().is_ok_and(|s| s.success())
+    }
+}
+
 /// A URL for a server on this machine, without TLS to it: both Vigil and pgbench connect so, so
 /// that neither pays for encryption the other does not.
 pub fn loopback(url: &str) -> String {
@@ -34,8 +42,21 @@ pub fn free_port() -> u16 {
 
 /// `vigil serve` over plain HTTP as the runtime role, with no per-principal rate limit.
 pub fn serve(db: &TestDb) -> Server {
-    let vigil = env!("CARGO_BIN_EXE_vigil");
+    serve_in(db, tempfile::tempdir().expect("tempdir"))
+}
+
+/// Another `vigil serve` of the same deployment as `other`: a copy of its configuration and keys,
+/// so that either accepts the tokens the other issues, as replicas behind one balancer do.
+pub fn serve_beside(db: &TestDb, other: &Server) -> Server {
     let dir = tempfile::tempdir().expect("tempdir");
+    let copied =
+        Command::new("cp").arg("-a").arg(format!("{}/.", other._dir.path().display())).arg(dir.path()).status();
+    assert!(copied.is_ok_and(|s| s.success()), "copy the configuration");
+    serve_in(db, dir)
+}
+
+fn serve_in(db: &TestDb, dir: tempfile::TempDir) -> Server {
+    let vigil = env!("CARGO_BIN_EXE_vigil");
     let status = Command::new(vigil).args(["init", "--dir"]).arg(dir.path()).stdout(Stdio::null()).status();
     assert!(status.expect("init").success());
     let config = dir.path().join("vigil.toml");
@@ -88,6 +109,28 @@ pub fn fixed_rate_with(
     seconds: u64,
     send: impl Fn(&ureq::Agent, u64) -> bool + Send + Sync + 'static,
 ) -> (Vec<Duration>, u64) {
+    let samples = fixed_rate_log(rate, seconds, send);
+    let errors = samples.iter().filter(|s| !s.ok).count() as u64;
+    let mut latencies: Vec<Duration> = samples.into_iter().map(|s| s.latency).collect();
+    latencies.sort();
+    (latencies, errors)
+}
+
+/// One request of a fixed-rate run: when it was due, how long it took from
+/// then, and whether it was answered as it should have been.
+#[derive(Clone, Copy, Debug)]
+pub struct Sample {
+    pub due: Instant,
+    pub latency: Duration,
+    pub ok: bool,
+}
+
+/// The run of [`fixed_rate_with`], every request kept, in no particular order.
+pub fn fixed_rate_log(
+    rate: u64,
+    seconds: u64,
+    send: impl Fn(&ureq::Agent, u64) -> bool + Send + Sync + 'static,
+) -> Vec<Sample> {
     let connections = 16_u64;
     let interval = Duration::from_nanos(1_000_000_000 * connections / rate);
     let start = Instant::now() + Duration::from_millis(100);
@@ -96,31 +139,26 @@ pub fn fixed_rate_with(
         .map(|w| {
             let send = std::sync::Arc::clone(&send);
             std::thread::spawn(move || {
-                let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
-                let (mut latencies, mut errors) = (Vec::new(), 0_u64);
+                let agent: ureq::Agent = ureq::Agent::config_builder()
+                    .http_status_as_error(false)
+                    .timeout_global(Some(Duration::from_secs(30)))
+                    .build()
+                    .into();
                 let offset = interval * w as u32 / connections as u32;
-                for i in 0..(rate * seconds / connections) {
-                    let due = start + offset + interval * i as u32;
-                    if let Some(wait) = due.checked_duration_since(Instant::now()) {
-                        std::thread::sleep(wait);
-                    }
-                    let ok = send(&agent, i * connections + w);
-                    latencies.push(due.elapsed());
-                    errors += u64::from(!ok);
-                }
-                (latencies, errors)
+                (0..(rate * seconds / connections))
+                    .map(|i| {
+                        let due = start + offset + interval * i as u32;
+                        if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                            std::thread::sleep(wait);
+                        }
+                        let ok = send(&agent, i * connections + w);
+                        Sample { due, latency: due.elapsed(), ok }
+                    })
+                    .collect::<Vec<_>>()
             })
         })
         .collect();
-    let mut all = Vec::new();
-    let mut errors = 0;
-    for w in workers {
-        let (latencies, e) = w.join().expect("worker");
-        all.extend(latencies);
-        errors += e;
-    }
-    all.sort();
-    (all, errors)
+    workers.into_iter().flat_map(|w| w.join().expect("worker")).collect()
 }
 
 pub fn percentile(sorted: &[Duration], p: f64) -> Duration {

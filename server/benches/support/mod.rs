@@ -3,8 +3,10 @@
 
 #![allow(dead_code, clippy::expect_used)] // each bench uses part of it
 
+pub mod cluster;
 pub mod http;
 pub mod mail;
+pub mod ward;
 
 use std::fs::File;
 use std::io::{BufRead, Write};
@@ -144,12 +146,14 @@ pub fn vigil(db: &TestDb, args: &[&str], stdin: &str) -> String {
         .env("VIGIL_ALERTS__GROUP_WAIT_SECS", "0")
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("vigil");
     child.stdin.take().expect("stdin").write_all(stdin.as_bytes()).expect("stdin");
     let out = child.wait_with_output().expect("vigil");
-    assert!(out.status.success(), "vigil {args:?}");
+    let errors = String::from_utf8_lossy(&out.stderr);
+    let tail: Vec<&str> = errors.lines().rev().take(20).collect();
+    assert!(out.status.success(), "vigil {args:?}:\n{}", tail.into_iter().rev().collect::<Vec<_>>().join("\n"));
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -168,4 +172,14 @@ pub fn active_models(conn: &mut PgConnection, data_end: DateTime<Utc>) {
         let version = registry::register(conn, &model, &report, "service:bench").expect("register");
         registry::activate(conn, &version, "service:bench").expect("activate");
     }
+}
+
+/// What `sql` (one row, a BIGINT column `n`) counts in `db`.
+pub fn count(db: &TestDb, sql: &str) -> i64 {
+    #[derive(QueryableByName)]
+    struct N {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    diesel::sql_query(sql).get_result::<N>(&mut db.connect()).expect(sql).n
 }
