@@ -29,6 +29,7 @@ pub const DEAD_LETTERS: &str = "vigil_outbox_dead_letters";
 pub const FEED_LAG: &str = "vigil_change_feed_lag";
 pub const FEED_LAG_SECONDS: &str = "vigil_change_feed_lag_seconds";
 pub const ALERTS: &str = "vigil_alerts_live";
+pub const ALERT_LISTS: &str = "vigil_alert_lists_read_total";
 
 /// Request and send latencies, in seconds: from a cached read to a slow SMTP server.
 const LATENCY_BUCKETS: &[f64] =
@@ -81,6 +82,7 @@ fn describe() {
     describe_gauge!(FEED_LAG, "Entries a change-feed consumer is behind (scoring: patient changes; alerts: scores)");
     describe_gauge!(FEED_LAG_SECONDS, "Age of the oldest patient change not scored yet");
     describe_gauge!(ALERTS, "Alerts not ended, by tier and state");
+    describe_counter!(ALERT_LISTS, "Alert lists served, by where their rows came from (memory, database)");
 }
 
 /// One answered request. `route` is the matched pattern, never the path.
@@ -125,6 +127,11 @@ pub fn scoring_run(kind: &'static str, scores: u64, elapsed: Duration) {
 /// One email send attempt by the relay.
 pub fn relay_send(sent: bool, elapsed: Duration) {
     histogram!(RELAY_SEND, "outcome" => if sent { "sent" } else { "failed" }).record(elapsed.as_secs_f64());
+}
+
+/// An alert list served from memory or read from the database.
+pub fn alert_list(remembered: bool) {
+    counter!(ALERT_LISTS, "source" => if remembered { "memory" } else { "database" }).increment(1);
 }
 
 pub fn audit_append(elapsed: Duration) {

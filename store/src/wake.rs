@@ -23,6 +23,9 @@ pub enum Channel {
     Outbox,
     /// A user, unit membership or API client changed: what servers remember of them is stale.
     Principals,
+    /// An alert, or what decides who sees it and how a list shows it, changed: the alert lists
+    /// servers remember are stale.
+    AlertLists,
 }
 
 impl Channel {
@@ -31,6 +34,7 @@ impl Channel {
             Self::Changes => "vigil_changes",
             Self::Outbox => "vigil_outbox",
             Self::Principals => "vigil_principals",
+            Self::AlertLists => "vigil_alert_lists",
         }
     }
 }

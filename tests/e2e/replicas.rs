@@ -208,3 +208,67 @@ fn a_rolling_restart_of_two_servers_under_load_loses_no_request() {
     assert_eq!(failed.load(Ordering::Relaxed), 0, "requests that failed in flight");
     assert!(answered.load(Ordering::Relaxed) >= 600);
 }
+
+/// Servers remember the alert lists they read until Postgres notifies a change: an alert answered
+/// through one server is listed answered by the server that answered at once and by the other
+/// within moments, and every view, remembered or not, is audited.
+#[test]
+fn an_alert_answered_through_one_server_is_listed_so_by_the_other_within_moments() {
+    use crate::alerts::{score, ward_with_a_nurse};
+    use crate::support::{App, seed};
+
+    let db = population(300);
+    with_active_models(&db);
+    ward_with_a_nurse(&db);
+    seed::user(db.url(), "chief", "admin", &[]);
+    score(&db);
+    let (first, second) = (App::spawn(db.url()), App::spawn(db.url()));
+    let chief = seed::bearer(&seed::token(&first, "chief"));
+    // How many of the first server's lists came from memory and how many from the database.
+    let sources = || {
+        let scraped = first.get_with("/metrics", &[("authorization", chief.as_str())]).body;
+        let served = |source: &str| -> u64 {
+            let prefix = format!("vigil_alert_lists_read_total{{source=\"{source}\"}} ");
+            scraped.lines().find_map(|l| l.strip_prefix(prefix.as_str())?.trim().parse().ok()).unwrap_or(0)
+        };
+        (served("memory"), served("database"))
+    };
+    let tokens = [seed::bearer(&seed::token(&first, "nurse")), seed::bearer(&seed::token(&second, "nurse"))];
+    let views = std::cell::Cell::new(0);
+    let status_of = |server: usize, id: i64| -> Option<String> {
+        let app = [&first, &second][server];
+        let listed = app.get_with("/api/alerts?status=all", &[("authorization", tokens[server].as_str())]);
+        assert_eq!(listed.status, 200, "{}", listed.body);
+        views.set(views.get() + 1);
+        let alerts = listed.json()["alerts"].as_array()?.clone();
+        alerts.iter().find(|a| a["id"] == id)?["status"].as_str().map(str::to_owned)
+    };
+    let listed = first.get_with("/api/alerts", &[("authorization", tokens[0].as_str())]);
+    views.set(views.get() + 1);
+    let alerts = listed.json()["alerts"].as_array().cloned().unwrap_or_default();
+    let id = alerts.iter().find(|a| a["status"] == "open").and_then(|a| a["id"].as_i64()).expect("an open alert");
+    // The second view of the same list is read from memory, and is the same (once the server
+    // listens for changes: until then it reads the database every time).
+    assert_eq!(status_of(0, id).as_deref(), Some("open"));
+    poll("a list read from memory", || {
+        let before = sources();
+        let open = status_of(0, id);
+        let after = sources();
+        assert_eq!(open.as_deref(), Some("open"));
+        (after.0 == before.0 + 1 && after.1 == before.1).then_some(())
+    });
+    assert_eq!(status_of(1, id).as_deref(), Some("open"));
+
+    let answered = second.post_json(
+        &format!("/api/alerts/{id}/acknowledge"),
+        &[("authorization", tokens[1].as_str())],
+        &serde_json::json!({}),
+    );
+    assert_eq!(answered.status, 200, "{}", answered.body);
+    assert_eq!(status_of(1, id).as_deref(), Some("acknowledged"), "the answering server lists it answered at once");
+    poll("the other server to list the alert acknowledged", || {
+        (status_of(0, id).as_deref() == Some("acknowledged")).then_some(())
+    });
+    let audited = count(&db, "SELECT count(*) AS n FROM audit_log WHERE resource_type = 'Alert' AND action = 'search'");
+    assert_eq!(audited, views.get(), "one audit row per view");
+}

@@ -14,6 +14,7 @@ use vigil_store::audit::{AuditEvent, GroupAppender};
 use vigil_store::{PgPool, PoolOptions, StoreError, migrate, pool};
 
 use crate::config::{DatabaseSettings, DatabaseUrl};
+use crate::http::alerts::remembered::AlertLists;
 
 /// How long a readiness probe waits for a connection: below the 1 s probe timeout that
 /// orchestrators use by default.
@@ -30,6 +31,8 @@ pub struct Database {
     /// The owner role's URL, when migrations are applied as another role than the pool's.
     migration_url: Option<DatabaseUrl>,
     migrated: AtomicBool,
+    /// Alert lists as last read, while nothing they show changed.
+    alert_lists: Arc<AlertLists>,
 }
 
 /// What `/readyz` reports.
@@ -56,6 +59,7 @@ impl Database {
             audit,
             migration_url: settings.migration_url.clone(),
             migrated: AtomicBool::new(false),
+            alert_lists: Arc::default(),
         }))
     }
 
@@ -63,6 +67,11 @@ impl Database {
     /// the database through its guard, which authorizes and audits first.
     pub(in crate::http::access) fn conn(&self) -> Result<vigil_store::PooledConn, StoreError> {
         Ok(self.pool.get()?)
+    }
+
+    /// The alert lists this server remembers.
+    pub fn alert_lists(&self) -> &Arc<AlertLists> {
+        &self.alert_lists
     }
 
     /// Appends an audit row that belongs to no transaction of its own (a read, a denial), sharing

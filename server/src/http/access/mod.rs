@@ -82,6 +82,11 @@ impl<S: Surface> FromRequest for Guard<S> {
 }
 
 impl<S: Surface> Guard<S> {
+    /// The alert lists this server remembers (read through [`Guard::search`] like any list).
+    pub fn alert_lists(&self) -> std::sync::Arc<crate::http::alerts::remembered::AlertLists> {
+        std::sync::Arc::clone(self.db.alert_lists())
+    }
+
     pub fn principal(&self) -> &Principal {
         &self.auth.principal
     }

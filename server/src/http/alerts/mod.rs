@@ -17,6 +17,7 @@ use crate::alerts::preferences::Preferences;
 use crate::http::access::Guard;
 use crate::http::surface::{Api, Rejection};
 
+pub mod remembered;
 pub mod view;
 
 use view::{Asked, Event, Filters, Order, Refused, Row, alert_id};

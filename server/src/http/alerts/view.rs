@@ -1,6 +1,8 @@
 //! Alerts as every surface reads and answers them: the JSON API and the portal call these, so
 //! there is one path to the data, through the guard, audited alike.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, NaiveDate, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt, Bool, Date, Double, Jsonb, Nullable, Text, Timestamptz};
@@ -16,11 +18,13 @@ use crate::auth::policy::{Action, Visibility};
 use crate::http::access::{Access, Found, Guard};
 use crate::http::surface::{Rejection, Surface};
 
+use super::remembered::{ListKey, Read};
+
 pub const READ: Access = Access { action: Action::Read, resource_type: "Alert", data_category: "alerts" };
 pub const RESPOND: Access = Access { action: Action::Respond, resource_type: "Alert", data_category: "alerts" };
 
 /// An alert with what a clinician needs to recognise its patient.
-#[derive(Debug, QueryableByName)]
+#[derive(Debug, Clone, QueryableByName)]
 pub struct Row {
     #[diesel(sql_type = BigInt)]
     pub id: i64,
@@ -135,7 +139,8 @@ pub struct Listed {
 }
 
 /// The alerts the caller may see, filtered: `page` rows after `cursor` (an id, newest first) or
-/// after `offset` rows (most urgent first). Each patient listed gets an audit row.
+/// after `offset` rows (most urgent first). Each patient listed gets an audit row. Read from memory
+/// when nothing it shows changed since the same list was last read (see [`super::remembered`]).
 pub async fn list<S: Surface>(
     guard: &Guard<S>,
     filters: Filters,
@@ -145,52 +150,71 @@ pub async fn list<S: Surface>(
     page: i64,
     with_counts: bool,
 ) -> Result<Listed, Rejection<S>> {
+    let lists = guard.alert_lists();
     guard
         .search(READ, move |conn, visibility| {
             let (units, viewer) = match visibility {
                 Visibility::All => (None, -1),
                 Visibility::Units { units, user_id } => (Some(units.clone()), *user_id),
             };
-            // The lists are database functions (migration `alert_list_functions`) so that each
-            // connection plans them once.
-            let rows: Vec<Row> = diesel::sql_query("SELECT * FROM alert_list($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)")
-                .bind::<Nullable<Array<Text>>, _>(units.clone())
-                .bind::<BigInt, _>(cursor.unwrap_or(i64::MAX))
-                .bind::<Nullable<Text>, _>(filters.unit.clone())
-                .bind::<Nullable<Text>, _>(filters.target.clone())
-                .bind::<Nullable<Text>, _>(filters.tier.clone())
-                .bind::<Text, _>(filters.status.clone())
-                .bind::<BigInt, _>(viewer)
-                .bind::<Bool, _>(order == Order::Urgency)
-                .bind::<BigInt, _>(page + 1)
-                .bind::<BigInt, _>(offset)
-                .load(conn)?;
-            let counts = if with_counts {
-                #[derive(QueryableByName)]
-                struct Count {
-                    #[diesel(sql_type = Text)]
-                    tier: String,
-                    #[diesel(sql_type = BigInt)]
-                    n: i64,
+            let cursor = cursor.unwrap_or(i64::MAX);
+            let key = ListKey::new(units, viewer, &filters, order, cursor, offset, page + 1, with_counts);
+            let remembered = lists.get(&key);
+            crate::metrics::alert_list(remembered.is_some());
+            let read = match remembered {
+                Some(read) => read,
+                None => {
+                    let stamp = lists.stamp();
+                    let read = Arc::new(read_list(conn, &key)?);
+                    if read.rememberable() {
+                        lists.remember(key, Arc::clone(&read), stamp);
+                    }
+                    read
                 }
-                let counts: Vec<Count> = diesel::sql_query("SELECT * FROM alert_counts($1, $2, $3, $4, $5, $6)")
-                    .bind::<Nullable<Array<Text>>, _>(units)
-                    .bind::<BigInt, _>(cursor.unwrap_or(i64::MAX))
-                    .bind::<Nullable<Text>, _>(filters.unit)
-                    .bind::<Nullable<Text>, _>(filters.target)
-                    .bind::<Text, _>(filters.status)
-                    .bind::<BigInt, _>(viewer)
-                    .load(conn)?;
-                counts.into_iter().map(|c| (c.tier, c.n)).collect()
-            } else {
-                Vec::new()
             };
-            let more = rows.len() as i64 > page;
-            let rows: Vec<Row> = rows.into_iter().take(usize::try_from(page).unwrap_or(0)).collect();
+            let more = read.rows.len() as i64 > page;
+            let rows: Vec<Row> = read.rows.iter().take(usize::try_from(page).unwrap_or(0)).cloned().collect();
             let patients = rows.iter().map(|r| (r.patient_id, r.flagged)).collect();
-            Ok(Found { value: Listed { rows, more, counts }, patients })
+            Ok(Found { value: Listed { rows, more, counts: read.counts.clone() }, patients })
         })
         .await
+}
+
+/// Runs the list functions for `key`: its rows and, when asked, its counts per tier.
+fn read_list(conn: &mut PgConnection, key: &ListKey) -> QueryResult<Read> {
+    // The lists are database functions (migration `alert_list_functions`) so that each
+    // connection plans them once.
+    let rows: Vec<Row> = diesel::sql_query("SELECT * FROM alert_list($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)")
+        .bind::<Nullable<Array<Text>>, _>(&key.units)
+        .bind::<BigInt, _>(key.cursor)
+        .bind::<Nullable<Text>, _>(&key.unit)
+        .bind::<Nullable<Text>, _>(&key.target)
+        .bind::<Nullable<Text>, _>(&key.tier)
+        .bind::<Text, _>(&key.status)
+        .bind::<BigInt, _>(key.viewer)
+        .bind::<Bool, _>(key.urgency)
+        .bind::<BigInt, _>(key.page)
+        .bind::<BigInt, _>(key.offset)
+        .load(conn)?;
+    if !key.counts {
+        return Ok(Read { rows, counts: Vec::new() });
+    }
+    #[derive(QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = Text)]
+        tier: String,
+        #[diesel(sql_type = BigInt)]
+        n: i64,
+    }
+    let counts: Vec<Count> = diesel::sql_query("SELECT * FROM alert_counts($1, $2, $3, $4, $5, $6)")
+        .bind::<Nullable<Array<Text>>, _>(&key.units)
+        .bind::<BigInt, _>(key.cursor)
+        .bind::<Nullable<Text>, _>(&key.unit)
+        .bind::<Nullable<Text>, _>(&key.target)
+        .bind::<Text, _>(&key.status)
+        .bind::<BigInt, _>(key.viewer)
+        .load(conn)?;
+    Ok(Read { rows, counts: counts.into_iter().map(|c| (c.tier, c.n)).collect() })
 }
 
 /// One change of an alert, as its history tells it.
@@ -273,6 +297,8 @@ pub async fn give_feedback<S: Surface>(
     let given = guard
         .resource(RESPOND, id.to_string(), move |conn, _| feedback::record(conn, id, &actor, source, &parsed))
         .await?;
+    // This server's next list shows the answer without waiting for the notification.
+    guard.alert_lists().forget_all();
     Ok(Ok(given))
 }
 
@@ -331,6 +357,7 @@ pub async fn respond<S: Surface>(
             })
         })
         .await?;
+    guard.alert_lists().forget_all();
     Ok(outcome.map_err(|current| {
         Refused::Conflict(format!("alert {id} is {}: it cannot be {} from there", current.as_str(), past(action)))
     }))
