@@ -109,26 +109,32 @@ fn stored_version(conn: &mut PgConnection, ty: &str, id: &str, version: i32) -> 
 }
 
 /// The stored versions the accepted fates name, in their order (None for a reject), read in one
-/// query rather than one per entry.
+/// query per resource type rather than one per entry.
 fn stored_versions(conn: &mut PgConnection, fates: &[Fate]) -> QueryResult<Vec<Option<StoredVersion>>> {
-    let ids: Vec<&str> = fates
-        .iter()
-        .filter_map(|f| match f {
-            Fate::Accepted { id, .. } => Some(id.as_str()),
-            Fate::Rejected { .. } => None,
-        })
-        .collect();
+    // By type, so that each look-up uses the (resource_type, fhir_id) index: this runs inside the
+    // write's transaction, which holds the change feed's lock until it commits.
+    let mut ids: std::collections::BTreeMap<&str, Vec<&str>> = std::collections::BTreeMap::new();
+    for fate in fates {
+        if let Fate::Accepted { resource_type, id, .. } = fate {
+            ids.entry(resource_type.as_str()).or_default().push(id.as_str());
+        }
+    }
     type Found = (String, String, i32, Value, DateTime<Utc>);
-    let rows: Vec<Found> = raw_resources::table
-        .filter(raw_resources::fhir_id.eq_any(&ids))
-        .select((
-            raw_resources::resource_type,
-            raw_resources::fhir_id,
-            raw_resources::version,
-            raw_resources::content,
-            raw_resources::received_at,
-        ))
-        .load(conn)?;
+    let mut rows: Vec<Found> = Vec::new();
+    for (ty, ids) in ids {
+        rows.extend(
+            raw_resources::table
+                .filter(raw_resources::resource_type.eq(ty).and(raw_resources::fhir_id.eq_any(&ids)))
+                .select((
+                    raw_resources::resource_type,
+                    raw_resources::fhir_id,
+                    raw_resources::version,
+                    raw_resources::content,
+                    raw_resources::received_at,
+                ))
+                .load::<Found>(conn)?,
+        );
+    }
     let by_key: std::collections::HashMap<(String, String, i32), StoredVersion> =
         rows.into_iter().map(|(ty, id, version, content, at)| ((ty, id, version), (content, at))).collect();
     Ok(fates
