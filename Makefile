@@ -10,7 +10,7 @@ VIGIL_HOME := $(CURDIR)/.vigil
 # Synthetic patients `make run` loads into a database that has none from it yet.
 PATIENTS ?= 5000
 
-.PHONY: help run test ci bench loadtest screenshots fmt-check clippy schema schema-check tools
+.PHONY: help run test ci deny bench loadtest fuzz screenshots fmt-check clippy schema schema-check tools
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -45,7 +45,7 @@ test: tools ## the whole suite (needs a Postgres: found or started like make run
 	  $(CARGO) test --workspace --locked --no-fail-fast; \
 	  $(MAKE) --no-print-directory schema-check
 
-ci: fmt-check clippy test ## what CI runs: format check, clippy with warnings as errors, the suite
+ci: fmt-check clippy deny test ## what CI runs: format check, clippy with warnings as errors, cargo deny, the suite
 
 bench: ## performance figures, each beside a limit measured in the same run (VIGIL_BENCH_PATIENTS=100000)
 	@deploy/system-deps.sh
@@ -71,11 +71,32 @@ loadtest: ## fixed-rate load on FHIR, the worklist, tokens and transactions, the
 	@deploy/bench-deps.sh
 	$(CARGO) bench --locked -p vigil --bench loadtest
 
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := fhir_bundle fhir_ndjson search_params access_token client_assertion
+CARGO_FUZZ_VERSION := 0.13.2
+
+# cargo fuzz instruments with flags only nightly compilers accept; this machine has the stable
+# one, which RUSTC_BOOTSTRAP lets take them. No sanitizer: the code is safe Rust, so a panic is what
+# the fuzzer looks for, and the build stays as fast as a release build.
+fuzz: ## run each fuzz target for FUZZ_SECONDS (default 60), seeded with fuzz/regressions/; crashes land in fuzz/artifacts/
+	@if ! cargo fuzz --version 2>/dev/null | grep -q "$(CARGO_FUZZ_VERSION)"; then \
+	  $(CARGO) install cargo-fuzz --version $(CARGO_FUZZ_VERSION) --locked; \
+	fi
+	@for target in $(FUZZ_TARGETS); do \
+	  mkdir -p fuzz/corpus/$$target; cp fuzz/regressions/$$target/* fuzz/corpus/$$target/; \
+	  echo "fuzzing $$target for $(FUZZ_SECONDS) s"; \
+	  (cd fuzz && RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run --sanitizer none $$target corpus/$$target -- \
+	    -max_total_time=$(FUZZ_SECONDS)) || exit 1; \
+	done
+
 screenshots: ## PNGs of the portal's pages at desktop and tablet width into target/screenshots/
 	@deploy/system-deps.sh
 	@url=$$(deploy/postgres.sh url); \
 	  export VIGIL_TEST_ADMIN_URL="$${VIGIL_TEST_ADMIN_URL:-$$url}"; \
 	  VIGIL_SCREENSHOTS=$(CURDIR)/target/screenshots $(CARGO) test --locked -p vigil --test e2e -- in_a_real_browser
+
+deny: ## cargo deny: advisories (RustSec), licenses, duplicate versions, sources (deploy/deny.sh)
+	@deploy/deny.sh
 
 fmt-check:
 	$(CARGO) fmt --all --check
