@@ -12,10 +12,8 @@
 use std::time::Duration;
 
 use base64::Engine;
-use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use serde_json::json;
-use vigil_scoring::run::{DEFAULT_CHUNK, Runner, Scope};
 use vigil_store::testing::TestDb;
 
 mod support;
@@ -58,12 +56,7 @@ fn main() {
     let db = TestDb::migrated();
     let mut conn = db.connect();
     let data_end = population(&mut conn, patients, 13);
-    support::active_models(&mut conn, data_end);
-    let mut reader = db.connect();
-    Runner { conn: &mut conn, reader: &mut reader, by: "service:bench", chunk: DEFAULT_CHUNK }
-        .run(Scope::All, data_end, |_| {})
-        .expect("run");
-    conn.batch_execute("VACUUM ANALYZE").expect("analyze");
+    support::score_everyone(&db, &mut conn, data_end);
     let scored: Vec<String> = diesel::sql_query(
         "SELECT DISTINCT p.fhir_id AS t FROM scores s JOIN patients p ON p.id = s.patient_id ORDER BY 1 LIMIT 2000",
     )

@@ -183,3 +183,15 @@ pub fn count(db: &TestDb, sql: &str) -> i64 {
     }
     diesel::sql_query(sql).get_result::<N>(&mut db.connect()).expect(sql).n
 }
+
+/// The models of [`active_models`], a scoring run of everyone as of `data_end` (records read on a
+/// second connection), and fresh planner statistics.
+pub fn score_everyone(db: &TestDb, conn: &mut PgConnection, data_end: DateTime<Utc>) {
+    use vigil_scoring::run::{DEFAULT_CHUNK, Runner, Scope};
+    active_models(conn, data_end);
+    let mut reader = db.connect();
+    Runner { conn, reader: &mut reader, by: "service:bench", chunk: DEFAULT_CHUNK }
+        .run(Scope::All, data_end, |_| {})
+        .expect("run");
+    conn.batch_execute("VACUUM ANALYZE").expect("analyze");
+}
