@@ -8,6 +8,7 @@
 //! client that believes it filtered must not silently get everything.
 
 mod sql;
+mod statement;
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
 use vigil_ehr_adapter::map::LOINC;

@@ -1,14 +1,14 @@
-//! The SQL of a search: text with numbered binds, built in order. Table and column names come
-//! only from the static `TYPES` table and this module, never from the request.
+//! The SQL of a search: text with binds, built in order (a `Statement`, prepared once per
+//! connection). Table and column names come only from the static `TYPES` table and this module,
+//! never from the request.
 
 use chrono::{DateTime, Utc};
-use diesel::pg::Pg;
 use diesel::prelude::*;
-use diesel::query_builder::{BoxedSqlQuery, SqlQuery};
 use diesel::sql_types::{Array, BigInt, Bool, Date, Integer, Jsonb, Nullable, Text, Timestamptz};
 use serde_json::{Value, json};
 use vigil_ehr_adapter::map::{ICD10, ICD10_CM, SNOMED};
 
+use super::statement::Statement;
 use super::{Filter, Prefix, Range, Search, SortKey};
 use crate::auth::policy::Visibility;
 use crate::http::fhir::TypeDef;
@@ -37,37 +37,8 @@ pub struct Hit {
     pub flagged: bool,
 }
 
-/// SQL text with numbered bind parameters, built in order.
-struct Sql<'a> {
-    query: Option<BoxedSqlQuery<'a, Pg, SqlQuery>>,
-    binds: usize,
-}
-
-impl<'a> Sql<'a> {
-    fn new(text: &str) -> Self {
-        Self { query: Some(diesel::sql_query(text).into_boxed()), binds: 0 }
-    }
-
-    fn push(&mut self, text: &str) -> &mut Self {
-        self.query = self.query.take().map(|q| q.sql(text));
-        self
-    }
-
-    fn bind<T, V>(&mut self, value: V) -> &mut Self
-    where
-        Pg: diesel::sql_types::HasSqlType<T>,
-        V: diesel::serialize::ToSql<T, Pg> + Send + 'a,
-        T: Send + 'a,
-    {
-        self.binds += 1;
-        let placeholder = format!("${}", self.binds);
-        self.query = self.query.take().map(|q| q.sql(placeholder).bind::<T, V>(value));
-        self
-    }
-}
-
 /// The SQL condition that the patient in `column` is one the searcher may see; binds as needed.
-fn visible(sql: &mut Sql<'_>, column: &str, visibility: &Visibility) {
+fn visible(sql: &mut Statement<'_>, column: &str, visibility: &Visibility) {
     if let Visibility::Units { units, user_id } = visibility {
         sql.push(" AND (");
         on_units(sql, column, units);
@@ -78,7 +49,7 @@ fn visible(sql: &mut Sql<'_>, column: &str, visibility: &Visibility) {
 
 /// A patient's units: explicit assignments, and the unit of their current or last encounter (as
 /// the guard decides for a single patient).
-fn on_units(sql: &mut Sql<'_>, column: &str, units: &[String]) {
+fn on_units(sql: &mut Statement<'_>, column: &str, units: &[String]) {
     sql.push(&format!(
         "({column} IN (SELECT a.patient_id FROM patient_unit_assignments a JOIN care_units u ON u.id = a.unit_id \
          WHERE u.code = ANY("
@@ -106,7 +77,7 @@ impl SortKey {
 
 /// `FROM` the type's table (with each row's current stored version, when `content`) `WHERE` the
 /// filters hold and the searcher may see the patient.
-fn from_where(sql: &mut Sql<'_>, def: &TypeDef, search: &Search, visibility: &Visibility, content: bool) {
+fn from_where(sql: &mut Statement<'_>, def: &TypeDef, search: &Search, visibility: &Visibility, content: bool) {
     let patient = patient_column(def);
     sql.push(&format!(" FROM {} t", def.table));
     if content {
@@ -137,7 +108,7 @@ pub fn run(conn: &mut PgConnection, def: &TypeDef, search: &Search, visibility: 
     }
     let patient = patient_column(def);
     let key = search.sort.key.sql();
-    let mut sql = Sql::new("SELECT t.id AS row_id, ");
+    let mut sql = Statement::new("SELECT t.id AS row_id, ");
     sql.push(&format!(
         "{patient} AS patient_id, NULLIF({key}, 'infinity') AS sort_key, r.content, r.version, r.received_at, "
     ));
@@ -170,7 +141,7 @@ pub fn run(conn: &mut PgConnection, def: &TypeDef, search: &Search, visibility: 
         }
     }
     sql.push(&format!(" ORDER BY {key} {order}, t.id {order} LIMIT ")).bind::<BigInt, _>(search.count + 1);
-    sql.query.take().map(|q| q.load(conn)).unwrap_or_else(|| Ok(Vec::new()))
+    sql.load(conn)
 }
 
 #[derive(QueryableByName)]
@@ -181,16 +152,16 @@ struct Total {
 
 /// How many resources match, on every page together (`Bundle.total`).
 pub fn count(conn: &mut PgConnection, def: &TypeDef, search: &Search, visibility: &Visibility) -> QueryResult<i64> {
-    let mut sql = Sql::new("SELECT count(*) AS n");
+    let mut sql = Statement::new("SELECT count(*) AS n");
     from_where(&mut sql, def, search, visibility, false);
-    Ok(sql.query.take().map(|q| q.get_result::<Total>(conn)).transpose()?.map_or(0, |t| t.n))
+    Ok(sql.get_result::<Total>(conn)?.n)
 }
 
 /// The current versions of `def` belonging to `patients` (Patient: the patients themselves), for
 /// `_include` and `_revinclude`: at most a thousand, oldest first.
 pub fn included(conn: &mut PgConnection, def: &TypeDef, patients: &[i64]) -> QueryResult<Vec<Hit>> {
     let patient = patient_column(def);
-    let mut sql = Sql::new(&format!(
+    let mut sql = Statement::new(&format!(
         "SELECT t.id AS row_id, {patient} AS patient_id, t.stored_at AS sort_key, r.content, r.version, \
          r.received_at, FALSE AS flagged FROM {} t JOIN raw_resources r ON r.resource_type = '{}' \
          AND r.fhir_id = t.fhir_id AND r.superseded_at IS NULL WHERE {patient} = ANY(",
@@ -198,7 +169,7 @@ pub fn included(conn: &mut PgConnection, def: &TypeDef, patients: &[i64]) -> Que
     ));
     sql.bind::<Array<BigInt>, _>(patients.to_vec()).push(") ORDER BY t.stored_at, t.id LIMIT ");
     sql.bind::<BigInt, _>(MAX_INCLUDED);
-    sql.query.take().map(|q| q.load(conn)).unwrap_or_else(|| Ok(Vec::new()))
+    sql.load(conn)
 }
 
 fn escape_like(s: &str) -> String {
@@ -207,8 +178,8 @@ fn escape_like(s: &str) -> String {
 
 /// `lower <= x < upper` style comparisons of a search range with a target range
 /// `[start, end]` (a point when both are the same column), as FHIR defines the prefixes.
-fn compare(sql: &mut Sql<'_>, prefix: Prefix, start: &str, end: &str, range: Range, date: bool) {
-    let bound = |sql: &mut Sql<'_>, at: DateTime<Utc>| {
+fn compare(sql: &mut Statement<'_>, prefix: Prefix, start: &str, end: &str, range: Range, date: bool) {
+    let bound = |sql: &mut Statement<'_>, at: DateTime<Utc>| {
         if date {
             sql.bind::<Date, _>(at.date_naive());
         } else {
@@ -235,7 +206,7 @@ fn compare(sql: &mut Sql<'_>, prefix: Prefix, start: &str, end: &str, range: Ran
     }
 }
 
-fn condition(sql: &mut Sql<'_>, filter: &Filter) {
+fn condition(sql: &mut Statement<'_>, filter: &Filter) {
     match filter {
         Filter::Id(ids) => {
             sql.push(" AND t.fhir_id = ANY(").bind::<Array<Text>, _>(ids.clone()).push(")");
