@@ -238,14 +238,16 @@ fn the_worker_rescores_a_patient_whose_data_changed_within_seconds() {
     let db = population(300);
     with_active_models(&db);
     let mail = tempfile::tempdir().expect("mail dir");
+    let log = mail.path().join("worker.log");
     let mut worker = vigil()
         .arg("worker")
         .env("DATABASE_URL", db.url())
         .env("VIGIL_SERVER__PUBLIC_URL", "https://vigil.test")
         .env("VIGIL_EMAIL__MAIL_DIR", mail.path())
         .env("VIGIL_SCORE_CRON", "all=0 0 2 1 1 *")
+        .env("VIGIL_LOG__FORMAT", "json")
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).expect("log file"))
         .spawn()
         .expect("spawn worker");
     // The first pass works off the feed of the initial load.
@@ -287,6 +289,13 @@ fn the_worker_rescores_a_patient_whose_data_changed_within_seconds() {
     });
     let _ = worker.kill();
     let _ = worker.wait();
+    // What a run logs is in a span naming its kind, and names no patient.
+    let logged = std::fs::read_to_string(&log).expect("worker log");
+    let in_span = logged.lines().filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok()).any(|line| {
+        line["span"]["name"] == "scoring_run" && line["span"]["kind"] == "changes" && line["scores"].as_u64() > Some(0)
+    });
+    assert!(in_span, "a scoring run's summary in its span:\n{logged}");
+    assert!(!logged.contains(&patient), "the worker's log names a patient");
 }
 
 #[test]

@@ -125,7 +125,10 @@ fn measured(
 
 /// Logs how a piece of scheduled work went; false when the database connection should be
 /// opened again.
-fn report(what: &str, result: Result<Option<run::Outcome>, RunError>) -> bool {
+/// Logs what a run of `kind` came to, in a `scoring_run` span of that kind as its work was; whether
+/// the worker is still healthy.
+fn report(kind: &'static str, what: &str, result: Result<Option<run::Outcome>, RunError>) -> bool {
+    let _span = tracing::info_span!("scoring_run", kind).entered();
     match result {
         Ok(Some(o)) => {
             tracing::info!(run = o.run_id, patients = o.patients, scores = o.scores, resumed = o.resumed, "{what}");
@@ -178,11 +181,11 @@ pub fn worker(settings: &crate::config::Settings) -> anyhow::Result<ExitCode> {
             let mut healthy = true;
             if !resumed {
                 // A run of everyone that a killed worker left unfinished is finished first.
-                healthy &= report("resumed run", measured("all", || runner.resume_all()));
+                healthy &= report("all", "resumed run", measured("all", || runner.resume_all()));
                 resumed = healthy;
             }
-            healthy &=
-                report("changed patients scored", measured("changes", || runner.score_changes(CONSUMER, Utc::now())));
+            let changes = measured("changes", || runner.score_changes(CONSUMER, Utc::now()));
+            healthy &= report("changes", "changed patients scored", changes);
             let now = Utc::now();
             for job in jobs.iter_mut() {
                 let Some(tick) = job.next.filter(|n| *n <= now) else { continue };
@@ -197,7 +200,9 @@ pub fn worker(settings: &crate::config::Settings) -> anyhow::Result<ExitCode> {
                 if job.all && matches!(result, Err(RunError::Busy)) {
                     continue;
                 }
-                healthy &= report(if job.all { "scheduled run" } else { "scheduled run of changed patients" }, result);
+                let (kind, what) =
+                    if job.all { ("all", "scheduled run") } else { ("changes", "scheduled run of changed patients") };
+                healthy &= report(kind, what, result);
                 job.next = job.schedule.upcoming(Utc).next();
             }
             // Alerts follow the scores just stored, and any a killed worker left unevaluated.
