@@ -94,7 +94,8 @@ impl SavedScores {
         let mut export = db.connect();
         let out = diesel::copy_to(scores::table).load_raw(&mut export).expect("copy to");
         copy_out(out, File::create(&path).expect("file"));
-        conn.batch_execute("TRUNCATE scores").expect("truncate");
+        // Not TRUNCATE: alerts, outcomes, feedback and cards reference scores (none here).
+        conn.batch_execute("DELETE FROM scores").expect("empty the scores");
         Self { _dir: dir, path }
     }
 
