@@ -50,8 +50,11 @@ fn signing_keys() -> &'static SigningKeys {
         let pem = crate::auth::keys::generate_pem().unwrap_or_default();
         let file = std::env::temp_dir().join(format!("vigil-fuzz-key-{}.pem", std::process::id()));
         let _ = std::fs::write(&file, pem);
-        let setting = SigningKeySetting { kid: "fuzz".into(), file, state: KeyState::Current };
-        match SigningKeys::load(&[setting]) {
+        let setting = SigningKeySetting { kid: "fuzz".into(), file: file.clone(), state: KeyState::Current };
+        let loaded = SigningKeys::load(&[setting]);
+        // Read once; nothing is left behind in the temporary folder.
+        let _ = std::fs::remove_file(&file);
+        match loaded {
             Ok(keys) => keys,
             Err(e) => panic!("a fresh signing key loads: {e}"),
         }

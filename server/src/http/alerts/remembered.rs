@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use vigil_store::wake::Channel;
 
-use super::view::{Filters, Order, Row};
+use super::view::Row;
 use crate::remembered::Remembered;
 
 /// Most lists remembered: every unit's worklist with its common filters, many times over.
@@ -28,37 +28,10 @@ pub struct ListKey {
     pub tier: Option<String>,
     pub status: String,
     pub urgency: bool,
+    /// Rows to read: a page and one more, which says whether there are more.
     pub page: i64,
     pub offset: i64,
     pub counts: bool,
-}
-
-impl ListKey {
-    #[allow(clippy::too_many_arguments)] // one list request has this many facts
-    pub fn new(
-        units: Option<Vec<String>>,
-        viewer: i64,
-        filters: &Filters,
-        order: Order,
-        cursor: i64,
-        offset: i64,
-        page: i64,
-        counts: bool,
-    ) -> Self {
-        Self {
-            units,
-            viewer,
-            cursor,
-            unit: filters.unit.clone(),
-            target: filters.target.clone(),
-            tier: filters.tier.clone(),
-            status: filters.status.clone(),
-            urgency: order == Order::Urgency,
-            page,
-            offset,
-            counts,
-        }
-    }
 }
 
 /// What the list functions returned: the rows (one more than a page, when there are more) and the

@@ -157,8 +157,19 @@ pub async fn list<S: Surface>(
                 Visibility::All => (None, -1),
                 Visibility::Units { units, user_id } => (Some(units.clone()), *user_id),
             };
-            let cursor = cursor.unwrap_or(i64::MAX);
-            let key = ListKey::new(units, viewer, &filters, order, cursor, offset, page + 1, with_counts);
+            let key = ListKey {
+                units,
+                viewer,
+                cursor: cursor.unwrap_or(i64::MAX),
+                unit: filters.unit,
+                target: filters.target,
+                tier: filters.tier,
+                status: filters.status,
+                urgency: order == Order::Urgency,
+                page: page + 1,
+                offset,
+                counts: with_counts,
+            };
             let remembered = lists.get(&key);
             crate::metrics::alert_list(remembered.is_some());
             let read = match remembered {
