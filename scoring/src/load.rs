@@ -122,6 +122,17 @@ pub fn data_end(conn: &mut PgConnection) -> QueryResult<Option<DateTime<Utc>>> {
     Ok([encounters.0, encounters.1, observed].into_iter().flatten().max())
 }
 
+/// The oldest time in the data: the first encounter start or observation. Training starts no
+/// earlier: months before a hospital's records begin hold patients with nothing recorded, and
+/// would teach a model that nobody is ever admitted.
+pub fn data_start(conn: &mut PgConnection) -> QueryResult<Option<DateTime<Utc>>> {
+    let encounter: Option<DateTime<Utc>> =
+        encounters::table.select(diesel::dsl::min(encounters::period_start)).first(conn)?;
+    let observed: Option<DateTime<Utc>> =
+        observations::table.select(diesel::dsl::min(observations::effective_at)).first(conn)?;
+    Ok([encounter, observed].into_iter().flatten().min())
+}
+
 /// How much of each patient's record a read brings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Span {
@@ -319,9 +330,11 @@ pub const CHUNK: i64 = 2000;
 /// Years of monthly admission index times a model trains on, before its cutoff.
 pub const ADMISSION_YEARS: i64 = 3;
 
-/// The first admission index time of training with `cutoff`.
-pub fn admission_from(cutoff: DateTime<Utc>) -> DateTime<Utc> {
-    cutoff - chrono::Duration::days(365 * ADMISSION_YEARS)
+/// The first admission index time of training with `cutoff`: [`ADMISSION_YEARS`] before it, or
+/// the start of the data (see [`data_start`]) when that is later.
+pub fn admission_from(cutoff: DateTime<Utc>, data_start: Option<DateTime<Utc>>) -> DateTime<Utc> {
+    let years = cutoff - chrono::Duration::days(365 * ADMISSION_YEARS);
+    data_start.map_or(years, |start| start.max(years))
 }
 
 /// An even, deterministic sample: SplitMix64 of the patient and month.
@@ -370,6 +383,15 @@ pub fn examples(
 mod tests {
     use super::*;
     use crate::labels::tests::{at, stay};
+
+    #[test]
+    fn admission_training_starts_three_years_before_the_cutoff_or_where_the_records_start() {
+        let cutoff = at(2000);
+        let three_years = cutoff - chrono::Duration::days(365 * ADMISSION_YEARS);
+        assert_eq!(admission_from(cutoff, None), three_years);
+        assert_eq!(admission_from(cutoff, Some(at(10))), three_years);
+        assert_eq!(admission_from(cutoff, Some(at(1700))), at(1700));
+    }
 
     #[test]
     fn scoring_reads_labs_from_the_lookback_before_the_earliest_discharge_it_scores() {

@@ -77,10 +77,8 @@ pub fn train(conn: &mut PgConnection, plan: &Plan, by: &str, progress: impl FnMu
     anyhow::ensure!(threshold > 0.0 && threshold < 1.0, "the threshold must be between 0 and 1");
     // A window is relative to the data, not the clock: data loaded late is still learned from.
     let since = plan.since.or(plan.window_days.map(|days| data_end - Duration::days(days)));
-    let from = match since {
-        Some(s) => s.max(load::admission_from(cutoff)),
-        None => load::admission_from(cutoff),
-    };
+    let earliest = load::admission_from(cutoff, load::data_start(conn)?);
+    let from = since.map_or(earliest, |s| s.max(earliest));
     let examples = load::examples(conn, plan.target, from, data_end, plan.max_examples, progress)?;
     let examples: Vec<_> = examples.into_iter().filter(|e| since.is_none_or(|s| e.index_time >= s)).collect();
     // Clinicians' answers that say an event should not count take it out of training and evaluation.

@@ -32,4 +32,5 @@ mod settings;
 mod support;
 mod throttling;
 mod tokens;
+mod training;
 mod write_guards;

@@ -12,12 +12,18 @@ pub fn cli(db: &TestDb, args: &[&str]) -> String {
     out
 }
 
-/// A database holding a small synthetic population.
+/// A database holding a small synthetic population with three years of history.
 pub fn population(patients: u32) -> TestDb {
+    population_of(patients, 3)
+}
+
+/// A database holding a small synthetic population with `years` of history.
+pub fn population_of(patients: u32, years: u32) -> TestDb {
     let db = TestDb::migrated();
     let dir = tempfile::tempdir().expect("tempdir");
     let out = dir.path().to_str().expect("path");
-    cli(&db, &["synth", "--patients", &patients.to_string(), "--seed", "7", "--out", out]);
+    let (patients, years) = (patients.to_string(), years.to_string());
+    cli(&db, &["synth", "--patients", &patients, "--years", &years, "--seed", "7", "--out", out]);
     cli(&db, &["ingest", out]);
     db
 }

@@ -127,7 +127,8 @@ pub fn population(conn: &mut PgConnection, patients: u64, seed: u64) -> DateTime
 
 /// The examples of `target` in `conn` (at most `max` admission examples, sampled evenly).
 pub fn examples(conn: &mut PgConnection, target: Target, data_end: DateTime<Utc>, max: u64) -> Vec<Example> {
-    let from = vigil_scoring::load::admission_from(data_end);
+    let start = vigil_scoring::load::data_start(conn).expect("query");
+    let from = vigil_scoring::load::admission_from(data_end, start);
     vigil_scoring::load::examples(conn, target, from, data_end, max, |_| {}).expect("examples")
 }
 
