@@ -1,8 +1,14 @@
-//! `make bench` (scoring_run): a whole scoring run from patients' records to stored scores, as
-//! `vigil score` does it, on `VIGIL_BENCH_RUN_PATIENTS` synthetic patients (default 50,000) loaded
-//! through ingestion, with a learned model of each target and the three baselines. Beside it, the
-//! limit measured in the same run: Postgres `COPY` reading the same record rows (the columns the run
-//! reads, the rows its filters keep) and writing the same score rows.
+//! `make bench` (scoring_run): a whole scoring run from patients' records to stored scores, by
+//! `vigil score` itself, on `VIGIL_BENCH_RUN_PATIENTS` synthetic patients (default 50,000, with
+//! `VIGIL_BENCH_RUN_YEARS` of history, default 3) loaded through ingestion, with a learned model of
+//! each target and the three baselines. Beside it, the limit measured in the same run: Postgres
+//! `COPY` reading the same record rows (the columns the run reads, the rows its filters keep) and
+//! writing the same score rows. Then the resident memory of the processes a deployment runs with
+//! that population loaded: `vigil score` during its run, `vigil worker` while it scores everyone
+//! the change feed names and evaluates their alerts, `vigil serve` answering reads and searches.
+//!
+//! A million patients take a quarter of an hour to load: `VIGIL_BENCH_KEEP=1` keeps the loaded
+//! population for the next run (see `support/kept.rs`).
 //!
 //! The limit is a little generous to Postgres: it reads the labs of one window for everyone, where
 //! a chunk holding a long stay reads from that stay's admission.
@@ -17,33 +23,33 @@ use diesel::prelude::*;
 use vigil_scoring::features::{LABS, LOOKBACK_DAYS};
 use vigil_scoring::labels::HORIZON_DAYS;
 use vigil_scoring::load;
-use vigil_scoring::run::{DEFAULT_CHUNK, Runner, Scope};
 use vigil_store::schema::{encounters, medication_requests, observations, procedures};
 use vigil_store::testing::TestDb;
 
 mod support;
-use support::{SavedScores, copy_out, peak_rss_mib, population, reset_peak_rss, rss_mib};
+use support::processes::{self, Peak};
+use support::{SavedScores, copy_out, count, kept};
 
 fn main() {
-    let patients: u64 = std::env::var("VIGIL_BENCH_RUN_PATIENTS").ok().and_then(|v| v.parse().ok()).unwrap_or(50_000);
-    let db = TestDb::migrated();
+    let setting = |name: &str, default: u64| std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default);
+    let patients = setting("VIGIL_BENCH_RUN_PATIENTS", 50_000);
+    let years = u32::try_from(setting("VIGIL_BENCH_RUN_YEARS", 3)).expect("years");
+    // The population and the models (not timed).
+    let (db, data_end) = kept::population(patients, 3, years, |conn, data_end| {
+        support::active_models(conn, data_end);
+        conn.batch_execute("VACUUM ANALYZE").expect("analyze");
+    });
     let mut conn = db.connect();
 
-    // The population and the models (not timed).
-    let data_end = population(&mut conn, patients, 3);
-    support::active_models(&mut conn, data_end);
-    conn.batch_execute("VACUUM ANALYZE").expect("analyze");
-
-    // Ours: the run, records read on a second connection, scores stored with the run's cursor.
-    let mut reader = db.connect();
-    reset_peak_rss();
-    let before = rss_mib();
+    // Ours: the run as an operator starts it.
+    let as_of = data_end.to_rfc3339();
     let started = Instant::now();
-    let outcome = Runner { conn: &mut conn, reader: &mut reader, by: "service:bench", chunk: DEFAULT_CHUNK }
-        .run(Scope::All, data_end, |_| {})
-        .expect("run");
+    let run = processes::peak_of(&db, &["score", "--as-of", &as_of], |_| false);
     let ours = started.elapsed().as_secs_f64();
-    let peak = peak_rss_mib();
+    let (n, scored) = (
+        count(&db, "SELECT count(*) AS n FROM patients WHERE version > 0"),
+        count(&db, "SELECT count(*) AS n FROM scores"),
+    );
 
     // The limit. Only the rows the run reads stay in the record tables (not timed): the labs and
     // prescriptions of its window, the encounters and procedures its filters keep.
@@ -109,8 +115,9 @@ fn main() {
             diesel::sql_query(format!("SELECT count(*) AS n FROM {t}")).get_result::<N>(&mut conn).expect("count").n
         })
         .sum();
+    // Memory, on the records a run reads (the limit left only those).
+    let (worker, server) = (measure_worker(&db), processes::serve_peak(&db));
 
-    let (n, scored) = (outcome.patients, outcome.scores);
     println!(
         "scoring run from records, {n} patients as of {} (two learned models, three baselines)",
         data_end.date_naive()
@@ -124,8 +131,15 @@ fn main() {
         bytes as f64 / 1048576.0
     );
     println!("  ratio                   {:>9.2} of COPY's rate", limit / ours);
-    println!(
-        "  peak memory             {peak:>9.0} MiB during the run, {:.0} MiB above the {before:.0} MiB held before it",
-        peak - before
-    );
+    let history = if years == 1 { "a year".to_owned() } else { format!("{years} years") };
+    println!("resident memory (peak) with {n} patients loaded ({history} of history each)");
+    println!("  vigil score             {:>9.0} MiB during the run", run.mib);
+    println!("  vigil worker            {:>9.0} MiB scoring everyone again and evaluating alerts", worker.mib);
+    println!("  vigil serve             {:>9.0} MiB after {} reads and searches", server.mib, server.requests);
+}
+
+/// The worker's peak while it scores everyone the change feed names (the whole population: nobody
+/// was scored through the feed yet) and evaluates the alerts of every score.
+fn measure_worker(db: &TestDb) -> Peak {
+    processes::peak_of(db, &["worker"], |log| log.contains("alerts evaluated"))
 }

@@ -89,6 +89,45 @@ impl TestDb {
     }
 }
 
+impl TestDb {
+    /// A new database copied from the one [`TestDb::keep_as`] left on the server as `kept` for the
+    /// present migrations; None when there is none. Benches keep what is slow to make (a
+    /// population of a million) this way.
+    pub fn copy_of(kept: &str) -> Option<Self> {
+        let admin_url = admin_url();
+        let mut admin = PgConnection::establish(&admin_url).expect("connect to the test server");
+        let kept = kept_name(kept);
+        if !database_exists(&mut admin, &kept) {
+            return None;
+        }
+        let name = format!("vigil_test_{}_{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
+        // A file copy: the default strategy writes every page of a large database to the WAL.
+        admin
+            .batch_execute(&format!("CREATE DATABASE \"{name}\" TEMPLATE \"{kept}\" STRATEGY = FILE_COPY"))
+            .expect("copy the kept database");
+        let url = with_database(&admin_url, &name);
+        Some(Self { name, url, admin_url })
+    }
+
+    /// Leaves a copy of this database on the server as `kept` (replacing one of that name and
+    /// these migrations), for [`TestDb::copy_of`]. Connections to this database are closed first.
+    pub fn keep_as(&self, kept: &str) {
+        let kept = kept_name(kept);
+        let mut admin = PgConnection::establish(&self.admin_url).expect("connect to the test server");
+        // One statement each: CREATE and DROP DATABASE refuse to run in a (multi-statement) block.
+        for statement in [
+            format!(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{}' AND pid <> pg_backend_pid()",
+                self.name
+            ),
+            format!("DROP DATABASE IF EXISTS \"{kept}\" WITH (FORCE)"),
+            format!("CREATE DATABASE \"{kept}\" TEMPLATE \"{}\" STRATEGY = FILE_COPY", self.name),
+        ] {
+            admin.batch_execute(&statement).expect("keep a copy of the database");
+        }
+    }
+}
+
 impl Drop for TestDb {
     fn drop(&mut self) {
         if let Ok(mut admin) = PgConnection::establish(&self.admin_url) {
@@ -157,6 +196,13 @@ pub fn with_database(url: &str, database: &str) -> String {
 
 /// The migrated template for the current migrations, created on first use. Its name carries a
 /// hash of the migration files so that an edited migration gets a fresh template.
+/// The database a kept copy named `kept` is: the name and the migrations' fingerprint, so that a
+/// copy from older migrations is never used (Postgres names hold at most 63 bytes).
+fn kept_name(kept: &str) -> String {
+    let fingerprint = format!("{:016x}", migrations_fingerprint());
+    format!("{}_{}", kept.chars().take(46).collect::<String>(), &fingerprint[..12])
+}
+
 fn ensure_template(admin: &mut PgConnection, admin_url: &str) -> String {
     let name = format!("vigil_template_{:016x}", migrations_fingerprint());
     if !database_exists(admin, &name) {

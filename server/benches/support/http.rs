@@ -22,6 +22,10 @@ impl Drop for Server {
 }
 
 impl Server {
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Sends SIGTERM and waits for the server to exit; whether it exited cleanly.
     pub fn terminate(&mut self) -> bool {
         let signalled = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();

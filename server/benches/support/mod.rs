@@ -5,7 +5,9 @@
 
 pub mod cluster;
 pub mod http;
+pub mod kept;
 pub mod mail;
+pub mod processes;
 pub mod ward;
 
 use std::fs::File;
@@ -24,7 +26,13 @@ use vigil_store::testing::TestDb;
 
 /// A memory figure of this process from /proc/self/status, in MiB.
 fn status_mib(field: &str) -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    process_status_mib("self", field)
+}
+
+/// A memory figure of process `pid` ("self" for this one) from its /proc status, in MiB; 0 once
+/// it has exited.
+pub fn process_status_mib(pid: &str, field: &str) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     let kib: f64 = status
         .lines()
         .find_map(|l| l.strip_prefix(field))
@@ -46,10 +54,15 @@ pub fn rss_mib() -> f64 {
 
 /// Writes `patients` synthetic patients (three years ending 2026-10-31) as NDJSON into `out`.
 pub fn synthesize(patients: u64, seed: u64, out: &Path) -> Written {
+    synthesize_years(patients, seed, 3, out)
+}
+
+/// [`synthesize`] with `years` of history.
+pub fn synthesize_years(patients: u64, seed: u64, years: u32, out: &Path) -> Written {
     let options = Options {
         patients,
         seed,
-        years: 3,
+        years,
         end: chrono::NaiveDate::from_ymd_opt(2026, 10, 31).expect("date"),
         format: Format::Ndjson,
         drift_from: None,
@@ -118,8 +131,13 @@ pub fn reset_peak_rss() {
 
 /// Loads a synthetic population into `conn` through ingestion; returns the newest time in the data.
 pub fn population(conn: &mut PgConnection, patients: u64, seed: u64) -> DateTime<Utc> {
+    population_years(conn, patients, seed, 3)
+}
+
+/// [`population`] with `years` of history.
+pub fn population_years(conn: &mut PgConnection, patients: u64, seed: u64, years: u32) -> DateTime<Utc> {
     let dir = tempfile::tempdir().expect("tempdir");
-    synthesize(patients, seed, dir.path());
+    synthesize_years(patients, seed, years, dir.path());
     let loader = AuditEvent::new("service:bench", "service", "ingest", Outcome::Success);
     load(conn, "urn:bench", &loader, &[dir.path().to_owned()], DEFAULT_BATCH, |_| {}).expect("load");
     vigil_scoring::load::data_end(conn).expect("query").expect("data")
