@@ -47,8 +47,8 @@ fn main() {
     conn.batch_execute("VACUUM ANALYZE").expect("analyze");
 
     // The runs, without alerts, one day after another up to the newest data.
-    let mut reader = db.connect();
-    let mut runner = Runner { conn: &mut conn, reader: &mut reader, by: "service:bench", chunk: DEFAULT_CHUNK };
+    let mut readers = vigil_scoring::run::open_readers(db.url()).expect("readers");
+    let mut runner = Runner { conn: &mut conn, readers: &mut readers, by: "service:bench", chunk: DEFAULT_CHUNK };
     let first_as_of = data_end - Duration::days(30);
     let started = Instant::now();
     let first = runner.run(Scope::All, first_as_of, |_| {}).expect("run");

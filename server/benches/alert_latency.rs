@@ -266,7 +266,7 @@ fn main() {
     .expect("settings");
     let transport = Transport::from_settings(&settings.email).expect("transport");
     let timing = Timing { group_wait: Duration::ZERO, ..Timing::default() };
-    let mut reader = db.connect();
+    let mut readers = vigil_scoring::run::open_readers(db.url()).expect("readers");
     let mut limits = Vec::new();
     for (i, patient) in candidates {
         if limits.len() == LIMIT_EVENTS {
@@ -275,7 +275,7 @@ fn main() {
         let started = SystemTime::now();
         store_batch(&mut conn, "urn:bench", &loader, Incoming::items("bench", blood_results(&patient.fhir_id, i)))
             .expect("store");
-        Runner { conn: &mut conn, reader: &mut reader, by: "service:bench", chunk: DEFAULT_CHUNK }
+        Runner { conn: &mut conn, readers: &mut readers, by: "service:bench", chunk: DEFAULT_CHUNK }
             .score_changes("scoring", chrono::Utc::now())
             .expect("score");
         engine::evaluate_all(&mut conn, timing).expect("evaluate");

@@ -40,11 +40,11 @@ fn main() {
     let data_end = population(&mut conn, patients, 5);
     support::active_models(&mut conn, data_end);
     conn.batch_execute("VACUUM ANALYZE").expect("analyze");
-    let mut reader = db.connect();
+    let mut readers = vigil_scoring::run::open_readers(db.url()).expect("readers");
     let mut runs = 0;
     while stored(&mut conn) < target {
         let as_of = data_end - Duration::weeks(runs);
-        Runner { conn: &mut conn, reader: &mut reader, by: "service:bench", chunk: DEFAULT_CHUNK }
+        Runner { conn: &mut conn, readers: &mut readers, by: "service:bench", chunk: DEFAULT_CHUNK }
             .run(Scope::All, as_of, |_| {})
             .expect("run");
         runs += 1;

@@ -116,7 +116,7 @@ fn main() {
         })
         .sum();
     // Memory, on the records a run reads (the limit left only those).
-    let (worker, server) = (measure_worker(&db), processes::serve_peak(&db));
+    let (worker, server) = (measure_worker(&db, n), processes::serve_peak(&db));
 
     println!(
         "scoring run from records, {n} patients as of {} (two learned models, three baselines)",
@@ -134,12 +134,21 @@ fn main() {
     let history = if years == 1 { "a year".to_owned() } else { format!("{years} years") };
     println!("resident memory (peak) with {n} patients loaded ({history} of history each)");
     println!("  vigil score             {:>9.0} MiB during the run", run.mib);
-    println!("  vigil worker            {:>9.0} MiB scoring everyone again and evaluating alerts", worker.mib);
+    println!(
+        "  vigil worker            {:>9.0} MiB scoring everyone again (the change feed) and evaluating alerts",
+        worker.mib
+    );
     println!("  vigil serve             {:>9.0} MiB after {} reads and searches", server.mib, server.requests);
 }
 
 /// The worker's peak while it scores everyone the change feed names (the whole population: nobody
-/// was scored through the feed yet) and evaluates the alerts of every score.
-fn measure_worker(db: &TestDb) -> Peak {
-    processes::peak_of(db, &["worker"], |log| log.contains("alerts evaluated"))
+/// was scored through the feed yet; it takes them 100,000 at a time) and evaluates the alerts of
+/// every score.
+fn measure_worker(db: &TestDb, patients: i64) -> Peak {
+    let passes = "SELECT count(*) AS n FROM scoring_runs WHERE started_by = 'service:worker' AND status = 'done'";
+    let scored = "SELECT coalesce(sum(scored), 0)::INT8 AS n FROM scoring_runs WHERE started_by = 'service:worker' AND status = 'done'";
+    processes::peak_of(db, &["worker"], |log| {
+        let evaluated = log.matches("alerts evaluated").count() as i64;
+        evaluated > 0 && count(db, scored) >= patients && evaluated >= count(db, passes)
+    })
 }

@@ -6,7 +6,7 @@
 //! - Patients are scored in chunks, in id order; each chunk's scores and the run's cursor commit
 //!   together. A run that was killed is resumed from its cursor by the next runner, so every
 //!   patient is scored exactly once for that run (the unique key on the scores backs this up).
-//! - Memory is bounded by the chunk.
+//! - Memory is bounded by the chunk (a few chunks in flight, whatever the population).
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
@@ -15,10 +15,11 @@ use vigil_store::models::{JsonText, NewScore};
 use vigil_store::schema::scoring_runs;
 
 use crate::history::History;
-use crate::load;
+
 use crate::model::ModelError;
 
 mod feed;
+mod pipeline;
 mod scorers;
 
 pub use feed::{advance, changed_since};
@@ -26,6 +27,9 @@ use scorers::models_of_run;
 pub use scorers::{InUse, Score, Scorer, models_in_use, recent_discharge, score};
 
 pub const DEFAULT_CHUNK: usize = 1000;
+/// Connections a runner reads records on: reading is the slowest stage, and one reader waits for
+/// each round trip in turn (see `pipeline`).
+pub const READERS: usize = 2;
 const LOCK: &str = "vigil.scoring";
 
 #[derive(Debug, thiserror::Error)]
@@ -85,13 +89,19 @@ struct Locked {
     locked: bool,
 }
 
-/// A runner: its own connection, which holds the runners' lock and writes; a second one that reads
-/// records ahead of it; who it acts for; and how many patients a chunk holds.
+/// A runner: its own connection, which holds the runners' lock and writes; others that read
+/// records ahead of it (at least one; see [`READERS`]); who it acts for; and how many patients a
+/// chunk holds.
 pub struct Runner<'a> {
     pub conn: &'a mut PgConnection,
-    pub reader: &'a mut PgConnection,
+    pub readers: &'a mut [PgConnection],
     pub by: &'a str,
     pub chunk: usize,
+}
+
+/// The connections a runner reads on ([`READERS`] of them).
+pub fn open_readers(url: &str) -> ConnectionResult<Vec<PgConnection>> {
+    (0..READERS).map(|_| PgConnection::establish(url)).collect()
 }
 
 impl std::fmt::Debug for Runner<'_> {
@@ -188,7 +198,7 @@ impl Runner<'_> {
         as_of: DateTime<Utc>,
         progress: &mut impl FnMut(i64),
     ) -> Result<Outcome, RunError> {
-        let (conn, reader) = (&mut *self.conn, &mut *self.reader);
+        let (conn, readers) = (&mut *self.conn, &mut *self.readers);
         let (by, chunk) = (self.by, self.chunk.max(1));
         // Whoever holds the lock is the only runner: a run still marked running was killed. A run of
         // everyone is resumed (with its own time); the others are closed and started afresh.
@@ -208,7 +218,7 @@ impl Runner<'_> {
         let resumable = unfinished
             .as_ref()
             .is_some_and(|u| u.kind == scope.kind() && (u.kind == "all" || scope_ids(&scope) == flat(&u.patient_ids)));
-        let (run_id, as_of, mut cursor, list, models, resumed) = match unfinished {
+        let (run_id, as_of, cursor, list, models, resumed) = match unfinished {
             Some(u) if resumable => {
                 // The run finishes with the models it started with (runs from before this was kept
                 // take the models in use now).
@@ -242,64 +252,25 @@ impl Runner<'_> {
         };
         let mut patients = 0_i64;
         let mut scores = 0_i64;
-        // Three stages, each on its own thread, a chunk apart: the reader reads the records of the
-        // chunk after next on its own connection, the scorer scores the next one, and this thread
-        // stores the current one. Each channel holds one chunk, so memory stays at a few chunks.
-        type Read = QueryResult<(Vec<i64>, Vec<History>)>;
-        type Scored = QueryResult<(Vec<i64>, Vec<NewScore>)>;
-        std::thread::scope(|scope| -> Result<(), RunError> {
-            let (to_scorer, from_reader) = std::sync::mpsc::sync_channel::<Read>(1);
-            let (to_writer, from_scorer) = std::sync::mpsc::sync_channel::<Scored>(1);
-            let list = &list;
-            scope.spawn(move || {
-                let mut after = cursor;
-                loop {
-                    let read = next_ids(reader, list.as_deref(), after, chunk).and_then(|ids| {
-                        let histories = load::histories(reader, &ids, load::Span::AsOf(as_of))?;
-                        Ok((ids, histories))
-                    });
-                    let done = read.as_ref().map_or(true, |(ids, _)| ids.is_empty());
-                    if let Ok((ids, _)) = &read {
-                        after = ids.last().copied().unwrap_or(after);
-                    }
-                    // The next stage stopped listening (the run failed): stop reading.
-                    if to_scorer.send(read).is_err() || done {
-                        return;
-                    }
-                }
-            });
-            let models = &models;
-            scope.spawn(move || {
-                for read in from_reader {
-                    let scored = read.map(|(ids, histories)| (ids, score_chunk(run_id, as_of, models, &histories)));
-                    if to_writer.send(scored).is_err() {
-                        return;
-                    }
-                }
-            });
-            for scored in from_scorer {
-                let (ids, rows) = scored?;
-                let Some(&last) = ids.last() else { break };
+        let reading = pipeline::Reading { list: list.as_deref(), after: cursor, chunk, as_of };
+        let models = &models;
+        pipeline::run(
+            readers,
+            &reading,
+            |histories| score_chunk(run_id, as_of, models, histories),
+            |ids, rows| {
+                let Some(&last) = ids.last() else { return Ok(false) };
                 store_chunk(conn, run_id, &rows, last, ids.len())?;
-                cursor = last;
                 patients += ids.len() as i64;
                 scores += rows.len() as i64;
                 progress(patients);
-            }
-            Ok(())
-        })?;
+                Ok(true)
+            },
+        )?;
         diesel::update(scoring_runs::table.find(run_id))
             .set((scoring_runs::status.eq("done"), scoring_runs::finished_at.eq(diesel::dsl::now)))
             .execute(conn)?;
         Ok(Outcome { run_id, patients, scores, resumed })
-    }
-}
-
-/// The next `chunk` patients after `after`: from the run's list, or from everyone.
-fn next_ids(conn: &mut PgConnection, list: Option<&[i64]>, after: i64, chunk: usize) -> QueryResult<Vec<i64>> {
-    match list {
-        None => load::patient_ids(conn, after, chunk as i64),
-        Some(list) => Ok(list.iter().copied().filter(|id| *id > after).take(chunk).collect()),
     }
 }
 

@@ -209,8 +209,8 @@ pub fn count(db: &TestDb, sql: &str) -> i64 {
 pub fn score_everyone(db: &TestDb, conn: &mut PgConnection, data_end: DateTime<Utc>) {
     use vigil_scoring::run::{DEFAULT_CHUNK, Runner, Scope};
     active_models(conn, data_end);
-    let mut reader = db.connect();
-    Runner { conn, reader: &mut reader, by: "service:bench", chunk: DEFAULT_CHUNK }
+    let mut readers = vigil_scoring::run::open_readers(db.url()).expect("readers");
+    Runner { conn, readers: &mut readers, by: "service:bench", chunk: DEFAULT_CHUNK }
         .run(Scope::All, data_end, |_| {})
         .expect("run");
     conn.batch_execute("VACUUM ANALYZE").expect("analyze");

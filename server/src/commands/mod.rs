@@ -57,7 +57,7 @@ pub fn run(settings: &Settings, command: Command) -> anyhow::Result<ExitCode> {
         Command::Pull(args) => pull::run(conn, args),
         Command::Train(args) => train::run(conn, args),
         Command::Model(cmd) => model::run(conn, settings, cmd),
-        Command::Score(args) => score::run(conn, &mut connect(settings)?, settings.alerts.timing(), args),
+        Command::Score(args) => score::run(conn, &mut readers(settings)?, settings.alerts.timing(), args),
         Command::Backtest(args) => backtest::run(conn, args),
         Command::Worker => unreachable_serve(),
     };
@@ -75,6 +75,12 @@ fn unreachable_serve() -> anyhow::Result<ExitCode> {
 fn connect(settings: &Settings) -> anyhow::Result<PgConnection> {
     let url = settings.database_url()?;
     PgConnection::establish(url.expose()).with_context(|| format!("connecting to {}", url.redacted()))
+}
+
+/// The connections a scoring run reads records on.
+fn readers(settings: &Settings) -> anyhow::Result<Vec<PgConnection>> {
+    let url = settings.database_url()?;
+    vigil_scoring::run::open_readers(url.expose()).with_context(|| format!("connecting to {}", url.redacted()))
 }
 
 /// Who is acting when a person runs the CLI: the operating-system user.

@@ -20,7 +20,7 @@ use crate::cli::ScoreArgs;
 #[allow(clippy::print_stdout)] // the command's output for its user
 pub fn run(
     conn: &mut PgConnection,
-    reader: &mut PgConnection,
+    readers: &mut [PgConnection],
     timing: Timing,
     args: ScoreArgs,
 ) -> anyhow::Result<ExitCode> {
@@ -46,7 +46,7 @@ pub fn run(
     let bar = progress_bar();
     bar.set_message("patients scored");
     let by = cli_actor();
-    let mut runner = Runner { conn, reader, by: &by, chunk: args.chunk as usize };
+    let mut runner = Runner { conn, readers, by: &by, chunk: args.chunk as usize };
     let outcome = match runner.run(scope, as_of, |n| bar.set_position(n as u64)) {
         Ok(outcome) => outcome,
         Err(RunError::Busy) => {
@@ -163,21 +163,21 @@ pub fn worker(settings: &crate::config::Settings) -> anyhow::Result<ExitCode> {
     crate::alerts::relay::spawn(url, settings.email.clone(), public_url, RELAY_IDLE)
         .context("starting the email relay")?;
     crate::monitoring::spawn(url, settings.monitoring.clone(), timing).context("starting model monitoring")?;
-    // The runner's connection and the one that reads records ahead of it.
-    let mut conns: Option<(PgConnection, PgConnection)> = None;
+    // The runner's connection and the ones that read records ahead of it.
+    let mut conns: Option<(PgConnection, Vec<PgConnection>)> = None;
     let mut resumed = false;
     loop {
         if conns.is_none() {
             // Woken by ingestion's commits rather than waiting for the next poll.
             let opened = wake::listening(url.expose(), wake::Channel::Changes)
-                .and_then(|c| Ok((c, PgConnection::establish(url.expose())?)));
+                .and_then(|c| Ok((c, run::open_readers(url.expose())?)));
             match opened {
                 Ok(pair) => conns = Some(pair),
                 Err(error) => tracing::warn!(%error, "worker: database unreachable"),
             }
         }
-        if let Some((conn, reader)) = conns.as_mut() {
-            let mut runner = Runner { conn, reader, by, chunk: DEFAULT_CHUNK };
+        if let Some((conn, readers)) = conns.as_mut() {
+            let mut runner = Runner { conn, readers, by, chunk: DEFAULT_CHUNK };
             let mut healthy = true;
             if !resumed {
                 // A run of everyone that a killed worker left unfinished is finished first.
