@@ -45,7 +45,15 @@ fn main() {
     let as_of = data_end.to_rfc3339();
     let started = Instant::now();
     let run = processes::peak_of(&db, &["score", "--as-of", &as_of], |_| false);
-    let ours = started.elapsed().as_secs_f64();
+    let whole = started.elapsed().as_secs_f64();
+    // The run itself, from its row (records to stored scores); `vigil score` then evaluates the
+    // alerts of its scores, which the alert benches measure.
+    let run_ms = count(
+        &db,
+        "SELECT (extract(epoch FROM finished_at - started_at) * 1000)::INT8 AS n FROM scoring_runs \
+         WHERE status = 'done' ORDER BY id DESC LIMIT 1",
+    );
+    let ours = run_ms as f64 / 1000.0;
     let (n, scored) = (
         count(&db, "SELECT count(*) AS n FROM patients WHERE version > 0"),
         count(&db, "SELECT count(*) AS n FROM scores"),
@@ -123,8 +131,11 @@ fn main() {
         data_end.date_naive()
     );
     println!(
-        "  vigil score             {n:>9} patients, {scored} scores in {ours:>6.1} s  {:>8.0} patients/s",
+        "  vigil score's run       {n:>9} patients, {scored} scores in {ours:>6.1} s  {:>8.0} patients/s",
         n as f64 / ours
+    );
+    println!(
+        "  vigil score, whole      {whole:>9.1} s from start to exit: the run, then evaluating the alerts of its scores"
     );
     println!(
         "  COPY, same rows (limit) {rows:>9} record rows read ({:.0} MiB) and {scored} score rows written in {limit:>6.1} s",

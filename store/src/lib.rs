@@ -5,6 +5,7 @@
 pub mod audit;
 pub mod changes;
 pub mod error;
+mod joins;
 pub mod migrate;
 pub mod models;
 pub mod operations;
