@@ -62,4 +62,7 @@ if [ -z "$(db_dir)" ]; then
 fi
 
 cd "$root"
+# cargo deny reads the manifests of every platform's dependencies, which a build for this one never
+# downloads; fetching them first lets the check itself stay offline.
+cargo fetch --locked --quiet
 cargo deny --frozen check
