@@ -48,7 +48,7 @@ pub fn hospital(history: &History, stay: &Encounter) -> u32 {
     if at_discharge(history, stay, HEMOGLOBIN).is_some_and(|hb| hb < 12.0) {
         score += 1;
     }
-    if stay.service.as_deref() == Some("oncology") {
+    if stay.is_oncology_service() {
         score += 2;
     }
     if at_discharge(history, stay, SODIUM).is_some_and(|na| na < 135.0) {

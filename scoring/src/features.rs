@@ -210,7 +210,7 @@ pub fn compute(history: &History, index: &Index<'_>) -> Features {
     let disposition = stay.and_then(|s| s.disposition);
     f.flag("discharged_to_facility", disposition == Some(Disposition::Facility));
     f.flag("discharged_elsewhere", matches!(disposition, Some(Disposition::Other)));
-    f.flag("oncology_service", stay.is_some_and(|s| s.service.as_deref() == Some("oncology")));
+    f.flag("oncology_service", stay.is_some_and(Encounter::is_oncology_service));
     f.flag("procedure_during_stay", stay.is_some_and(|s| procedure_during(history, s)));
     f
 }

@@ -66,7 +66,20 @@ pub struct Encounter {
     pub part_of: Option<String>,
 }
 
+/// SNOMED CT's oncology specialties, as `Encounter.serviceType` may code them: clinical and medical
+/// oncology.
+const ONCOLOGY_SPECIALTIES: [&str; 2] = ["394592004", "394593009"];
+
 impl Encounter {
+    /// Whether the stay was under an oncology service (HOSPITAL's oncology point). Hospitals send
+    /// the service as a code of their own, a SNOMED CT specialty or only as text ("Oncology",
+    /// "Medical oncology"), so any of these counts, whatever its case.
+    pub fn is_oncology_service(&self) -> bool {
+        self.service.as_deref().is_some_and(|service| {
+            ONCOLOGY_SPECIALTIES.contains(&service) || service.to_lowercase().contains("oncolog")
+        })
+    }
+
     /// Unplanned: urgent or emergency priority, admitted from the emergency department, or part
     /// of an emergency visit.
     pub fn is_acute(&self, history: &History) -> bool {
@@ -189,6 +202,32 @@ impl History {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_oncology_service_is_recognised_as_code_specialty_or_text_in_any_case() {
+        let under = |service: Option<&str>| {
+            let stay = Encounter {
+                fhir_id: "e".into(),
+                class: Class::Inpatient,
+                start: DateTime::from_timestamp(1_700_000_000, 0).expect("t"),
+                end: None,
+                priority: None,
+                admit_source: None,
+                disposition: None,
+                service: service.map(str::to_owned),
+                unit: None,
+                part_of: None,
+            };
+            stay.is_oncology_service()
+        };
+        for service in ["oncology", "Oncology", "Medical oncology", "HAEMATO-ONCOLOGY", "394593009", "394592004"] {
+            assert!(under(Some(service)), "{service}");
+        }
+        // 394591006 is neurology.
+        for service in [Some("cardiology"), Some(""), Some("394591006"), None] {
+            assert!(!under(service), "{service:?}");
+        }
+    }
 
     #[test]
     fn the_same_lab_twice_at_one_time_sorts_the_same_whatever_order_it_was_read_in() {
