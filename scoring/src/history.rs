@@ -165,6 +165,9 @@ impl History {
         self.observations.sort_by(|a, b| {
             a.at.cmp(&b.at).then_with(|| a.loinc.cmp(b.loinc)).then_with(|| a.value.total_cmp(&b.value))
         });
+        // One measurement sent twice (Synthea sends a systolic pressure on its own and as its
+        // panel's component) is one value: kept twice, its change since the last would read as none.
+        self.observations.dedup_by(|a, b| a.at == b.at && a.loinc == b.loinc && a.value == b.value);
         self
     }
 
@@ -237,5 +240,6 @@ mod tests {
             History { observations: values.map(sodium).to_vec(), ..History::default() }.sorted().observations
         };
         assert_eq!(read([129.0, 140.0]), read([140.0, 129.0]));
+        assert_eq!(read([129.0, 129.0]).len(), 1, "one measurement sent twice is one value");
     }
 }
