@@ -117,14 +117,7 @@ fn main() {
     let limit = started.elapsed().as_secs_f64();
     let rows: i64 = ["patients", "encounters", "conditions", "observations", "medication_requests", "procedures"]
         .iter()
-        .map(|t| {
-            #[derive(QueryableByName)]
-            struct N {
-                #[diesel(sql_type = diesel::sql_types::BigInt)]
-                n: i64,
-            }
-            diesel::sql_query(format!("SELECT count(*) AS n FROM {t}")).get_result::<N>(&mut conn).expect("count").n
-        })
+        .map(|t| count(&db, &format!("SELECT count(*) AS n FROM {t}")))
         .sum();
     // Memory, on the records a run reads (the limit left only those).
     let (worker, server) = (measure_worker(&db, n), processes::serve_peak(&db));

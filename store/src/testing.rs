@@ -72,7 +72,7 @@ impl TestDb {
         let mut admin = PgConnection::establish(&admin_url).unwrap_or_else(|e| {
             panic!("tests need a Postgres server they may create databases on ({e}); set VIGIL_TEST_ADMIN_URL")
         });
-        let name = format!("vigil_test_{}_{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
+        let name = fresh_name();
         admin.batch_execute(&format!("SELECT pg_advisory_lock({CREATE_LOCK})")).expect("lock");
         drop_orphans(&mut admin);
         ensure_roles(&mut admin);
@@ -87,9 +87,7 @@ impl TestDb {
         let url = with_database(&admin_url, &name);
         Self { name, url, admin_url }
     }
-}
 
-impl TestDb {
     /// A new database copied from the one [`TestDb::keep_as`] left on the server as `kept` for the
     /// present migrations; None when there is none. Benches keep what is slow to make (a
     /// population of a million) this way.
@@ -100,7 +98,7 @@ impl TestDb {
         if !database_exists(&mut admin, &kept) {
             return None;
         }
-        let name = format!("vigil_test_{}_{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
+        let name = fresh_name();
         // A file copy: the default strategy writes every page of a large database to the WAL.
         admin
             .batch_execute(&format!("CREATE DATABASE \"{name}\" TEMPLATE \"{kept}\" STRATEGY = FILE_COPY"))
@@ -194,8 +192,6 @@ pub fn with_database(url: &str, database: &str) -> String {
     }
 }
 
-/// The migrated template for the current migrations, created on first use. Its name carries a
-/// hash of the migration files so that an edited migration gets a fresh template.
 /// The database a kept copy named `kept` is: the name and the migrations' fingerprint, so that a
 /// copy from older migrations is never used (Postgres names hold at most 63 bytes).
 fn kept_name(kept: &str) -> String {
@@ -203,6 +199,13 @@ fn kept_name(kept: &str) -> String {
     format!("{}_{}", kept.chars().take(46).collect::<String>(), &fingerprint[..12])
 }
 
+/// A name no other test database has: this process's id and a count.
+fn fresh_name() -> String {
+    format!("vigil_test_{}_{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed))
+}
+
+/// The migrated template for the current migrations, created on first use. Its name carries a
+/// hash of the migration files so that an edited migration gets a fresh template.
 fn ensure_template(admin: &mut PgConnection, admin_url: &str) -> String {
     let name = format!("vigil_template_{:016x}", migrations_fingerprint());
     if !database_exists(admin, &name) {

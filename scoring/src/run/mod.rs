@@ -15,7 +15,6 @@ use vigil_store::models::{JsonText, NewScore};
 use vigil_store::schema::scoring_runs;
 
 use crate::history::History;
-
 use crate::model::ModelError;
 
 mod feed;

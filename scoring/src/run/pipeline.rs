@@ -23,7 +23,7 @@ use crate::load;
 /// A chunk's patients (row ids, in order) and their records.
 type Read = QueryResult<(Vec<i64>, Vec<History>)>;
 /// A chunk's patients and their scores; no patients once every chunk was read.
-pub(super) type Scored = QueryResult<(Vec<i64>, Vec<NewScore>)>;
+type Scored = QueryResult<(Vec<i64>, Vec<NewScore>)>;
 
 /// What a run reads: its patients (a list, or everyone), from after which id, how many a chunk,
 /// and the time scored.

@@ -6,8 +6,6 @@
 //! makes a new one. They are large: `psql -c '\l vigil_bench_*'` lists them, `DROP DATABASE` frees
 //! the space.
 
-use std::path::Path;
-
 use chrono::{DateTime, Utc};
 use diesel::PgConnection;
 use sha2::{Digest, Sha256};
@@ -54,7 +52,7 @@ fn generator_digest(seed: u64, years: u32) -> String {
     let mut digest = Sha256::new();
     for file in &files {
         digest.update(file.file_name().map(|n| n.as_encoded_bytes()).unwrap_or_default());
-        digest.update(std::fs::read(Path::new(file)).expect("read"));
+        digest.update(std::fs::read(file).expect("read"));
     }
     digest.finalize().iter().take(4).map(|b| format!("{b:02x}")).collect()
 }
