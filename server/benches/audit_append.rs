@@ -145,7 +145,7 @@ fn main() {
         }),
     );
     let pool = vigil_store::pool::build_pool(db.url(), &vigil_store::PoolOptions::default());
-    let appender = GroupAppender::spawn(pool, 2).expect("writers");
+    let appender = GroupAppender::spawn(pool, 2, None).expect("writers");
     let grouped = phase(
         &db,
         Arc::new(move |_, n| {

@@ -29,9 +29,9 @@ use std::time::Duration;
 use vigil_store::testing::TestDb;
 
 mod support;
-use support::cluster::Cluster;
 use support::http::{Sample, fixed_rate_log, percentile, serve};
 use support::ward;
+use vigil_store::cluster::Cluster;
 
 #[path = "loadtest/faults.rs"]
 mod faults;

@@ -104,6 +104,9 @@ pub struct AuditSettings {
     /// Rejected tokens and CSRF failures from one address are counted into one audit row per
     /// window of this many seconds.
     pub security_event_window_secs: u64,
+    /// Where `serve` keeps audit rows on disk while the primary is out of reach (reads answered
+    /// from the replica), until it can append them: storage that survives a restart of the server.
+    pub spool_dir: PathBuf,
 }
 
 #[derive(Debug, Deserialize)]
@@ -114,6 +117,12 @@ pub struct DatabaseSettings {
     /// The owner role that applies migrations (`vigil migrate`, and `vigil serve` in the
     /// background); when unset, `url` is used, as in a single-role installation.
     pub migration_url: Option<DatabaseUrl>,
+    /// A streaming replica of the database (read-only, as the runtime role): `serve` answers FHIR
+    /// reads and searches from it, and authenticates from it while the primary is out of reach.
+    pub read_url: Option<DatabaseUrl>,
+    /// How long after a principal's write their FHIR reads stay on the primary, so that they read
+    /// what they wrote whatever the replica's lag.
+    pub read_your_writes_secs: u64,
     pub pool_size: u32,
     pub connect_timeout_secs: u64,
 }
@@ -220,6 +229,7 @@ const DEFAULTS: &str = r#"
 [database]
 pool_size = 10
 connect_timeout_secs = 5
+read_your_writes_secs = 10
 
 [server]
 host = "127.0.0.1"
@@ -247,6 +257,7 @@ mfa_required_roles = ["admin", "informatics"]
 [audit]
 anchor_cron = "0 */5 * * * *"
 security_event_window_secs = 60
+spool_dir = ".vigil/audit-spool"
 
 [alerts]
 group_wait_secs = 30
@@ -436,6 +447,23 @@ impl DatabaseUrl {
             ),
             Err(_) => "postgres://[unparseable]".to_owned(),
         }
+    }
+}
+
+impl DatabaseUrl {
+    /// Host, port and database as one file name (`db.example.org-5432-vigil`): the audit spool
+    /// keeps each database's rows apart, so that rows kept for one never reach another.
+    pub fn place(&self) -> String {
+        let place = match url::Url::parse(self.expose()) {
+            Ok(url) => format!(
+                "{}-{}-{}",
+                url.host_str().unwrap_or("localhost"),
+                url.port().unwrap_or(5432),
+                url.path().trim_start_matches('/')
+            ),
+            Err(_) => "unparseable".to_owned(),
+        };
+        place.chars().map(|c| if c.is_ascii_alphanumeric() || ".-_".contains(c) { c } else { '_' }).collect()
     }
 }
 

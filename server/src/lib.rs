@@ -96,7 +96,10 @@ fn auth_state(settings: &Settings, public_url: String) -> anyhow::Result<http::a
 fn serve(settings: &Settings) -> anyhow::Result<ExitCode> {
     let url = settings.database_url()?;
     let auth = auth_state(settings, settings.server.public_url()?)?;
-    let db = Database::new(url, &settings.database).context("starting the audit writers")?;
+    let spool_dir = settings.audit.spool_dir.join(url.place());
+    let spool = vigil_store::audit::Spool::open(&spool_dir)
+        .with_context(|| format!("opening the audit spool in {}", spool_dir.display()))?;
+    let db = Database::new(url, &settings.database, spool).context("starting the audit writers")?;
     auth.known.spawn_listener(url.expose().to_owned()).context("starting the principal listener")?;
     db.alert_lists().spawn_listener(url.expose().to_owned()).context("starting the alert list listener")?;
     db.spawn_migrator().context("starting the migrator thread")?;

@@ -22,6 +22,7 @@ pub const RELAY_SEND: &str = "vigil_relay_send_duration_seconds";
 pub const AUDIT_APPEND: &str = "vigil_audit_append_duration_seconds";
 pub const POOL: &str = "vigil_db_pool_connections";
 pub const DATABASE_UP: &str = "vigil_database_up";
+pub const AUDIT_SPOOL: &str = "vigil_audit_spool_rows";
 pub const OUTBOX_NOTICES: &str = "vigil_outbox_notices_waiting";
 pub const OUTBOX_PENDING: &str = "vigil_outbox_messages_pending";
 pub const OUTBOX_OLDEST: &str = "vigil_outbox_oldest_unsent_seconds";
@@ -75,6 +76,7 @@ fn describe() {
     describe_histogram!(AUDIT_APPEND, metrics::Unit::Seconds, "Appending a read's audit row, waiting included");
     describe_gauge!(POOL, "Request pool connections, by state (idle, in_use, max)");
     describe_gauge!(DATABASE_UP, "1 when the last scrape could read the database");
+    describe_gauge!(AUDIT_SPOOL, "Audit rows kept on this server's disk until the primary database answers");
     describe_gauge!(OUTBOX_NOTICES, "Alert notices not yet grouped into an email");
     describe_gauge!(OUTBOX_PENDING, "Emails waiting to be sent or retried");
     describe_gauge!(OUTBOX_OLDEST, "Age of the oldest notice or email not sent yet");
@@ -165,6 +167,10 @@ pub fn pool(connections: u32, idle: u32, max: u32) {
     gauge!(POOL, "state" => "idle").set(f64::from(idle));
     gauge!(POOL, "state" => "in_use").set(f64::from(connections.saturating_sub(idle)));
     gauge!(POOL, "state" => "max").set(f64::from(max));
+}
+
+pub fn audit_spool(rows: usize) {
+    gauge!(AUDIT_SPOOL).set(rows as f64);
 }
 
 pub fn database_up(up: bool) {

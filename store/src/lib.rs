@@ -4,6 +4,8 @@
 
 pub mod audit;
 pub mod changes;
+#[cfg(any(test, feature = "testing"))]
+pub mod cluster;
 pub mod error;
 mod joins;
 pub mod migrate;

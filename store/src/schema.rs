@@ -123,6 +123,7 @@ diesel::table! {
         break_glass -> Bool,
         detail -> Nullable<Text>,
         patients -> Nullable<Array<Nullable<Int8>>>,
+        spool_key -> Nullable<Uuid>,
     }
 }
 

@@ -185,7 +185,7 @@ fn gaps(conn: &mut PgConnection) -> Vec<(i64, i64)> {
 fn concurrent_requests_share_commits_and_each_learns_its_own_outcome() {
     let db = TestDb::migrated();
     let pool = vigil_store::pool::build_pool(db.url(), &vigil_store::PoolOptions::default());
-    let appender = audit::GroupAppender::spawn(pool, 2).expect("writers");
+    let appender = audit::GroupAppender::spawn(pool, 2, None).expect("writers");
     let requests: Vec<_> = (0..16)
         .map(|r| {
             let appender = appender.clone();
@@ -197,7 +197,10 @@ fn concurrent_requests_share_commits_and_each_learns_its_own_outcome() {
                         if r == 3 && i == 25 {
                             e.detail = Some("bad\0row".into());
                         }
-                        appender.append(&e).map_err(|e| e.to_string())
+                        appender.append(&e).map_err(|e| e.to_string()).and_then(|a| match a {
+                            audit::Appended::Logged(seq) => Ok(seq),
+                            audit::Appended::Spooled => Err("spooled without a spool".to_owned()),
+                        })
                     })
                     .collect::<Vec<_>>()
             })

@@ -24,6 +24,7 @@ mod mfa;
 mod models;
 mod portal;
 mod pull;
+mod read_replica;
 mod replicas;
 mod scoring;
 mod search;

@@ -7,11 +7,11 @@ use std::time::{Duration, Instant};
 
 use vigil_store::testing::TestDb;
 
-use super::support::cluster::Cluster;
 use super::support::http::{Sample, fixed_rate_log, free_port, serve, serve_beside};
 use super::support::mail::{relay, smtp_on, wait_for};
 use super::support::{count, vigil, ward};
 use super::{Requests, reads, report};
+use vigil_store::cluster::Cluster;
 
 fn verdict(held: bool) -> &'static str {
     if held { "held" } else { "NOT held" }

@@ -3,7 +3,6 @@
 
 #![allow(dead_code, clippy::expect_used)] // each bench uses part of it
 
-pub mod cluster;
 pub mod http;
 pub mod kept;
 pub mod mail;

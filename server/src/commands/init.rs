@@ -38,13 +38,15 @@ pub fn run(dir: &Path, force: bool) -> anyhow::Result<ExitCode> {
 
     // Without an SMTP server, email is written here for whoever wants to read it.
     let mail = dir.join("mail");
+    // Audit rows wait here while the primary database is out of reach (reads from a replica).
+    let spool = dir.join("audit-spool");
 
     let toml = format!(
         "# Written by `vigil init`. Settings not named here take their defaults (see README).\n\
          [server]\nport = 8443\npublic_url = \"https://127.0.0.1:8443\"\n\
          tls_cert_file = {cert:?}\ntls_key_file = {key:?}\n\n\
          [[auth.signing_keys]]\nkid = {kid:?}\nfile = {signing:?}\nstate = \"current\"\n\n\
-         [audit]\nanchor_dir = {anchors:?}\nanchor_key_file = {anchor_key:?}\n\n\
+         [audit]\nanchor_dir = {anchors:?}\nanchor_key_file = {anchor_key:?}\nspool_dir = {spool:?}\n\n\
          [email]\nmail_dir = {mail:?}\n"
     );
     write_private(&config, &toml)?;

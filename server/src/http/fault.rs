@@ -13,27 +13,13 @@ pub trait Fault: std::fmt::Display {
 
 impl Fault for diesel::result::Error {
     fn out_of_reach(&self) -> bool {
-        use diesel::result::DatabaseErrorKind::{ClosedConnection, UnableToSendCommand};
-        use diesel::result::Error;
-        match self {
-            Error::DatabaseError(ClosedConnection | UnableToSendCommand, _) | Error::BrokenTransactionManager => true,
-            // Postgres going away mid-query surfaces as an unknown error about the connection.
-            Error::DatabaseError(_, info) => {
-                let message = info.message();
-                message.contains("terminating connection") || message.contains("server closed the connection")
-            }
-            _ => false,
-        }
+        vigil_store::error::connection_lost(self)
     }
 }
 
 impl Fault for StoreError {
     fn out_of_reach(&self) -> bool {
-        match self {
-            Self::Pool(_) | Self::Connect(_) => true,
-            Self::Query(e) => e.out_of_reach(),
-            Self::Migration(_) | Self::Stopped => false,
-        }
+        StoreError::out_of_reach(self)
     }
 }
 

@@ -24,6 +24,11 @@ async fn readyz(db: web::Data<Database>) -> HttpResponse {
             "status": "ready",
             "checks": { "database": "reachable", "migrations": "current" },
         })),
+        // Reads go on from the replica; writes answer 503 until the primary is back.
+        Readiness::ReplicaOnly => HttpResponse::Ok().json(json!({
+            "status": "ready",
+            "checks": { "database": "replica only: the primary is unreachable", "migrations": "current" },
+        })),
         Readiness::DatabaseUnreachable => unavailable("database unreachable", "unreachable", "unknown"),
         Readiness::MigrationsPending(n) => {
             unavailable(&format!("{n} database migration(s) pending"), "reachable", "pending")

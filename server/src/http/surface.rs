@@ -21,6 +21,9 @@ pub trait Surface: 'static {
     /// access token Vigil issued.
     const SIGNED_REQUESTS: bool = false;
 
+    /// Reads on this surface may be answered from a read replica (`database.read_url`).
+    const READS_FROM_REPLICA: bool = false;
+
     fn render(status: StatusCode, code: &'static str, message: &str) -> HttpResponse;
 }
 
@@ -50,6 +53,8 @@ impl Surface for Fhir {
         "application/ndjson",
         "application/x-ndjson",
     ];
+
+    const READS_FROM_REPLICA: bool = true;
 
     fn render(status: StatusCode, code: &'static str, message: &str) -> HttpResponse {
         // FHIR issue-type codes for the statuses Vigil answers with.

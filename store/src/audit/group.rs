@@ -10,26 +10,44 @@
 //!
 //! Writers use a pool of their own, never the request pool: a request may wait here while holding
 //! a request connection, and the writers must still find one.
+//!
+//! With a [`Spool`], rows that cannot reach the database because it is out of reach are kept on
+//! disk instead (a server reading from a replica goes on while the primary restarts), and a
+//! drainer thread appends them to the log once it is back.
 
-use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, SyncSender};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use super::{AuditEvent, append, append_many};
+use super::{AuditEvent, Spool, append, append_many};
 use crate::{PgPool, StoreError};
 
 /// Most rows one writer inserts in one statement.
 const MOST_PER_STATEMENT: usize = 256;
+/// How often the drainer looks for kept rows to append.
+const DRAIN_EVERY: Duration = Duration::from_millis(500);
+
+/// Where an appended row went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Appended {
+    /// Committed to `audit_log` under this sequence number.
+    Logged(i64),
+    /// Kept on disk in the spool, to be appended once the database is back.
+    Spooled,
+}
 
 /// A row waiting for a writer, and where its outcome goes.
 struct Pending {
     event: AuditEvent,
-    done: SyncSender<Result<i64, StoreError>>,
+    done: SyncSender<Result<Appended, StoreError>>,
 }
 
 /// The handle requests append through; cheap to share.
 #[derive(Debug, Clone)]
 pub struct GroupAppender {
     queue: Sender<Pending>,
+    /// Dropped with the last handle, which stops the drainer.
+    _drainer: Option<Sender<()>>,
 }
 
 impl std::fmt::Debug for Pending {
@@ -39,25 +57,36 @@ impl std::fmt::Debug for Pending {
 }
 
 impl GroupAppender {
-    /// Starts `writers` writer threads on `pool` (each takes one connection per statement). They
-    /// stop when every handle is dropped.
-    pub fn spawn(pool: PgPool, writers: usize) -> std::io::Result<Self> {
+    /// Starts `writers` writer threads on `pool` (each takes one connection per statement), and
+    /// with a `spool` its drainer. They stop when every handle is dropped.
+    pub fn spawn(pool: PgPool, writers: usize, spool: Option<Arc<Spool>>) -> std::io::Result<Self> {
         let (queue, received) = mpsc::channel::<Pending>();
         let received = Arc::new(Mutex::new(received));
         for n in 0..writers.max(1) {
-            let (pool, received) = (pool.clone(), Arc::clone(&received));
+            let (pool, received, spool) = (pool.clone(), Arc::clone(&received), spool.clone());
             std::thread::Builder::new().name(format!("audit-writer-{n}")).spawn(move || {
                 while let Some(batch) = next_batch(&received) {
-                    write(&pool, batch);
+                    write(&pool, spool.as_deref(), batch);
                 }
             })?;
         }
-        Ok(Self { queue })
+        let drainer = match spool {
+            Some(spool) => {
+                let (stop, stopped) = mpsc::channel();
+                std::thread::Builder::new()
+                    .name("audit-spool".into())
+                    .spawn(move || drain_when_reachable(&pool, &spool, &stopped))?;
+                Some(stop)
+            }
+            None => None,
+        };
+        Ok(Self { queue, _drainer: drainer })
     }
 
     /// Appends `event` with the rows of whichever requests are appending at the same moment, and
-    /// returns its sequence number once it is committed. Blocking.
-    pub fn append(&self, event: &AuditEvent) -> Result<i64, StoreError> {
+    /// says where it went once it is committed (or, with the database out of reach, kept on disk).
+    /// Blocking.
+    pub fn append(&self, event: &AuditEvent) -> Result<Appended, StoreError> {
         let (done, outcome) = mpsc::sync_channel(1);
         self.queue.send(Pending { event: event.clone(), done }).map_err(|_| StoreError::Stopped)?;
         outcome.recv().map_err(|_| StoreError::Stopped)?
@@ -80,15 +109,27 @@ fn next_batch(received: &Mutex<Receiver<Pending>>) -> Option<Vec<Pending>> {
     Some(batch)
 }
 
-fn write(pool: &PgPool, batch: Vec<Pending>) {
+fn write(pool: &PgPool, spool: Option<&Spool>, batch: Vec<Pending>) {
     let (events, replies): (Vec<AuditEvent>, Vec<_>) = batch.into_iter().map(|p| (p.event, p.done)).unzip();
+    // Rows wait on disk already: these join them, so that the log keeps the order of accesses.
+    if let Some(spool) = spool {
+        match spool.keep_behind(&events) {
+            Ok(false) => {}
+            kept => return reply_all(replies, kept.map(|_| Appended::Spooled)),
+        }
+    }
     let together = pool.get().map_err(StoreError::from).and_then(|mut conn| Ok(append_many(&mut conn, &events)?));
     match together {
         Ok(seqs) => {
             for (reply, seq) in replies.into_iter().zip(seqs) {
                 // The request may have gone (its client hung up): nobody is left to tell.
-                let _ = reply.send(Ok(seq));
+                let _ = reply.send(Ok(Appended::Logged(seq)));
             }
+        }
+        Err(error) if error.out_of_reach() && spool.is_some() => {
+            crate::pool::connection_lost();
+            let kept = spool.map_or(Ok(()), |spool| spool.keep(&events));
+            reply_all(replies, kept.map(|()| Appended::Spooled));
         }
         Err(error) if events.len() == 1 => {
             let _ = replies.into_iter().next().map(|reply| reply.send(Err(error)));
@@ -96,8 +137,36 @@ fn write(pool: &PgPool, batch: Vec<Pending>) {
         Err(_) => {
             for (event, reply) in events.iter().zip(replies) {
                 let alone = pool.get().map_err(StoreError::from).and_then(|mut conn| Ok(append(&mut conn, event)?));
-                let _ = reply.send(alone);
+                let _ = reply.send(alone.map(Appended::Logged));
             }
+        }
+    }
+}
+
+/// Tells every request of a batch the one outcome they share.
+fn reply_all(replies: Vec<SyncSender<Result<Appended, StoreError>>>, outcome: Result<Appended, StoreError>) {
+    for reply in replies {
+        let shared = match &outcome {
+            Ok(appended) => Ok(*appended),
+            Err(e) => Err(StoreError::Spool(std::io::Error::other(e.to_string()))),
+        };
+        let _ = reply.send(shared);
+    }
+}
+
+/// Appends what the spool keeps whenever it keeps something and the database answers, until the
+/// last handle is dropped (then once more).
+fn drain_when_reachable(pool: &PgPool, spool: &Spool, stop: &Receiver<()>) {
+    loop {
+        let stopping = matches!(stop.recv_timeout(DRAIN_EVERY), Err(RecvTimeoutError::Disconnected));
+        if spool.held() > 0 {
+            match pool.get().map_err(StoreError::from).and_then(|mut conn| spool.drain(&mut conn)) {
+                Ok(rows) => tracing::info!(rows, "audit rows kept while the database was out of reach are in the log"),
+                Err(error) => tracing::debug!(%error, "the audit spool waits for the database"),
+            }
+        }
+        if stopping {
+            return;
         }
     }
 }

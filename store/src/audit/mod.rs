@@ -12,16 +12,19 @@ pub mod chain;
 pub mod gaps;
 pub mod group;
 pub mod search;
+pub mod spool;
 
 pub use chain::{Break, Head, Verification, seal, verify};
-pub use group::GroupAppender;
+pub use group::{Appended, GroupAppender};
+pub use spool::Spool;
 
 use chrono::{DateTime, SubsecRound, Utc};
 use diesel::prelude::*;
 
 use crate::schema::audit_log;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Outcome {
     Success,
     /// Refused by access control.
@@ -41,7 +44,7 @@ impl Outcome {
 }
 
 /// One audited event, before it is chained.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct AuditEvent {
     /// `user:<username>`, `client:<client_id>`, `service:<name>`, `cli:<os user>` or `anonymous`.
     pub actor: String,

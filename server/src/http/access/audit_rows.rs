@@ -62,9 +62,9 @@ pub(in crate::http::access) fn audit_shared_or_refuse<S>(
     refuse_unless_audited(event, db.audit(event))
 }
 
-fn refuse_unless_audited<S>(
+fn refuse_unless_audited<S, A>(
     event: &AuditEvent,
-    appended: Result<i64, vigil_store::StoreError>,
+    appended: Result<A, vigil_store::StoreError>,
 ) -> Result<(), Rejection<S>> {
     appended.map(|_| ()).map_err(|e| {
         tracing::error!(

@@ -85,7 +85,7 @@ impl<S: Surface> FromRequest for Authenticated<S> {
             let found = match remembered {
                 Some(found) => Ok(found.map(|principal| Some((principal, None)))),
                 None => {
-                    let shared = Arc::clone(&state);
+                    let (shared, db) = (Arc::clone(&state), Arc::clone(&db));
                     web::block(move || match signed_for {
                         Some(endpoint) => authenticate_signed(&db, bearer, &endpoint),
                         None => authenticate(&db, &shared, bearer, cookie),
@@ -109,6 +109,7 @@ impl<S: Surface> FromRequest for Authenticated<S> {
                 Err(e) => return Err(Rejection::internal(&e)),
             };
             if unsafe_method {
+                db.writing(&principal.actor());
                 csrf::check_body_type::<S>(&req)?;
                 if let Some(session) = &session
                     && let Err(rejection) =
@@ -138,6 +139,39 @@ enum AuthFailure {
     User(users::UserError),
     /// What is stored for a client is unusable: a server fault.
     Stored(String),
+}
+
+impl AuthFailure {
+    /// The database was out of reach (so another may answer).
+    fn out_of_reach(&self) -> bool {
+        use crate::http::fault::Fault;
+        match self {
+            Self::Store(e) => e.out_of_reach(),
+            Self::User(e) => e.out_of_reach(),
+            Self::Token(_) | Self::Stored(_) => false,
+        }
+    }
+}
+
+impl From<vigil_store::StoreError> for AuthFailure {
+    fn from(e: vigil_store::StoreError) -> Self {
+        Self::Store(e)
+    }
+}
+
+/// What the database holds of a token's subject.
+fn look_up(conn: &mut PgConnection, subject: &Subject) -> Result<Known, AuthFailure> {
+    Ok(match subject {
+        Subject::User(id) => Known::User(users::by_id(conn, *id).map_err(AuthFailure::User)?),
+        Subject::Client(client_id) => Known::Client(
+            api_clients::table
+                .filter(api_clients::client_id.eq(client_id).and(api_clients::disabled_at.is_null()))
+                .select(api_clients::id)
+                .first::<i64>(conn)
+                .optional()?
+                .is_some(),
+        ),
+    })
 }
 
 impl From<diesel::result::Error> for AuthFailure {
@@ -212,18 +246,7 @@ fn authenticate(
             state.verified.verify(&state.keys, &state.tokens, &token).map_err(|e| AuthFailure::Token(e.to_string()))?;
         let subject = subject_of(&claims)?;
         let stamp = state.known.stamp();
-        let mut conn = db.conn().map_err(AuthFailure::Store)?;
-        let known = match &subject {
-            Subject::User(id) => Known::User(users::by_id(&mut conn, *id).map_err(AuthFailure::User)?),
-            Subject::Client(client_id) => Known::Client(
-                api_clients::table
-                    .filter(api_clients::client_id.eq(client_id).and(api_clients::disabled_at.is_null()))
-                    .select(api_clients::id)
-                    .first::<i64>(&mut conn)
-                    .optional()?
-                    .is_some(),
-            ),
-        };
+        let known = db.on_primary_or_replica(|conn| look_up(conn, &subject), AuthFailure::out_of_reach)?;
         state.known.remember(subject, known.clone(), stamp);
         return principal_of(&claims, known).map(|principal| Some((principal, None)));
     }

@@ -12,7 +12,7 @@ use super::lookup::{Facts, is_deleted};
 use super::{Access, PatientRef, RequestContext};
 use crate::auth::policy::{Action, Decision, DenyReason, Target, may};
 use crate::auth::principal::Principal;
-use crate::http::surface::Rejection;
+use crate::http::surface::{Rejection, Surface};
 
 /// The types whose resources lead to a patient (the database's `patient_access` knows them).
 pub(super) fn leads_to_patient(resource_type: &str) -> bool {
@@ -41,7 +41,7 @@ pub(super) struct Subject {
 /// Decides and audits an access to one patient's data: `lookup` finds the patient's [`Facts`] (and
 /// whatever else it can fetch in the same statement, handed to `work`), `work` does what was asked
 /// once allowed.
-pub(super) fn guarded<S, P, T>(
+pub(super) fn guarded<S: Surface, P, T>(
     db: &Database,
     principal: &Principal,
     context: &RequestContext,
@@ -72,7 +72,9 @@ pub(super) fn guarded<S, P, T>(
         record(event(None, Outcome::Failure, false, Some("not a FHIR id")))?;
         return Err(missing());
     }
-    let mut pooled = db.conn().map_err(|e| Rejection::fault(&e))?;
+    let reading = access.action == Action::Read && S::READS_FROM_REPLICA;
+    let mut pooled =
+        if reading { db.read_conn(&principal.actor()) } else { db.conn() }.map_err(|e| Rejection::fault(&e))?;
     let Some((facts, fetched)) = lookup(&mut pooled, principal.user_id()).map_err(|e| Rejection::fault(&e))? else {
         // A deleted resource has no patient any more, only its tombstone: 410 rather than 404.
         let deleted = is_deleted(&mut pooled, access.resource_type, fhir_id).map_err(|e| Rejection::fault(&e));

@@ -17,6 +17,7 @@ mod guarded;
 mod listing;
 mod lookup;
 pub mod portal_session;
+mod replica;
 pub mod security_events;
 pub mod sign_in;
 pub mod smart;
@@ -31,7 +32,7 @@ use diesel::PgConnection;
 use diesel::prelude::*;
 use vigil_store::audit::{self, AuditEvent, Outcome};
 
-use self::audit_rows::{audit_event, audit_or_refuse, audited};
+use self::audit_rows::{audit_event, audit_or_refuse, audit_shared_or_refuse, audited};
 pub use self::authenticated::{AuthState, Authenticated};
 pub use self::context::RequestContext;
 pub use self::listing::Found;
@@ -42,6 +43,7 @@ pub use self::write::{Declared, WriteScope};
 use crate::auth::policy::{Action, Decision, Target, Visibility, may, visibility};
 use crate::auth::principal::Principal;
 use crate::http::access::database::Database;
+use crate::http::fault;
 use crate::http::surface::{Rejection, Surface};
 
 /// A patient as access control sees them.
@@ -145,32 +147,46 @@ impl<S: Surface> Guard<S> {
     /// Runs a search if `may` lets the principal read `access.resource_type` at all; `work` gets
     /// the principal's [`Visibility`] to restrict its query with, and reports which patients'
     /// data it returns. Each of those patients gets an audit row (flagged when seen only under
-    /// break-glass) in the same transaction; a search that returns nobody gets one row.
+    /// break-glass) in the same transaction; a search that returns nobody gets one row. On a
+    /// surface read from a replica, `work` runs there and the rows are appended after it, before
+    /// anything is sent.
     pub async fn search<T: Send + 'static>(
         &self,
         access: Access,
         work: impl FnOnce(&mut PgConnection, &Visibility) -> QueryResult<Found<T>> + Send + 'static,
     ) -> Result<T, Rejection<S>> {
-        self.blocking(move |conn, principal, context| {
+        let on_replica = S::READS_FROM_REPLICA && self.db.has_replica();
+        let db = Arc::clone(&self.db);
+        self.blocking_with(!on_replica, move |conn, principal, context| {
             let event = |patient: Option<i64>, outcome: Outcome, break_glass: bool| AuditEvent {
                 action: "search".into(),
                 ..audit_event(principal, context, access, None, patient, outcome, break_glass, None)
             };
             let probe = Target::Patient { resource_type: access.resource_type, units: &[], break_glass: true };
             if let Decision::Deny(reason) = may(principal, access.action, probe) {
-                audit_or_refuse(conn, &event(None, Outcome::Denied, false))?;
+                audit_shared_or_refuse(&db, &event(None, Outcome::Denied, false))?;
                 return Err(Rejection::forbidden(reason.message()));
             }
             let visibility = visibility(principal);
-            let outcome = conn.transaction(|conn| {
+            let failed = |e: &dyn fault::Fault| {
+                let _ = audit_shared_or_refuse::<S>(&db, &event(None, Outcome::Failure, false));
+                Rejection::fault(e)
+            };
+            let Some(conn) = conn else {
+                let mut conn = db.read_conn(&principal.actor()).map_err(|e| Rejection::fault(&e))?;
+                let found = work(&mut conn, &visibility).map_err(|e| failed(&e))?;
+                drop(conn);
+                for row in listing_events(found.patients, event) {
+                    audit_shared_or_refuse(&db, &row)?;
+                }
+                return Ok(found.value);
+            };
+            conn.transaction(|conn| {
                 let found = work(conn, &visibility)?;
                 audit::append_many(conn, &listing_events(found.patients.clone(), event))?;
                 Ok::<_, diesel::result::Error>(found.value)
-            });
-            outcome.map_err(|e| {
-                let _ = audit::append(conn, &event(None, Outcome::Failure, false));
-                Rejection::fault(&e)
             })
+            .map_err(|e| failed(&e))
         })
         .await
     }
@@ -265,10 +281,26 @@ impl<S: Surface> Guard<S> {
         &self,
         work: impl FnOnce(&mut PgConnection, &Principal, &RequestContext) -> Result<T, Rejection<S>> + Send + 'static,
     ) -> Result<T, Rejection<S>> {
+        self.blocking_with(true, move |conn, principal, context| match conn {
+            Some(conn) => work(conn, principal, context),
+            None => Err(Rejection::internal(&"no connection was taken")),
+        })
+        .await
+    }
+
+    /// [`Guard::blocking`], taking a primary connection only when `primary` (None otherwise: the
+    /// work takes what it needs).
+    async fn blocking_with<T: Send + 'static>(
+        &self,
+        primary: bool,
+        work: impl FnOnce(Option<&mut PgConnection>, &Principal, &RequestContext) -> Result<T, Rejection<S>>
+        + Send
+        + 'static,
+    ) -> Result<T, Rejection<S>> {
         let (db, principal, context) = (self.db.clone(), self.auth.principal.clone(), self.auth.context.clone());
         web::block(move || {
-            let mut conn = db.conn().map_err(|e| Rejection::fault(&e))?;
-            work(&mut conn, &principal, &context)
+            let mut conn = if primary { Some(db.conn().map_err(|e| Rejection::fault(&e))?) } else { None };
+            work(conn.as_deref_mut(), &principal, &context)
         })
         .await
         .map_err(|e| Rejection::internal(&e))?

@@ -1,16 +1,22 @@
-//! A Postgres cluster of the bench's own (Debian's binaries, initdb into a temporary folder, a free
-//! port on loopback), so that a fault run may stop and start it without touching the machine's
-//! server or anything else using it. Stopped with `-m immediate` when dropped.
+//! A Postgres cluster of a test's or bench's own (Debian's binaries, initdb into a temporary
+//! folder, a free port on loopback), so that a fault test may stop and start it, or stream it to a
+//! replica, without touching the machine's server or anything else using it. Stopped with
+//! `-m immediate` when dropped.
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
-use super::http::free_port;
-
+#[derive(Debug)]
 pub struct Cluster {
     bin: PathBuf,
     dir: tempfile::TempDir,
     pub port: u16,
+}
+
+/// A port nothing listens on now.
+fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+    listener.local_addr().expect("its address").port()
 }
 
 /// The newest Debian Postgres binaries (`/usr/lib/postgresql/<version>/bin`).
@@ -41,8 +47,7 @@ impl Cluster {
     /// A new cluster (trust authentication on loopback), started.
     pub fn start() -> Self {
         let bin = binaries();
-        let dir = tempfile::Builder::new().prefix("vigil-loadtest-pg").tempdir().expect("tempdir");
-        let _ = Command::new("chown").arg("postgres").arg(dir.path()).status();
+        let dir = owned_tempdir();
         let init = as_owner(bin.join("initdb"))
             .arg("-D")
             .arg(dir.path().join("data"))
@@ -54,6 +59,42 @@ impl Cluster {
         let cluster = Self { bin, dir, port: free_port() };
         cluster.up();
         cluster
+    }
+
+    /// A streaming replica of this cluster (a base backup with `-R`: hot standby, read-only),
+    /// started; it follows this cluster until either stops.
+    pub fn replica(&self) -> Self {
+        let dir = owned_tempdir();
+        let copied = as_owner(self.bin.join("pg_basebackup"))
+            .arg("-D")
+            .arg(dir.path().join("data"))
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                "postgres",
+                "-R",
+                "-X",
+                "stream",
+                "--checkpoint=fast",
+            ])
+            .stdout(Stdio::null())
+            .status()
+            .expect("pg_basebackup");
+        assert!(copied.success(), "pg_basebackup");
+        let replica = Self { bin: self.bin.clone(), dir, port: free_port() };
+        replica.up();
+        replica
+    }
+
+    /// `url` (a URL of a database of another cluster, such as the primary this replica follows)
+    /// with this cluster's port.
+    pub fn url_of(&self, url: &str) -> String {
+        let Some(host_end) = url.rfind("127.0.0.1:").map(|i| i + "127.0.0.1:".len()) else { return url.to_owned() };
+        let port_end = url[host_end..].find('/').map_or(url.len(), |i| host_end + i);
+        format!("{}{}{}", &url[..host_end], self.port, &url[port_end..])
     }
 
     fn data(&self) -> PathBuf {
@@ -98,6 +139,13 @@ impl Cluster {
             .stderr(Stdio::null())
             .status();
     }
+}
+
+/// A temporary folder the `postgres` user owns (root may not run a Postgres server).
+fn owned_tempdir() -> tempfile::TempDir {
+    let dir = tempfile::Builder::new().prefix("vigil-pg").tempdir().expect("tempdir");
+    let _ = Command::new("chown").arg("postgres").arg(dir.path()).status();
+    dir
 }
 
 impl Drop for Cluster {
