@@ -139,6 +139,7 @@ fn main() {
             })
             .collect();
         written += scores.len() as u64;
+        vigil_store::partitions::ensure_scores_month(&mut conn, data_end).expect("the month's partition");
         conn.transaction(|conn| {
             diesel::copy_from(scores::table).from_insertable(&scores).execute(conn)?;
             diesel::update(scoring_runs::table.find(run_id)).set(scoring_runs::cursor.eq(last)).execute(conn)

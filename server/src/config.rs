@@ -74,6 +74,10 @@ pub struct MonitoringSettings {
     pub promote_burden_band: f64,
     /// The promotion guard: events (and non-events) the shadow period must have matured.
     pub promote_min_events: usize,
+    /// Scores older than this many days are retired month by month after each monitoring pass
+    /// (those alerts and CDS cards name, and each week's first run of everyone, are kept); 0 keeps
+    /// every score.
+    pub score_retention_days: u32,
 }
 
 impl MonitoringSettings {
@@ -274,6 +278,7 @@ auto_promote = false
 promote_min_auroc_gain = 0.0
 promote_burden_band = 0.25
 promote_min_events = 20
+score_retention_days = 0
 
 [email]
 smtp_tls = "starttls"

@@ -137,6 +137,19 @@ pub fn auto_promote(conn: &mut PgConnection, settings: &MonitoringSettings, by: 
     Ok(decided)
 }
 
+/// Retires the months of scores wholly older than `days` (after the pass matured their outcomes);
+/// nothing when `days` is 0.
+pub fn retire_scores(conn: &mut PgConnection, days: u32) -> anyhow::Result<()> {
+    if days == 0 {
+        return Ok(());
+    }
+    let horizon = Utc::now() - chrono::Duration::days(i64::from(days));
+    for month in vigil_store::partitions::retire_scores_before(conn, horizon)? {
+        tracing::info!(month = %month.month, kept = month.kept, dropped = month.dropped, "scores retired");
+    }
+    Ok(())
+}
+
 /// Starts the monitoring thread of `vigil worker`; it reconnects by itself after an outage.
 pub fn spawn(url: &DatabaseUrl, settings: MonitoringSettings, timing: Timing) -> anyhow::Result<()> {
     let schedule = cron::Schedule::from_str(settings.cron.trim())
@@ -174,6 +187,7 @@ pub fn spawn(url: &DatabaseUrl, settings: MonitoringSettings, timing: Timing) ->
                     .context("connecting")
                     .and_then(|mut conn| {
                         let summary = run_once(&mut conn, &settings, timing, WORKER)?;
+                        retire_scores(&mut conn, settings.score_retention_days)?;
                         if settings.auto_promote {
                             for d in auto_promote(&mut conn, &settings, WORKER)? {
                                 tracing::info!(challenger = %d.challenger.version, decision = d.verdict.as_str(), "automatic promotion decision");

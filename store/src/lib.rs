@@ -11,6 +11,7 @@ mod joins;
 pub mod migrate;
 pub mod models;
 pub mod operations;
+pub mod partitions;
 pub mod pool;
 pub mod schema;
 #[cfg(any(test, feature = "testing"))]

@@ -577,6 +577,7 @@ diesel::table! {
         features -> Array<Nullable<Float8>>,
         factors -> Jsonb,
         created_at -> Timestamptz,
+        retained -> Bool,
     }
 }
 
@@ -656,23 +657,19 @@ diesel::table! {
 }
 
 diesel::joinable!(alert_events -> alerts (alert_id));
-diesel::joinable!(alert_events -> scores (score_id));
 diesel::joinable!(alert_feedback -> alerts (alert_id));
 diesel::joinable!(alert_feedback -> cds_cards (card_uuid));
 diesel::joinable!(alert_feedback -> models (model_id));
-diesel::joinable!(alert_feedback -> scores (score_id));
 diesel::joinable!(alert_rule_history -> alert_rules (rule_id));
 diesel::joinable!(alert_rules -> care_units (unit_id));
 diesel::joinable!(alerts -> alert_rules (rule_id));
 diesel::joinable!(alerts -> models (model_id));
 diesel::joinable!(alerts -> patients (patient_id));
-diesel::joinable!(alerts -> scores (score_id));
 diesel::joinable!(audit_seals -> audit_log (seq));
 diesel::joinable!(backtests -> models (model_id));
 diesel::joinable!(break_glass_grants -> patients (patient_id));
 diesel::joinable!(cds_cards -> models (model_id));
 diesel::joinable!(cds_cards -> patients (patient_id));
-diesel::joinable!(cds_cards -> scores (score_id));
 diesel::joinable!(conditions -> patients (patient_id));
 diesel::joinable!(encounters -> patients (patient_id));
 diesel::joinable!(import_job_parts -> import_jobs (job_id));
@@ -691,7 +688,6 @@ diesel::joinable!(patient_changes -> patients (patient_id));
 diesel::joinable!(patient_unit_assignments -> care_units (unit_id));
 diesel::joinable!(patient_unit_assignments -> patients (patient_id));
 diesel::joinable!(procedures -> patients (patient_id));
-diesel::joinable!(score_outcomes -> scores (score_id));
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(user_recovery_codes -> users (user_id));
 diesel::joinable!(user_units -> care_units (unit_id));

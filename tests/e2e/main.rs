@@ -26,6 +26,7 @@ mod portal;
 mod pull;
 mod read_replica;
 mod replicas;
+mod score_retention;
 mod scoring;
 mod search;
 mod serve;

@@ -8,7 +8,7 @@
 //!   patient is scored exactly once for that run (the unique key on the scores backs this up).
 //! - Memory is bounded by the chunk (a few chunks in flight, whatever the population).
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{Bool, Text};
 use vigil_store::models::{JsonText, NewScore};
@@ -249,6 +249,9 @@ impl Runner<'_> {
                 (id, as_of, 0, ids, models, false)
             }
         };
+        // Scores go to the partition of their own time (a readmission score's is the discharge's):
+        // each month a chunk reaches is made once per run.
+        let mut months = std::collections::HashSet::new();
         let mut patients = 0_i64;
         let mut scores = 0_i64;
         let reading = pipeline::Reading { list: list.as_deref(), after: cursor, chunk, as_of };
@@ -259,6 +262,11 @@ impl Runner<'_> {
             |histories| score_chunk(run_id, as_of, models, histories),
             |ids, rows| {
                 let Some(&last) = ids.last() else { return Ok(false) };
+                for row in &rows {
+                    if months.insert((row.as_of.year(), row.as_of.month())) {
+                        vigil_store::partitions::ensure_scores_month(conn, row.as_of)?;
+                    }
+                }
                 store_chunk(conn, run_id, &rows, last, ids.len())?;
                 patients += ids.len() as i64;
                 scores += rows.len() as i64;
