@@ -65,7 +65,8 @@ bench: ## performance figures, each beside a limit measured in the same run (VIG
 	  $(CARGO) bench --locked -p vigil --bench portal; \
 	  $(CARGO) bench --locked -p vigil --bench monitoring; \
 	  $(CARGO) bench --locked -p vigil --bench cds; \
-	  $(CARGO) bench --locked -p vigil --bench growth
+	  $(CARGO) bench --locked -p vigil --bench growth; \
+	  $(CARGO) bench --locked -p vigil --bench generalize
 
 loadtest: ## fixed-rate load on FHIR, the worklist, tokens and transactions, then faults under load (about 5 min)
 	@deploy/system-deps.sh

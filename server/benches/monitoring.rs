@@ -19,7 +19,7 @@ use vigil_store::schema::{score_outcomes, scores};
 use vigil_store::testing::TestDb;
 
 mod support;
-use support::{copy_out, peak_rss_mib, population, reset_peak_rss, rss_mib};
+use support::{copy_out, copy_query_out, peak_rss_mib, population, reset_peak_rss, rss_mib};
 
 fn env(name: &str, default: i64) -> i64 {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
@@ -67,21 +67,13 @@ fn main() {
     let peak = peak_rss_mib();
 
     // The limit: COPY reading the rows the job reads (each table on a connection of its own).
-    let mut score_reader = db.connect();
     let mut outcome_reader = db.connect();
     let started = Instant::now();
-    let score_columns = (
-        scores::id,
-        scores::model_id,
-        scores::patient_id,
-        scores::encounter_fhir_id,
-        scores::as_of,
-        scores::probability,
-        scores::points,
-        scores::features,
+    let mut bytes = copy_query_out(
+        db.url(),
+        "SELECT id, model_id, patient_id, encounter_fhir_id, as_of, probability, points, features FROM scores",
+        std::io::sink(),
     );
-    let mut bytes =
-        copy_out(diesel::copy_to(score_columns).load_raw(&mut score_reader).expect("scores"), std::io::sink());
     let outcome_columns = (score_outcomes::score_id, score_outcomes::unit, score_outcomes::outcome);
     bytes +=
         copy_out(diesel::copy_to(outcome_columns).load_raw(&mut outcome_reader).expect("outcomes"), std::io::sink());

@@ -85,6 +85,20 @@ pub fn copy_out(mut out: impl BufRead, mut sink: impl Write) -> u64 {
     }
 }
 
+/// `COPY (query) TO STDOUT`, read by psql into `sink`; the bytes. diesel copies tables only, and
+/// a partitioned table (`scores`) can be copied out only as a query.
+pub fn copy_query_out(database_url: &str, query: &str, mut sink: impl Write) -> u64 {
+    let mut psql = std::process::Command::new("psql")
+        .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", database_url, "-c"])
+        .arg(format!("COPY ({query}) TO STDOUT"))
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("psql (Debian's postgresql-client)");
+    let bytes = std::io::copy(&mut psql.stdout.take().expect("stdout"), &mut sink).expect("copy out");
+    assert!(psql.wait().expect("psql").success(), "psql: COPY ({query}) TO STDOUT");
+    bytes
+}
+
 /// An I/O error inside a diesel `COPY` callback.
 pub fn io(e: std::io::Error) -> diesel::result::Error {
     diesel::result::Error::SerializationError(Box::new(e))
@@ -101,11 +115,7 @@ impl SavedScores {
     pub fn take(db: &TestDb, conn: &mut PgConnection) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("scores");
-        // diesel's COPY TO reader leaves its connection mid-command once drained: a connection of
-        // its own.
-        let mut export = db.connect();
-        let out = diesel::copy_to(scores::table).load_raw(&mut export).expect("copy to");
-        copy_out(out, File::create(&path).expect("file"));
+        copy_query_out(db.url(), "SELECT * FROM scores", File::create(&path).expect("file"));
         // Not TRUNCATE: alerts, outcomes, feedback and cards reference scores (none here).
         conn.batch_execute("DELETE FROM scores").expect("empty the scores");
         Self { _dir: dir, path }
