@@ -62,6 +62,8 @@ pub fn describe(name: &str, features: &Features) -> Option<String> {
         "discharged_elsewhere" if on => "discharged to another setting".into(),
         "oncology_service" if on => "discharged from oncology".into(),
         "procedure_during_stay" if on => "a procedure during the stay".into(),
+        "lace_points" if value > 0.0 => format!("LACE score {}", value.round()),
+        "hospital_points" if value > 0.0 => format!("HOSPITAL score {}", value.round()),
         _ => return describe_lab(name, value, features),
     })
 }

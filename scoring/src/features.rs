@@ -5,14 +5,16 @@
 //! Missing values are explicit: a lab never measured in the year before T takes a typical normal
 //! value *and* sets its `*_missing` flag, so a model can tell "normal" from "unknown".
 //! Change [`FEATURE_VERSION`] whenever a feature's meaning changes: models record the version they
-//! were trained on, and scoring refuses a model of another version.
+//! were trained on, and scoring refuses a model of another version. (2: LACE's and HOSPITAL's points
+//! as inputs.)
 
 use chrono::{DateTime, Duration, Utc};
 
+use crate::baselines;
 use crate::charlson::{self, Category};
 use crate::history::{Class, Disposition, Encounter, History};
 
-pub const FEATURE_VERSION: i32 = 1;
+pub const FEATURE_VERSION: i32 = 2;
 
 /// What is being scored.
 #[derive(Debug, Clone, Copy)]
@@ -212,6 +214,12 @@ pub fn compute(history: &History, index: &Index<'_>) -> Features {
     f.flag("discharged_elsewhere", matches!(disposition, Some(Disposition::Other)));
     f.flag("oncology_service", stay.is_some_and(Encounter::is_oncology_service));
     f.flag("procedure_during_stay", stay.is_some_and(|s| procedure_during(history, s)));
+    // The clinical scores themselves (zero when scoring admission): a learner starts from what they
+    // know, in the thresholds their authors validated (HOSPITAL's haemoglobin and sodium at
+    // discharge, LACE's bands of stay and comorbidity), rather than having to rediscover them
+    // from few events.
+    f.push("lace_points", stay.map_or(0.0, |s| f64::from(baselines::lace(history, s))));
+    f.push("hospital_points", stay.map_or(0.0, |s| f64::from(baselines::hospital(history, s))));
     f
 }
 
@@ -313,6 +321,13 @@ mod tests {
         assert_eq!(f.get("length_of_stay_days"), Some(6.0));
         assert_eq!(f.get("acute_admission"), Some(1.0));
         assert_eq!(f.get("discharged_to_facility"), Some(1.0));
+        let (lace, hospital) = (baselines::lace(&history, &index), baselines::hospital(&history, &index));
+        assert_eq!(
+            (f.get("lace_points"), f.get("hospital_points")),
+            (Some(f64::from(lace)), Some(f64::from(hospital)))
+        );
+        let home = compute(&history, &Index::Admission { at: at(200) });
+        assert_eq!((home.get("lace_points"), home.get("hospital_points")), (Some(0.0), Some(0.0)));
         assert!(f.get("age").is_some_and(|age| (83.0..=84.0).contains(&age)));
     }
 
