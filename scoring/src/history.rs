@@ -88,10 +88,18 @@ impl Encounter {
             || self.led_to_by(history).is_some()
     }
 
-    /// The emergency visit of the same patient this stay is part of, if any.
+    /// The emergency visit of the same patient that led to this stay, if any: the one it is part
+    /// of, or, where the source links none (Synthea's exports, many EHRs' too), an emergency visit
+    /// that began in the [`ED_TO_ADMISSION_HOURS`] before admission.
     pub fn led_to_by<'a>(&self, history: &'a History) -> Option<&'a Encounter> {
-        let parent = self.part_of.as_deref()?;
-        history.encounters.iter().find(|e| e.fhir_id == parent && e.class == Class::Emergency)
+        let emergencies = || history.encounters.iter().filter(|e| e.class == Class::Emergency);
+        if let Some(parent) = self.part_of.as_deref()
+            && let Some(linked) = emergencies().find(|e| e.fhir_id == parent)
+        {
+            return Some(linked);
+        }
+        let earliest = self.start - chrono::Duration::hours(ED_TO_ADMISSION_HOURS);
+        emergencies().filter(|e| e.start <= self.start && e.start >= earliest).max_by_key(|e| e.start)
     }
 
     /// A newborn's birth stay: admitted as born, or part of an encounter that is not this
@@ -202,9 +210,41 @@ impl History {
     }
 }
 
+/// How long before an admission an emergency visit may begin and still be the one that led to it.
+pub const ED_TO_ADMISSION_HOURS: i64 = 24;
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_emergency_visit_leads_to_a_stay_by_link_or_by_beginning_the_day_before() {
+        let t = |hours: i64| DateTime::from_timestamp(1_700_000_000 + hours * 3600, 0).expect("t");
+        let encounter = |id: &str, class: Class, start: i64| Encounter {
+            fhir_id: id.into(),
+            class,
+            start: t(start),
+            end: Some(t(start + 3)),
+            priority: None,
+            admit_source: None,
+            disposition: None,
+            service: None,
+            unit: None,
+            part_of: None,
+        };
+        let stay = encounter("stay", Class::Inpatient, 100);
+        let history = |ed: Vec<Encounter>| History { encounters: ed, ..History::default() };
+        let unlinked_the_night_before = history(vec![encounter("ed", Class::Emergency, 90)]);
+        assert_eq!(stay.led_to_by(&unlinked_the_night_before).map(|e| e.fhir_id.as_str()), Some("ed"));
+        assert!(stay.is_acute(&unlinked_the_night_before), "no priority, no admit source: the visit tells");
+        let two_days_before = history(vec![encounter("ed", Class::Emergency, 70)]);
+        assert!(stay.led_to_by(&two_days_before).is_none() && !stay.is_acute(&two_days_before));
+        let clinic_visit = history(vec![encounter("amb", Class::Ambulatory, 99)]);
+        assert!(!stay.is_acute(&clinic_visit));
+        let linked = Encounter { part_of: Some("old-ed".into()), ..stay.clone() };
+        let both = history(vec![encounter("old-ed", Class::Emergency, 50), encounter("ed", Class::Emergency, 95)]);
+        assert_eq!(linked.led_to_by(&both).map(|e| e.fhir_id.as_str()), Some("old-ed"), "a link wins");
+    }
 
     #[test]
     fn an_oncology_service_is_recognised_as_code_specialty_or_text_in_any_case() {
