@@ -9,11 +9,13 @@
 
 pub mod backtests;
 pub mod baselines;
+pub mod calibration;
 pub mod charlson;
 pub mod drift;
 pub mod estimate;
 pub mod exclusions;
 pub mod explain;
+pub mod fairness;
 pub mod features;
 pub mod history;
 pub mod labels;
@@ -27,3 +29,5 @@ pub mod registry;
 pub mod report;
 pub mod run;
 pub mod training;
+pub mod tuning;
+pub mod units;

@@ -8,9 +8,10 @@ use diesel::prelude::*;
 use serde_json::Value;
 use vigil_store::schema::{conditions, encounters, medication_requests, observations, patients, procedures};
 
-use crate::features::{LABS, LOOKBACK_DAYS};
+use crate::features::LOOKBACK_DAYS;
 use crate::history::{Class, Condition, Disposition, Encounter, History, Medication, Observation, Procedure};
 use crate::training::{self, Example, Target, month_starts};
+use crate::units;
 
 /// The blood-pressure panel, whose systolic component is a feature.
 pub const BP_PANEL: &str = "85354-9";
@@ -239,7 +240,7 @@ pub fn histories(conn: &mut PgConnection, ids: &[i64], span: Span) -> QueryResul
         Span::AsOf(as_of) => Some(since(as_of, by_id.values().flat_map(|h| &h.encounters))),
     };
 
-    let codes: Vec<&str> = LABS.iter().map(|l| l.loinc).collect();
+    let codes = units::codes_read();
     let mut query = observations::table
         .filter(observations::patient_id.eq_any(ids))
         .filter(observations::loinc_code.eq_any(&codes))
@@ -250,20 +251,23 @@ pub fn histories(conn: &mut PgConnection, ids: &[i64], span: Span) -> QueryResul
             observations::loinc_code,
             observations::effective_at,
             observations::value_quantity,
+            observations::value_unit,
         ))
         .into_boxed();
     if let Some(since) = since {
         query = query.filter(observations::effective_at.ge(since));
     }
-    type ValueRow = (i64, Option<String>, Option<DateTime<Utc>>, Option<f64>);
+    type ValueRow = (i64, Option<String>, Option<DateTime<Utc>>, Option<f64>, Option<String>);
     let rows: Vec<ValueRow> = query.load(conn)?;
-    for (patient, loinc, at, value) in rows {
+    for (patient, loinc, at, value, unit) in rows {
         let (Some(history), Some(loinc), Some(at), Some(value)) =
-            (by_id.get_mut(&patient), loinc.as_deref().and_then(lab_code), at, value)
+            (by_id.get_mut(&patient), loinc.as_deref().and_then(units::feature_code), at, value)
         else {
             continue;
         };
-        history.observations.push(Observation { loinc, at, value });
+        if let Some(value) = units::normalise(loinc, value, unit.as_deref()) {
+            history.observations.push(Observation { loinc, at, value });
+        }
     }
 
     // Panels carry their values in components (systolic pressure in the BP panel): read apart,
@@ -282,12 +286,15 @@ pub fn histories(conn: &mut PgConnection, ids: &[i64], span: Span) -> QueryResul
         let (Some(history), Some(at)) = (by_id.get_mut(&patient), at) else { continue };
         for component in components.as_array().into_iter().flatten() {
             let (Some(loinc), Some(value)) = (
-                component.get("loinc").and_then(Value::as_str).and_then(lab_code),
+                component.get("loinc").and_then(Value::as_str).and_then(units::feature_code),
                 component.get("value").and_then(Value::as_f64),
             ) else {
                 continue;
             };
-            history.observations.push(Observation { loinc, at, value });
+            let unit = component.get("unit").and_then(Value::as_str);
+            if let Some(value) = units::normalise(loinc, value, unit) {
+                history.observations.push(Observation { loinc, at, value });
+            }
         }
     }
 
@@ -318,11 +325,6 @@ pub fn histories(conn: &mut PgConnection, ids: &[i64], span: Span) -> QueryResul
     }
 
     Ok(ids.iter().filter_map(|id| by_id.remove(id)).map(History::sorted).collect())
-}
-
-/// The lab code as [`LABS`] spells it, if features use it.
-fn lab_code(loinc: &str) -> Option<&'static str> {
-    LABS.iter().map(|l| l.loinc).find(|code| *code == loinc)
 }
 
 /// Patients read per round trip when walking the whole population.

@@ -1,6 +1,6 @@
 //! How good a set of predictions is, given what happened: discrimination (AUROC with DeLong's 95 %
 //! interval, AUPRC as average precision), accuracy (Brier), calibration (intercept and slope of
-//! the logistic recalibration, and a decile table), and what an operating threshold means on the
+//! the logistic recalibration in `calibration`, and a decile table), and what an operating threshold means on the
 //! ward (sensitivity, PPV, alerts per 100 patient-days, patients evaluated per true case).
 
 /// The AUROC with its 95 % confidence interval (DeLong et al. 1988).
@@ -111,93 +111,7 @@ pub fn brier(probabilities: &[f64], labels: &[bool]) -> f64 {
     probabilities.iter().zip(labels).map(|(p, l)| (p - if *l { 1.0 } else { 0.0 }).powi(2)).sum::<f64>() / n
 }
 
-fn logit(p: f64) -> f64 {
-    let p = p.clamp(1e-6, 1.0 - 1e-6);
-    (p / (1.0 - p)).ln()
-}
-
-pub fn sigmoid(x: f64) -> f64 {
-    1.0 / (1.0 + (-x).exp())
-}
-
-/// `ln(1 + e^t)` without overflow.
-fn softplus(t: f64) -> f64 {
-    t.max(0.0) + (-t.abs()).exp().ln_1p()
-}
-
-fn log_likelihood(x: &[f64], y: &[bool], a: f64, b: f64) -> f64 {
-    // ln sigmoid(z) = -softplus(-z); ln(1 - sigmoid(z)) = -softplus(z).
-    x.iter().zip(y).map(|(xi, yi)| -softplus(if *yi { -(a + b * xi) } else { a + b * xi })).sum()
-}
-
-/// Fits `P(y) = sigmoid(a + b x)` by Newton's method with step halving (so it never moves to a
-/// worse fit); with `fit_slope` false, b stays 1 and only a is fitted. The inputs are centred and
-/// scaled first, so that points on a 0–19 scale fit as well as logits. Returns (a, b).
-pub(crate) fn fit_logistic(x: &[f64], y: &[bool], fit_slope: bool) -> (f64, f64) {
-    let n = x.len().max(1) as f64;
-    let (center, scale) = if fit_slope {
-        let mean = x.iter().sum::<f64>() / n;
-        let sd = (x.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n).sqrt();
-        (mean, if sd > 1e-12 { sd } else { 1.0 })
-    } else {
-        (0.0, 1.0)
-    };
-    let x: Vec<f64> = x.iter().map(|v| (v - center) / scale).collect();
-    let (mut a, mut b) = (0.0, if fit_slope { 0.0 } else { 1.0 });
-    let mut current = log_likelihood(&x, y, a, b);
-    for _ in 0..100 {
-        let (mut ga, mut gb, mut haa, mut hab, mut hbb) = (0.0, 0.0, 0.0, 0.0, 0.0);
-        for (xi, yi) in x.iter().zip(y) {
-            let p = sigmoid(a + b * xi);
-            let r = if *yi { 1.0 } else { 0.0 } - p;
-            let w = p * (1.0 - p);
-            ga += r;
-            gb += r * xi;
-            haa += w;
-            hab += w * xi;
-            hbb += w * xi * xi;
-        }
-        let (da, db) = if fit_slope {
-            let det = haa * hbb - hab * hab;
-            if det.abs() < 1e-12 {
-                break;
-            }
-            ((hbb * ga - hab * gb) / det, (haa * gb - hab * ga) / det)
-        } else {
-            if haa < 1e-12 {
-                break;
-            }
-            (ga / haa, 0.0)
-        };
-        let mut step = 1.0;
-        let mut improved = false;
-        while step > 1e-6 {
-            let candidate = log_likelihood(&x, y, a + step * da, b + step * db);
-            if candidate >= current {
-                a += step * da;
-                b += step * db;
-                current = candidate;
-                improved = true;
-                break;
-            }
-            step /= 2.0;
-        }
-        if !improved || (step * da).abs() < 1e-10 && (step * db).abs() < 1e-10 {
-            break;
-        }
-    }
-    // Back to the original scale: a + b (x - c) / s.
-    if fit_slope { (a - b * center / scale, b / scale) } else { (a, b) }
-}
-
-/// Calibration intercept (calibration-in-the-large: `a` with the slope fixed at 1) and slope (`b`
-/// in `logit P(y) = a + b logit(p)`). A well calibrated model has 0 and 1.
-pub fn calibration(probabilities: &[f64], labels: &[bool]) -> (f64, f64) {
-    let x: Vec<f64> = probabilities.iter().map(|p| logit(*p)).collect();
-    let (intercept, _) = fit_logistic(&x, labels, false);
-    let (_, slope) = fit_logistic(&x, labels, true);
-    (intercept, slope)
-}
+pub use crate::calibration::{calibration, logit, sigmoid};
 
 /// One tenth of the predictions, by rank.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -381,27 +295,6 @@ mod tests {
         let ap = auprc(&[0.9, 0.8, 0.7, 0.1], &labels).expect("ap");
         assert!((ap - (0.5 * 1.0 + 0.5 * 2.0 / 3.0)).abs() < 1e-12);
         assert!((brier(&[1.0, 0.0, 0.5, 0.5], &labels) - (0.0 + 0.0 + 0.25 + 0.25) / 4.0).abs() < 1e-12);
-    }
-
-    #[test]
-    fn calibration_of_calibrated_and_overconfident_predictions() {
-        // Outcomes drawn exactly at the predicted rates: intercept 0, slope 1.
-        let (mut p, mut y) = (Vec::new(), Vec::new());
-        for (prob, n, k) in [(0.1, 100, 10), (0.3, 100, 30), (0.6, 100, 60), (0.9, 100, 90)] {
-            for i in 0..n {
-                p.push(prob);
-                y.push(i < k);
-            }
-        }
-        let (intercept, slope) = calibration(&p, &y);
-        assert!(intercept.abs() < 0.05 && (slope - 1.0).abs() < 0.05, "{intercept} {slope}");
-        // Predictions pushed to the extremes: a slope below 1.
-        let extreme: Vec<f64> = p.iter().map(|q| sigmoid(2.0 * logit(*q))).collect();
-        let (_, slope) = calibration(&extreme, &y);
-        assert!((slope - 0.5).abs() < 0.05, "{slope}");
-        let table = deciles(&p, &y);
-        assert_eq!(table.len(), 10);
-        assert_eq!(table.iter().map(|d| d.count).sum::<usize>(), 400);
     }
 
     #[test]

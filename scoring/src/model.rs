@@ -10,9 +10,9 @@
 //!   ARCHITECTURE.md for why not perpetual). Explanation: the trees' per-feature contributions to
 //!   the log-odds (average node values along the path, as XGBoost's `approx_contribs`).
 //!
-//! Both learn on balanced classes, so their raw scores are not probabilities: a Platt scaling
-//! (`sigmoid(a + b raw)`) fitted on a later time slice than the training data maps them to
-//! probabilities of the real population.
+//! Both learn on balanced classes, so their raw scores are not probabilities: a calibrator
+//! (Platt scaling or isotonic regression, see `calibration`) fitted on a later time slice than the
+//! training data maps them to probabilities of the real population.
 
 use forust_ml::gradientbooster::ContributionsMethod;
 use forust_ml::objective::ObjectiveType;
@@ -22,7 +22,7 @@ use smartcore::linalg::basic::arrays::Array;
 use smartcore::linalg::basic::matrix::DenseMatrix;
 use smartcore::linear::logistic_regression::{LogisticRegression, LogisticRegressionParameters};
 
-use crate::metrics::{fit_logistic, sigmoid};
+pub use crate::calibration::{Calibrator, Platt};
 
 /// Bumped when the serialized form changes; a stored model of another format is refused.
 pub const MODEL_FORMAT: u32 = 1;
@@ -99,24 +99,6 @@ impl std::fmt::Debug for Learner {
     }
 }
 
-/// Platt scaling: `P = sigmoid(a + b raw)`.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct Platt {
-    pub a: f64,
-    pub b: f64,
-}
-
-impl Platt {
-    pub fn fit(raw: &[f64], labels: &[bool]) -> Self {
-        let (a, b) = fit_logistic(raw, labels, true);
-        Self { a, b }
-    }
-
-    pub fn apply(&self, raw: f64) -> f64 {
-        sigmoid(self.a + self.b * raw)
-    }
-}
-
 /// A trained, calibrated model.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Model {
@@ -125,7 +107,7 @@ pub struct Model {
     pub feature_version: i32,
     pub names: Vec<String>,
     pub learner: Learner,
-    pub calibration: Platt,
+    pub calibration: Calibrator,
 }
 
 /// The weight that balances the classes: negatives per positive.
@@ -146,6 +128,19 @@ pub const NEGATIVES_PER_POSITIVE: usize = 3;
 /// same for the same data): the fit then costs little whatever the prevalence, and the
 /// calibration fitted afterwards restores the real probabilities.
 pub fn fit_logistic_regression(rows: &[Vec<f64>], labels: &[bool], alpha: f64) -> Result<Learner, ModelError> {
+    fit_logistic_regression_emphasized(rows, labels, alpha, &[])
+}
+
+/// As [`fit_logistic_regression`], with each standardized column `j` multiplied by `emphasis[j]`
+/// (1 where the slice ends) before the fit and the coefficient multiplied back after it: the L2
+/// penalty on column `j` is then divided by `emphasis[j]`², so that with much penalty the model
+/// shrinks toward the emphasized columns alone (a column of emphasis 0 is left out).
+pub fn fit_logistic_regression_emphasized(
+    rows: &[Vec<f64>],
+    labels: &[bool],
+    alpha: f64,
+    emphasis: &[f64],
+) -> Result<Learner, ModelError> {
     let ratio = balance(labels)?;
     let standardizer = Standardizer::fit(rows);
     let keep_every = ((ratio / NEGATIVES_PER_POSITIVE as f64).floor() as usize).max(1);
@@ -159,13 +154,19 @@ pub fn fit_logistic_regression(rows: &[Vec<f64>], labels: &[bool], alpha: f64) -
                 continue;
             }
         }
-        x.push(standardizer.apply(row));
+        let mut z = standardizer.apply(row);
+        for (value, e) in z.iter_mut().zip(emphasis) {
+            *value *= e;
+        }
+        x.push(z);
         y.push(i32::from(*label));
     }
     let matrix = DenseMatrix::from_2d_vec(&x).map_err(|e| ModelError::Training(e.to_string()))?;
     let parameters = LogisticRegressionParameters::default().with_alpha(alpha);
     let fitted = LogisticRegression::fit(&matrix, &y, parameters).map_err(|e| ModelError::Training(e.to_string()))?;
-    let coefficients: Vec<f64> = (0..standardizer.mean.len()).map(|j| *fitted.coefficients().get((0, j))).collect();
+    let coefficients: Vec<f64> = (0..standardizer.mean.len())
+        .map(|j| *fitted.coefficients().get((0, j)) * emphasis.get(j).copied().unwrap_or(1.0))
+        .collect();
     let intercept = *fitted.intercept().get((0, 0));
     Ok(Learner::Logistic { standardizer, intercept, coefficients })
 }
@@ -254,7 +255,7 @@ impl Model {
         feature_version: i32,
         names: &[&str],
         learner: Learner,
-        calibration: Platt,
+        calibration: Calibrator,
     ) -> Self {
         Self {
             format: MODEL_FORMAT,
@@ -296,7 +297,7 @@ mod tests {
         let mut labels = Vec::new();
         for _ in 0..n {
             let x: Vec<f64> = (0..3).map(|_| rng.random::<f64>() * 2.0 - 1.0).collect();
-            let p = sigmoid(-1.8 + 2.5 * x[0] + 0.8 * x[1]);
+            let p = crate::calibration::sigmoid(-1.8 + 2.5 * x[0] + 0.8 * x[1]);
             rows.push(x);
             labels.push(rng.random::<f64>() < p);
         }
@@ -322,7 +323,7 @@ mod tests {
                 .expect("fit"),
             ),
         ] {
-            let calibration = Platt::fit(&learner.raw(&later), &later_y);
+            let calibration = Calibrator::Platt(Platt::fit(&learner.raw(&later), &later_y));
             let model = Model::new(algorithm, 1, &names, learner, calibration);
             let p = model.probabilities(&test);
             let auc = crate::metrics::auroc(&p, &test_y).expect("auroc").value;
@@ -348,6 +349,21 @@ mod tests {
         let sum: f64 = contributions.iter().sum();
         let Learner::Logistic { intercept, .. } = &learner else { panic!("logistic") };
         assert!((learner.raw(&[vec![0.9, 0.0, 0.0]])[0] - (intercept + sum)).abs() < 1e-9);
+    }
+
+    #[test]
+    fn emphasis_shrinks_toward_the_emphasized_columns() {
+        let (train, train_y) = data(4000, 1);
+        let coefficients = |emphasis: &[f64]| {
+            let learner = fit_logistic_regression_emphasized(&train, &train_y, 5000.0, emphasis).expect("fit");
+            let Learner::Logistic { coefficients, .. } = learner else { panic!("logistic") };
+            coefficients
+        };
+        let plain = coefficients(&[]);
+        let emphasized = coefficients(&[1.0, 10.0]);
+        assert!(emphasized[1] / emphasized[0] > 2.0 * plain[1] / plain[0], "{plain:?} {emphasized:?}");
+        let alone = coefficients(&[0.0, 1.0, 0.0]);
+        assert!(alone[0] == 0.0 && alone[2] == 0.0 && alone[1] > 0.0, "{alone:?}");
     }
 
     #[test]

@@ -10,6 +10,7 @@ use vigil_store::schema::{model_status_changes, models};
 
 use crate::features::FEATURE_VERSION;
 use crate::model::Model;
+use crate::report::CALIBRATION_SLOPE_BAND;
 use crate::training::{Report, Target};
 
 #[derive(Debug, thiserror::Error)]
@@ -226,14 +227,44 @@ fn lock(conn: &mut PgConnection) -> QueryResult<usize> {
     diesel::sql_query("SELECT pg_advisory_xact_lock(hashtext('vigil.models'))").execute(conn)
 }
 
-/// Makes a learned model its target's active model; the one active before is retired.
-pub fn activate(conn: &mut PgConnection, version: &str, by: &str) -> Result<Entry, RegistryError> {
+/// Whether a model's probabilities may be trusted enough to alert on: its calibration slope on
+/// its test period within [`CALIBRATION_SLOPE_BAND`]; outside it, only with a reason recorded.
+/// The note the status change keeps, or why not.
+fn approval(entry: &Entry, override_reason: Option<&str>) -> Result<String, RegistryError> {
+    // Read from the stored figures themselves, so that no report of another shape slips past.
+    let slope = entry.metrics["model"]["calibration_slope"].as_f64().unwrap_or(f64::NAN);
+    let (low, high) = CALIBRATION_SLOPE_BAND;
+    if (low..=high).contains(&slope) {
+        return Ok("activated".into());
+    }
+    let measured = if slope.is_finite() { format!("is {slope:.2}") } else { "could not be measured".to_owned() };
+    match override_reason.map(str::trim).filter(|r| !r.is_empty()) {
+        Some(reason) => {
+            Ok(format!("activated with calibration slope {slope:.2} outside {low}–{high}; override: {reason}"))
+        }
+        None => Err(RegistryError::Refused(format!(
+            "{}'s calibration slope on its test period {measured}, not within {low}–{high}: its probabilities \
+             would mislead whoever reads them. Retrain, or give the reason it may score anyway (recorded) as an override",
+            entry.version
+        ))),
+    }
+}
+
+/// Makes a learned model its target's active model; the one active before is retired. A model
+/// outside the calibration bound needs `override_reason`.
+pub fn activate(
+    conn: &mut PgConnection,
+    version: &str,
+    by: &str,
+    override_reason: Option<&str>,
+) -> Result<Entry, RegistryError> {
     conn.transaction(|conn| {
         lock(conn)?;
         let entry = scorable(conn, version)?;
         if entry.status == "active" {
             return Ok(entry);
         }
+        let note = approval(&entry, override_reason)?;
         let current: Option<Entry> = models::table
             .filter(models::target.eq(&entry.target).and(models::status.eq("active")))
             .select(Entry::as_select())
@@ -242,7 +273,7 @@ pub fn activate(conn: &mut PgConnection, version: &str, by: &str) -> Result<Entr
         if let Some(current) = current {
             set_status(conn, &current, "retired", by, &format!("replaced by {version}"))?;
         }
-        set_status(conn, &entry, "active", by, "activated")?;
+        set_status(conn, &entry, "active", by, &note)?;
         Ok(Entry { status: "active".into(), ..entry })
     })
 }

@@ -19,6 +19,9 @@ pub struct Report {
     pub training_positives: usize,
     pub training_from: Option<DateTime<Utc>>,
     pub hyperparameters: String,
+    /// How the learner and its hyperparameters were chosen (reports before this was kept have none).
+    #[serde(default)]
+    pub tuning: Option<Tuning>,
     pub training_seconds: f64,
     pub model: Evaluation,
     pub lace: Option<Evaluation>,
@@ -31,8 +34,15 @@ pub struct Report {
     pub over_hospital: Option<(f64, f64, f64)>,
     pub deciles: Vec<(usize, f64, f64)>,
     pub threshold: f64,
+    /// Alerts, sensitivity, PPV, alerts per 100 patient-days and patients evaluated per true case
+    /// (infinite where no alert was a true case, which JSON keeps as null).
+    #[serde(deserialize_with = "per_case_or_none")]
     pub at_threshold: (usize, f64, f64, f64, f64),
     pub subgroups: Vec<Subgroup>,
+    /// The subgroups further below the whole than their intervals explain, with what each remedy
+    /// changed (reports before they were tried have none).
+    #[serde(default)]
+    pub remedies: Vec<crate::fairness::Remedy>,
     /// Alerting at a range of thresholds on the test period (reports before this was kept have none).
     #[serde(default)]
     pub thresholds: Vec<metrics::ThresholdRow>,
@@ -45,6 +55,68 @@ pub struct Report {
     #[serde(default)]
     pub reference: Option<crate::drift::Reference>,
 }
+
+/// Reads `at_threshold` with its last figure null (infinite: no true case among the alerts) as
+/// infinity; without it, such a report could not be read back at all.
+fn per_case_or_none<'de, D: serde::Deserializer<'de>>(d: D) -> Result<(usize, f64, f64, f64, f64), D::Error> {
+    let (alerts, sensitivity, ppv, per_100, per_case): (usize, f64, f64, f64, Option<f64>) =
+        Deserialize::deserialize(d)?;
+    Ok((alerts, sensitivity, ppv, per_100, per_case.unwrap_or(f64::INFINITY)))
+}
+
+/// The time-ordered cross-validation that chose the model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Tuning {
+    pub folds: usize,
+    /// The index in `tried` of the chosen candidate.
+    pub chosen: usize,
+    pub tried: Vec<crate::tuning::Tried>,
+    /// LACE's and HOSPITAL's points on the same folds.
+    pub lace: Option<f64>,
+    pub hospital: Option<f64>,
+    /// The calibrator chosen on the calibration slice, and why.
+    #[serde(default)]
+    pub calibration: Option<String>,
+}
+
+impl Tuning {
+    /// Why this model: its figure beside the best of each other learner and the clinical scores.
+    pub fn why(&self) -> String {
+        let figure = |a: Option<f64>| a.map_or_else(|| "n/a".to_owned(), |a| format!("{a:.3}"));
+        let Some(chosen) = self.tried.get(self.chosen) else { return String::new() };
+        let mut s = format!(
+            "chosen by time-ordered cross-validation in the training window ({} folds, {} candidates): {} {} AUROC {}",
+            self.folds,
+            self.tried.len(),
+            chosen.algorithm.as_str().replace('_', " "),
+            chosen.setting,
+            figure(chosen.auroc)
+        );
+        let mut others: Vec<&crate::tuning::Tried> = Vec::new();
+        for t in &self.tried {
+            if t.algorithm != chosen.algorithm {
+                match others.iter_mut().find(|o| o.algorithm == t.algorithm) {
+                    Some(o) if o.auroc >= t.auroc => {}
+                    Some(o) => *o = t,
+                    None => others.push(t),
+                }
+            }
+        }
+        for o in others {
+            s += &format!("; best {} {} {}", o.algorithm.as_str().replace('_', " "), o.setting, figure(o.auroc));
+        }
+        for (name, value) in [("LACE", self.lace), ("HOSPITAL", self.hospital)] {
+            if value.is_some() {
+                s += &format!("; {name} {}", figure(value));
+            }
+        }
+        s
+    }
+}
+
+/// The calibration slopes a model may be made active with, without a recorded override (and a
+/// challenger promoted with).
+pub const CALIBRATION_SLOPE_BAND: (f64, f64) = (0.8, 1.2);
 
 /// How far below the whole a subgroup's AUROC may fall (PRODUCT.md's fairness check).
 pub const SUBGROUP_AUROC_GAP: f64 = 0.05;
@@ -82,6 +154,12 @@ impl Report {
             self.hyperparameters,
             self.training_seconds
         );
+        if let Some(tuning) = &self.tuning {
+            let _ = writeln!(s, "{}", tuning.why());
+            if let Some(calibration) = &tuning.calibration {
+                let _ = writeln!(s, "calibrated by {calibration}");
+            }
+        }
         if self.excluded_by_feedback > 0 {
             let _ = writeln!(
                 s,
@@ -129,19 +207,20 @@ impl Report {
             "at threshold {:.2}: {alerts} alerts, sensitivity {sensitivity:.3}, PPV {ppv:.3}, {per_100:.2} alerts per 100 patient-days, {per_case:.1} patients evaluated per true case",
             self.threshold
         );
-        let _ = writeln!(s, "by subgroup (events, positives, AUROC, sensitivity, PPV, alerts per 100 patient-days):");
+        let _ = writeln!(
+            s,
+            "by subgroup (events, positives, AUROC [95 % interval], sensitivity, PPV, alerts per 100 patient-days):"
+        );
         for g in &self.subgroups {
+            let auroc = match (g.auroc, g.auroc_interval) {
+                (Some(a), Some((lo, hi))) => format!("{a:.3} [{lo:.3}, {hi:.3}]"),
+                (Some(a), None) => format!("{a:.3}"),
+                _ => "n/a".into(),
+            };
             let _ = writeln!(
                 s,
-                "  {:<5} {:<28} {:>7} {:>6}  {:<6} {:.3}  {:.3}  {:.2}",
-                g.attribute,
-                g.value,
-                g.events,
-                g.positives,
-                g.auroc.map(|a| format!("{a:.3}")).unwrap_or_else(|| "n/a".into()),
-                g.sensitivity,
-                g.ppv,
-                g.alerts_per_100_patient_days
+                "  {:<5} {:<28} {:>7} {:>6}  {auroc:<22} {:.3}  {:.3}  {:.2}",
+                g.attribute, g.value, g.events, g.positives, g.sensitivity, g.ppv, g.alerts_per_100_patient_days
             );
         }
         let below = self.subgroups_below();
@@ -154,6 +233,9 @@ impl Report {
             "subgroups with an AUROC more than {SUBGROUP_AUROC_GAP:.2} below the whole: {}",
             if listed.is_empty() { "none".to_owned() } else { listed.join(", ") }
         );
+        for r in &self.remedies {
+            let _ = writeln!(s, "{}", r.to_text());
+        }
         s
     }
 }
@@ -173,6 +255,8 @@ mod tests {
             brier: 0.1,
             calibration_intercept: 0.0,
             calibration_slope: 1.0,
+            calibration_intercept_interval: None,
+            calibration_slope_interval: None,
         };
         let group = |value: &str, auroc| Subgroup {
             attribute: "age".into(),
@@ -180,6 +264,7 @@ mod tests {
             events: 50,
             positives: 5,
             auroc,
+            auroc_interval: None,
             sensitivity: 0.5,
             ppv: 0.5,
             alerts_per_100_patient_days: 1.0,
@@ -192,6 +277,7 @@ mod tests {
             training_positives: 1,
             training_from: None,
             hyperparameters: String::new(),
+            tuning: None,
             training_seconds: 0.0,
             model: evaluation(0.90),
             lace: None,
@@ -202,11 +288,16 @@ mod tests {
             threshold: 0.3,
             at_threshold: (0, 0.0, 0.0, 0.0, 0.0),
             subgroups: vec![group("<45", Some(0.86)), group("80+", Some(0.84)), group("unknown", None)],
+            remedies: Vec::new(),
             thresholds: Vec::new(),
             excluded_by_feedback: 0,
             reference: None,
         };
         let below: Vec<&str> = report.subgroups_below().iter().map(|(g, _)| g.value.as_str()).collect();
+        let stored = serde_json::to_value(Report { at_threshold: (3, 0.0, 0.0, 0.1, f64::INFINITY), ..report.clone() })
+            .expect("json");
+        let read: Report = serde_json::from_value(stored).expect("a report whose alerts found no case reads back");
+        assert!(read.at_threshold.4.is_infinite());
         assert_eq!(below, ["80+"]);
         assert!(report.to_text().contains("below the whole: age 80+ (50 events, 0.060 below)"));
     }

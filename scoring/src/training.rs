@@ -13,16 +13,18 @@ use chrono::{DateTime, Datelike, Duration, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::baselines;
+use crate::calibration::{self, Calibration, calibration_intervals};
 use crate::drift::Reference;
+use crate::fairness::{self, subgroups};
+pub use crate::fairness::{Subgroup, age_band};
 use crate::features::{self, FEATURE_VERSION, Index};
 use crate::history::History;
 use crate::labels;
 pub use crate::labels::horizon;
 use crate::metrics::{self, AtThreshold, Auroc, Decile};
-use crate::model::{
-    Algorithm, Boosting, Learner, Model, ModelError, Platt, fit_gradient_boosting, fit_logistic_regression,
-};
-pub use crate::report::{Report, SUBGROUP_AUROC_GAP};
+use crate::model::{Algorithm, Model, ModelError, Platt};
+pub use crate::report::{Report, SUBGROUP_AUROC_GAP, Tuning};
+use crate::tuning;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -129,7 +131,8 @@ pub fn examples(history: &History, target: Target, data_end: DateTime<Utc>, time
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub target: Target,
-    pub algorithm: Algorithm,
+    /// The learners tried; the one time-ordered cross-validation judges best is kept.
+    pub learners: Vec<Algorithm>,
     /// Train on outcomes known before this; test on events from it on.
     pub cutoff: DateTime<Utc>,
     /// The alerting threshold the report evaluates.
@@ -147,10 +150,15 @@ pub struct Evaluation {
     pub brier: f64,
     pub calibration_intercept: f64,
     pub calibration_slope: f64,
+    /// 95 % intervals of the two (reports before they were kept have none).
+    #[serde(default)]
+    pub calibration_intercept_interval: Option<(f64, f64)>,
+    #[serde(default)]
+    pub calibration_slope_interval: Option<(f64, f64)>,
 }
 
 pub fn evaluate(p: &[f64], y: &[bool]) -> Evaluation {
-    let (intercept, slope) = metrics::calibration(p, y);
+    let Calibration { intercept, intercept_interval, slope, slope_interval } = calibration_intervals(p, y);
     Evaluation {
         events: y.len(),
         positives: y.iter().filter(|l| **l).count(),
@@ -159,6 +167,8 @@ pub fn evaluate(p: &[f64], y: &[bool]) -> Evaluation {
         brier: metrics::brier(p, y),
         calibration_intercept: intercept,
         calibration_slope: slope,
+        calibration_intercept_interval: intercept_interval,
+        calibration_slope_interval: slope_interval,
     }
 }
 
@@ -166,12 +176,19 @@ impl Evaluation {
     /// One line of a report.
     pub fn line(&self, name: &str) -> String {
         let auroc = self.auroc.map(|(v, lo, hi)| format!("{v:.3} [{lo:.3}, {hi:.3}]")).unwrap_or_else(|| "n/a".into());
+        let interval = |i: Option<(f64, f64)>, sign: bool| match i {
+            Some((lo, hi)) if sign => format!(" [{lo:+.2}, {hi:+.2}]"),
+            Some((lo, hi)) => format!(" [{lo:.2}, {hi:.2}]"),
+            None => String::new(),
+        };
         format!(
-            "  {name:<22} AUROC {auroc:<22} AUPRC {:<6} Brier {:.4}  calibration intercept {:+.2} slope {:.2}",
+            "  {name:<22} AUROC {auroc:<22} AUPRC {:<6} Brier {:.4}  calibration intercept {:+.2}{} slope {:.2}{}",
             self.auprc.map(|a| format!("{a:.3}")).unwrap_or_else(|| "n/a".into()),
             self.brier,
             self.calibration_intercept,
-            self.calibration_slope
+            interval(self.calibration_intercept_interval, true),
+            self.calibration_slope,
+            interval(self.calibration_slope_interval, false)
         )
     }
 }
@@ -179,19 +196,6 @@ impl Evaluation {
 /// Discrimination of a baseline's points (no probabilities: AUROC and AUPRC only).
 pub fn discrimination(points: &[f64], y: &[bool]) -> (Option<(f64, f64, f64)>, Option<f64>) {
     (metrics::auroc(points, y).map(|Auroc { value, low, high }| (value, low, high)), metrics::auprc(points, y))
-}
-
-/// A subgroup's figures at the threshold.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Subgroup {
-    pub attribute: String,
-    pub value: String,
-    pub events: usize,
-    pub positives: usize,
-    pub auroc: Option<f64>,
-    pub sensitivity: f64,
-    pub ppv: f64,
-    pub alerts_per_100_patient_days: f64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -202,52 +206,8 @@ pub enum TrainError {
     TooFew(String),
 }
 
-pub fn age_band(age: Option<f64>) -> &'static str {
-    match age {
-        None => "unknown",
-        Some(a) if a < 45.0 => "<45",
-        Some(a) if a < 65.0 => "45-64",
-        Some(a) if a < 80.0 => "65-79",
-        Some(_) => "80+",
-    }
-}
-
-/// The subgroup an example falls in, by attribute.
-type Grouping = fn(&Example) -> String;
-
-fn subgroups(test: &[&Example], p: &[f64], threshold: f64) -> Vec<Subgroup> {
-    let attributes: [(&str, Grouping); 3] = [
-        ("sex", |e| e.sex.clone().unwrap_or_else(|| "unknown".into())),
-        ("age", |e| age_band(e.age).to_owned()),
-        ("race", |e| e.race.clone().unwrap_or_else(|| "unknown".into())),
-    ];
-    let mut out = Vec::new();
-    for (attribute, value_of) in &attributes {
-        let mut values: Vec<String> = test.iter().map(|e| value_of(e)).collect();
-        values.sort();
-        values.dedup();
-        for value in values {
-            let members: Vec<usize> = (0..test.len()).filter(|&i| value_of(test[i]) == value).collect();
-            let sp: Vec<f64> = members.iter().map(|&i| p[i]).collect();
-            let sy: Vec<bool> = members.iter().map(|&i| test[i].label).collect();
-            let at = metrics::at_threshold(&sp, &sy, threshold, patient_days(sy.len()));
-            out.push(Subgroup {
-                attribute: attribute.to_string(),
-                value,
-                events: sy.len(),
-                positives: sy.iter().filter(|l| **l).count(),
-                auroc: metrics::auroc(&sp, &sy).map(|a| a.value),
-                sensitivity: at.sensitivity,
-                ppv: at.ppv,
-                alerts_per_100_patient_days: at.alerts_per_100_patient_days,
-            });
-        }
-    }
-    out
-}
-
 /// Each index event is followed by 30 days at risk.
-fn patient_days(events: usize) -> f64 {
+pub(crate) fn patient_days(events: usize) -> f64 {
     events as f64 * labels::HORIZON_DAYS as f64
 }
 
@@ -301,46 +261,63 @@ pub fn train(examples: &[Example], settings: &Settings) -> Result<(Model, Report
     let (fit_x, fit_y, tune_x, tune_y) = (rows(fit), outcomes(fit), rows(tune), outcomes(tune));
 
     let started = Instant::now();
-    let candidates: Vec<(String, Learner)> = match settings.algorithm {
-        Algorithm::LogisticRegression => [0.1, 1.0, 10.0, 100.0, 1000.0]
-            .into_iter()
-            .map(|alpha| Ok((format!("alpha={alpha}"), fit_logistic_regression(&fit_x, &fit_y, alpha)?)))
-            .collect::<Result<_, ModelError>>()?,
-        Algorithm::GradientBoosting => [(100, 3), (200, 3), (100, 5)]
-            .into_iter()
-            .map(|(iterations, max_depth)| {
-                let settings_ = Boosting { iterations, learning_rate: 0.1, max_depth };
-                Ok((
-                    format!("iterations={iterations} learning_rate=0.1 max_depth={max_depth}"),
-                    fit_gradient_boosting(&fit_x, &fit_y, settings_, settings.threads)?,
-                ))
-            })
-            .collect::<Result<_, ModelError>>()?,
-    };
-    let mut best: Option<(f64, String, Learner)> = None;
-    for (name, learner) in candidates {
-        let auc = metrics::auroc(&learner.raw(&tune_x), &tune_y).map(|a| a.value).unwrap_or(0.0);
-        if best.as_ref().is_none_or(|(b, _, _)| auc > *b) {
-            best = Some((auc, name, learner));
-        }
+    let names = features::names();
+    let (known_x, known_y) = (rows(&known), outcomes(&known));
+    let candidates = tuning::candidates(&settings.learners, &names, &known_x);
+    let mut folds = tuning::folds(&known_y, MIN_PER_CLASS);
+    if folds.is_empty() {
+        // Too few events to cut the window further: the calibration slice judges alone.
+        folds = vec![(split, known.len())];
     }
-    let Some((_, hyperparameters, learner)) = best else { return Err(TrainError::TooFew("no candidate".into())) };
-    let calibration = Platt::fit(&learner.raw(&tune_x), &tune_y);
+    let tried = tuning::cross_validate(&candidates, &names, &known_x, &known_y, &folds, settings.threads)?;
+    let chosen = tuning::choose(&tried).ok_or_else(|| TrainError::TooFew("no candidate could be judged".into()))?;
+    let candidate = &candidates[chosen];
+    let learner = candidate.fit(&names, &fit_x, &fit_y, settings.threads)?;
+    let points = |p: fn(&Example) -> Option<u32>| -> Option<f64> {
+        let x: Vec<f64> = known.iter().map(|e| p(e).map(f64::from)).collect::<Option<_>>()?;
+        tuning::fixed_auroc(&x, &known_y, &folds)
+    };
+    let (tune_raw, test_x) = (learner.raw(&tune_x), rows(&test));
+    let test_raw = learner.raw(&test_x);
+    let (calibration, calibrated_by) = calibration::choose(&tune_raw, &tune_y);
+    let tuning = Tuning {
+        calibration: Some(calibrated_by),
+        folds: folds.len(),
+        chosen,
+        tried,
+        lace: points(|e| e.lace),
+        hospital: points(|e| e.hospital),
+    };
+    let hyperparameters = candidate.name();
     let training_seconds = started.elapsed().as_secs_f64();
-    let model = Model::new(settings.algorithm, FEATURE_VERSION, &features::names(), learner, calibration);
+    let model = Model::new(candidate.algorithm, FEATURE_VERSION, &names, learner, calibration);
 
     let test_y = outcomes(&test);
-    let p = model.probabilities(&rows(&test));
+    let p = model.probabilities(&test_x);
+    let groups = subgroups(&test, &p, settings.threshold);
+    let trained = fairness::Trained {
+        candidate,
+        names: &names,
+        threads: settings.threads,
+        fit,
+        tune,
+        test: &test,
+        tune_raw: &tune_raw,
+        test_raw: &test_raw,
+        test_p: &p,
+    };
+    let remedies = fairness::remedies(&trained, &groups)?;
     let at: AtThreshold = metrics::at_threshold(&p, &test_y, settings.threshold, patient_days(test.len()));
     let readmission = settings.target == Target::Readmission;
     let report = Report {
         target: settings.target,
-        algorithm: settings.algorithm,
+        algorithm: candidate.algorithm,
         cutoff: settings.cutoff,
         training_examples: known.len(),
         training_positives: known.iter().filter(|e| e.label).count(),
         training_from: known.first().map(|e| e.index_time),
         hyperparameters,
+        tuning: Some(tuning),
         training_seconds,
         model: evaluate(&p, &test_y),
         lace: readmission.then(|| baseline(|e| e.lace, tune, &test)).flatten(),
@@ -353,12 +330,13 @@ pub fn train(examples: &[Example], settings: &Settings) -> Result<(Model, Report
             .collect(),
         threshold: settings.threshold,
         at_threshold: (at.alerts, at.sensitivity, at.ppv, at.alerts_per_100_patient_days, at.evaluated_per_case),
-        subgroups: subgroups(&test, &p, settings.threshold),
+        subgroups: groups,
+        remedies,
         thresholds: metrics::threshold_table(&p, &test_y, patient_days(test.len()), settings.threshold),
         excluded_by_feedback: 0,
         // The training window's newest quarter (the calibration slice): the population the model
         // was readied on, past the window's start where records have no history yet.
-        reference: Some(Reference::of(&features::names(), &tune_x, &model.probabilities(&tune_x))),
+        reference: Some(Reference::of(&names, &tune_x, &model.probabilities(&tune_x))),
     };
     Ok((model, report))
 }

@@ -52,7 +52,7 @@ fn main() {
     let (data_end, examples) = admission_examples(&mut conn, 2000, 5);
     let settings = Settings {
         target: Target::Admission,
-        algorithm: Algorithm::LogisticRegression,
+        learners: vec![Algorithm::LogisticRegression],
         cutoff: default_cutoff(data_end, 180),
         threshold: 0.05,
         threads: None,

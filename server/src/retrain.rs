@@ -17,7 +17,8 @@ use vigil_store::audit::{self, AuditEvent, Outcome};
 #[derive(Debug, Clone)]
 pub struct Plan {
     pub target: Target,
-    pub algorithm: Algorithm,
+    /// The learners tried (the better by cross-validation is kept).
+    pub learners: Vec<Algorithm>,
     /// Train as Vigil would have at this time: later data is not used. None: all the data.
     pub as_of: Option<DateTime<Utc>>,
     /// Only examples from this time on (the newest window). None: the default lookback.
@@ -39,7 +40,7 @@ impl Plan {
     pub fn scheduled(target: Target, window_days: i64) -> Self {
         Self {
             target,
-            algorithm: Algorithm::LogisticRegression,
+            learners: vec![Algorithm::LogisticRegression, Algorithm::GradientBoosting],
             as_of: None,
             since: None,
             window_days: Some(window_days),
@@ -84,7 +85,7 @@ pub fn train(conn: &mut PgConnection, plan: &Plan, by: &str, progress: impl FnMu
     // Clinicians' answers that say an event should not count take it out of training and evaluation.
     let (examples, excluded) = exclusions::apply(examples, &exclusions::load(conn, plan.target)?);
     let settings =
-        training::Settings { target: plan.target, algorithm: plan.algorithm, cutoff, threshold, threads: None };
+        training::Settings { target: plan.target, learners: plan.learners.clone(), cutoff, threshold, threads: None };
     let (model, mut report) = training::train(&examples, &settings)?;
     report.excluded_by_feedback = excluded;
     registry::ensure_baselines(conn, by)?;

@@ -7,7 +7,7 @@
 
 use vigil_store::testing::TestDb;
 
-use crate::scoring::{cli, count};
+use crate::scoring::{activate, cli, count};
 use crate::support::{run, seed, vigil};
 
 /// The population, the champion (trained as Vigil would have on the day the process changed) and
@@ -28,7 +28,7 @@ fn champion_on(drift: bool) -> TestDb {
         &db,
         &["train", "--target", "admission", "--as-of", "2025-05-01", "--since", "2023-05-01", "--test-days", "90"],
     );
-    cli(&db, &["model", "activate", "admission-1"]);
+    activate(&db, "admission-1");
     let args =
         ["user", "add", "analyst", "--role", "informatics", "--email", "analyst@hospital.test", "--password-stdin"];
     seed::cli(db.url(), &args, &format!("{}\n", seed::PASSWORD));

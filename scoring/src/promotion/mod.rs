@@ -22,7 +22,7 @@ pub mod store;
 use serde::{Deserialize, Serialize};
 
 use crate::metrics;
-use crate::report::SUBGROUP_AUROC_GAP;
+use crate::report::{CALIBRATION_SLOPE_BAND, SUBGROUP_AUROC_GAP};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Rules {
@@ -35,7 +35,13 @@ pub struct Rules {
 
 impl Default for Rules {
     fn default() -> Self {
-        Self { min_auroc_gain: 0.0, slope: (0.8, 1.2), subgroup_min_events: 100, burden_band: 0.25, min_events: 20 }
+        Self {
+            min_auroc_gain: 0.0,
+            slope: CALIBRATION_SLOPE_BAND,
+            subgroup_min_events: 100,
+            burden_band: 0.25,
+            min_events: 20,
+        }
     }
 }
 

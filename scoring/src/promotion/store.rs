@@ -155,7 +155,16 @@ pub fn decide(
             .execute(conn)?;
         match verdict {
             Verdict::Kept => Ok(challenger),
-            Verdict::Promoted | Verdict::Forced => registry::activate(conn, version, request.by),
+            // Judged on its shadow period's outcomes (the calibration check among them), which
+            // speak for it more than its training report's test period does.
+            Verdict::Promoted => {
+                let reason = format!(
+                    "promoted on its shadow period: calibration slope {:.2}",
+                    comparison.calibration_slope.unwrap_or(f64::NAN)
+                );
+                registry::activate(conn, version, request.by, Some(&reason))
+            }
+            Verdict::Forced => registry::activate(conn, version, request.by, request.force),
         }
     })?;
     Ok(Decision { verdict, challenger, champion, comparison })

@@ -196,10 +196,11 @@ pub fn active_models(conn: &mut PgConnection, data_end: DateTime<Utc>) {
     for (target, threshold) in [(Target::Readmission, 0.30), (Target::Admission, 0.05)] {
         let examples = examples(conn, target, data_end, 200_000);
         let cutoff = default_cutoff(data_end, 180);
-        let settings = Settings { target, algorithm: Algorithm::LogisticRegression, cutoff, threshold, threads: None };
+        let settings =
+            Settings { target, learners: vec![Algorithm::LogisticRegression], cutoff, threshold, threads: None };
         let (model, report) = training::train(&examples, &settings).expect("train");
         let version = registry::register(conn, &model, &report, "service:bench").expect("register");
-        registry::activate(conn, &version, "service:bench").expect("activate");
+        registry::activate(conn, &version, "service:bench", Some("bench population")).expect("activate");
     }
 }
 

@@ -24,7 +24,7 @@ pub fn prepare(db: &TestDb, population: u64) -> Ward {
     vigil(db, &["synth", "--patients", &population.to_string(), "--seed", "7", "--out", synth], "");
     vigil(db, &["ingest", synth], "");
     vigil(db, &["train", "--target", "admission"], "");
-    vigil(db, &["model", "activate", "admission-1"], "");
+    vigil(db, &["model", "activate", "admission-1", "--override", "bench population"], "");
     vigil(db, &["unit", "add", UNIT, "--name", "Bench ward"], "");
     vigil(
         db,

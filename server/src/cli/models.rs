@@ -13,6 +13,8 @@ pub enum TargetArg {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum AlgorithmArg {
+    /// Both learners, the better by time-ordered cross-validation in the training window kept
+    Auto,
     LogisticRegression,
     GradientBoosting,
 }
@@ -28,7 +30,7 @@ pub struct TrainArgs {
     /// Days of events after --until to test on, when --until is not given
     #[arg(long, default_value_t = 180)]
     pub test_days: i64,
-    #[arg(long, value_enum, default_value = "logistic-regression")]
+    #[arg(long, value_enum, default_value = "auto")]
     pub algorithm: AlgorithmArg,
     /// Alerting threshold (probability) to report on; default 0.30 for readmission, 0.05 for admission
     #[arg(long)]
@@ -84,7 +86,13 @@ pub enum ModelCommand {
     /// One model's training window, counts and evaluation report
     Show { version: String },
     /// Make a model its target's active model (the one active before is retired)
-    Activate { version: String },
+    Activate {
+        version: String,
+        /// Why a model whose calibration slope on its test period is outside 0.8–1.2 may score
+        /// anyway (kept with the status change)
+        #[arg(long = "override", value_name = "REASON")]
+        override_reason: Option<String>,
+    },
     /// Score with a model beside the active one, alerting no one (a challenger on trial)
     Shadow { version: String },
     /// Stop scoring with a model that is not the active one

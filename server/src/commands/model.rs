@@ -60,8 +60,8 @@ pub fn run(conn: &mut PgConnection, settings: &Settings, command: ModelCommand) 
                 Err(_) => println!("a formula: no training report"),
             }
         }
-        ModelCommand::Activate { version } => {
-            let e = registry::activate(conn, &version, &cli_actor())?;
+        ModelCommand::Activate { version, override_reason } => {
+            let e = registry::activate(conn, &version, &cli_actor(), override_reason.as_deref())?;
             audit_cli(conn, "model-activate", "Model", Some(&e.version), None)?;
             println!("{} is the active {} model", e.version, e.target);
         }

@@ -27,9 +27,10 @@ fn instant(flag: &str, raw: Option<&String>) -> anyhow::Result<Option<DateTime<U
 pub fn run(conn: &mut PgConnection, args: TrainArgs) -> anyhow::Result<ExitCode> {
     let plan = Plan {
         target: target(args.target),
-        algorithm: match args.algorithm {
-            AlgorithmArg::LogisticRegression => Algorithm::LogisticRegression,
-            AlgorithmArg::GradientBoosting => Algorithm::GradientBoosting,
+        learners: match args.algorithm {
+            AlgorithmArg::Auto => vec![Algorithm::LogisticRegression, Algorithm::GradientBoosting],
+            AlgorithmArg::LogisticRegression => vec![Algorithm::LogisticRegression],
+            AlgorithmArg::GradientBoosting => vec![Algorithm::GradientBoosting],
         },
         as_of: instant("--as-of", args.as_of.as_ref())?,
         since: instant("--since", args.since.as_ref())?,

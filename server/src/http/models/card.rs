@@ -12,7 +12,7 @@ use vigil_scoring::training::{Report, Target};
 use super::view::Detail;
 
 /// Calibration slopes outside this band are a limitation (and, in issue 15, a promotion refusal).
-pub const SLOPE_BAND: (f64, f64) = (0.8, 1.2);
+pub use vigil_scoring::report::CALIBRATION_SLOPE_BAND as SLOPE_BAND;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Figure {

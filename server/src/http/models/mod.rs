@@ -88,13 +88,26 @@ async fn monitoring(
     })))
 }
 
+/// The optional body of a change: `{"override": "why"}` activates a model outside the
+/// calibration bound.
+#[derive(Debug, Default, serde::Deserialize)]
+struct ActBody {
+    #[serde(rename = "override")]
+    override_reason: Option<String>,
+}
+
 #[post("/api/models/{version}/{change}")]
-async fn act(guard: Guard<Api>, path: web::Path<(String, String)>) -> Result<HttpResponse, Rejection<Api>> {
+async fn act(
+    guard: Guard<Api>,
+    path: web::Path<(String, String)>,
+    body: Option<web::Json<ActBody>>,
+) -> Result<HttpResponse, Rejection<Api>> {
     let (version, change) = path.into_inner();
     let change = Change::parse(&change).ok_or_else(|| {
         Rejection::not_found(format!("models have no action {change:?}: activate, shadow, retire or rollback"))
     })?;
-    match view::change(&guard, version, change).await? {
+    let override_reason = body.and_then(|b| b.into_inner().override_reason);
+    match view::change(&guard, version, change, override_reason).await? {
         Ok(entry) => Ok(HttpResponse::Ok().json(shown(&entry))),
         Err(message) => Err(Rejection::new(StatusCode::CONFLICT, "conflict", message)),
     }

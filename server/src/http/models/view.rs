@@ -147,18 +147,19 @@ fn report_of(metrics: &Value) -> Option<Report> {
 
 /// Applies `change` to model `version` as the caller; the model that is active or changed
 /// afterwards, or why not (a refusal is for the caller to read: a baseline, the active model, no
-/// earlier model to roll back to).
+/// earlier model to roll back to, a calibration outside the bound without an override).
 pub async fn change<S: Surface>(
     guard: &Guard<S>,
     version: String,
     change: Change,
+    override_reason: Option<String>,
 ) -> Result<Result<Entry, String>, Rejection<S>> {
     let by = guard.principal().actor();
     let note = Some(change.as_str().to_owned());
     guard
         .system_noted(MODELS, Some(version.clone()), note, move |conn| {
             outcome(match change {
-                Change::Activate => registry::activate(conn, &version, &by),
+                Change::Activate => registry::activate(conn, &version, &by, override_reason.as_deref()),
                 Change::Shadow => registry::shadow(conn, &version, &by),
                 Change::Retire => registry::retire(conn, &version, &by),
                 Change::Rollback => registry::show(conn, &version).and_then(|entry| {

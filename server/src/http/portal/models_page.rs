@@ -16,6 +16,7 @@ use super::chart::{self, Calibration};
 use super::format::{instant, percent};
 use super::{Chrome, check_form, html};
 use crate::http::access::Guard;
+use crate::http::models::card::SLOPE_BAND;
 use crate::http::models::view::{self, Change, Detail};
 use crate::http::surface::{Portal, Rejection};
 
@@ -348,6 +349,8 @@ struct ConfirmPage {
     label: &'static str,
     consequence: String,
     problem: Option<String>,
+    /// The calibration slope outside the bound, when activating needs a recorded reason.
+    miscalibrated: Option<String>,
 }
 
 fn consequence(change: Change, entry: &Entry, active: Option<&str>) -> String {
@@ -385,6 +388,12 @@ async fn confirmation(
         action: change.as_str(),
         label: label(change),
         problem,
+        miscalibrated: detail
+            .report
+            .as_ref()
+            .map(|r| r.model.calibration_slope)
+            .filter(|s| change == Change::Activate && !(SLOPE_BAND.0..=SLOPE_BAND.1).contains(s))
+            .map(|s| format!("{s:.2}")),
     };
     html(status, &page)
 }
@@ -408,6 +417,9 @@ pub async fn confirm(
 pub struct ChangeForm {
     #[serde(default)]
     csrf_token: String,
+    /// Why a model outside the calibration bound may score anyway.
+    #[serde(default)]
+    override_reason: String,
 }
 
 #[post("/models/{version}/{change}")]
@@ -419,7 +431,8 @@ pub async fn apply(
     check_form(&guard, &form.csrf_token)?;
     let (version, change) = path.into_inner();
     let change = change_of(&change)?;
-    match view::change(&guard, version.clone(), change).await? {
+    let override_reason = Some(form.override_reason.clone()).filter(|r| !r.trim().is_empty());
+    match view::change(&guard, version.clone(), change, override_reason).await? {
         Ok(now) => Ok(HttpResponse::SeeOther()
             .insert_header((LOCATION, format!("/models/{}?done={}", now.version, change.as_str())))
             .finish()),
