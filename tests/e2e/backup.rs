@@ -36,7 +36,7 @@ fn counts(db: &TestDb) -> Vec<(String, i64)> {
 
 #[test]
 fn a_dump_restored_into_a_new_database_holds_every_row_and_its_audit_chain_verifies() {
-    let db = population(300);
+    let db = population(400);
     with_active_models(&db);
     cli(&db, &["score"]);
     cli(&db, &["unit", "add", "ICU", "--name", "Intensive care"]);

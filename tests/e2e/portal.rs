@@ -329,7 +329,7 @@ fn in_a_real_browser_a_nurse_signs_in_finds_an_alert_and_answers_it() {
     browser.click("#patient-page");
     poll("the patient's page", || browser.url().contains("/patients/").then_some(()));
     assert_eq!(browser.count("figure.trend svg"), 2, "a trend per target");
-    assert_eq!(browser.count("figure.trend svg polyline.series"), 1, "the admission model's scores");
+    assert!(browser.count("figure.trend svg polyline.series") >= 1, "a line for each target scored more than once");
     assert!(browser.source().contains("Latest results"));
     assert_eq!(browser.errors(), Vec::<String>::new(), "none on the patient's page");
     browser.check_and_capture("patient");

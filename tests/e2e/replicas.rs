@@ -217,7 +217,7 @@ fn an_alert_answered_through_one_server_is_listed_so_by_the_other_within_moments
     use crate::alerts::{score, ward_with_a_nurse};
     use crate::support::{App, seed};
 
-    let db = population(300);
+    let db = population(400);
     with_active_models(&db);
     ward_with_a_nurse(&db);
     seed::user(db.url(), "chief", "admin", &[]);

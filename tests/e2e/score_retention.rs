@@ -5,7 +5,7 @@ use crate::scoring::{cli, count, population, with_active_models};
 
 #[test]
 fn the_worker_retires_old_months_of_scores_and_keeps_each_weeks_first_run() {
-    let db = population(300);
+    let db = population(400);
     with_active_models(&db);
     // Two nightly runs in one week of June 2025 (a Monday and a Tuesday), and one now.
     cli(&db, &["score", "--as-of", "2025-06-02"]);

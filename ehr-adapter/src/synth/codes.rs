@@ -193,6 +193,23 @@ pub const CREATININE: Lab =
 pub const HBA1C: Lab = Lab { loinc: "4548-4", display: "Hemoglobin A1c/Hemoglobin.total in Blood", unit: "%" };
 pub const HEART_RATE: Lab = Lab { loinc: "8867-4", display: "Heart rate", unit: "/min" };
 pub const BMI: Lab = Lab { loinc: "39156-5", display: "Body mass index (BMI) [Ratio]", unit: "kg/m2" };
+/// What a site reporting in SI units sends instead.
+pub const HEMOGLOBIN_SI: Lab = Lab { loinc: "718-7", display: "Hemoglobin [Mass/volume] in Blood", unit: "g/L" };
+pub const CREATININE_SI: Lab =
+    Lab { loinc: "14682-9", display: "Creatinine [Moles/volume] in Serum or Plasma", unit: "umol/L" };
+pub const HBA1C_IFCC: Lab =
+    Lab { loinc: "59261-8", display: "Hemoglobin A1c/Hemoglobin.total in Blood by IFCC protocol", unit: "mmol/mol" };
+
+/// `value` of `lab` as a site reporting in SI units sends it.
+pub fn in_si(lab: &Lab, value: f64) -> (&Lab, f64) {
+    match lab.loinc {
+        "718-7" => (&HEMOGLOBIN_SI, (value * 10.0).round()),
+        "2160-0" => (&CREATININE_SI, (value * 88.42).round()),
+        "4548-4" => (&HBA1C_IFCC, ((value - 2.152) / 0.09148).round()),
+        _ => (lab, value),
+    }
+}
+
 pub const BP_PANEL: &str = "85354-9";
 pub const SYSTOLIC: &str = "8480-6";
 pub const DIASTOLIC: &str = "8462-4";

@@ -8,14 +8,17 @@
 //! SNOMED CT, sometimes both), a latent frailty `z ~ N(0, 1)`, and baseline labs that follow the
 //! conditions (lower hemoglobin with kidney disease and cancer, lower sodium with heart failure and
 //! liver disease, higher creatinine with kidney disease, higher HbA1c with diabetes).
-//! Time advances in weeks. Each week, per day:
+//! Time advances in weeks. Each week, per day, with `w(age)` the weight of abnormal labs (1 under
+//! 65, 0.55 to 80, 0.2 over: the oldest patients' risk is driven by other things):
 //!
 //! ```text
-//! unplanned admission  h = exp(-9.7 + 0.03 (age - 60) + 0.25 C + 0.45 min(ED visits in 6 months, 4)
-//!                             + 0.55 min(admissions in 12 months, 3) + 0.5 [Hb < 10] + 0.45 [Na < 133]
-//!                             + 0.4 [creatinine > 2] + 0.45 z
-//!                             + within 30 days of a discharge: 1.1 + 0.05 min(LOS, 14) + 0.5 [to a
-//!                               nursing facility] + 0.5 [Hb at discharge < 10] + 0.4 [Na at discharge < 135])
+//! unplanned admission  h = exp(-9.45 + 0.03 (age - 60) + 0.25 C + 0.2 min(ED visits in 6 months, 4)
+//!                             + 0.15 min(admissions in 12 months, 3)
+//!                             + w(age) (0.9 [Hb < 10] + 0.8 [Na < 133] + 0.6 [creatinine > 2])
+//!                             + 0.7 z
+//!                             + within 30 days of a discharge: 1.5 + 0.02 min(LOS, 14) + 0.5 [to a
+//!                               nursing facility] + w(age) (0.8 [Hb at discharge < 10]
+//!                               + 0.6 [Na at discharge < 135]))
 //! ED visit, not admitted h = exp(-7.7 + 0.25 C + 0.35 z + 0.25 min(ED visits in 6 months, 4))
 //! outpatient visit       h = (1.5 + 0.6 chronic conditions) / 365 × exp(0.2 z)
 //! elective admission     h = (0.03 + 0.1 [cancer]) / 365
@@ -29,15 +32,28 @@
 //! and discharge, and disposition (home, nursing facility, rehabilitation, transfer, death) are
 //! drawn from the patient's state.
 //!
+//! # Difficulty
+//!
+//! Real records are harder than the process above, and a model that only meets clean data learns
+//! to lean on what LACE already counts. So the records are made as hospitals' are: prior use of
+//! care carries little of the risk (the hidden frailty carries more); the labs' effect depends on
+//! age; 20 % of chronic conditions never reach the problem list (they still drive risk) and 4 % of
+//! patients have one coded that they do not have; the labs at admission are missing from 15 % of
+//! stays and each lab at discharge from 25 %; and every fourth patient comes from a site that
+//! reports in SI units (hemoglobin in g/L, creatinine in µmol/L under LOINC 14682-9, HbA1c in
+//! mmol/mol under 59261-8), which Vigil's features must convert (`vigil_scoring::units`).
+//!
 //! # Drift
 //!
 //! With `--drift-from DATE` the process changes on that day, as a hospital's does when its case mix
 //! and practice move: a transitions-of-care programme takes away the risk that prior use of care
 //! carried (the ED-visit and admission terms of the hazard drop out), and a population of poorly
 //! controlled diabetics arrives (diabetics' HbA1c runs 2 points higher, HbA1c is screened for
-//! everyone at clinic visits, and an HbA1c above 8 % adds 2 to the log-hazard of an unplanned admission, and so of a readmission, where before it added
-//! nothing). A model trained before the change leans on the wrong signs, sees the HbA1c features
-//! drift and loses discrimination; one trained after it learns the new risk. Monitoring and the
+//! everyone at clinic visits, and an HbA1c above 8 % adds 2.5 to the log-hazard of an unplanned
+//! admission under 65, and a quarter of that from 65 on, where before it added nothing: young
+//! diabetics, whom a model trained before ranks low, are admitted). A model trained before the
+//! change leans on the wrong signs, sees the HbA1c features drift and loses discrimination; one
+//! trained after it learns the new risk. Monitoring and the
 //! promotion guard are tested on it.
 
 mod codes;

@@ -53,6 +53,8 @@ struct Sim<'a> {
     counter: u32,
     icd_first: bool,
     both_codes: bool,
+    /// Labs in SI units (hemoglobin g/L, creatinine µmol/L, HbA1c mmol/mol), as a second site sends.
+    si_units: bool,
     conditions: Vec<&'a ChronicCondition>,
 }
 
@@ -90,10 +92,32 @@ fn round1(x: f64) -> f64 {
 
 /// One patient's resources: the Patient first, then everything else in time order of creation.
 /// After `--drift-from`: how much diabetics' HbA1c rises, what an HbA1c above 8 % adds to the
-/// log-hazard of an unplanned admission, and what is left of the risk prior use of care carries.
+/// log-hazard of an unplanned admission under 65 (a quarter of it from 65 on: young, poorly
+/// controlled diabetics, whom a model trained before ranks low), and what is left of the risk
+/// prior use of care carries.
 pub const DRIFT_HBA1C_RISE: f64 = 2.0;
-pub const DRIFT_HBA1C_RISK: f64 = 2.0;
+pub const DRIFT_HBA1C_RISK: f64 = 2.5;
 pub const DRIFT_PRIOR_USE: f64 = 0.0;
+
+/// The share of a patient's chronic conditions never put on the problem list (they still drive
+/// risk), and the chance a patient has a condition coded they do not have.
+const UNCODED: f64 = 0.2;
+const SPURIOUS: f64 = 0.04;
+/// The chance the labs at admission were sent, and each lab at discharge.
+const ADMISSION_LABS: f64 = 0.85;
+const DISCHARGE_LAB: f64 = 0.75;
+
+/// How much an abnormal lab adds to risk at `age`: the most in the young, little in the oldest,
+/// whose risk other things drive.
+fn lab_weight(age: f64) -> f64 {
+    if age < 65.0 {
+        1.0
+    } else if age < 80.0 {
+        0.55
+    } else {
+        0.2
+    }
+}
 
 pub fn simulate(options: &Options, index: u64) -> Vec<Value> {
     let mut rng = ChaCha8Rng::seed_from_u64(options.seed);
@@ -152,6 +176,7 @@ pub fn simulate(options: &Options, index: u64) -> Vec<Value> {
     let mut sim = Sim {
         icd_first: rng.random_bool(0.6),
         both_codes: rng.random_bool(0.2),
+        si_units: index % 4 == 3,
         rng,
         id: id.clone(),
         out: Vec::new(),
@@ -160,10 +185,18 @@ pub fn simulate(options: &Options, index: u64) -> Vec<Value> {
     };
 
     // Chronic conditions began before the simulated period, with their treatment.
+    // Some are never coded; a few patients have one coded that they do not have.
+    let spurious = sim.rng.random_bool(SPURIOUS).then(|| pick(&mut sim.rng, codes::CONDITIONS));
+    if let Some(cond) = spurious.filter(|s| !conditions.iter().any(|c| c.key == s.key)) {
+        let onset = start - Duration::days(sim.rng.random_range(30..2000));
+        sim.condition(cond.icd10, cond.snomed, cond.display, onset, "problem-list-item", None);
+    }
     for cond in &conditions {
         let years_before: f64 = sim.rng.random_range(0.2..10.0_f64.min((age0 - 18.0).max(0.5)));
         let onset = start - Duration::days((years_before * 365.0) as i64);
-        sim.condition(cond.icd10, cond.snomed, cond.display, onset, "problem-list-item", None);
+        if !sim.rng.random_bool(UNCODED) {
+            sim.condition(cond.icd10, cond.snomed, cond.display, onset, "problem-list-item", None);
+        }
         if let Some((rx, display, _)) = codes::DRUGS.iter().find(|(_, _, k)| *k == cond.key) {
             let authored = onset + Duration::days(sim.rng.random_range(0..60));
             sim.medication(rx, display, authored, None);
@@ -189,23 +222,21 @@ pub fn simulate(options: &Options, index: u64) -> Vec<Value> {
         let adm_12m = admit_days.iter().filter(|d| **d > day - 365.0).count().min(3) as f64;
         let flag = |b: bool| if b { 1.0 } else { 0.0 };
         let prior_use = if drifted { DRIFT_PRIOR_USE } else { 1.0 };
-        let mut lp = -9.7
+        let labs_count = lab_weight(age);
+        let mut lp = -9.45
             + 0.03 * (age - 60.0)
             + 0.25 * c
-            + prior_use * (0.45 * ed_6m + 0.55 * adm_12m)
-            + 0.5 * flag(labs.hb < 10.0)
-            + 0.45 * flag(labs.na < 133.0)
-            + 0.4 * flag(labs.cr > 2.0)
-            + DRIFT_HBA1C_RISK * flag(drifted && labs.a1c > 8.0)
-            + 0.45 * z;
+            + prior_use * (0.2 * ed_6m + 0.15 * adm_12m)
+            + labs_count * (0.9 * flag(labs.hb < 10.0) + 0.8 * flag(labs.na < 133.0) + 0.6 * flag(labs.cr > 2.0))
+            + DRIFT_HBA1C_RISK * flag(drifted && labs.a1c > 8.0) * if age < 65.0 { 1.0 } else { 0.25 }
+            + 0.7 * z;
         if let Some(d) = &last
             && day - d.day <= 30.0
         {
-            lp += 1.1
-                + 0.05 * d.los.min(14.0)
+            lp += 1.5
+                + 0.02 * d.los.min(14.0)
                 + 0.5 * flag(d.to_facility)
-                + 0.5 * flag(d.hb < 10.0)
-                + 0.4 * flag(d.na < 135.0);
+                + labs_count * (0.8 * flag(d.hb < 10.0) + 0.6 * flag(d.na < 135.0));
         }
         let weekly = |h: f64| 1.0 - (-7.0 * h).exp();
         let t = at(start, day);
@@ -356,12 +387,19 @@ fn admission(
     }
     let acute = if elective { 0.2 } else { 1.0 };
     sim.vitals(labs, start, &e, acute);
-    sim.labs(labs, start, &e, acute, false);
+    if sim.rng.random_bool(ADMISSION_LABS) {
+        sim.labs(labs, start, &e, acute, false);
+    }
     let hb_discharge = labs.hb - 0.6 * acute + 0.5 * normal(&mut sim.rng);
     let na_discharge = labs.na - 1.5 * acute + 1.5 * normal(&mut sim.rng);
     let discharge_time = end - Duration::hours(3);
-    sim.observation(&codes::HEMOGLOBIN, hb_discharge, discharge_time, &e, "laboratory");
-    sim.observation(&codes::SODIUM, na_discharge.round(), discharge_time, &e, "laboratory");
+    // Measured whether or not the result reached the export.
+    if sim.rng.random_bool(DISCHARGE_LAB) {
+        sim.observation(&codes::HEMOGLOBIN, hb_discharge, discharge_time, &e, "laboratory");
+    }
+    if sim.rng.random_bool(DISCHARGE_LAB) {
+        sim.observation(&codes::SODIUM, na_discharge.round(), discharge_time, &e, "laboratory");
+    }
     if elective || sim.rng.random_bool(0.45) {
         let (code, display) =
             if hb_discharge < 9.0 { codes::PROCEDURES[0] } else { *pick(&mut sim.rng, codes::PROCEDURES) };

@@ -54,6 +54,7 @@ impl Sim<'_> {
     }
 
     pub(super) fn observation(&mut self, lab: &Lab, value: f64, t: DateTime<Utc>, encounter: &str, category: &str) {
+        let (lab, value) = if self.si_units { codes::in_si(lab, value) } else { (lab, value) };
         let id = self.next_id("o");
         self.out.push(json!({
             "resourceType": "Observation", "id": id, "status": "final",
