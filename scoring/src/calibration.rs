@@ -188,6 +188,11 @@ impl Calibrator {
 
 /// How much lower (per event) isotonic regression's log loss must be to be chosen over Platt's.
 pub const ISOTONIC_MARGIN: f64 = 0.005;
+/// The calibration slice isotonic regression is tried on at the least: with fewer events it
+/// overfits (Niculescu-Mizil and Caruana 2005 saw it lose to Platt below about a thousand), and a
+/// half-slice of a few dozen events cannot tell the two apart.
+pub const ISOTONIC_MIN_EVENTS: usize = 1000;
+pub const ISOTONIC_MIN_POSITIVES: usize = 50;
 
 /// Chooses the calibrator by measurement on the calibration slice (`raw`, `labels` in time
 /// order): each is fitted on the earlier half and judged by log loss on the later half; isotonic
@@ -197,8 +202,14 @@ pub fn choose(raw: &[f64], labels: &[bool]) -> (Calibrator, String) {
     let half = raw.len() / 2;
     let (early_x, late_x, early_y, late_y) = (&raw[..half], &raw[half..], &labels[..half], &labels[half..]);
     let both = |y: &[bool]| y.iter().any(|l| *l) && y.iter().any(|l| !*l);
-    if !both(early_y) || !both(late_y) {
-        return (Calibrator::Platt(Platt::fit(raw, labels)), "Platt scaling (too few events to compare)".into());
+    let positives = labels.iter().filter(|l| **l).count();
+    if !both(early_y) || !both(late_y) || raw.len() < ISOTONIC_MIN_EVENTS || positives < ISOTONIC_MIN_POSITIVES {
+        let why = format!(
+            "Platt scaling (isotonic regression is tried from {ISOTONIC_MIN_EVENTS} events and \
+             {ISOTONIC_MIN_POSITIVES} positive in the calibration slice; it has {} and {positives})",
+            raw.len()
+        );
+        return (Calibrator::Platt(Platt::fit(raw, labels)), why);
     }
     let platt = Platt::fit(early_x, early_y);
     let isotonic = Isotonic::fit(early_x, early_y);
@@ -286,6 +297,9 @@ mod tests {
             Calibrator::Platt(_) => Vec::new(),
         };
         assert!(rates.windows(2).all(|w| w[0] < w[1]), "increasing: {rates:?}");
+        let few: Vec<usize> = (0..raw.len()).step_by(8).collect();
+        let (few_raw, few_labels): (Vec<f64>, Vec<bool>) = few.iter().map(|&i| (raw[i], labels[i])).unzip();
+        assert!(matches!(choose(&few_raw, &few_labels).0, Calibrator::Platt(_)), "500 events: too few to try it");
 
         // Outcomes on a logistic curve: Platt is kept.
         let logistic: Vec<bool> =
