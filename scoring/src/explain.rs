@@ -31,6 +31,8 @@ fn plural(n: f64, one: &str, many: &str) -> String {
 pub fn describe(name: &str, features: &Features) -> Option<String> {
     let value = features.get(name)?;
     let on = value > 0.5;
+    // Unmeasured, the worst values stand at typical (normal) ones, which the thresholds below pass.
+    let measured_in_stay = features.get("stay_labs_missing") == Some(0.0);
     Some(match name {
         "age" => format!("age {}", value.round()),
         "female" => return None,
@@ -64,6 +66,16 @@ pub fn describe(name: &str, features: &Features) -> Option<String> {
         "procedure_during_stay" if on => "a procedure during the stay".into(),
         "lace_points" if value > 0.0 => format!("LACE score {}", value.round()),
         "hospital_points" if value > 0.0 => format!("HOSPITAL score {}", value.round()),
+        "hemoglobin_lowest_in_stay" if measured_in_stay && value < 12.0 => {
+            format!("hemoglobin fell to {value:.1} g/dL during the stay")
+        }
+        "sodium_lowest_in_stay" if measured_in_stay && value < 135.0 => {
+            format!("sodium fell to {value:.0} mmol/L during the stay")
+        }
+        "creatinine_highest_in_stay" if measured_in_stay && value > 1.5 => {
+            format!("creatinine rose to {value:.1} mg/dL during the stay")
+        }
+        "stay_labs_missing" if on => "no hemoglobin, sodium or creatinine during the stay".into(),
         _ => return describe_lab(name, value, features),
     })
 }

@@ -6,7 +6,7 @@
 //! value *and* sets its `*_missing` flag, so a model can tell "normal" from "unknown".
 //! Change [`FEATURE_VERSION`] whenever a feature's meaning changes: models record the version they
 //! were trained on, and scoring refuses a model of another version. (2: LACE's and HOSPITAL's points
-//! as inputs.)
+//! as inputs. 3: the worst hemoglobin, sodium and creatinine during the index stay.)
 
 use chrono::{DateTime, Duration, Utc};
 
@@ -14,7 +14,16 @@ use crate::baselines;
 use crate::charlson::{self, Category};
 use crate::history::{Class, Disposition, Encounter, History};
 
-pub const FEATURE_VERSION: i32 = 2;
+pub const FEATURE_VERSION: i32 = 3;
+
+/// The blood tests whose worst value during the index stay is a feature: (name, lab key, whether
+/// the highest value is the worst). A stay's trough says more than its last value alone: a
+/// hemoglobin that fell to 8 and was transfused to 10 is not a stay that ran at 10.
+const WORST_IN_STAY: [(&str, &str, bool); 3] = [
+    ("hemoglobin_lowest_in_stay", "hemoglobin", false),
+    ("sodium_lowest_in_stay", "sodium", false),
+    ("creatinine_highest_in_stay", "creatinine", true),
+];
 
 /// What is being scored.
 #[derive(Debug, Clone, Copy)]
@@ -214,6 +223,21 @@ pub fn compute(history: &History, index: &Index<'_>) -> Features {
     f.flag("discharged_elsewhere", matches!(disposition, Some(Disposition::Other)));
     f.flag("oncology_service", stay.is_some_and(Encounter::is_oncology_service));
     f.flag("procedure_during_stay", stay.is_some_and(|s| procedure_during(history, s)));
+    let mut measured_in_stay = false;
+    for (name, key, highest) in WORST_IN_STAY {
+        let Some(lab) = LABS.iter().find(|l| l.key == key) else { continue };
+        let during = stay.map(|s| {
+            history
+                .observations
+                .iter()
+                .filter(move |o| o.loinc == lab.loinc && o.at >= s.start && s.end.is_none_or(|end| o.at <= end))
+        });
+        let worst = during.into_iter().flatten().map(|o| o.value).reduce(if highest { f64::max } else { f64::min });
+        measured_in_stay |= worst.is_some();
+        // Not measured in the stay (or scoring admission): a typical value, as for a missing lab.
+        f.push(name, worst.unwrap_or(lab.typical));
+    }
+    f.flag("stay_labs_missing", stay.is_some() && !measured_in_stay);
     // The clinical scores themselves (zero when scoring admission): a learner starts from what they
     // know, in the thresholds their authors validated (HOSPITAL's haemoglobin and sodium at
     // discharge, LACE's bands of stay and comorbidity), rather than having to rediscover them
@@ -309,6 +333,9 @@ mod tests {
         let index = history.encounters.iter().find(|e| e.fhir_id == "index").expect("index").clone();
         let f = compute(&history, &Index::Readmission { stay: &index });
         assert_eq!(f.get("ed_visits_6m"), Some(2.0), "ed-1 and ed-2; ed-3 led to the stay, `later` is after");
+        assert_eq!(f.get("sodium_lowest_in_stay"), Some(129.0), "the trough of the stay, not the later 120");
+        assert_eq!(f.get("hemoglobin_lowest_in_stay"), Some(13.5), "not measured in the stay: typical");
+        assert_eq!(f.get("stay_labs_missing"), Some(0.0));
         assert_eq!(f.get("inpatient_stays_12m"), Some(1.0), "the earlier stay, not the index stay");
         assert_eq!(f.get("days_since_last_discharge"), Some(36.0));
         assert_eq!(f.get("charlson_index"), Some(1.0), "the cancer was coded after discharge");
