@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use crate::calibration::{Platt, calibration};
 use crate::metrics;
 use crate::model::ModelError;
-use crate::report::SUBGROUP_AUROC_GAP;
+use crate::report::beyond_gap;
 use crate::training::Example;
 use crate::tuning::Candidate;
 
@@ -68,13 +68,14 @@ pub(crate) fn subgroups(test: &[&Example], p: &[f64], threshold: f64) -> Vec<Sub
             let sp: Vec<f64> = members.iter().map(|&i| p[i]).collect();
             let sy: Vec<bool> = members.iter().map(|&i| test[i].label).collect();
             let at = metrics::at_threshold(&sp, &sy, threshold, crate::training::patient_days(sy.len()));
+            let auroc = metrics::auroc(&sp, &sy);
             out.push(Subgroup {
                 attribute: attribute.to_string(),
                 value,
                 events: sy.len(),
                 positives: sy.iter().filter(|l| **l).count(),
-                auroc: metrics::auroc(&sp, &sy).map(|a| a.value),
-                auroc_interval: metrics::auroc(&sp, &sy)
+                auroc: auroc.map(|a| a.value),
+                auroc_interval: auroc
                     .map(|a| (a.low, a.high))
                     .filter(|(low, high)| low.is_finite() && high.is_finite()),
                 sensitivity: at.sensitivity,
@@ -183,7 +184,7 @@ pub fn remedies(t: &Trained<'_>, groups: &[Subgroup]) -> Result<Vec<Remedy>, Mod
     for g in groups {
         let (Some(auroc), Some((_, high))) = (g.auroc, g.auroc_interval) else { continue };
         let gap = whole - auroc;
-        if (gap * 1000.0).round() <= SUBGROUP_AUROC_GAP * 1000.0 || high >= whole {
+        if !beyond_gap(gap) || high >= whole {
             continue;
         }
         let Some((_, value_of)) = ATTRIBUTES.iter().find(|(a, _)| *a == g.attribute) else { continue };

@@ -123,6 +123,24 @@ fn balance(labels: &[bool]) -> Result<f64, ModelError> {
 /// At most this many negatives per positive are fitted on by logistic regression.
 pub const NEGATIVES_PER_POSITIVE: usize = 3;
 
+/// Which rows a class-balanced fit keeps: every positive and every k-th negative, so that at most
+/// [`NEGATIVES_PER_POSITIVE`] remain per positive (the same rows for the same data).
+pub fn balanced(labels: &[bool]) -> Vec<bool> {
+    let positives = labels.iter().filter(|l| **l).count().max(1);
+    let keep_every = (labels.len().saturating_sub(positives) / (NEGATIVES_PER_POSITIVE * positives)).max(1);
+    let mut negatives = 0_usize;
+    labels
+        .iter()
+        .map(|label| {
+            if *label {
+                return true;
+            }
+            negatives += 1;
+            negatives.is_multiple_of(keep_every)
+        })
+        .collect()
+}
+
 /// Fits a logistic regression with L2 penalty `alpha` on standardized rows, the classes balanced
 /// by keeping every positive and an even share of the negatives (every k-th, so that it is the
 /// same for the same data): the fit then costs little whatever the prevalence, and the
@@ -141,18 +159,13 @@ pub fn fit_logistic_regression_emphasized(
     alpha: f64,
     emphasis: &[f64],
 ) -> Result<Learner, ModelError> {
-    let ratio = balance(labels)?;
+    balance(labels)?;
     let standardizer = Standardizer::fit(rows);
-    let keep_every = ((ratio / NEGATIVES_PER_POSITIVE as f64).floor() as usize).max(1);
     let mut x: Vec<Vec<f64>> = Vec::new();
     let mut y: Vec<i32> = Vec::new();
-    let mut negatives = 0_usize;
-    for (row, label) in rows.iter().zip(labels) {
-        if !*label {
-            negatives += 1;
-            if !negatives.is_multiple_of(keep_every) {
-                continue;
-            }
+    for ((row, label), kept) in rows.iter().zip(labels).zip(balanced(labels)) {
+        if !kept {
+            continue;
         }
         let mut z = standardizer.apply(row);
         for (value, e) in z.iter_mut().zip(emphasis) {

@@ -121,6 +121,12 @@ pub const CALIBRATION_SLOPE_BAND: (f64, f64) = (0.8, 1.2);
 /// How far below the whole a subgroup's AUROC may fall (PRODUCT.md's fairness check).
 pub const SUBGROUP_AUROC_GAP: f64 = 0.05;
 
+/// Whether a subgroup's AUROC `gap` below the whole's exceeds [`SUBGROUP_AUROC_GAP`], rounded as
+/// printed: a gap shown as exactly 0.050 is within the limit.
+pub fn beyond_gap(gap: f64) -> bool {
+    (gap * 1000.0).round() > SUBGROUP_AUROC_GAP * 1000.0
+}
+
 impl Report {
     /// The subgroups whose AUROC falls more than [`SUBGROUP_AUROC_GAP`] below the whole's, with
     /// the gap.
@@ -129,8 +135,7 @@ impl Report {
         self.subgroups
             .iter()
             .filter_map(|g| g.auroc.map(|a| (g, whole - a)))
-            // Rounded as printed: a gap of exactly 0.05 is within the limit.
-            .filter(|(_, gap)| (gap * 1000.0).round() > SUBGROUP_AUROC_GAP * 1000.0)
+            .filter(|(_, gap)| beyond_gap(*gap))
             .collect()
     }
 }

@@ -258,11 +258,12 @@ pub fn train(examples: &[Example], settings: &Settings) -> Result<(Model, Report
     }
     let rows = |part: &[&Example]| part.iter().map(|e| e.features.clone()).collect::<Vec<_>>();
     let outcomes = |part: &[&Example]| part.iter().map(|e| e.label).collect::<Vec<_>>();
-    let (fit_x, fit_y, tune_x, tune_y) = (rows(fit), outcomes(fit), rows(tune), outcomes(tune));
 
     let started = Instant::now();
     let names = features::names();
     let (known_x, known_y) = (rows(&known), outcomes(&known));
+    let (fit_x, tune_x) = known_x.split_at(split);
+    let (fit_y, tune_y) = known_y.split_at(split);
     let candidates = tuning::candidates(&settings.learners, &names, &known_x);
     let mut folds = tuning::folds(&known_y, MIN_PER_CLASS);
     if folds.is_empty() {
@@ -272,14 +273,14 @@ pub fn train(examples: &[Example], settings: &Settings) -> Result<(Model, Report
     let tried = tuning::cross_validate(&candidates, &names, &known_x, &known_y, &folds, settings.threads)?;
     let chosen = tuning::choose(&tried).ok_or_else(|| TrainError::TooFew("no candidate could be judged".into()))?;
     let candidate = &candidates[chosen];
-    let learner = candidate.fit(&names, &fit_x, &fit_y, settings.threads)?;
+    let learner = candidate.fit(&names, fit_x, fit_y, settings.threads)?;
     let points = |p: fn(&Example) -> Option<u32>| -> Option<f64> {
         let x: Vec<f64> = known.iter().map(|e| p(e).map(f64::from)).collect::<Option<_>>()?;
         tuning::fixed_auroc(&x, &known_y, &folds)
     };
-    let (tune_raw, test_x) = (learner.raw(&tune_x), rows(&test));
+    let (tune_raw, test_x) = (learner.raw(tune_x), rows(&test));
     let test_raw = learner.raw(&test_x);
-    let (calibration, calibrated_by) = calibration::choose(&tune_raw, &tune_y);
+    let (calibration, calibrated_by) = calibration::choose(&tune_raw, tune_y);
     let tuning = Tuning {
         calibration: Some(calibrated_by),
         folds: folds.len(),
@@ -336,7 +337,7 @@ pub fn train(examples: &[Example], settings: &Settings) -> Result<(Model, Report
         excluded_by_feedback: 0,
         // The training window's newest quarter (the calibration slice): the population the model
         // was readied on, past the window's start where records have no history yet.
-        reference: Some(Reference::of(&names, &tune_x, &model.probabilities(&tune_x))),
+        reference: Some(Reference::of(&names, tune_x, &model.probabilities(tune_x))),
     };
     Ok((model, report))
 }

@@ -18,8 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::metrics;
 use crate::model::{
-    Algorithm, Boosting, Learner, ModelError, NEGATIVES_PER_POSITIVE, fit_gradient_boosting,
-    fit_logistic_regression_emphasized,
+    Algorithm, Boosting, Learner, ModelError, balanced, fit_gradient_boosting, fit_logistic_regression_emphasized,
 };
 
 /// Folds of the time-ordered cross-validation.
@@ -180,23 +179,14 @@ pub fn cross_validate(
         .collect()
 }
 
-/// Every positive and an even share of the negatives (at most [`NEGATIVES_PER_POSITIVE`] per
-/// positive): the learners balance the classes anyway, and a fold then costs in proportion to
-/// the events, not to the patient-months of a large population.
+/// The rows [`balanced`] keeps: the learners balance the classes anyway, and a fold then costs
+/// in proportion to the events, not to the patient-months of a large population.
 fn thinned(rows: &[Vec<f64>], labels: &[bool]) -> (Vec<Vec<f64>>, Vec<bool>) {
-    let positives = labels.iter().filter(|l| **l).count().max(1);
-    let keep_every = (labels.len().saturating_sub(positives) / (NEGATIVES_PER_POSITIVE * positives)).max(1);
-    let mut negatives = 0_usize;
     rows.iter()
         .zip(labels)
-        .filter(|(_, label)| {
-            if **label {
-                return true;
-            }
-            negatives += 1;
-            negatives.is_multiple_of(keep_every)
-        })
-        .map(|(row, label)| (row.clone(), *label))
+        .zip(balanced(labels))
+        .filter(|(_, kept)| *kept)
+        .map(|((row, label), _)| (row.clone(), *label))
         .unzip()
 }
 

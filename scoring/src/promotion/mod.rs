@@ -22,7 +22,7 @@ pub mod store;
 use serde::{Deserialize, Serialize};
 
 use crate::metrics;
-use crate::report::{CALIBRATION_SLOPE_BAND, SUBGROUP_AUROC_GAP};
+use crate::report::{CALIBRATION_SLOPE_BAND, beyond_gap};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Rules {
@@ -149,7 +149,7 @@ pub fn compare(
         .iter()
         .filter(|g| g.positives >= rules.subgroup_min_events && g.events - g.positives >= rules.subgroup_min_events)
         .filter_map(|g| Some((g, whole? - g.auroc?)))
-        .filter(|(_, gap)| (gap * 1000.0).round() > SUBGROUP_AUROC_GAP * 1000.0)
+        .filter(|(_, gap)| beyond_gap(*gap))
         .map(|(g, gap)| {
             let theirs =
                 champion_groups.iter().find(|c| c.attribute == g.attribute && c.value == g.value).and_then(|c| c.auroc);
