@@ -232,7 +232,7 @@ pub const SNOMED: [(&str, Category); 48] = {
 
 /// The category of an ICD-10 or ICD-10-CM code (with or without its dot), if any.
 pub fn icd10_category(code: &str) -> Option<Category> {
-    let bare: String = code.chars().filter(|c| *c != '.').flat_map(char::to_uppercase).collect();
+    let bare = bare_icd10(code);
     ICD10.iter().find(|(_, prefixes)| prefixes.iter().any(|p| bare.starts_with(p))).map(|(c, _)| *c)
 }
 
@@ -245,11 +245,21 @@ pub fn categories<'a>(
     icd10: impl IntoIterator<Item = &'a str>,
     snomed: impl IntoIterator<Item = &'a str>,
 ) -> Vec<Category> {
-    let mut found: Vec<Category> =
+    let found: Vec<Category> =
         icd10.into_iter().filter_map(icd10_category).chain(snomed.into_iter().filter_map(snomed_category)).collect();
+    hierarchy(found, Category::supersedes)
+}
+
+/// An ICD-10 code as Quan's prefixes are written: without its dot, in capitals.
+pub(crate) fn bare_icd10(code: &str) -> String {
+    code.chars().filter(|c| *c != '.').flat_map(char::to_uppercase).collect()
+}
+
+/// The categories `found`, once each and in order, without those a severer one present supersedes.
+pub(crate) fn hierarchy<C: Ord + Copy>(mut found: Vec<C>, supersedes: impl Fn(C) -> Option<C>) -> Vec<C> {
     found.sort();
     found.dedup();
-    let superseded: Vec<Category> = found.iter().filter_map(|c| c.supersedes()).collect();
+    let superseded: Vec<C> = found.iter().filter_map(|c| supersedes(*c)).collect();
     found.retain(|c| !superseded.contains(c));
     found
 }

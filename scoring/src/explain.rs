@@ -9,6 +9,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::features::{Features, LABS};
+use crate::medications;
 use crate::model::Model;
 
 /// How many factors a score keeps.
@@ -55,6 +56,21 @@ pub fn describe(name: &str, features: &Features) -> Option<String> {
         "dementia" if on => "dementia".into(),
         "cerebrovascular_disease" if on => "cerebrovascular disease".into(),
         "myocardial_infarction" if on => "past myocardial infarction".into(),
+        "elixhauser_categories" if value > 0.0 => {
+            format!("{} coded", plural(value, "Elixhauser comorbidity", "Elixhauser comorbidities"))
+        }
+        "elixhauser_van_walraven" => return None,
+        "arrhythmia" if on => "arrhythmia".into(),
+        "fluid_electrolyte_disorder" if on => "a fluid or electrolyte disorder".into(),
+        "anemia" if on => "anemia".into(),
+        "depression" if on => "depression".into(),
+        "substance_use" if on => "alcohol or drug use disorder".into(),
+        "weight_loss" if on => "weight loss or malnutrition".into(),
+        "obesity" if on => "obesity".into(),
+        "hypertension" if on => "hypertension".into(),
+        "high_risk_medication_classes" if value > 0.0 => {
+            plural(value, "high-risk medication class", "high-risk medication classes")
+        }
         "active_medications" => {
             plural(value, "medication prescribed in the last year", "medications prescribed in the last year")
         }
@@ -75,23 +91,42 @@ pub fn describe(name: &str, features: &Features) -> Option<String> {
         "creatinine_highest_in_stay" if measured_in_stay && value > 1.5 => {
             format!("creatinine rose to {value:.1} mg/dL during the stay")
         }
-        "stay_labs_missing" if on => "no hemoglobin, sodium or creatinine during the stay".into(),
-        _ => return describe_lab(name, value, features),
+        "urea_nitrogen_highest_in_stay" if value > 30.0 => {
+            format!("urea nitrogen rose to {value:.0} mg/dL during the stay")
+        }
+        "leukocytes_highest_in_stay" if value > 12.0 => {
+            format!("white cell count rose to {value:.1} ×10³/µL during the stay")
+        }
+        "heart_rate_highest_in_stay" if value > 110.0 => format!("heart rate reached {value:.0}/min during the stay"),
+        "respiratory_rate_highest_in_stay" if value > 24.0 => {
+            format!("respiratory rate reached {value:.0}/min during the stay")
+        }
+        "oxygen_saturation_lowest_in_stay" if value < 90.0 => {
+            format!("oxygen saturation fell to {value:.0} % during the stay")
+        }
+        "unstable_vitals_at_discharge" if value > 0.0 => {
+            format!("{} at discharge", plural(value, "unstable vital sign", "unstable vital signs"))
+        }
+        "stay_labs_missing" if on => "no blood tests during the stay".into(),
+        _ => return describe_other(name, value, features),
     })
 }
 
-fn describe_lab(name: &str, value: f64, features: &Features) -> Option<String> {
+fn describe_other(name: &str, value: f64, features: &Features) -> Option<String> {
+    if let Some(class) = medications::CLASSES.into_iter().find(|c| c.feature() == name) {
+        return (value > 0.5).then(|| format!("prescribed {}", class.label()));
+    }
     let show = |v: f64| if v.abs() >= 10.0 { format!("{v:.0}") } else { format!("{v:.1}") };
     for lab in &LABS {
-        let missing = features.get(&format!("{}_missing", lab.key)) == Some(1.0);
+        let missing = features.get(lab.missing) == Some(1.0);
         if name == lab.key {
             return (!missing).then(|| format!("{} {} {}", lab.label, show(value), lab.unit));
         }
-        if name.strip_suffix("_change") == Some(lab.key) && value != 0.0 && !missing {
+        if name == lab.change && value != 0.0 && !missing {
             let direction = if value < 0.0 { "fell" } else { "rose" };
             return Some(format!("{} {direction} {} {}", lab.label, show(value.abs()), lab.unit));
         }
-        if name.strip_suffix("_missing") == Some(lab.key) && value > 0.5 {
+        if name == lab.missing && value > 0.5 {
             return Some(format!("no {} on record in the last year", lab.label));
         }
     }
@@ -136,5 +171,17 @@ mod tests {
         assert_eq!(describe("hemoglobin_missing", &f).as_deref(), Some("no hemoglobin on record in the last year"));
         assert_eq!(describe("ed_visits_6m", &f).as_deref(), Some("0 ED visits in the last 6 months"));
         assert_eq!(describe("heart_failure", &f), None, "an absent condition is no factor");
+        assert_eq!(describe("anticoagulant", &f), None, "an absent class is no factor");
+        let treated = History {
+            medications: vec![crate::history::Medication {
+                authored_at: at(1),
+                active: true,
+                classes: medications::classes("Warfarin (Coumadin)"),
+            }],
+            ..History::default()
+        };
+        let f = compute(&treated, &Index::Admission { at: at(3) });
+        assert_eq!(describe("anticoagulant", &f).as_deref(), Some("prescribed an anticoagulant"));
+        assert_eq!(describe("high_risk_medication_classes", &f).as_deref(), Some("1 high-risk medication class"));
     }
 }

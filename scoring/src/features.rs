@@ -6,24 +6,38 @@
 //! value *and* sets its `*_missing` flag, so a model can tell "normal" from "unknown".
 //! Change [`FEATURE_VERSION`] whenever a feature's meaning changes: models record the version they
 //! were trained on, and scoring refuses a model of another version. (2: LACE's and HOSPITAL's points
-//! as inputs. 3: the worst hemoglobin, sodium and creatinine during the index stay.)
+//! as inputs. 3: the worst hemoglobin, sodium and creatinine during the index stay. 4: Elixhauser's
+//! categories, high-risk medication classes, eight more labs and vital signs, the worst of five
+//! more during the stay, vital-sign instability at discharge, and length of stay capped.)
 
 use chrono::{DateTime, Duration, Utc};
 
-use crate::baselines;
 use crate::charlson::{self, Category};
-use crate::history::{Class, Disposition, Encounter, History};
+use crate::elixhauser;
+use crate::history::{Class, Encounter, History};
+use crate::medications;
 
-pub const FEATURE_VERSION: i32 = 3;
+mod stay;
 
-/// The blood tests whose worst value during the index stay is a feature: (name, lab key, whether
-/// the highest value is the worst). A stay's trough says more than its last value alone: a
-/// hemoglobin that fell to 8 and was transfused to 10 is not a stay that ran at 10.
-const WORST_IN_STAY: [(&str, &str, bool); 3] = [
-    ("hemoglobin_lowest_in_stay", "hemoglobin", false),
-    ("sodium_lowest_in_stay", "sodium", false),
-    ("creatinine_highest_in_stay", "creatinine", true),
-];
+pub use crate::labs::{HEMOGLOBIN, LABS, Lab, SODIUM};
+pub use stay::{procedure_during, unstable_at_discharge};
+
+pub const FEATURE_VERSION: i32 = 4;
+
+/// The Elixhauser categories flagged on their own, beyond those Charlson's flags already carry.
+const ELIXHAUSER_FLAGS: [(&str, &[elixhauser::Category]); 8] = {
+    use elixhauser::Category::*;
+    [
+        ("arrhythmia", &[Arrhythmia]),
+        ("fluid_electrolyte_disorder", &[FluidElectrolyte]),
+        ("anemia", &[BloodLossAnemia, DeficiencyAnemia]),
+        ("depression", &[Depression]),
+        ("substance_use", &[AlcoholAbuse, DrugAbuse]),
+        ("weight_loss", &[WeightLoss]),
+        ("obesity", &[Obesity]),
+        ("hypertension", &[Hypertension, HypertensionComplicated]),
+    ]
+};
 
 /// What is being scored.
 #[derive(Debug, Clone, Copy)]
@@ -43,29 +57,6 @@ impl Index<'_> {
         }
     }
 }
-
-/// A lab or vital: LOINC code, the value that stands in when it is missing, unit, words.
-#[derive(Debug)]
-pub struct Lab {
-    pub key: &'static str,
-    pub loinc: &'static str,
-    pub typical: f64,
-    pub unit: &'static str,
-    pub label: &'static str,
-}
-
-pub const HEMOGLOBIN: &str = "718-7";
-pub const SODIUM: &str = "2951-2";
-
-pub const LABS: [Lab; 7] = [
-    Lab { key: "hemoglobin", loinc: HEMOGLOBIN, typical: 13.5, unit: "g/dL", label: "hemoglobin" },
-    Lab { key: "sodium", loinc: SODIUM, typical: 140.0, unit: "mmol/L", label: "sodium" },
-    Lab { key: "creatinine", loinc: "2160-0", typical: 1.0, unit: "mg/dL", label: "creatinine" },
-    Lab { key: "hba1c", loinc: "4548-4", typical: 5.6, unit: "%", label: "HbA1c" },
-    Lab { key: "systolic", loinc: "8480-6", typical: 125.0, unit: "mmHg", label: "systolic pressure" },
-    Lab { key: "heart_rate", loinc: "8867-4", typical: 75.0, unit: "/min", label: "heart rate" },
-    Lab { key: "bmi", loinc: "39156-5", typical: 27.0, unit: "kg/m2", label: "BMI" },
-];
 
 /// The chronic conditions flagged on their own (the Charlson index sums all 17 categories).
 const FLAGS: [(&str, &[Category]); 9] = [
@@ -118,14 +109,27 @@ fn within(t: DateTime<Utc>, at: DateTime<Utc>, days: i64) -> bool {
     t <= at && t > at - Duration::days(days)
 }
 
-/// The Charlson categories known at `at`.
-pub fn comorbidities(history: &History, at: DateTime<Utc>) -> Vec<Category> {
-    let known: Vec<_> = history
+fn known_conditions(history: &History, at: DateTime<Utc>) -> Vec<&crate::history::Condition> {
+    history
         .conditions
         .iter()
         .filter(|c| c.active && c.known_at.is_some_and(|k| k <= at) && c.abated_at.is_none_or(|a| a > at))
-        .collect();
+        .collect()
+}
+
+/// The Charlson categories known at `at`.
+pub fn comorbidities(history: &History, at: DateTime<Utc>) -> Vec<Category> {
+    let known = known_conditions(history, at);
     charlson::categories(
+        known.iter().flat_map(|c| c.icd10.iter().map(String::as_str)),
+        known.iter().flat_map(|c| c.snomed.iter().map(String::as_str)),
+    )
+}
+
+/// The Elixhauser categories known at `at`.
+pub fn elixhauser_categories(history: &History, at: DateTime<Utc>) -> Vec<elixhauser::Category> {
+    let known = known_conditions(history, at);
+    elixhauser::categories(
         known.iter().flat_map(|c| c.icd10.iter().map(String::as_str)),
         known.iter().flat_map(|c| c.snomed.iter().map(String::as_str)),
     )
@@ -152,14 +156,6 @@ pub fn last_two(history: &History, loinc: &str, at: DateTime<Utc>) -> (Option<f6
     let last = values.next().map(|o| o.value);
     let before = values.next().map(|o| o.value);
     (last, before)
-}
-
-/// A procedure during the stay: linked to it, or performed between admission and discharge.
-pub fn procedure_during(history: &History, stay: &Encounter) -> bool {
-    history.procedures.iter().any(|p| {
-        p.encounter_fhir_id.as_deref() == Some(stay.fhir_id.as_str())
-            || (p.at >= stay.start && stay.end.is_some_and(|end| p.at <= end))
-    })
 }
 
 pub fn compute(history: &History, index: &Index<'_>) -> Features {
@@ -197,84 +193,44 @@ pub fn compute(history: &History, index: &Index<'_>) -> Features {
     for (name, members) in FLAGS {
         f.flag(name, categories.iter().any(|c| members.contains(c)));
     }
-    let active_meds =
-        history.medications.iter().filter(|m| m.active && within(m.authored_at, at, LOOKBACK_DAYS)).count();
-    f.push("active_medications", active_meds as f64);
+    let elixhauser = elixhauser_categories(history, at);
+    f.push("elixhauser_categories", elixhauser.len() as f64);
+    f.push("elixhauser_van_walraven", f64::from(elixhauser::van_walraven(&elixhauser)));
+    for (name, members) in ELIXHAUSER_FLAGS {
+        f.flag(name, elixhauser.iter().any(|c| members.contains(c)));
+    }
+    let prescribed: Vec<_> =
+        history.medications.iter().filter(|m| m.active && within(m.authored_at, at, LOOKBACK_DAYS)).collect();
+    f.push("active_medications", prescribed.len() as f64);
+    let classes: Vec<medications::Class> =
+        medications::CLASSES.into_iter().filter(|class| prescribed.iter().any(|m| m.classes.contains(class))).collect();
+    f.push("high_risk_medication_classes", classes.len() as f64);
+    for class in medications::CLASSES {
+        f.flag(class.feature(), classes.contains(&class));
+    }
 
     for lab in &LABS {
         let (last, before) = last_two(history, lab.loinc, at);
         f.push(lab.key, last.unwrap_or(lab.typical));
         f.push(
-            trend_name(lab.key),
+            lab.change,
             match (last, before) {
                 (Some(last), Some(before)) => last - before,
                 _ => 0.0,
             },
         );
-        f.flag(missing_name(lab.key), last.is_none());
+        f.flag(lab.missing, last.is_none());
     }
 
-    // What a discharge adds; zero when scoring admission.
-    let los = stay.and_then(Encounter::length_of_stay_days).unwrap_or(0.0);
-    f.push("length_of_stay_days", los);
-    f.flag("acute_admission", stay.is_some_and(|s| s.is_acute(history)));
-    let disposition = stay.and_then(|s| s.disposition);
-    f.flag("discharged_to_facility", disposition == Some(Disposition::Facility));
-    f.flag("discharged_elsewhere", matches!(disposition, Some(Disposition::Other)));
-    f.flag("oncology_service", stay.is_some_and(Encounter::is_oncology_service));
-    f.flag("procedure_during_stay", stay.is_some_and(|s| procedure_during(history, s)));
-    let mut measured_in_stay = false;
-    for (name, key, highest) in WORST_IN_STAY {
-        let Some(lab) = LABS.iter().find(|l| l.key == key) else { continue };
-        let during = stay.map(|s| {
-            history
-                .observations
-                .iter()
-                .filter(move |o| o.loinc == lab.loinc && o.at >= s.start && s.end.is_none_or(|end| o.at <= end))
-        });
-        let worst = during.into_iter().flatten().map(|o| o.value).reduce(if highest { f64::max } else { f64::min });
-        measured_in_stay |= worst.is_some();
-        // Not measured in the stay (or scoring admission): a typical value, as for a missing lab.
-        f.push(name, worst.unwrap_or(lab.typical));
-    }
-    f.flag("stay_labs_missing", stay.is_some() && !measured_in_stay);
-    // The clinical scores themselves (zero when scoring admission): a learner starts from what they
-    // know, in the thresholds their authors validated (HOSPITAL's haemoglobin and sodium at
-    // discharge, LACE's bands of stay and comorbidity), rather than having to rediscover them
-    // from few events.
-    f.push("lace_points", stay.map_or(0.0, |s| f64::from(baselines::lace(history, s))));
-    f.push("hospital_points", stay.map_or(0.0, |s| f64::from(baselines::hospital(history, s))));
+    stay::push(&mut f, history, stay);
     f
-}
-
-fn trend_name(key: &'static str) -> &'static str {
-    match key {
-        "hemoglobin" => "hemoglobin_change",
-        "sodium" => "sodium_change",
-        "creatinine" => "creatinine_change",
-        "hba1c" => "hba1c_change",
-        "systolic" => "systolic_change",
-        "heart_rate" => "heart_rate_change",
-        _ => "bmi_change",
-    }
-}
-
-fn missing_name(key: &'static str) -> &'static str {
-    match key {
-        "hemoglobin" => "hemoglobin_missing",
-        "sodium" => "sodium_missing",
-        "creatinine" => "creatinine_missing",
-        "hba1c" => "hba1c_missing",
-        "systolic" => "systolic_missing",
-        "heart_rate" => "heart_rate_missing",
-        _ => "bmi_missing",
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::history::{Condition, Observation};
+    use crate::baselines;
+    use crate::history::{Condition, Disposition, Medication, Observation};
     use crate::labels::tests::{at, stay};
 
     fn ed(id: &str, day: i64) -> Encounter {
@@ -310,6 +266,13 @@ mod tests {
                     active: true,
                 },
                 Condition {
+                    icd10: vec!["I48.91".into()],
+                    snomed: vec![],
+                    known_at: Some(at(5)),
+                    abated_at: None,
+                    active: true,
+                },
+                Condition {
                     icd10: vec!["C34.90".into()],
                     snomed: vec![],
                     known_at: Some(at(150)),
@@ -321,7 +284,13 @@ mod tests {
                 Observation { loinc: SODIUM, at: at(101), value: 135.0 },
                 Observation { loinc: SODIUM, at: at(105), value: 129.0 },
                 Observation { loinc: SODIUM, at: at(130), value: 120.0 },
+                Observation { loinc: crate::labs::HEART_RATE, at: at(106), value: 112.0 },
             ],
+            medications: vec![Medication {
+                authored_at: at(90),
+                active: true,
+                classes: vec![crate::medications::Class::Anticoagulant],
+            }],
             ..History::default()
         }
         .sorted()
@@ -340,6 +309,13 @@ mod tests {
         assert_eq!(f.get("days_since_last_discharge"), Some(36.0));
         assert_eq!(f.get("charlson_index"), Some(1.0), "the cancer was coded after discharge");
         assert_eq!(f.get("heart_failure"), Some(1.0));
+        assert_eq!(f.get("arrhythmia"), Some(1.0));
+        assert_eq!(f.get("elixhauser_categories"), Some(2.0), "heart failure and arrhythmia, not the later cancer");
+        assert_eq!(f.get("elixhauser_van_walraven"), Some(12.0));
+        assert_eq!((f.get("anticoagulant"), f.get("insulin")), (Some(1.0), Some(0.0)));
+        assert_eq!(f.get("high_risk_medication_classes"), Some(1.0));
+        assert_eq!(f.get("heart_rate_highest_in_stay"), Some(112.0));
+        assert_eq!(f.get("unstable_vitals_at_discharge"), Some(1.0), "tachycardic when discharged");
         assert_eq!(f.get("sodium"), Some(129.0), "the last value at discharge");
         assert_eq!(f.get("sodium_change"), Some(-6.0));
         assert_eq!(f.get("sodium_missing"), Some(0.0));

@@ -139,6 +139,8 @@ pub struct Observation {
 pub struct Medication {
     pub authored_at: DateTime<Utc>,
     pub active: bool,
+    /// The high-risk classes its words name (none for most).
+    pub classes: Vec<crate::medications::Class>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -1,6 +1,6 @@
 //! Risk scoring: point-in-time features, labels, baselines, models, metrics, explanations.
 //!
-//! Pure (no I/O, tested without a database): [`charlson`], [`history`], [`features`], [`labels`],
+//! Pure (no I/O, tested without a database): [`charlson`], [`elixhauser`], [`medications`], [`labs`], [`history`], [`features`], [`labels`],
 //! [`baselines`], [`metrics`], [`model`], [`training`], [`report`], [`explain`], [`drift`], [`estimate`],
 //! and the figures of [`monitoring`] and [`outcomes`]. Reading from the store: [`load`]; index events clinicians said should not count: [`exclusions`]
 //! (`apply` pure, `load` from the store); the model
@@ -12,6 +12,7 @@ pub mod baselines;
 pub mod calibration;
 pub mod charlson;
 pub mod drift;
+pub mod elixhauser;
 pub mod estimate;
 pub mod exclusions;
 pub mod explain;
@@ -19,7 +20,9 @@ pub mod fairness;
 pub mod features;
 pub mod history;
 pub mod labels;
+pub mod labs;
 pub mod load;
+pub mod medications;
 pub mod metrics;
 pub mod model;
 pub mod monitoring;

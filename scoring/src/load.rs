@@ -10,82 +10,14 @@ use vigil_store::schema::{conditions, encounters, medication_requests, observati
 
 use crate::features::LOOKBACK_DAYS;
 use crate::history::{Class, Condition, Disposition, Encounter, History, Medication, Observation, Procedure};
+use crate::medications;
 use crate::training::{self, Example, Target, month_starts};
 use crate::units;
 
-/// The blood-pressure panel, whose systolic component is a feature.
-pub const BP_PANEL: &str = "85354-9";
+mod columns;
 
-// What a history is read from, table by table: the columns, and the statuses of rows that never
-// happened. The scoring-run bench copies exactly these as its limit.
-pub const PATIENT_COLUMNS: (
-    patients::id,
-    patients::fhir_id,
-    patients::birth_date,
-    patients::sex,
-    patients::race_display,
-    patients::deceased_at,
-) = (
-    patients::id,
-    patients::fhir_id,
-    patients::birth_date,
-    patients::sex,
-    patients::race_display,
-    patients::deceased_at,
-);
-pub const ENCOUNTER_COLUMNS: (
-    encounters::patient_id,
-    encounters::fhir_id,
-    encounters::class_code,
-    encounters::period_start,
-    encounters::period_end,
-    encounters::priority_code,
-    encounters::admit_source_code,
-    encounters::discharge_disposition_code,
-    encounters::service_type_code,
-    encounters::unit,
-    encounters::part_of_fhir_id,
-) = (
-    encounters::patient_id,
-    encounters::fhir_id,
-    encounters::class_code,
-    encounters::period_start,
-    encounters::period_end,
-    encounters::priority_code,
-    encounters::admit_source_code,
-    encounters::discharge_disposition_code,
-    encounters::service_type_code,
-    encounters::unit,
-    encounters::part_of_fhir_id,
-);
-pub const ENCOUNTERS_LEFT_OUT: [&str; 3] = ["cancelled", "entered-in-error", "planned"];
-// The clinical status is not read: it is today's, and would leak the future.
-pub const CONDITION_COLUMNS: (
-    conditions::patient_id,
-    conditions::icd10_codes,
-    conditions::snomed_codes,
-    conditions::recorded_at,
-    conditions::onset_at,
-    conditions::abatement_at,
-    conditions::verification_status,
-) = (
-    conditions::patient_id,
-    conditions::icd10_codes,
-    conditions::snomed_codes,
-    conditions::recorded_at,
-    conditions::onset_at,
-    conditions::abatement_at,
-    conditions::verification_status,
-);
-pub const OBSERVATIONS_LEFT_OUT: [&str; 2] = ["cancelled", "entered-in-error"];
-pub const PRESCRIPTION_COLUMNS: (
-    medication_requests::patient_id,
-    medication_requests::status,
-    medication_requests::authored_at,
-) = (medication_requests::patient_id, medication_requests::status, medication_requests::authored_at);
-pub const PROCEDURE_COLUMNS: (procedures::patient_id, procedures::performed_start, procedures::encounter_fhir_id) =
-    (procedures::patient_id, procedures::performed_start, procedures::encounter_fhir_id);
-pub const PROCEDURES_LEFT_OUT: [&str; 2] = ["not-done", "entered-in-error"];
+use columns::PrescriptionRow;
+pub use columns::*;
 
 /// The row ids of every patient received (not only referenced), in order, after `after`.
 pub fn patient_ids(conn: &mut PgConnection, after: i64, limit: i64) -> QueryResult<Vec<i64>> {
@@ -305,13 +237,14 @@ pub fn histories(conn: &mut PgConnection, ids: &[i64], span: Span) -> QueryResul
     if let Some(since) = since {
         query = query.filter(medication_requests::authored_at.ge(since));
     }
-    let rows: Vec<(i64, String, Option<DateTime<Utc>>)> = query.load(conn)?;
-    for (patient, status, authored) in rows {
+    let rows: Vec<PrescriptionRow> = query.load(conn)?;
+    for (patient, status, authored, display) in rows {
         let (Some(history), Some(authored_at)) = (by_id.get_mut(&patient), authored) else { continue };
         // As for conditions, today's status says nothing of the index time: a prescription
         // counts from when it was written, unless it was never real.
         let active = !matches!(status.as_str(), "cancelled" | "entered-in-error" | "draft");
-        history.medications.push(Medication { authored_at, active });
+        let classes = display.as_deref().map(medications::classes).unwrap_or_default();
+        history.medications.push(Medication { authored_at, active, classes });
     }
 
     let rows: Vec<(i64, Option<DateTime<Utc>>, Option<String>)> = procedures::table
