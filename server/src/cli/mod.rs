@@ -95,12 +95,13 @@ pub enum Command {
     ///
     /// Examples come from every patient's record as of each index time (each discharge for
     /// readmission; each patient at home on the first of each month, from three years before
-    /// --until, for admission). Outcomes known before --until train: the earlier three quarters fit
-    /// the model, the latest quarter chooses its hyperparameters and fits its calibration. Events
-    /// from --until on are the test, reported with AUROC (95 % interval), AUPRC, Brier, calibration
-    /// intercept and slope, deciles, figures at the threshold and per sex, age band and race, beside
-    /// LACE and HOSPITAL with the paired difference of AUROC. The model is registered as a
-    /// candidate.
+    /// --until, for admission). Outcomes known before --until train: the learner and its
+    /// hyperparameters are chosen by time-ordered cross-validation inside that window, the earlier
+    /// three quarters fit the model and the latest quarter fits its calibration. Events from
+    /// --until on are the test, reported with AUROC (95 % interval), AUPRC, Brier, calibration
+    /// intercept and slope (with intervals), deciles, figures at the threshold and per sex, age band
+    /// and race, beside LACE and HOSPITAL with the paired difference of AUROC. The model is
+    /// registered as a candidate.
     Train(TrainArgs),
     /// Score patients now (or as of a time) with every active and shadow model
     ///
