@@ -9,8 +9,8 @@ use crate::baselines;
 use crate::history::{Disposition, Encounter, History};
 use crate::labs::{self, HEMOGLOBIN, SODIUM};
 
-/// The blood tests whose worst value during the index stay is a feature: (name, lab key, whether
-/// the highest value is the worst). A stay's trough says more than its last value alone: a
+/// The labs and vital signs whose worst value during the index stay is a feature: (name, LOINC
+/// code, whether the highest value is the worst). A stay's trough says more than its last value alone: a
 /// hemoglobin that fell to 8 and was transfused to 10 is not a stay that ran at 10.
 const WORST_IN_STAY: [(&str, &str, bool); 8] = [
     ("hemoglobin_lowest_in_stay", HEMOGLOBIN, false),
