@@ -12,9 +12,13 @@ use std::time::Duration;
 
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
-use secrecy::{ExposeSecret, SecretString};
-use serde::{Deserialize, Deserializer, Serialize};
-use thiserror::Error;
+use serde::{Deserialize, Serialize};
+
+mod database_url;
+mod error;
+
+pub use database_url::DatabaseUrl;
+pub use error::ConfigError;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -297,55 +301,6 @@ format = "auto"
 filter = "info"
 "#;
 
-#[derive(Debug, Error)]
-pub enum ConfigError {
-    #[error("configuration file {0} does not exist")]
-    MissingFile(PathBuf),
-    #[error("invalid configuration: {}", describe(.0))]
-    Invalid(Box<figment::Error>),
-    #[error("{key} is not set: {hint}")]
-    Missing { key: &'static str, hint: &'static str },
-    #[error("{key} is out of range: expected {expected}")]
-    OutOfRange { key: &'static str, expected: &'static str },
-    #[error("server.tls_cert_file and server.tls_key_file go together: set both or neither")]
-    HalfTls,
-}
-
-impl From<figment::Error> for ConfigError {
-    fn from(error: figment::Error) -> Self {
-        Self::Invalid(Box::new(error))
-    }
-}
-
-/// One line per invalid value: the dotted key, exactly where the value came from (the
-/// environment variable or the file), and what was expected.
-fn describe(error: &figment::Error) -> String {
-    let lines: Vec<String> = error
-        .clone()
-        .into_iter()
-        .map(|e| {
-            let key = e.path.join(".").to_lowercase();
-            let source = match &e.metadata {
-                Some(m) if m.name.contains("VIGIL_") => {
-                    format!("environment variable VIGIL_{}", e.path.join("__").to_uppercase())
-                }
-                Some(m) if m.name.contains("environment") => "environment variable DATABASE_URL".to_owned(),
-                Some(m) => match &m.source {
-                    Some(source) => format!("{} {source}", m.name),
-                    None => m.name.to_string(),
-                },
-                None => "the configuration".to_owned(),
-            };
-            if key.is_empty() {
-                format!("{} (in {source})", e.kind)
-            } else {
-                format!("{key} (from {source}): {}", e.kind)
-            }
-        })
-        .collect();
-    lines.join("; ")
-}
-
 impl Settings {
     /// Loads the settings. `file` is the `--config` flag, which takes precedence over
     /// `VIGIL_CONFIG`; `overrides` are command-line flags as (dotted key, value), which take
@@ -419,68 +374,5 @@ impl AuthSettings {
 impl DatabaseSettings {
     pub fn connect_timeout(&self) -> Duration {
         Duration::from_secs(self.connect_timeout_secs)
-    }
-}
-
-/// A Postgres connection URL. It may carry a password, so it is held as a secret: `Debug` and
-/// `Display` show it without its credentials.
-#[derive(Clone)]
-pub struct DatabaseUrl(SecretString);
-
-impl DatabaseUrl {
-    pub fn parse(raw: &str) -> Result<Self, String> {
-        let url = url::Url::parse(raw).map_err(|e| format!("not a URL ({e})"))?;
-        if !matches!(url.scheme(), "postgres" | "postgresql") {
-            return Err(format!("expected a postgres:// or postgresql:// URL, found scheme {:?}", url.scheme()));
-        }
-        Ok(Self(SecretString::from(raw)))
-    }
-
-    pub fn expose(&self) -> &str {
-        self.0.expose_secret()
-    }
-
-    /// Host, port and database name, with no credentials: safe to print and log.
-    pub fn redacted(&self) -> String {
-        match url::Url::parse(self.expose()) {
-            Ok(url) => format!(
-                "{}://{}{}{}",
-                url.scheme(),
-                url.host_str().unwrap_or("localhost"),
-                url.port().map(|p| format!(":{p}")).unwrap_or_default(),
-                url.path()
-            ),
-            Err(_) => "postgres://[unparseable]".to_owned(),
-        }
-    }
-}
-
-impl DatabaseUrl {
-    /// Host, port and database as one file name (`db.example.org-5432-vigil`): the audit spool
-    /// keeps each database's rows apart, so that rows kept for one never reach another.
-    pub fn place(&self) -> String {
-        let place = match url::Url::parse(self.expose()) {
-            Ok(url) => format!(
-                "{}-{}-{}",
-                url.host_str().unwrap_or("localhost"),
-                url.port().unwrap_or(5432),
-                url.path().trim_start_matches('/')
-            ),
-            Err(_) => "unparseable".to_owned(),
-        };
-        place.chars().map(|c| if c.is_ascii_alphanumeric() || ".-_".contains(c) { c } else { '_' }).collect()
-    }
-}
-
-impl std::fmt::Debug for DatabaseUrl {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "DatabaseUrl({})", self.redacted())
-    }
-}
-
-impl<'de> Deserialize<'de> for DatabaseUrl {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let raw = String::deserialize(deserializer)?;
-        Self::parse(&raw).map_err(serde::de::Error::custom)
     }
 }
