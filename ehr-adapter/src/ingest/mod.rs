@@ -13,9 +13,9 @@
 //! The database's unique keys back all of this up, so a bug here could fail a batch but never
 //! duplicate a row.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use diesel::prelude::*;
 use serde_json::Value;
 use vigil_store::audit::AuditEvent;
@@ -29,7 +29,9 @@ use crate::{content, identity};
 
 mod outcome;
 mod rows;
+mod versions;
 use rows::store_mapped;
+use versions::{Class, Current, Key, classify, load_known};
 
 pub use outcome::{Change, Counts, Fate, IngestError, Stored, Summary};
 
@@ -45,54 +47,6 @@ pub(crate) struct Valid {
     origin: String,
     location: String,
 }
-
-/// Outcome of comparing an incoming resource with what is stored.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Class {
-    New,
-    Updated,
-    Unchanged,
-    Outdated,
-}
-
-/// The current version of a key: its row id (None while only pending in this batch), its content
-/// hash, whether it is a tombstone, and the sender's version id and lastUpdated.
-#[derive(Clone)]
-struct Current {
-    row: Option<i64>,
-    version: i32,
-    hash: Vec<u8>,
-    deleted: bool,
-    version_id: Option<String>,
-    last_updated: Option<DateTime<Utc>>,
-}
-
-/// What the store holds for one key.
-#[derive(Default)]
-struct Known {
-    /// The source whose versions these are (one source holds a type and id).
-    holder: Option<String>,
-    /// Content hash -> the version holding it.
-    hashes: HashMap<Vec<u8>, i32>,
-    max_version: i32,
-    current: Option<Current>,
-}
-
-/// A stored version of a resource, as `load_known` reads it.
-#[derive(Queryable)]
-struct StoredVersion {
-    row: i64,
-    source: String,
-    fhir_id: String,
-    version: i32,
-    hash: Vec<u8>,
-    version_id: Option<String>,
-    last_updated: Option<DateTime<Utc>>,
-    superseded_at: Option<DateTime<Utc>>,
-    deleted: bool,
-}
-
-type Key = (String, String);
 
 /// Stores one batch of incoming resources from `source_system` in one transaction. Every patient
 /// whose data the batch changed gets an audit row in the same transaction, made from `audit` (who
@@ -383,80 +337,6 @@ fn validate(item: &Incoming) -> Result<(Header, Mapped, Vec<u8>), Problems> {
 /// The OperationOutcome of an incoming resource that would be rejected, or None when it is valid.
 pub fn problems(item: &Incoming) -> Option<Value> {
     validate(item).err().map(|(_, _, issues)| operation_outcome(&issues, &item.origin, &item.location))
-}
-
-fn classify(state: &Known, item: &Valid) -> Class {
-    let Some(current) = &state.current else { return Class::New };
-    if !current.deleted && current.hash == item.hash {
-        return Class::Unchanged;
-    }
-    let newer = match (item.header.last_updated, current.last_updated) {
-        (Some(incoming), Some(stored)) => Some(incoming > stored),
-        _ => match (
-            item.header.version_id.as_deref().map(str::parse::<u64>),
-            current.version_id.as_deref().map(str::parse::<u64>),
-        ) {
-            (Some(Ok(incoming)), Some(Ok(stored))) => Some(incoming > stored),
-            _ => None,
-        },
-    };
-    let seen = state.hashes.contains_key(&item.hash);
-    match (newer, seen) {
-        // An earlier content again, said to be newer: a revert (or a re-creation after a delete).
-        (Some(true), _) => Class::Updated,
-        // An older version arriving late: kept in history unless it is already there.
-        (Some(false), true) => Class::Unchanged,
-        (Some(false), false) => Class::Outdated,
-        // Nothing to compare: content seen before is a repeat (so that loading the same files
-        // again changes nothing), anything else the later arrival and so the newer version; a
-        // deleted resource sent again is re-created.
-        (None, true) if !current.deleted => Class::Unchanged,
-        (None, _) => Class::Updated,
-    }
-}
-
-/// The stored versions of the batch's keys, whichever source holds them.
-fn load_known(conn: &mut PgConnection, valid: &[&Valid]) -> QueryResult<HashMap<Key, Known>> {
-    let mut known: HashMap<Key, Known> = HashMap::new();
-    let types: HashSet<&str> = valid.iter().map(|v| v.header.resource_type.as_str()).collect();
-    for ty in types {
-        let ids: Vec<&str> =
-            valid.iter().filter(|v| v.header.resource_type == ty).map(|v| v.header.id.as_str()).collect();
-        let rows: Vec<StoredVersion> = raw_resources::table
-            .filter(raw_resources::resource_type.eq(ty))
-            .filter(raw_resources::fhir_id.eq_any(&ids))
-            .select((
-                raw_resources::id,
-                raw_resources::source_system,
-                raw_resources::fhir_id,
-                raw_resources::version,
-                raw_resources::content_hash,
-                raw_resources::source_version_id,
-                raw_resources::source_last_updated,
-                raw_resources::superseded_at,
-                raw_resources::deleted,
-            ))
-            .load(conn)?;
-        for stored in rows {
-            let state = known.entry((ty.to_owned(), stored.fhir_id)).or_default();
-            state.holder = Some(stored.source);
-            state.max_version = state.max_version.max(stored.version);
-            if stored.superseded_at.is_none() {
-                state.current = Some(Current {
-                    row: Some(stored.row),
-                    version: stored.version,
-                    hash: stored.hash.clone(),
-                    deleted: stored.deleted,
-                    version_id: stored.version_id,
-                    last_updated: stored.last_updated,
-                });
-            }
-            if !stored.deleted {
-                state.hashes.insert(stored.hash, stored.version);
-            }
-        }
-    }
-    Ok(known)
 }
 
 /// A valid version of a resource resolves its earlier rejects.
