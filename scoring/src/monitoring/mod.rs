@@ -7,6 +7,7 @@
 //! reads the scores and stores the figures.
 
 pub mod job;
+pub mod stored;
 
 use std::collections::HashSet;
 

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use diesel::PgConnection;
 use vigil_scoring::drift;
 use vigil_scoring::monitoring::Figures;
-use vigil_scoring::monitoring::job::{self, Stored};
+use vigil_scoring::monitoring::stored::{self, Stored};
 use vigil_scoring::promotion::store::{Decision, Verdict};
 use vigil_scoring::registry::{self, Entry};
 
@@ -100,7 +100,7 @@ pub fn run(conn: &mut PgConnection, settings: &Settings, args: MonitorArgs) -> a
         let validation = entry.test_auroc().map_or_else(String::new, |a| format!(", AUROC {a:.3} at validation"));
         let unit = args.unit.as_deref().map_or_else(|| "all units".to_owned(), |u| format!("unit {u}"));
         println!("\n{} ({} {}, {}{validation}), {unit}", entry.version, entry.target, entry.algorithm, entry.status);
-        let series = job::series(conn, entry.id, args.unit.as_deref())?;
+        let series = stored::series(conn, entry.id, args.unit.as_deref())?;
         if series.is_empty() {
             println!("  no monitored week yet (scores need a monitoring pass: `vigil model monitor --run`)");
             continue;
@@ -115,7 +115,7 @@ pub fn run(conn: &mut PgConnection, settings: &Settings, args: MonitorArgs) -> a
                 println!("  {name:<32} {psi:>6.3}  {}", drift::level(*psi));
             }
         }
-        for f in job::findings(conn, entry.id)? {
+        for f in stored::findings(conn, entry.id)? {
             println!("finding, week of {}: {}: {}", f.week, f.kind, f.detail);
         }
     }

@@ -3,7 +3,7 @@
 
 use diesel::prelude::*;
 use serde_json::Value;
-use vigil_scoring::monitoring::job::{self, Found, Stored};
+use vigil_scoring::monitoring::stored::{self, Found, Stored};
 use vigil_scoring::promotion::{self, store::Recorded};
 use vigil_scoring::registry::{self, Entry, RegistryError, StatusChange};
 use vigil_scoring::training::{Report, Target};
@@ -125,14 +125,14 @@ pub async fn monitoring<S: Surface>(
         .system(MODELS, Some(version.clone()), move |conn| {
             let found = outcome((|| {
                 let entry = registry::show(conn, &version)?;
-                let weeks = job::series(conn, entry.id, unit.as_deref())?;
+                let weeks = stored::series(conn, entry.id, unit.as_deref())?;
                 let units = model_monitoring::table
                     .filter(model_monitoring::model_id.eq(entry.id).and(model_monitoring::unit.is_not_null()))
                     .select(model_monitoring::unit.assume_not_null())
                     .distinct()
                     .order(model_monitoring::unit.assume_not_null())
                     .load(conn)?;
-                let findings = job::findings(conn, entry.id)?;
+                let findings = stored::findings(conn, entry.id)?;
                 let decisions = promotion::store::decisions(conn, entry.id)?;
                 Ok(Monitoring { entry, unit, weeks, units, findings, decisions })
             })())?;
