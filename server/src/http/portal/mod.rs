@@ -19,6 +19,7 @@ mod capacity_page;
 mod chart;
 pub(crate) mod format;
 mod mfa;
+mod model_change;
 mod models_page;
 mod monitoring_page;
 mod password;
@@ -52,8 +53,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(models_page::model)
         .service(models_page::model_card)
         .service(monitoring_page::monitoring)
-        .service(models_page::confirm)
-        .service(models_page::apply)
+        .service(model_change::confirm)
+        .service(model_change::apply)
         .service(password::page)
         .service(password::change)
         .service(settings::notifications)
