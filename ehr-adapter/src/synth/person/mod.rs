@@ -9,23 +9,10 @@ use serde_json::{Value, json};
 use super::Options;
 use super::codes::{self, ChronicCondition, Lab};
 
+mod demographics;
 mod writers;
 
-const FAMILY: &[&str] = &[
-    "Garcia", "Smith", "Nguyen", "Johnson", "Okafor", "Kowalski", "Haddad", "Lee", "Brown", "Rossi", "Patel", "Moreau",
-];
-const GIVEN_F: &[&str] = &["Maria", "Linda", "Aisha", "Mei", "Grace", "Olga", "Fatima", "Ruth", "Elena", "June"];
-const GIVEN_M: &[&str] = &["James", "Ahmed", "Wei", "Carlos", "Peter", "Kwame", "Ivan", "Samuel", "Luis", "Tom"];
-/// (OMB code, display, share) for race and for ethnicity.
-const RACE: &[(&str, &str, f64)] = &[
-    ("2106-3", "White", 0.60),
-    ("2054-5", "Black or African American", 0.14),
-    ("2028-9", "Asian", 0.07),
-    ("1002-5", "American Indian or Alaska Native", 0.02),
-    ("2131-1", "Other Race", 0.17),
-];
-const ETHNICITY: &[(&str, &str, f64)] =
-    &[("2135-2", "Hispanic or Latino", 0.18), ("2186-5", "Not Hispanic or Latino", 0.82)];
+use demographics::Demographics;
 
 #[derive(Clone)]
 struct Labs {
@@ -62,18 +49,6 @@ fn pick<'a, T>(rng: &mut ChaCha8Rng, items: &'a [T]) -> &'a T {
     &items[rng.random_range(0..items.len())]
 }
 
-fn weighted<'a>(rng: &mut ChaCha8Rng, items: &'a [(&'a str, &'a str, f64)]) -> (&'a str, &'a str) {
-    let mut roll: f64 = rng.random();
-    for (code, display, share) in items {
-        if roll < *share {
-            return (code, display);
-        }
-        roll -= share;
-    }
-    let (code, display, _) = items[items.len() - 1];
-    (code, display)
-}
-
 fn normal(rng: &mut ChaCha8Rng) -> f64 {
     rng.sample(StandardNormal)
 }
@@ -90,7 +65,6 @@ fn round1(x: f64) -> f64 {
     (x * 10.0).round() / 10.0
 }
 
-/// One patient's resources: the Patient first, then everything else in time order of creation.
 /// After `--drift-from`: how much diabetics' HbA1c rises, what an HbA1c above 8 % adds to the
 /// log-hazard of an unplanned admission under 65 (a quarter of it from 65 on: young, poorly
 /// controlled diabetics, whom a model trained before ranks low), and what is left of the risk
@@ -119,6 +93,7 @@ fn lab_weight(age: f64) -> f64 {
     }
 }
 
+/// One patient's resources: the Patient first, then everything else in time order of creation.
 pub fn simulate(options: &Options, index: u64) -> Vec<Value> {
     let mut rng = ChaCha8Rng::seed_from_u64(options.seed);
     rng.set_stream(index);
@@ -283,10 +258,8 @@ pub fn simulate(options: &Options, index: u64) -> Vec<Value> {
         }
     }
 
-    let (race, race_display) = weighted(&mut sim.rng, RACE);
-    let (ethnicity, ethnicity_display) = weighted(&mut sim.rng, ETHNICITY);
-    let given = if female { *pick(&mut sim.rng, GIVEN_F) } else { *pick(&mut sim.rng, GIVEN_M) };
-    let family = *pick(&mut sim.rng, FAMILY);
+    let Demographics { race: (race, race_display), ethnicity: (ethnicity, ethnicity_display), given, family } =
+        Demographics::draw(&mut sim.rng, female);
     let mut patient = json!({
         "resourceType": "Patient", "id": id,
         "identifier": [{
