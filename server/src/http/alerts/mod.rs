@@ -17,6 +17,7 @@ use crate::alerts::preferences::Preferences;
 use crate::http::access::Guard;
 use crate::http::surface::{Api, Rejection};
 
+pub mod own_preferences;
 pub mod remembered;
 pub mod view;
 
@@ -149,12 +150,12 @@ async fn act(
 
 #[get("/api/me/notifications")]
 async fn my_preferences(guard: Guard<Api>) -> Result<HttpResponse, Rejection<Api>> {
-    Ok(HttpResponse::Ok().json(view::my_preferences(&guard).await?))
+    Ok(HttpResponse::Ok().json(own_preferences::my_preferences(&guard).await?))
 }
 
 #[put("/api/me/notifications")]
 async fn set_my_preferences(guard: Guard<Api>, body: web::Json<Preferences>) -> Result<HttpResponse, Rejection<Api>> {
-    let stored = view::set_my_preferences(&guard, body.into_inner())
+    let stored = own_preferences::set_my_preferences(&guard, body.into_inner())
         .await?
         .map_err(|message| Rejection::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", message))?;
     Ok(HttpResponse::Ok().json(stored))

@@ -13,7 +13,6 @@ use crate::alerts::Tier;
 use crate::alerts::episode::Status;
 use crate::alerts::feedback::{self, Feedback, Given, Source};
 use crate::alerts::lifecycle::{self, Act};
-use crate::alerts::preferences::{self, Preferences};
 use crate::auth::policy::{Action, Visibility};
 use crate::http::access::{Access, Found, Guard};
 use crate::http::surface::{Rejection, Surface};
@@ -381,28 +380,4 @@ fn past(action: &str) -> &'static str {
         "dismiss" => "dismissed",
         _ => "reopened",
     }
-}
-
-/// The kind of settings the audit trail names.
-const SETTINGS: &str = "NotificationPreferences";
-
-/// The caller's notification preferences (audited as a read of their own settings).
-pub async fn my_preferences<S: Surface>(guard: &Guard<S>) -> Result<Preferences, Rejection<S>> {
-    guard.own_settings(SETTINGS, false, |conn, user| preferences::get(conn, user).map(Some)).await
-}
-
-/// Stores the caller's notification preferences; what they are now, or why not.
-pub async fn set_my_preferences<S: Surface>(
-    guard: &Guard<S>,
-    wanted: Preferences,
-) -> Result<Result<Preferences, String>, Rejection<S>> {
-    if let Err(e) = wanted.check() {
-        return Ok(Err(e.to_string()));
-    }
-    guard
-        .own_settings(SETTINGS, true, move |conn, user| match preferences::set(conn, user, &wanted)? {
-            Ok(()) => preferences::get(conn, user).map(|p| Some(Ok(p))),
-            Err(refused) => Ok(Some(Err(refused.to_string()))),
-        })
-        .await
 }

@@ -12,7 +12,7 @@ use super::{Chrome, check_form, html};
 use crate::alerts::Tier;
 use crate::alerts::preferences::Preferences;
 use crate::http::access::Guard;
-use crate::http::alerts::view;
+use crate::http::alerts::own_preferences;
 use crate::http::surface::{Portal, Rejection};
 
 struct TierChoice {
@@ -59,7 +59,7 @@ pub struct Shown {
 #[get("/settings/notifications")]
 pub async fn notifications(guard: Guard<Portal>, query: web::Query<Shown>) -> Result<HttpResponse, Rejection<Portal>> {
     let chrome = Chrome::of(&guard)?;
-    let current = view::my_preferences(&guard).await?;
+    let current = own_preferences::my_preferences(&guard).await?;
     html(StatusCode::OK, &page(chrome, &current, None, query.saved.is_some()))
 }
 
@@ -115,8 +115,10 @@ pub async fn save_notifications(
         })
     })();
     let outcome = match wanted {
-        Ok(wanted) => view::set_my_preferences(&guard, wanted.clone()).await?.map_err(|problem| (wanted, problem)),
-        Err(problem) => Err((view::my_preferences(&guard).await?, problem)),
+        Ok(wanted) => {
+            own_preferences::set_my_preferences(&guard, wanted.clone()).await?.map_err(|problem| (wanted, problem))
+        }
+        Err(problem) => Err((own_preferences::my_preferences(&guard).await?, problem)),
     };
     match outcome {
         Ok(_) => Ok(HttpResponse::SeeOther().insert_header((LOCATION, "/settings/notifications?saved=1")).finish()),
