@@ -1,5 +1,5 @@
-//! Identity, access and audit, black-box: portal sessions and CSRF, unit-scoped access with break-glass, throttling, the audit chain, and no patient data in
-//! the logs.
+//! Identity, access and audit, black-box: portal sessions and CSRF, unit-scoped access with break-glass, throttling, no data without its audit
+//! row, and no patient data in the logs.
 
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
@@ -7,7 +7,7 @@ use serde_json::json;
 use vigil_store::testing::TestDb;
 
 use crate::support::seed::{self, PASSWORD, bearer, form_token};
-use crate::support::{App, poll, run, vigil};
+use crate::support::{App, poll};
 
 /// Units ICU and WARD-4, clinician `nurse` on ICU, patient `p-icu` on ICU and `p-ward` on WARD-4.
 pub fn ward(db: &TestDb) {
@@ -248,59 +248,6 @@ fn sign_in_is_throttled_alike_for_known_and_unknown_accounts() {
     let refused = app.post_json("/auth/login", &[], &huge);
     assert_eq!(refused.status, 413);
     assert_eq!(refused.json()["error"]["code"], "invalid_body");
-}
-
-#[test]
-fn the_audit_chain_is_verified_and_names_an_altered_row() {
-    let db = TestDb::migrated();
-    ward(&db);
-    let app = App::spawn(db.url());
-    let nurse = bearer(&seed::token(&app, "nurse"));
-    for path in ["/api/patients/p-icu", "/api/patients/p-ward", "/fhir/Patient/p-icu"] {
-        app.get_with(path, &[("authorization", &nurse)]);
-    }
-    let verify = || run(vigil().args(["audit", "verify"]).env("DATABASE_URL", db.url()));
-    let (status, out, _) = verify();
-    assert!(status.success(), "{out}");
-    assert!(out.contains("intact"), "{out}");
-    let head = out.lines().find_map(|l| l.strip_prefix("head ")).expect("the head is printed").to_owned();
-    let anchored = run(vigil().args(["audit", "verify", "--anchor", &head]).env("DATABASE_URL", db.url()));
-    assert!(anchored.0.success(), "{}", anchored.1);
-    let (seq, _) = head.split_once(':').expect("seq:hash");
-    let forged = format!("{seq}:{}", "0".repeat(64));
-    let rewritten = run(vigil().args(["audit", "verify", "--anchor", &forged]).env("DATABASE_URL", db.url()));
-    assert_eq!(rewritten.0.code(), Some(1), "a head that is no longer in the chain is reported: {}", rewritten.1);
-
-    let mut conn = db.connect();
-    let denied = conn.batch_execute("UPDATE audit_log SET outcome = 'success' WHERE outcome = 'denied'");
-    assert!(denied.expect_err("the application cannot edit the trail").to_string().contains("permission denied"));
-    #[derive(QueryableByName)]
-    struct Seq {
-        #[diesel(sql_type = diesel::sql_types::BigInt)]
-        seq: i64,
-    }
-    let target = diesel::sql_query("SELECT seq FROM audit_log WHERE outcome = 'denied' ORDER BY seq LIMIT 1")
-        .get_result::<Seq>(&mut conn)
-        .expect("a denied row")
-        .seq;
-    conn.batch_execute(&format!(
-        "SET session_replication_role = replica; UPDATE audit_log SET outcome = 'success' WHERE seq = {target}; \
-         SET session_replication_role = DEFAULT"
-    ))
-    .expect("a superuser edits a row");
-    let (status, out, _) = verify();
-    assert_eq!(status.code(), Some(1));
-    assert!(out.contains(&format!("broken at row {target}")), "{out}");
-
-    let export = tempfile::NamedTempFile::new().expect("file");
-    let (status, _, err) = run(vigil()
-        .args(["audit", "export", "--from", "2000-01-01", "--to", "2100-01-01", "--out"])
-        .arg(export.path())
-        .env("DATABASE_URL", db.url()));
-    assert!(status.success(), "{err}");
-    let csv = std::fs::read_to_string(export.path()).expect("csv");
-    assert!(csv.starts_with("seq,time_utc,actor,role,action"));
-    assert!(csv.lines().count() > 5);
 }
 
 #[test]

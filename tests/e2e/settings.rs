@@ -6,7 +6,8 @@ use vigil_store::testing::TestDb;
 
 use crate::access::ward;
 use crate::administration::sign_in_status;
-use crate::scoring::count;
+use crate::alerts::{score, ward_with_a_nurse};
+use crate::scoring::{count, population, with_active_models};
 use crate::support::App;
 use crate::support::seed::{self, bearer, form_token, portal_session};
 
@@ -112,4 +113,56 @@ fn a_person_changes_their_own_password_and_stays_signed_in_where_they_did() {
     );
     assert_eq!(done.status, 204, "{}", done.body);
     assert_eq!(sign_in_status(&app, "nurse", "yet another passphrase"), 200);
+}
+
+#[test]
+fn preferences_choose_the_tiers_a_person_is_emailed() {
+    let db = population(400);
+    with_active_models(&db);
+    ward_with_a_nurse(&db);
+    let app = crate::support::App::spawn(db.url());
+    let nurse = seed::bearer(&seed::token(&app, "nurse"));
+    let put = |body: serde_json::Value| {
+        app.request(
+            "PUT",
+            "/api/me/notifications",
+            &[("authorization", nurse.as_str()), ("content-type", "application/json")],
+            Some(body.to_string()),
+        )
+    };
+    let mine = app.get_with("/api/me/notifications", &[("authorization", nurse.as_str())]);
+    assert_eq!(mine.json()["email_tiers"], serde_json::json!(["warning", "critical"]));
+    let refused = put(serde_json::json!({ "email_tiers": ["critical"], "delivery": "immediate",
+        "quiet_start": null, "quiet_end": null, "time_zone": "Mars/Olympus" }));
+    assert_eq!(refused.status, 422);
+    assert!(refused.body.contains("Mars/Olympus"));
+    let stored = put(serde_json::json!({ "email_tiers": ["critical"], "delivery": "immediate",
+        "quiet_start": "22:00:00", "quiet_end": "07:00:00", "time_zone": "Europe/Paris" }));
+    assert_eq!(stored.status, 200, "{}", stored.body);
+    assert_eq!(stored.json()["email_tiers"], serde_json::json!(["critical"]));
+
+    // Quiet hours around now: a warning waits for their end; a critical notice does not.
+    let now = chrono::Utc::now();
+    let quiet = put(serde_json::json!({ "email_tiers": ["warning", "critical"], "delivery": "immediate",
+        "quiet_start": (now - chrono::Duration::hours(1)).format("%H:%M:%S").to_string(),
+        "quiet_end": (now + chrono::Duration::hours(1)).format("%H:%M:%S").to_string(), "time_zone": "UTC" }));
+    assert_eq!(quiet.status, 200, "{}", quiet.body);
+    let wait = |tier: &str| {
+        count(
+            &db,
+            &format!(
+                "SELECT extract(epoch FROM notice_due(u.id, '{tier}', interval '0 seconds', interval '1 hour') - now())::bigint AS n
+                   FROM users u WHERE u.username = 'nurse'"
+            ),
+        )
+    };
+    assert!((3500..=3700).contains(&wait("warning")), "{}", wait("warning"));
+    assert_eq!(wait("critical"), 0);
+    put(serde_json::json!({ "email_tiers": ["critical"], "delivery": "immediate",
+        "quiet_start": null, "quiet_end": null, "time_zone": "UTC" }));
+
+    // Only warning alerts open (no critical tier): the nurse, who asked for critical only, hears nothing.
+    score(&db);
+    assert!(count(&db, "SELECT count(*) AS n FROM alerts") > 0);
+    assert_eq!(count(&db, "SELECT count(*) AS n FROM outbox"), 0);
 }
