@@ -1,5 +1,5 @@
-//! Identity, access and audit, black-box: portal sessions and CSRF, unit-scoped access with break-glass, throttling, no data without its audit
-//! row, and no patient data in the logs.
+//! Identity, access and audit, black-box: portal sessions and CSRF, unit-scoped access with
+//! break-glass, throttling, no data without its audit row, and no patient data in the logs.
 
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
