@@ -1,9 +1,9 @@
 //! An audit trail the application itself cannot rewrite: `vigil audit verify` names an altered
 //! row; the chain's head is anchored outside the database on a schedule and `vigil audit verify`
 //! checks every anchor, so a chain rewritten from a removed row on is caught even though it
-//! verifies on its own; rejected tokens and CSRF failures
-//! are audited, counted per address and window; failed sign-ins name the account tried; the
-//! break-glass reason is inside the chained row; the export defuses cells a spreadsheet would run.
+//! verifies on its own; rejected tokens and CSRF failures are audited, counted per address and
+//! window; failed sign-ins name the account tried; the break-glass reason is inside the chained
+//! row; the export defuses cells a spreadsheet would run.
 
 use std::path::{Path, PathBuf};
 
