@@ -103,10 +103,14 @@ fn synthea(bin: &Path, seed: &str, patients: &str) -> PathBuf {
     })
 }
 
+/// Runs `vigil ARGS` on `db`, whatever its exit status.
+fn output(db: &TestDb, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_vigil")).args(args).env("DATABASE_URL", db.url()).output().expect("vigil")
+}
+
 /// Runs `vigil ARGS` on `db`; its standard output.
 fn vigil(db: &TestDb, args: &[&str]) -> String {
-    let out =
-        Command::new(env!("CARGO_BIN_EXE_vigil")).args(args).env("DATABASE_URL", db.url()).output().expect("vigil");
+    let out = output(db, args);
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(out.status.success(), "vigil {args:?}: {text}{}", String::from_utf8_lossy(&out.stderr));
     text
@@ -184,11 +188,7 @@ fn evaluate(population: &str, dir: &Path, test_days: &str) -> Vec<Summary> {
     println!("\n=== {population} ===");
     // `vigil ingest` exits 1 when it rejected a resource: a generator's odd record is kept with
     // its reason and shown here, and the rest of the population is loaded all the same.
-    let out = Command::new(env!("CARGO_BIN_EXE_vigil"))
-        .args(["ingest", dir.to_str().expect("path")])
-        .env("DATABASE_URL", db.url())
-        .output()
-        .expect("vigil ingest");
+    let out = output(&db, &["ingest", dir.to_str().expect("path")]);
     let loaded = String::from_utf8_lossy(&out.stdout);
     assert!(matches!(out.status.code(), Some(0 | 1)), "vigil ingest: {loaded}{}", String::from_utf8_lossy(&out.stderr));
     for line in loaded.lines().filter(|l| l.starts_with("total") || l.contains(" resources ")) {
@@ -202,11 +202,7 @@ fn evaluate(population: &str, dir: &Path, test_days: &str) -> Vec<Summary> {
     // report gives the other learner's figure and the clinical scores' on the same folds.
     for target in ["readmission", "admission"] {
         println!("\n--- vigil train --target {target} --algorithm auto --test-days {test_days}");
-        let out = Command::new(env!("CARGO_BIN_EXE_vigil"))
-            .args(["train", "--target", target, "--algorithm", "auto", "--test-days", test_days])
-            .env("DATABASE_URL", db.url())
-            .output()
-            .expect("vigil train");
+        let out = output(&db, &["train", "--target", target, "--algorithm", "auto", "--test-days", test_days]);
         let report = String::from_utf8_lossy(&out.stdout);
         // A population too small for a target (too few events) is reported, not fatal.
         if !out.status.success() {
