@@ -31,6 +31,17 @@ fn verify(db: &TestDb, config: &Path) -> (Option<i32>, String) {
     (status.code(), format!("{out}{err}"))
 }
 
+/// `vigil audit export` of every row, as CSV.
+fn export_all(db: &TestDb) -> String {
+    let export = tempfile::NamedTempFile::new().expect("file");
+    let (status, _, err) = run(vigil()
+        .args(["audit", "export", "--from", "2000-01-01", "--to", "2100-01-01", "--out"])
+        .arg(export.path())
+        .env("DATABASE_URL", db.url()));
+    assert!(status.success(), "{err}");
+    std::fs::read_to_string(export.path()).expect("csv")
+}
+
 #[test]
 fn anchors_outside_the_database_catch_a_rewritten_chain() {
     let db = TestDb::migrated();
@@ -176,13 +187,7 @@ fn sign_ins_name_the_account_tried_break_glass_keeps_its_reason_in_the_chain_and
     let (status, out, _) = run(vigil().args(["audit", "verify"]).env("DATABASE_URL", db.url()));
     assert_eq!(status.code(), Some(1), "{out}");
 
-    let export = tempfile::NamedTempFile::new().expect("file");
-    let (status, _, err) = run(vigil()
-        .args(["audit", "export", "--from", "2000-01-01", "--to", "2100-01-01", "--out"])
-        .arg(export.path())
-        .env("DATABASE_URL", db.url()));
-    assert!(status.success(), "{err}");
-    let csv = std::fs::read_to_string(export.path()).expect("csv");
+    let csv = export_all(&db);
     assert!(csv.contains("'=HYPERLINK"), "{csv}");
     assert!(!csv.lines().any(|line| line.split(',').any(|cell| cell.starts_with('='))), "{csv}");
 }
@@ -229,13 +234,7 @@ fn the_audit_chain_is_verified_and_names_an_altered_row() {
     assert_eq!(status.code(), Some(1));
     assert!(out.contains(&format!("broken at row {target}")), "{out}");
 
-    let export = tempfile::NamedTempFile::new().expect("file");
-    let (status, _, err) = run(vigil()
-        .args(["audit", "export", "--from", "2000-01-01", "--to", "2100-01-01", "--out"])
-        .arg(export.path())
-        .env("DATABASE_URL", db.url()));
-    assert!(status.success(), "{err}");
-    let csv = std::fs::read_to_string(export.path()).expect("csv");
+    let csv = export_all(&db);
     assert!(csv.starts_with("seq,time_utc,actor,role,action"));
     assert!(csv.lines().count() > 5);
 }

@@ -34,9 +34,7 @@ impl DatabaseUrl {
             Err(_) => "postgres://[unparseable]".to_owned(),
         }
     }
-}
 
-impl DatabaseUrl {
     /// Host, port and database as one file name (`db.example.org-5432-vigil`): the audit spool
     /// keeps each database's rows apart, so that rows kept for one never reach another.
     pub fn place(&self) -> String {
