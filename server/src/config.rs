@@ -131,6 +131,9 @@ pub struct DatabaseSettings {
     /// How long after a principal's write their FHIR reads stay on the primary, so that they read
     /// what they wrote whatever the replica's lag.
     pub read_your_writes_secs: u64,
+    /// Whether `serve` remembers the resources it reads by id until Postgres notifies a change
+    /// (never with a replica): see `http/access/remembered_reads.rs`.
+    pub remember_reads: bool,
     pub pool_size: u32,
     pub connect_timeout_secs: u64,
 }
@@ -238,6 +241,7 @@ const DEFAULTS: &str = r#"
 pool_size = 10
 connect_timeout_secs = 5
 read_your_writes_secs = 10
+remember_reads = true
 
 [server]
 host = "127.0.0.1"

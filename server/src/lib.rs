@@ -101,7 +101,7 @@ fn serve(settings: &Settings) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("opening the audit spool in {}", spool_dir.display()))?;
     let db = Database::new(url, &settings.database, spool).context("starting the audit writers")?;
     auth.known.spawn_listener(url.expose().to_owned()).context("starting the principal listener")?;
-    db.alert_lists().spawn_listener(url.expose().to_owned()).context("starting the alert list listener")?;
+    db.spawn_listeners(url).context("starting the listeners for changes")?;
     db.spawn_migrator().context("starting the migrator thread")?;
     let importer = imports::spawn(url).context("starting the importer thread")?;
     sealer::spawn(url, sealer::Anchoring::from_settings(&settings.audit)?).context("starting the audit sealer")?;

@@ -26,6 +26,9 @@ pub enum Channel {
     /// An alert, or what decides who sees it and how a list shows it, changed: the alert lists
     /// servers remember are stale.
     AlertLists,
+    /// A stored resource, or what ties it to its patient and their units, changed: the reads by
+    /// id servers remember are stale.
+    Reads,
 }
 
 impl Channel {
@@ -35,6 +38,7 @@ impl Channel {
             Self::Outbox => "vigil_outbox",
             Self::Principals => "vigil_principals",
             Self::AlertLists => "vigil_alert_lists",
+            Self::Reads => "vigil_reads",
         }
     }
 }

@@ -182,7 +182,7 @@ fn gaps(conn: &mut PgConnection) -> Vec<(i64, i64)> {
 }
 
 #[test]
-fn concurrent_requests_share_commits_and_each_learns_its_own_outcome() {
+fn concurrent_requests_share_commits_and_each_learns_its_own_outcome_waiting_or_called_back() {
     let db = TestDb::migrated();
     let pool = vigil_store::pool::build_pool(db.url(), &vigil_store::PoolOptions::default());
     let appender = audit::GroupAppender::spawn(pool, 2, None).expect("writers");
@@ -197,7 +197,15 @@ fn concurrent_requests_share_commits_and_each_learns_its_own_outcome() {
                         if r == 3 && i == 25 {
                             e.detail = Some("bad\0row".into());
                         }
-                        appender.append(&e).map_err(|e| e.to_string()).and_then(|a| match a {
+                        // Half the requests wait on a thread, half are called back (as async ones are).
+                        let appended = if r % 2 == 0 {
+                            appender.append(&e)
+                        } else {
+                            let (done, outcome) = std::sync::mpsc::channel();
+                            appender.append_then(&e, move |a| done.send(a).expect("waiting")).expect("queued");
+                            outcome.recv().expect("called back")
+                        };
+                        appended.map_err(|e| e.to_string()).and_then(|a| match a {
                             audit::Appended::Logged(seq) => Ok(seq),
                             audit::Appended::Spooled => Err("spooled without a spool".to_owned()),
                         })

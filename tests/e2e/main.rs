@@ -25,6 +25,7 @@ mod models;
 mod portal;
 mod pull;
 mod read_replica;
+mod remembered_reads;
 mod replicas;
 mod score_retention;
 mod scoring;

@@ -46,7 +46,12 @@ pub fn free_port() -> u16 {
 
 /// `vigil serve` over plain HTTP as the runtime role, with no per-principal rate limit.
 pub fn serve(db: &TestDb) -> Server {
-    serve_in(db, tempfile::tempdir().expect("tempdir"))
+    serve_with(db, &[])
+}
+
+/// [`serve`] with more settings in the environment.
+pub fn serve_with(db: &TestDb, env: &[(&str, &str)]) -> Server {
+    serve_in(db, tempfile::tempdir().expect("tempdir"), env)
 }
 
 /// Another `vigil serve` of the same deployment as `other`: a copy of its configuration and keys,
@@ -56,10 +61,10 @@ pub fn serve_beside(db: &TestDb, other: &Server) -> Server {
     let copied =
         Command::new("cp").arg("-a").arg(format!("{}/.", other._dir.path().display())).arg(dir.path()).status();
     assert!(copied.is_ok_and(|s| s.success()), "copy the configuration");
-    serve_in(db, dir)
+    serve_in(db, dir, &[])
 }
 
-fn serve_in(db: &TestDb, dir: tempfile::TempDir) -> Server {
+fn serve_in(db: &TestDb, dir: tempfile::TempDir, env: &[(&str, &str)]) -> Server {
     let vigil = env!("CARGO_BIN_EXE_vigil");
     let status = Command::new(vigil).args(["init", "--dir"]).arg(dir.path()).stdout(Stdio::null()).status();
     assert!(status.expect("init").success());
@@ -82,6 +87,7 @@ fn serve_in(db: &TestDb, dir: tempfile::TempDir) -> Server {
         .env("VIGIL_SERVER__API_REQUESTS_PER_MINUTE", "0")
         .env("VIGIL_AUTH__MFA_REQUIRED_ROLES", "[]")
         .env("VIGIL_LOG__FORMAT", "json")
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(std::fs::File::create(dir.path().join("vigil.log")).expect("log"))
         .spawn()
@@ -172,13 +178,22 @@ pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
 /// wrk for `seconds` from `connections` connections sending `header`; requests per second and
 /// "p99 …, errors".
 pub fn wrk(url: &str, header: &str, connections: u32, seconds: u64) -> (f64, String) {
+    wrk_scripted(url, header, None, connections, seconds)
+}
+
+/// [`wrk`] with a Lua `script` that makes each request (for example, one path after another).
+pub fn wrk_scripted(url: &str, header: &str, script: Option<&str>, connections: u32, seconds: u64) -> (f64, String) {
     let threads = connections.min(2).to_string();
-    let out = Command::new("wrk")
+    let file = tempfile::NamedTempFile::new().expect("script");
+    let mut command = Command::new("wrk");
+    command
         .args(["-t", &threads, "-c", &connections.to_string(), "-d", &format!("{seconds}s"), "--latency"])
-        .args(["-H", header])
-        .arg(url)
-        .output()
-        .expect("wrk (Debian's wrk; make bench installs it)");
+        .args(["-H", header]);
+    if let Some(script) = script {
+        std::fs::write(file.path(), script).expect("script");
+        command.arg("-s").arg(file.path());
+    }
+    let out = command.arg(url).output().expect("wrk (Debian's wrk; make bench installs it)");
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     let rate = text
         .lines()

@@ -15,7 +15,7 @@
 //! disk instead (a server reading from a replica goes on while the primary restarts), and a
 //! drainer thread appends them to the log once it is back.
 
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, SyncSender};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -36,10 +36,13 @@ pub enum Appended {
     Spooled,
 }
 
+/// Who is told a row's outcome: a blocked thread, or a callback (an async request's waker).
+type Reply = Box<dyn FnOnce(Result<Appended, StoreError>) + Send>;
+
 /// A row waiting for a writer, and where its outcome goes.
 struct Pending {
     event: AuditEvent,
-    done: SyncSender<Result<Appended, StoreError>>,
+    done: Reply,
 }
 
 /// The handle requests append through; cheap to share.
@@ -88,8 +91,22 @@ impl GroupAppender {
     /// Blocking.
     pub fn append(&self, event: &AuditEvent) -> Result<Appended, StoreError> {
         let (done, outcome) = mpsc::sync_channel(1);
-        self.queue.send(Pending { event: event.clone(), done }).map_err(|_| StoreError::Stopped)?;
+        self.append_then(event, move |appended| {
+            // The caller waits on the other end until this is sent.
+            let _ = done.send(appended);
+        })?;
         outcome.recv().map_err(|_| StoreError::Stopped)?
+    }
+
+    /// Queues `event` like [`GroupAppender::append`] without waiting: `then` is called with where it
+    /// went, on a writer thread, once it is committed or kept (so an async request can wait for it
+    /// without holding a thread). Err when the writers have stopped.
+    pub fn append_then(
+        &self,
+        event: &AuditEvent,
+        then: impl FnOnce(Result<Appended, StoreError>) + Send + 'static,
+    ) -> Result<(), StoreError> {
+        self.queue.send(Pending { event: event.clone(), done: Box::new(then) }).map_err(|_| StoreError::Stopped)
     }
 }
 
@@ -122,8 +139,7 @@ fn write(pool: &PgPool, spool: Option<&Spool>, batch: Vec<Pending>) {
     match together {
         Ok(seqs) => {
             for (reply, seq) in replies.into_iter().zip(seqs) {
-                // The request may have gone (its client hung up): nobody is left to tell.
-                let _ = reply.send(Ok(Appended::Logged(seq)));
+                reply(Ok(Appended::Logged(seq)));
             }
         }
         Err(error) if error.out_of_reach() && spool.is_some() => {
@@ -132,25 +148,27 @@ fn write(pool: &PgPool, spool: Option<&Spool>, batch: Vec<Pending>) {
             reply_all(replies, kept.map(|()| Appended::Spooled));
         }
         Err(error) if events.len() == 1 => {
-            let _ = replies.into_iter().next().map(|reply| reply.send(Err(error)));
+            if let Some(reply) = replies.into_iter().next() {
+                reply(Err(error));
+            }
         }
         Err(_) => {
             for (event, reply) in events.iter().zip(replies) {
                 let alone = pool.get().map_err(StoreError::from).and_then(|mut conn| Ok(append(&mut conn, event)?));
-                let _ = reply.send(alone.map(Appended::Logged));
+                reply(alone.map(Appended::Logged));
             }
         }
     }
 }
 
 /// Tells every request of a batch the one outcome they share.
-fn reply_all(replies: Vec<SyncSender<Result<Appended, StoreError>>>, outcome: Result<Appended, StoreError>) {
+fn reply_all(replies: Vec<Reply>, outcome: Result<Appended, StoreError>) {
     for reply in replies {
         let shared = match &outcome {
             Ok(appended) => Ok(*appended),
             Err(e) => Err(StoreError::Spool(std::io::Error::other(e.to_string()))),
         };
-        let _ = reply.send(shared);
+        reply(shared);
     }
 }
 

@@ -62,6 +62,15 @@ pub(in crate::http::access) fn audit_shared_or_refuse<S>(
     refuse_unless_audited(event, db.audit(event))
 }
 
+/// [`audit_shared_or_refuse`] from an async request, which waits for its row without holding a
+/// thread.
+pub(in crate::http::access) async fn audit_shared_async_or_refuse<S>(
+    db: &Database,
+    event: &AuditEvent,
+) -> Result<(), Rejection<S>> {
+    refuse_unless_audited(event, db.audit_async(event).await)
+}
+
 fn refuse_unless_audited<S, A>(
     event: &AuditEvent,
     appended: Result<A, vigil_store::StoreError>,

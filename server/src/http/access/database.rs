@@ -14,6 +14,7 @@ use diesel::{Connection, PgConnection};
 use vigil_store::audit::{Appended, AuditEvent, GroupAppender, Spool};
 use vigil_store::{PgPool, PoolOptions, PooledConn, StoreError, migrate, pool};
 
+use super::remembered_reads::ResourceReads;
 use super::replica::{PRIMARY_PROBE, Replica};
 use crate::config::{DatabaseSettings, DatabaseUrl};
 use crate::http::alerts::remembered::AlertLists;
@@ -41,6 +42,10 @@ pub struct Database {
     migrated: AtomicBool,
     /// Alert lists as last read, while nothing they show changed.
     alert_lists: Arc<AlertLists>,
+    /// Resources read by id, while nothing they or their access depend on changed.
+    reads: Arc<ResourceReads>,
+    /// Whether reads by id are remembered (`database.remember_reads`, and no replica).
+    remember_reads: bool,
 }
 
 /// What `/readyz` reports.
@@ -86,6 +91,8 @@ impl Database {
             migration_url: settings.migration_url.clone(),
             migrated: AtomicBool::new(false),
             alert_lists: Arc::default(),
+            reads: Arc::default(),
+            remember_reads: settings.remember_reads && settings.read_url.is_none(),
         }))
     }
 
@@ -145,11 +152,41 @@ impl Database {
         &self.alert_lists
     }
 
+    /// The reads by id this server remembers.
+    pub(in crate::http::access) fn reads(&self) -> &ResourceReads {
+        &self.reads
+    }
+
+    /// Starts listening for the changes that make what this server remembers stale, each on a
+    /// connection of its own to `url`. Without its listener nothing is remembered: reads by id
+    /// are not without a replica or when configured not to be (see [`super::remembered_reads`]).
+    pub fn spawn_listeners(&self, url: &DatabaseUrl) -> std::io::Result<()> {
+        self.alert_lists.spawn_listener(url.expose().to_owned())?;
+        if self.remember_reads {
+            self.reads.spawn_listener(url.expose().to_owned())?;
+        }
+        Ok(())
+    }
+
     /// Appends an audit row that belongs to no transaction of its own (a read, a denial), sharing
     /// its commit with the rows concurrent requests append. Blocking.
     pub(in crate::http::access) fn audit(&self, event: &AuditEvent) -> Result<Appended, StoreError> {
         let started = std::time::Instant::now();
         let appended = self.audit.append(event);
+        crate::metrics::audit_append(started.elapsed());
+        appended
+    }
+
+    /// [`Database::audit`] without holding a thread while the row is committed: the request's task
+    /// waits for the writer's answer.
+    pub(in crate::http::access) async fn audit_async(&self, event: &AuditEvent) -> Result<Appended, StoreError> {
+        let started = std::time::Instant::now();
+        let (done, outcome) = tokio::sync::oneshot::channel();
+        self.audit.append_then(event, move |appended| {
+            // The request may have gone (its client hung up): nobody is left to tell.
+            let _ = done.send(appended);
+        })?;
+        let appended = outcome.await.map_err(|_| StoreError::Stopped)?;
         crate::metrics::audit_append(started.elapsed());
         appended
     }

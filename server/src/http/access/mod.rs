@@ -18,6 +18,7 @@ mod listing;
 mod lookup;
 mod no_patient;
 pub mod portal_session;
+mod remembered_reads;
 mod replica;
 pub mod security_events;
 pub mod sign_in;
@@ -33,13 +34,14 @@ use diesel::PgConnection;
 use diesel::prelude::*;
 use vigil_store::audit::{self, AuditEvent, Outcome};
 
-use self::audit_rows::{audit_event, audit_or_refuse, audit_shared_or_refuse, audited};
+use self::audit_rows::{audit_event, audit_or_refuse, audit_shared_async_or_refuse, audit_shared_or_refuse, audited};
 pub use self::authenticated::{AuthState, Authenticated};
 pub use self::context::RequestContext;
 pub use self::listing::Found;
 use self::listing::listing_events;
 pub use self::lookup::StoredVersion;
 pub use self::portal_session::{end_session, start_session};
+use self::remembered_reads::{Read, ReadKey};
 pub use self::write::{Declared, WriteScope};
 use crate::auth::policy::{Action, Decision, Target, Visibility, may, visibility};
 use crate::auth::principal::Principal;
@@ -260,7 +262,7 @@ impl<S: Surface> Guard<S> {
     ) -> Result<T, Rejection<S>> {
         let (db, principal, context) = (self.db.clone(), self.auth.principal.clone(), self.auth.context.clone());
         let subject = guarded::Subject { resource_type, fhir_id, note };
-        web::block(move || {
+        let done = web::block(move || {
             let lookup = |conn: &mut PgConnection, user| {
                 Ok(lookup::facts(conn, subject.resource_type, &subject.fhir_id, user)?.map(|facts| (facts, ())))
             };
@@ -269,12 +271,19 @@ impl<S: Surface> Guard<S> {
             })
         })
         .await
-        .map_err(|e| Rejection::internal(&e))?
+        .map_err(|e| Rejection::internal(&e))?;
+        if access.action != Action::Read {
+            // What it changed must not be served to this server's next read from memory.
+            self.db.reads().forget_all();
+        }
+        done
     }
 
     /// Reads one stored version of a resource of a mapped clinical type through the guard (the
     /// current one, or version `number`), its patient's facts and the version found in one
-    /// statement. None: no such version (404, audited as a failure).
+    /// statement. None: no such version (404, audited as a failure). What was read is remembered
+    /// until it or its access facts change; a read of it then costs no query of its own (see
+    /// [`remembered_reads`]), but is decided and audited all the same.
     pub async fn read_version(
         &self,
         access: Access,
@@ -284,15 +293,56 @@ impl<S: Surface> Guard<S> {
         if !guarded::leads_to_patient(access.resource_type) {
             return Err(Rejection::not_found("not a mapped resource type"));
         }
+        let key = ReadKey { resource_type: access.resource_type, fhir_id, number };
+        if let Some(read) = self.db.reads().get(&key)
+            && let Some(version) = self.read_remembered(access, &key.fhir_id, &read).await?
+        {
+            return Ok(version);
+        }
+        let stamp = self.db.reads().stamp();
         let (db, principal, context) = (self.db.clone(), self.auth.principal.clone(), self.auth.context.clone());
-        let subject = guarded::Subject { resource_type: access.resource_type, fhir_id, note: None };
-        web::block(move || {
+        let subject =
+            guarded::Subject { resource_type: access.resource_type, fhir_id: key.fhir_id.clone(), note: None };
+        let (patient, version) = web::block(move || {
             let lookup = |conn: &mut PgConnection, user| {
                 lookup::facts_and_version(conn, subject.resource_type, &subject.fhir_id, user, number)
             };
-            guarded::guarded(&db, &principal, &context, access, &subject, lookup, |_, _, version| Ok(version))
+            guarded::guarded(&db, &principal, &context, access, &subject, lookup, |_, patient, version| {
+                Ok(version.map(|version| (patient.clone(), version)))
+            })
         })
         .await
-        .map_err(|e| Rejection::internal(&e))?
+        .map_err(|e| Rejection::internal(&e))??;
+        let read = Read { patient: patient.id, units: patient.units, version: version.clone() };
+        self.db.reads().remember(key, Arc::new(read), stamp);
+        Ok(version)
+    }
+
+    /// A remembered read, when `may` allows it without a break-glass grant (None otherwise: the
+    /// database decides, grants included), audited before it is returned.
+    async fn read_remembered(
+        &self,
+        access: Access,
+        fhir_id: &str,
+        read: &Read,
+    ) -> Result<Option<StoredVersion>, Rejection<S>> {
+        let principal = &self.auth.principal;
+        let target = Target::Patient { resource_type: access.resource_type, units: &read.units, break_glass: false };
+        if may(principal, access.action, target) != Decision::Allow {
+            return Ok(None);
+        }
+        let shown: String = fhir_id.escape_debug().take(128).collect();
+        let event = audit_event(
+            principal,
+            &self.auth.context,
+            access,
+            Some(&shown),
+            Some(read.patient),
+            Outcome::Success,
+            false,
+            None,
+        );
+        audit_shared_async_or_refuse(&self.db, &event).await?;
+        Ok(Some(read.version.clone()))
     }
 }

@@ -146,47 +146,51 @@ impl<S: Surface> Guard<S> {
         declared: Declared,
         work: impl FnOnce(&mut PgConnection, &mut WriteScope<'_>) -> Result<T, Rejection<S>> + Send + 'static,
     ) -> Result<T, Rejection<S>> {
-        self.blocking(move |conn, principal, context| {
-            if let Decision::Deny(reason) = declared_allowed(principal, declared) {
-                let event = request_event(principal, context, declared.label(), Outcome::Denied, None);
-                super::audit_or_refuse(conn, &event)?;
-                return Err(Rejection::forbidden(reason.message()));
-            }
-            let mut scope = WriteScope {
-                audit: AuditEvent {
-                    data_category: Some("clinical-import".into()),
-                    ..context.event(principal.actor(), principal.role(), "write", Outcome::Success)
-                },
-                principal,
-                context,
-                types: match declared {
-                    Declared::Type(ty) => vec![ty.to_owned()],
-                    Declared::Any => Vec::new(),
-                },
-                denied: false,
-            };
-            let result = conn.transaction(|conn| {
-                let value = work(conn, &mut scope).map_err(WriteAborted)?;
-                let types = scope.types.join(",");
-                audit::append(conn, &request_event(principal, context, &types, Outcome::Success, None))
-                    .map_err(|e| WriteAborted(Rejection::fault(&e)))?;
-                Ok::<_, WriteAborted<S>>(value)
-            });
-            match result {
-                Ok(value) => Ok(value),
-                Err(WriteAborted(rejection)) => {
-                    let types =
-                        if scope.types.is_empty() { declared.label().to_owned() } else { scope.types.join(",") };
-                    let (outcome, detail) = if scope.denied {
-                        (Outcome::Denied, None)
-                    } else {
-                        (Outcome::Failure, Some(format!("{} {}", rejection.status.as_u16(), rejection.code)))
-                    };
-                    let _ = audit::append(conn, &request_event(principal, context, &types, outcome, detail));
-                    Err(rejection)
+        let written = self
+            .blocking(move |conn, principal, context| {
+                if let Decision::Deny(reason) = declared_allowed(principal, declared) {
+                    let event = request_event(principal, context, declared.label(), Outcome::Denied, None);
+                    super::audit_or_refuse(conn, &event)?;
+                    return Err(Rejection::forbidden(reason.message()));
                 }
-            }
-        })
-        .await
+                let mut scope = WriteScope {
+                    audit: AuditEvent {
+                        data_category: Some("clinical-import".into()),
+                        ..context.event(principal.actor(), principal.role(), "write", Outcome::Success)
+                    },
+                    principal,
+                    context,
+                    types: match declared {
+                        Declared::Type(ty) => vec![ty.to_owned()],
+                        Declared::Any => Vec::new(),
+                    },
+                    denied: false,
+                };
+                let result = conn.transaction(|conn| {
+                    let value = work(conn, &mut scope).map_err(WriteAborted)?;
+                    let types = scope.types.join(",");
+                    audit::append(conn, &request_event(principal, context, &types, Outcome::Success, None))
+                        .map_err(|e| WriteAborted(Rejection::fault(&e)))?;
+                    Ok::<_, WriteAborted<S>>(value)
+                });
+                match result {
+                    Ok(value) => Ok(value),
+                    Err(WriteAborted(rejection)) => {
+                        let types =
+                            if scope.types.is_empty() { declared.label().to_owned() } else { scope.types.join(",") };
+                        let (outcome, detail) = if scope.denied {
+                            (Outcome::Denied, None)
+                        } else {
+                            (Outcome::Failure, Some(format!("{} {}", rejection.status.as_u16(), rejection.code)))
+                        };
+                        let _ = audit::append(conn, &request_event(principal, context, &types, outcome, detail));
+                        Err(rejection)
+                    }
+                }
+            })
+            .await;
+        // The writer's next read must not be served what it replaced, nor wait for the notification.
+        self.db.reads().forget_all();
+        written
     }
 }

@@ -1,0 +1,9 @@
+DROP TRIGGER raw_resources_wake_reads ON raw_resources;
+DROP TRIGGER patients_wake_reads ON patients;
+DROP TRIGGER encounters_wake_reads ON encounters;
+DROP TRIGGER conditions_wake_reads ON conditions;
+DROP TRIGGER observations_wake_reads ON observations;
+DROP TRIGGER medication_requests_wake_reads ON medication_requests;
+DROP TRIGGER procedures_wake_reads ON procedures;
+DROP TRIGGER patient_unit_assignments_wake_reads ON patient_unit_assignments;
+DROP TRIGGER care_units_wake_reads ON care_units;
