@@ -62,10 +62,13 @@ pub async fn middleware(
         .and_then(RequestId::parse)
         .unwrap_or_else(RequestId::generate);
     req.extensions_mut().insert(id.clone());
-    let route = req.match_pattern().unwrap_or_else(|| "unmatched".to_owned());
-    let span = tracing::info_span!("request", request_id = %id, method = %req.method(), route = %route);
+    let span = tracing::info_span!("request", request_id = %id, method = %req.method(), route = tracing::field::Empty);
     let started = Instant::now();
     let mut res = next.call(req).instrument(span.clone()).await?;
+    // Asked once routing has matched, the pattern is an index away; asked before, actix tries every
+    // route's pattern again (a regular expression each), which was a twelfth of a read's CPU.
+    let route = res.request().match_pattern().unwrap_or_else(|| "unmatched".to_owned());
+    span.record("route", route.as_str());
     let status = res.status().as_u16();
     let elapsed = started.elapsed();
     crate::metrics::http_request(&route, res.request().method(), status, elapsed);
