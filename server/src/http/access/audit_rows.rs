@@ -12,6 +12,12 @@ use crate::auth::policy::Action;
 use crate::auth::principal::Principal;
 use crate::http::surface::Rejection;
 
+/// An id as the client sent it, escaped and bounded for an audit row: it may hold anything, and the
+/// row must still be written.
+pub(super) fn shown_id(id: &str) -> String {
+    id.escape_debug().take(128).collect()
+}
+
 #[allow(clippy::too_many_arguments)] // one audit row has this many facts
 pub(super) fn audit_event(
     principal: &Principal,

@@ -6,7 +6,7 @@
 use diesel::prelude::*;
 use vigil_store::audit::{AuditEvent, Outcome};
 
-use super::audit_rows::{audit_event, audit_shared_or_refuse, audited};
+use super::audit_rows::{audit_event, audit_shared_or_refuse, audited, shown_id};
 use super::database::Database;
 use super::lookup::{Facts, is_deleted};
 use super::{Access, PatientRef, RequestContext};
@@ -51,9 +51,7 @@ pub(super) fn guarded<S: Surface, P, T>(
     work: impl FnOnce(&mut PgConnection, &PatientRef, P) -> QueryResult<Option<T>>,
 ) -> Result<T, Rejection<S>> {
     let (fhir_id, note) = (subject.fhir_id.as_str(), subject.note.as_deref());
-    // The id as the client sent it, escaped and bounded: it may hold anything, and the audit row
-    // must still be written.
-    let shown: String = fhir_id.escape_debug().take(128).collect();
+    let shown = shown_id(fhir_id);
     let event = |patient: Option<i64>, outcome: Outcome, break_glass: bool, detail: Option<&str>| {
         audit_event(principal, context, access, Some(&shown), patient, outcome, break_glass, detail)
     };

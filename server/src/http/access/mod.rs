@@ -34,7 +34,9 @@ use diesel::PgConnection;
 use diesel::prelude::*;
 use vigil_store::audit::{self, AuditEvent, Outcome};
 
-use self::audit_rows::{audit_event, audit_or_refuse, audit_shared_async_or_refuse, audit_shared_or_refuse, audited};
+use self::audit_rows::{
+    audit_event, audit_or_refuse, audit_shared_async_or_refuse, audit_shared_or_refuse, audited, shown_id,
+};
 pub use self::authenticated::{AuthState, Authenticated};
 pub use self::context::RequestContext;
 pub use self::listing::Found;
@@ -313,8 +315,10 @@ impl<S: Surface> Guard<S> {
         })
         .await
         .map_err(|e| Rejection::internal(&e))??;
-        let read = Read { patient: patient.id, units: patient.units, version: version.clone() };
-        self.db.reads().remember(key, Arc::new(read), stamp);
+        if stamp.is_some() {
+            let read = Read { patient: patient.id, units: patient.units, version: version.clone() };
+            self.db.reads().remember(key, Arc::new(read), stamp);
+        }
         Ok(version)
     }
 
@@ -331,7 +335,7 @@ impl<S: Surface> Guard<S> {
         if may(principal, access.action, target) != Decision::Allow {
             return Ok(None);
         }
-        let shown: String = fhir_id.escape_debug().take(128).collect();
+        let shown = shown_id(fhir_id);
         let event = audit_event(
             principal,
             &self.auth.context,

@@ -22,7 +22,7 @@ impl<S: Surface> Guard<S> {
         work: impl FnOnce(&mut PgConnection, &str) -> QueryResult<Option<T>> + Send + 'static,
     ) -> Result<T, Rejection<S>> {
         self.blocking(move |conn, principal, context| {
-            let shown: String = resource_id.escape_debug().take(128).collect();
+            let shown = super::audit_rows::shown_id(&resource_id);
             let event = |outcome| AuditEvent {
                 resource_type: Some(resource_type.into()),
                 resource_id: Some(shown.clone()),
